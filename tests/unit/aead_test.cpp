@@ -1,0 +1,133 @@
+#include "nts/aead.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace kairos {
+namespace {
+
+using test::hex;
+using test::to_hex;
+using Buffer = std::vector<std::uint8_t>;
+
+Buffer seal(Aead& aead, const std::vector<Buffer>& ad, const Buffer& nonce, const Buffer& plaintext) {
+  std::vector<ByteView> parts(ad.begin(), ad.end());
+  Buffer out(plaintext.size() + kAeadTagLength);
+  auto n = aead.seal(parts, nonce, plaintext, out);
+  EXPECT_TRUE(n.has_value()) << n.error().message;
+  out.resize(n.value_or(0));
+  return out;
+}
+
+Result<Buffer> open(Aead& aead, const std::vector<Buffer>& ad, const Buffer& nonce, const Buffer& ciphertext) {
+  std::vector<ByteView> parts(ad.begin(), ad.end());
+  Buffer out(ciphertext.size());
+  auto n = aead.open(parts, nonce, ciphertext, out);
+  if (!n) return std::unexpected(n.error());
+  out.resize(*n);
+  return out;
+}
+
+// RFC 5297 A.1: deterministic mode, one associated-data component, no nonce.
+TEST(Aead, Rfc5297DeterministicVector) {
+  auto aead = Aead::create(AeadId::kAesSivCmac256, hex("fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"));
+  ASSERT_TRUE(aead) << aead.error().message;
+  const std::vector<Buffer> ad = {hex("101112131415161718191a1b1c1d1e1f2021222324252627")};
+  const Buffer plaintext = hex("112233445566778899aabbccddee");
+  const Buffer ciphertext = seal(*aead, ad, {}, plaintext);
+  EXPECT_EQ(to_hex(ciphertext), "85632d07c6e8f37f950acd320a2ecc9340c02b9690c4dc04daef7f6afe5c");
+  auto back = open(*aead, ad, {}, ciphertext);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, plaintext);
+}
+
+// RFC 5297 A.2: two associated-data components and a nonce, the shape NTS uses.
+TEST(Aead, Rfc5297NonceBasedVector) {
+  auto aead = Aead::create(15, hex("7f7e7d7c7b7a79787776757473727170404142434445464748494a4b4c4d4e4f"));
+  ASSERT_TRUE(aead) << aead.error().message;
+  const std::vector<Buffer> ad = {
+      hex("00112233445566778899aabbccddeeffdeaddadadeaddadaffeeddccbbaa99887766554433221100"),
+      hex("102030405060708090a0")};
+  const Buffer nonce = hex("09f911029d74e35bd84156c5635688c0");
+  const Buffer plaintext =
+      hex("7468697320697320736f6d6520706c61696e7465787420746f20656e6372797074207573696e67205349562d414553");
+  const Buffer ciphertext = seal(*aead, ad, nonce, plaintext);
+  EXPECT_EQ(to_hex(ciphertext),
+            "7bdb6e3b432667eb06f4d14bff2fbd0fcb900f2fddbe404326601965c889bf17"
+            "dba77ceb094fa663b7a3f748ba8af829ea64ad544a272e9c485b62a3fd5c0d");
+  auto back = open(*aead, ad, nonce, ciphertext);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, plaintext);
+}
+
+// The A.2 inputs under a 512-bit key (AEAD_AES_SIV_CMAC_512), from the NIST SIV vectors.
+TEST(Aead, SivCmac512Vector) {
+  auto aead = Aead::create(AeadId::kAesSivCmac512,
+                           hex("7f7e7d7c7b7a797877767574737271706f6e6d6c6b6a69686766656463626160"
+                               "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5b5d5e5f"));
+  ASSERT_TRUE(aead) << aead.error().message;
+  const std::vector<Buffer> ad = {
+      hex("00112233445566778899aabbccddeeffdeaddadadeaddadaffeeddccbbaa99887766554433221100"),
+      hex("102030405060708090a0")};
+  const Buffer ciphertext = seal(
+      *aead, ad, hex("09f911029d74e35bd84156c5635688c0"),
+      hex("7468697320697320736f6d6520706c61696e7465787420746f20656e6372797074207573696e67205349562d414553"));
+  EXPECT_EQ(to_hex(ciphertext),
+            "85b8167310038db7dc4692c0281ca35868181b2762f3c24f2efa5fb80cb14351"
+            "6ce6c434b898a6fd8eb98a418842f51f66fc67de43ac185a66dd72475bbb08");
+}
+
+TEST(Aead, EveryAlgorithmRoundTripsAndRejectsTampering) {
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    Buffer key(*aead_key_length(id));
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(i * 7 + id);
+    auto aead = Aead::create(id, key);
+    ASSERT_TRUE(aead) << aead.error().message;
+    const std::vector<Buffer> ad = {Buffer(48, 0x23)};
+    const Buffer nonce(16, 0x42);
+    const Buffer plaintext(100, 0x99);
+    Buffer ciphertext = seal(*aead, ad, nonce, plaintext);
+    ASSERT_EQ(ciphertext.size(), plaintext.size() + 16);
+    ASSERT_TRUE(open(*aead, ad, nonce, ciphertext));
+
+    for (std::size_t pos : {std::size_t{0}, std::size_t{15}, std::size_t{16}, ciphertext.size() - 1}) {
+      Buffer flipped = ciphertext;
+      flipped[pos] ^= 1;
+      EXPECT_FALSE(open(*aead, ad, nonce, flipped)) << "id " << id << " byte " << pos;
+    }
+    Buffer other_nonce = nonce;
+    other_nonce[3] ^= 0x80;
+    EXPECT_FALSE(open(*aead, ad, other_nonce, ciphertext));
+    EXPECT_FALSE(open(*aead, {Buffer(48, 0x24)}, nonce, ciphertext));
+    EXPECT_FALSE(open(*aead, {}, nonce, ciphertext));
+    // The context must still work after failures.
+    EXPECT_TRUE(open(*aead, ad, nonce, ciphertext));
+  }
+}
+
+TEST(Aead, EmptyPlaintextIsJustATag) {
+  auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 1));
+  ASSERT_TRUE(aead);
+  Buffer ciphertext = seal(*aead, {Buffer(4, 2)}, Buffer(16, 3), {});
+  ASSERT_EQ(ciphertext.size(), kAeadTagLength);
+  auto back = open(*aead, {Buffer(4, 2)}, Buffer(16, 3), ciphertext);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(back->empty());
+}
+
+TEST(Aead, BadKeysAndBuffersAreErrors) {
+  EXPECT_FALSE(Aead::create(15, Buffer(31)));
+  EXPECT_FALSE(Aead::create(30, Buffer(16)));  // GCM-SIV is not offered
+  EXPECT_FALSE(Aead::create(0, Buffer(32)));
+  auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 1));
+  ASSERT_TRUE(aead);
+  Buffer small(10);
+  EXPECT_FALSE(aead->seal({}, {}, Buffer(5), small));
+  EXPECT_FALSE(aead->open({}, {}, Buffer(15), small));
+}
+
+}  // namespace
+}  // namespace kairos
