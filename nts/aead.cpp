@@ -1,8 +1,10 @@
 #include "nts/aead.hpp"
 
-#include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <limits>
@@ -11,13 +13,18 @@
 namespace kairos {
 namespace {
 
-const char* cipher_name(AeadId id) {
+struct Ciphers {
+  const char* cbc;  // names the block cipher CMAC runs on
+  const char* ctr;
+};
+
+Ciphers ciphers_for(AeadId id) {
   switch (id) {
-    case AeadId::kAesSivCmac256: return "AES-128-SIV";  // two 128-bit keys: 32 bytes
-    case AeadId::kAesSivCmac384: return "AES-192-SIV";
-    case AeadId::kAesSivCmac512: return "AES-256-SIV";
+    case AeadId::kAesSivCmac256: return {"AES-128-CBC", "AES-128-CTR"};
+    case AeadId::kAesSivCmac384: return {"AES-192-CBC", "AES-192-CTR"};
+    case AeadId::kAesSivCmac512: return {"AES-256-CBC", "AES-256-CTR"};
   }
-  return nullptr;
+  return {nullptr, nullptr};
 }
 
 std::string openssl_error(const char* what) {
@@ -27,22 +34,20 @@ std::string openssl_error(const char* what) {
   return std::string(what) + ": " + buf;
 }
 
-bool fits_int(std::size_t n) { return n <= static_cast<std::size_t>(std::numeric_limits<int>::max()); }
+using Block = std::array<std::uint8_t, 16>;
 
-// Feeds the associated data components and the nonce, each as its own S2V input.
-bool feed_associated_data(EVP_CIPHER_CTX* ctx, std::span<const ByteView> associated_data, ByteView nonce) {
-  int len = 0;
-  for (ByteView ad : associated_data) {
-    if (!fits_int(ad.size()) || EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), static_cast<int>(ad.size())) != 1)
-      return false;
-  }
-  if (!nonce.empty()) {
-    if (!fits_int(nonce.size()) ||
-        EVP_CipherUpdate(ctx, nullptr, &len, nonce.data(), static_cast<int>(nonce.size())) != 1)
-      return false;
-  }
-  return true;
+// Multiplication by x in GF(2^128) (RFC 5297 §2.3).
+void dbl(Block& b) {
+  const std::uint8_t carry = b[0] >> 7;
+  for (std::size_t i = 0; i < 15; ++i) b[i] = static_cast<std::uint8_t>((b[i] << 1) | (b[i + 1] >> 7));
+  b[15] = static_cast<std::uint8_t>((b[15] << 1) ^ (carry ? 0x87 : 0));
 }
+
+void xor_into(Block& dst, const std::uint8_t* src) {
+  for (std::size_t i = 0; i < 16; ++i) dst[i] ^= src[i];
+}
+
+bool fits_int(std::size_t n) { return n <= static_cast<std::size_t>(std::numeric_limits<int>::max()); }
 
 }  // namespace
 
@@ -55,21 +60,12 @@ std::optional<std::size_t> aead_key_length(std::uint16_t id) {
   }
 }
 
-void Aead::CtxDeleter::operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+void Aead::MacDeleter::operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+void Aead::CipherDeleter::operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 
-Aead::Aead(AeadId id, ByteView key, CtxPtr seal_ctx, CtxPtr open_ctx)
-    : id_(id), key_length_(key.size()), seal_ctx_(std::move(seal_ctx)), open_ctx_(std::move(open_ctx)) {
-  std::copy(key.begin(), key.end(), key_.begin());
-}
 Aead::Aead(Aead&&) noexcept = default;
 Aead& Aead::operator=(Aead&&) noexcept = default;
-Aead::~Aead() { OPENSSL_cleanse(key_.data(), key_.size()); }
-
-// OpenSSL 3.0's SIV allows one operation per key setup (its S2V state is consumed), so every
-// operation sets the key again on the context it already has.
-bool Aead::rearm(EVP_CIPHER_CTX* ctx, bool encrypt) const {
-  return EVP_CipherInit_ex2(ctx, nullptr, key_.data(), nullptr, encrypt ? 1 : 0, nullptr) == 1;
-}
+Aead::~Aead() { OPENSSL_cleanse(cmac_of_zero_.data(), cmac_of_zero_.size()); }
 
 Result<Aead> Aead::create(std::uint16_t id, ByteView key) {
   if (!aead_key_length(id)) return fail("unsupported AEAD algorithm " + std::to_string(id));
@@ -83,62 +79,115 @@ Result<Aead> Aead::create(AeadId id, ByteView key) {
     return fail("AEAD " + std::to_string(static_cast<int>(id)) + " needs a " + std::to_string(*expected_length) +
                 "-byte key, got " + std::to_string(key.size()));
   }
-  std::unique_ptr<EVP_CIPHER, decltype(&EVP_CIPHER_free)> cipher(EVP_CIPHER_fetch(nullptr, cipher_name(id), nullptr),
-                                                                 &EVP_CIPHER_free);
-  if (!cipher) return fail(openssl_error("OpenSSL has no AES-SIV"));
-  CtxPtr seal_ctx(EVP_CIPHER_CTX_new());
-  CtxPtr open_ctx(EVP_CIPHER_CTX_new());
-  if (!seal_ctx || !open_ctx) return fail("out of memory for cipher contexts");
-  if (EVP_EncryptInit_ex2(seal_ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1 ||
-      EVP_DecryptInit_ex2(open_ctx.get(), cipher.get(), key.data(), nullptr, nullptr) != 1) {
-    return fail(openssl_error("AES-SIV key setup failed"));
+  // RFC 5297 §2.2: the first half of the key is for S2V (CMAC), the second for CTR.
+  const std::size_t half = key.size() / 2;
+  const Ciphers names = ciphers_for(id);
+
+  Aead aead;
+  aead.id_ = id;
+  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_CMAC, nullptr),
+                                                        &EVP_MAC_free);
+  if (!mac) return fail(openssl_error("OpenSSL has no CMAC"));
+  aead.mac_.reset(EVP_MAC_CTX_new(mac.get()));
+  if (!aead.mac_) return fail("out of memory for CMAC");
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, const_cast<char*>(names.cbc), 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (EVP_MAC_init(aead.mac_.get(), key.data(), half, params) != 1) return fail(openssl_error("CMAC key setup failed"));
+
+  std::unique_ptr<EVP_CIPHER, decltype(&EVP_CIPHER_free)> ctr(EVP_CIPHER_fetch(nullptr, names.ctr, nullptr),
+                                                              &EVP_CIPHER_free);
+  if (!ctr) return fail(openssl_error("OpenSSL has no AES-CTR"));
+  aead.ctr_.reset(EVP_CIPHER_CTX_new());
+  if (!aead.ctr_ || EVP_EncryptInit_ex2(aead.ctr_.get(), ctr.get(), key.data() + half, nullptr, nullptr) != 1) {
+    return fail(openssl_error("AES-CTR key setup failed"));
   }
-  return Aead(id, key, std::move(seal_ctx), std::move(open_ctx));
+
+  const Block zero{};
+  if (!aead.cmac(zero, {}, aead.cmac_of_zero_)) return fail(openssl_error("CMAC failed"));
+  return aead;
+}
+
+// CMAC of a ‖ b, re-arming the keyed context (a null key keeps the key schedule).
+bool Aead::cmac(ByteView a, ByteView b, Block& out) {
+  std::size_t length = 0;
+  return EVP_MAC_init(mac_.get(), nullptr, 0, nullptr) == 1 &&
+         (a.empty() || EVP_MAC_update(mac_.get(), a.data(), a.size()) == 1) &&
+         (b.empty() || EVP_MAC_update(mac_.get(), b.data(), b.size()) == 1) &&
+         EVP_MAC_final(mac_.get(), out.data(), &length, out.size()) == 1 && length == out.size();
+}
+
+// S2V (RFC 5297 §2.4) over the associated data, the nonce (if any) and the plaintext.
+bool Aead::s2v(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext, Block& out) {
+  Block d = cmac_of_zero_;
+  Block mac{};
+  auto absorb = [&](ByteView component) {
+    if (!cmac(component, {}, mac)) return false;
+    dbl(d);
+    xor_into(d, mac.data());
+    return true;
+  };
+  for (ByteView ad : associated_data) {
+    if (!absorb(ad)) return false;
+  }
+  if (!nonce.empty() && !absorb(nonce)) return false;
+
+  Block last{};
+  if (plaintext.size() >= 16) {
+    // T = Sn xorend D: only the last block changes, so MAC the head unchanged.
+    std::copy_n(plaintext.end() - 16, 16, last.begin());
+    xor_into(last, d.data());
+    return cmac(plaintext.first(plaintext.size() - 16), last, out);
+  }
+  // T = dbl(D) xor pad(Sn), pad = Sn ‖ 0x80 ‖ 0…
+  dbl(d);
+  std::copy(plaintext.begin(), plaintext.end(), last.begin());
+  last[plaintext.size()] = 0x80;
+  xor_into(last, d.data());
+  return cmac(last, {}, out);
+}
+
+bool Aead::ctr(const Block& v, ByteView in, std::uint8_t* out) {
+  if (in.empty()) return true;
+  // RFC 5297 §2.5: clear the top bit of each of the last two 32-bit words of the IV.
+  Block q = v;
+  q[8] &= 0x7f;
+  q[12] &= 0x7f;
+  int length = 0;
+  return fits_int(in.size()) && EVP_EncryptInit_ex2(ctr_.get(), nullptr, nullptr, q.data(), nullptr) == 1 &&
+         EVP_EncryptUpdate(ctr_.get(), out, &length, in.data(), static_cast<int>(in.size())) == 1 &&
+         static_cast<std::size_t>(length) == in.size();
 }
 
 Result<std::size_t> Aead::seal(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext,
                                std::span<std::uint8_t> out) {
   if (out.size() < plaintext.size() + kAeadTagLength) return fail("AEAD output buffer too small");
-  if (!fits_int(plaintext.size())) return fail("AEAD plaintext too large");
-  EVP_CIPHER_CTX* ctx = seal_ctx_.get();
-  if (!rearm(ctx, true) ||
-      !feed_associated_data(ctx, associated_data, nonce)) {
-    return fail(openssl_error("AEAD seal failed"));
-  }
-  int len = 0;
-  std::uint8_t* body = out.data() + kAeadTagLength;
-  // SIV takes the plaintext in a single update: the tag is computed over all of it first.
-  if (EVP_EncryptUpdate(ctx, body, &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx, body + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAeadTagLength), out.data()) != 1) {
-    return fail(openssl_error("AEAD seal failed"));
-  }
+  if (associated_data.size() > kAeadMaxAssociatedData) return fail("too many AEAD associated data components");
+  Block v{};
+  if (!s2v(associated_data, nonce, plaintext, v)) return fail(openssl_error("AEAD seal failed"));
+  // Encrypt first: out may alias nothing but is written only after S2V has read the plaintext.
+  if (!ctr(v, plaintext, out.data() + kAeadTagLength)) return fail(openssl_error("AEAD seal failed"));
+  std::copy(v.begin(), v.end(), out.begin());
   return plaintext.size() + kAeadTagLength;
 }
 
 Result<std::size_t> Aead::open(std::span<const ByteView> associated_data, ByteView nonce, ByteView ciphertext,
                                std::span<std::uint8_t> out) {
   if (ciphertext.size() < kAeadTagLength) return fail("AEAD ciphertext shorter than its tag");
+  if (associated_data.size() > kAeadMaxAssociatedData) return fail("too many AEAD associated data components");
   const std::size_t plain_size = ciphertext.size() - kAeadTagLength;
   if (out.size() < plain_size) return fail("AEAD output buffer too small");
-  if (!fits_int(ciphertext.size())) return fail("AEAD ciphertext too large");
-  EVP_CIPHER_CTX* ctx = open_ctx_.get();
-  // OpenSSL's SIV wants the expected tag before any data.
-  std::uint8_t tag[kAeadTagLength];
-  std::copy_n(ciphertext.data(), kAeadTagLength, tag);
-  if (!rearm(ctx, false) ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAeadTagLength), tag) != 1 ||
-      !feed_associated_data(ctx, associated_data, nonce)) {
+  Block v{};
+  std::copy_n(ciphertext.begin(), kAeadTagLength, v.begin());
+  std::span<std::uint8_t> plain = out.first(plain_size);
+  Block check{};
+  if (!ctr(v, ciphertext.subspan(kAeadTagLength), plain.data()) || !s2v(associated_data, nonce, plain, check)) {
+    OPENSSL_cleanse(plain.data(), plain.size());
     return fail(openssl_error("AEAD open failed"));
   }
-  int len = 0;
-  std::uint8_t empty = 0;
-  std::uint8_t* dst = plain_size ? out.data() : &empty;
-  const int update_ok = EVP_DecryptUpdate(ctx, dst, &len, ciphertext.data() + kAeadTagLength,
-                                          static_cast<int>(plain_size));
-  const int final_ok = update_ok == 1 ? EVP_DecryptFinal_ex(ctx, dst + len, &len) : 0;
-  if (update_ok != 1 || final_ok != 1) {
-    ERR_clear_error();
+  if (CRYPTO_memcmp(check.data(), v.data(), v.size()) != 0) {
+    OPENSSL_cleanse(plain.data(), plain.size());
     return fail("AEAD authentication failed");
   }
   return plain_size;

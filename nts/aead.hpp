@@ -1,7 +1,10 @@
 #pragma once
-// AEAD_AES_SIV_CMAC_256/384/512 (RFC 5297) through OpenSSL EVP. One Aead per key: the cipher
-// contexts are created once and their key schedules reused, so sealing or opening a packet
-// allocates nothing.
+// AEAD_AES_SIV_CMAC_256/384/512 (RFC 5297) for NTS. SIV is composed here from OpenSSL's AES-CMAC
+// (EVP_MAC) and AES-CTR (EVP_CIPHER): OpenSSL 3.0's own "AES-*-SIV" cipher allows one operation
+// per key setup, allocates per associated-data component and rejects an empty plaintext (which
+// every NTS client request has). Here both contexts are keyed once and only re-armed per
+// operation, so sealing or opening a packet allocates nothing. Not thread-safe: one Aead per
+// thread.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -12,6 +15,7 @@
 #include "nts/bytes.hpp"
 
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
+typedef struct evp_mac_ctx_st EVP_MAC_CTX;
 
 namespace kairos {
 
@@ -27,6 +31,8 @@ std::optional<std::size_t> aead_key_length(std::uint16_t id);
 inline constexpr std::size_t kAeadMaxKeyLength = 64;
 // The synthetic IV (the tag) that leads every ciphertext: ciphertext = tag ‖ encrypted bytes.
 inline constexpr std::size_t kAeadTagLength = 16;
+// RFC 5297 §7: S2V takes at most 126 components besides the plaintext.
+inline constexpr std::size_t kAeadMaxAssociatedData = 125;
 
 class Aead {
  public:
@@ -40,28 +46,33 @@ class Aead {
   AeadId id() const { return id_; }
 
   // Encrypts `plaintext` into out[0 .. plaintext.size() + 16) and returns that length.
-  // The associated data components come first, the nonce last, as RFC 8915 §5.6 and
-  // RFC 5297 §3 order them; an empty nonce is left out (deterministic mode).
+  // The associated data components come first and the nonce last, as RFC 8915 §5.6 and
+  // RFC 5297 §3 order them; an empty nonce is left out (deterministic mode, RFC 5297 §2.6).
   Result<std::size_t> seal(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext,
                            std::span<std::uint8_t> out);
-  // Verifies and decrypts; out needs ciphertext.size() - 16 bytes. Fails on any modification.
+  // Verifies and decrypts; out needs ciphertext.size() - 16 bytes and is zeroed on failure.
+  // Neither call supports overlapping input and output buffers.
   Result<std::size_t> open(std::span<const ByteView> associated_data, ByteView nonce, ByteView ciphertext,
                            std::span<std::uint8_t> out);
 
  private:
-  struct CtxDeleter {
+  using Block = std::array<std::uint8_t, 16>;
+  struct MacDeleter {
+    void operator()(EVP_MAC_CTX* ctx) const;
+  };
+  struct CipherDeleter {
     void operator()(EVP_CIPHER_CTX* ctx) const;
   };
-  using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter>;
 
-  Aead(AeadId id, ByteView key, CtxPtr seal_ctx, CtxPtr open_ctx);
-  bool rearm(EVP_CIPHER_CTX* ctx, bool encrypt) const;
+  Aead() = default;
+  bool cmac(ByteView a, ByteView b, Block& out);
+  bool s2v(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext, Block& out);
+  bool ctr(const Block& iv, ByteView in, std::uint8_t* out);
 
-  AeadId id_;
-  std::array<std::uint8_t, kAeadMaxKeyLength> key_{};
-  std::size_t key_length_ = 0;
-  CtxPtr seal_ctx_;
-  CtxPtr open_ctx_;
+  AeadId id_ = AeadId::kAesSivCmac256;
+  Block cmac_of_zero_{};  // S2V's first D, fixed per key
+  std::unique_ptr<EVP_MAC_CTX, MacDeleter> mac_;
+  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ctr_;
 };
 
 }  // namespace kairos

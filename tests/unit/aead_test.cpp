@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+
+#include <random>
 #include <vector>
 
 #include "test_util.hpp"
@@ -116,6 +119,63 @@ TEST(Aead, EmptyPlaintextIsJustATag) {
   auto back = open(*aead, {Buffer(4, 2)}, Buffer(16, 3), ciphertext);
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_TRUE(back->empty());
+}
+
+// OpenSSL's own AES-SIV as an independent reference (one context per operation, non-empty
+// plaintext: the two things it cannot do that kairos' Aead must).
+Buffer openssl_siv(std::uint16_t id, const Buffer& key, const std::vector<Buffer>& ad, const Buffer& nonce,
+                   const Buffer& plaintext) {
+  const char* name = id == 15 ? "AES-128-SIV" : id == 16 ? "AES-192-SIV" : "AES-256-SIV";
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  Buffer out(plaintext.size() + 16);
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex2(ctx, cipher, key.data(), nullptr, nullptr) == 1;
+  for (const Buffer& part : ad) ok = ok && EVP_EncryptUpdate(ctx, nullptr, &len, part.data(), static_cast<int>(part.size())) == 1;
+  ok = ok && EVP_EncryptUpdate(ctx, nullptr, &len, nonce.data(), static_cast<int>(nonce.size())) == 1;
+  ok = ok && EVP_EncryptUpdate(ctx, out.data() + 16, &len, plaintext.data(), static_cast<int>(plaintext.size())) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, out.data() + 16 + len, &len) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out.data()) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  EVP_CIPHER_free(cipher);
+  EXPECT_TRUE(ok);
+  return out;
+}
+
+TEST(Aead, MatchesOpenSslSivOnRandomInputsWithOneContextPerKey) {
+  std::mt19937 rng(20261123);
+  auto random_bytes = [&](std::size_t n) {
+    Buffer b(n);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    return b;
+  };
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    const Buffer key = random_bytes(*aead_key_length(id));
+    auto aead = Aead::create(id, key);
+    ASSERT_TRUE(aead);
+    // Many operations on the same Aead: the contexts are re-armed, never re-keyed.
+    for (int round = 0; round < 200; ++round) {
+      std::vector<Buffer> ad;
+      for (std::size_t i = 0, n = rng() % 4; i < n; ++i) ad.push_back(random_bytes(1 + rng() % 70));  // OpenSSL skips empty components
+      const Buffer nonce = random_bytes(1 + rng() % 32);
+      const Buffer plaintext = random_bytes(1 + rng() % 150);
+      const Buffer ours = seal(*aead, ad, nonce, plaintext);
+      ASSERT_EQ(to_hex(ours), to_hex(openssl_siv(id, key, ad, nonce, plaintext))) << "id " << id << " round " << round;
+      auto back = open(*aead, ad, nonce, ours);
+      ASSERT_TRUE(back) << back.error().message;
+      ASSERT_EQ(*back, plaintext);
+    }
+  }
+}
+
+TEST(Aead, FailedOpenZeroesTheOutput) {
+  auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 9));
+  ASSERT_TRUE(aead);
+  Buffer ciphertext = seal(*aead, {}, Buffer(16, 1), Buffer(40, 0x5a));
+  ciphertext[20] ^= 4;
+  Buffer out(40, 0xee);
+  EXPECT_FALSE(aead->open({}, Buffer(16, 1), ciphertext, out));
+  EXPECT_EQ(out, Buffer(40, 0));
 }
 
 TEST(Aead, BadKeysAndBuffersAreErrors) {
