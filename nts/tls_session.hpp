@@ -1,0 +1,78 @@
+#pragma once
+// A TLS 1.3 endpoint over memory BIOs: the caller moves bytes between it and a socket, so the
+// same NTS-KE code runs in the daemon, in tests (two sessions wired back to back) and in fuzzers.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clock/result.hpp"
+#include "nts/bytes.hpp"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace kairos {
+
+inline constexpr char kNtsKeAlpn[] = "ntske/1";  // RFC 8915 §4
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const;
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+struct TlsClientOptions {
+  std::string server_name;           // checked against the certificate (DNS name or IP address)
+  std::optional<std::string> ca_file;  // extra trust anchors (PEM)
+  bool system_trust = true;          // also trust the system store
+};
+
+// A client context for NTS-KE: TLS 1.3 only, peer verification on, ALPN ntske/1.
+Result<SslCtxPtr> make_tls_client_context(const TlsClientOptions& options);
+// A server context from a PEM certificate chain and private key: TLS 1.3 only, ALPN ntske/1.
+Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const std::string& key_file);
+
+class TlsSession {
+ public:
+  enum class Progress { kWantIo, kDone };
+
+  static Result<TlsSession> client(SSL_CTX* ctx, const std::string& server_name);
+  static Result<TlsSession> server(SSL_CTX* ctx);
+
+  TlsSession(TlsSession&&) noexcept;
+  TlsSession& operator=(TlsSession&&) noexcept;
+  ~TlsSession();
+
+  // Bytes that arrived from the peer.
+  Result<void> feed(ByteView from_peer);
+  // Bytes to send to the peer (appended to out); returns how many were appended.
+  std::size_t drain(std::vector<std::uint8_t>& out);
+  bool wants_to_send() const;
+
+  // Drives the handshake; kDone once it completed and ALPN ntske/1 was agreed.
+  Result<Progress> handshake();
+  bool handshake_done() const { return handshake_done_; }
+
+  // Application data: write queues (after the handshake), read appends what has arrived.
+  Result<void> write(ByteView data);
+  // Appends decrypted bytes to out, at most max_total in out; kDone when the peer closed.
+  Result<Progress> read(std::vector<std::uint8_t>& out, std::size_t max_total);
+  // Sends close_notify.
+  void shutdown();
+
+  // RFC 5705 keying material exporter (RFC 8446 §7.5), used for the NTS keys.
+  Result<void> export_key(const std::string& label, ByteView context, std::span<std::uint8_t> out) const;
+
+ private:
+  struct SslDeleter {
+    void operator()(SSL* ssl) const;
+  };
+  explicit TlsSession(std::unique_ptr<SSL, SslDeleter> ssl);
+  Result<void> check_alpn();
+
+  std::unique_ptr<SSL, SslDeleter> ssl_;
+  bool handshake_done_ = false;
+};
+
+}  // namespace kairos

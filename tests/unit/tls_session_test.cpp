@@ -1,0 +1,141 @@
+#include "nts/tls_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_certs.hpp"
+
+namespace kairos {
+namespace {
+
+using Buffer = std::vector<std::uint8_t>;
+
+// Moves bytes between two sessions until both handshakes finish or one fails.
+Result<void> connect(TlsSession& client, TlsSession& server) {
+  for (int round = 0; round < 20; ++round) {
+    auto c = client.handshake();
+    if (!c) return std::unexpected(c.error());
+    Buffer wire;
+    client.drain(wire);
+    if (auto ok = server.feed(wire); !ok) return ok;
+    auto s = server.handshake();
+    if (!s) return std::unexpected(s.error());
+    wire.clear();
+    server.drain(wire);
+    if (auto ok = client.feed(wire); !ok) return ok;
+    if (*c == TlsSession::Progress::kDone && *s == TlsSession::Progress::kDone) return {};
+  }
+  return fail("handshake did not finish");
+}
+
+class TlsSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { pki.issue("server", "DNS:localhost,IP:127.0.0.1"); }
+
+  SslCtxPtr server_ctx() { return make_tls_server_context(pki.path("server.crt"), pki.path("server.key")).value(); }
+  SslCtxPtr client_ctx(const std::string& name) {
+    return make_tls_client_context({.server_name = name, .ca_file = pki.ca_file(), .system_trust = false}).value();
+  }
+
+  test::TestPki pki;
+};
+
+TEST_F(TlsSessionTest, HandshakeExchangesDataAndExportsMatchingKeys) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_TRUE(ok) << ok.error().message;
+
+  const Buffer request = {1, 2, 3, 4, 5};
+  ASSERT_TRUE(client.write(request));
+  Buffer wire;
+  client.drain(wire);
+  ASSERT_TRUE(server.feed(wire));
+  Buffer got;
+  auto r = server.read(got, 1024);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(got, request);
+
+  std::uint8_t client_key[32], server_key[32];
+  const std::uint8_t context[] = {0, 0, 0, 15, 0};
+  ASSERT_TRUE(client.export_key("EXPORTER-network-time-security", context, client_key));
+  ASSERT_TRUE(server.export_key("EXPORTER-network-time-security", context, server_key));
+  EXPECT_EQ(Buffer(client_key, client_key + 32), Buffer(server_key, server_key + 32));
+  const std::uint8_t other_context[] = {0, 0, 0, 15, 1};
+  ASSERT_TRUE(client.export_key("EXPORTER-network-time-security", other_context, server_key));
+  EXPECT_NE(Buffer(client_key, client_key + 32), Buffer(server_key, server_key + 32));
+}
+
+TEST_F(TlsSessionTest, IpAddressIsCheckedAgainstTheCertificate) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("127.0.0.1");
+  auto client = TlsSession::client(cctx.get(), "127.0.0.1").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  EXPECT_TRUE(connect(client, server));
+}
+
+TEST_F(TlsSessionTest, WrongHostNameIsRejected) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("time.example.net");
+  auto client = TlsSession::client(cctx.get(), "time.example.net").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_FALSE(ok);
+  EXPECT_NE(ok.error().message.find("hostname mismatch"), std::string::npos) << ok.error().message;
+}
+
+TEST_F(TlsSessionTest, UntrustedCertificateIsRejected) {
+  test::TestPki other;  // a different CA
+  auto sctx = server_ctx();
+  auto cctx = make_tls_client_context({.server_name = "localhost", .ca_file = other.ca_file(), .system_trust = false});
+  ASSERT_TRUE(cctx);
+  auto client = TlsSession::client(cctx->get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_FALSE(ok);
+  EXPECT_NE(ok.error().message.find("certificate verification failed"), std::string::npos) << ok.error().message;
+}
+
+TEST_F(TlsSessionTest, ExpiredCertificateIsRejected) {
+  pki.issue("expired", "DNS:localhost", -7200, -3600);
+  auto sctx = make_tls_server_context(pki.path("expired.crt"), pki.path("expired.key")).value();
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_FALSE(ok);
+  EXPECT_NE(ok.error().message.find("expired"), std::string::npos) << ok.error().message;
+}
+
+TEST_F(TlsSessionTest, ReadBeyondTheLimitIsAnError) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  ASSERT_TRUE(connect(client, server));
+  ASSERT_TRUE(server.write(Buffer(3000, 7)));
+  Buffer wire;
+  server.drain(wire);
+  ASSERT_TRUE(client.feed(wire));
+  Buffer got;
+  EXPECT_FALSE(client.read(got, 2999));
+  Buffer exact;
+  ASSERT_TRUE(server.write(Buffer(100, 7)));
+  wire.clear();
+  server.drain(wire);
+  ASSERT_TRUE(client.feed(wire));
+  EXPECT_TRUE(client.read(exact, 100));
+}
+
+TEST_F(TlsSessionTest, MissingKeyFileIsAClearError) {
+  auto ctx = make_tls_server_context(pki.path("server.crt"), pki.path("nonexistent.key"));
+  ASSERT_FALSE(ctx);
+  EXPECT_NE(ctx.error().message.find("nonexistent.key"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kairos
