@@ -1,0 +1,66 @@
+#pragma once
+// Kernel packet timestamps on UDP sockets (SO_TIMESTAMPING, Documentation/networking/
+// timestamping.rst): receive stamps arrive as SCM_TIMESTAMPING control messages, transmit stamps
+// on the socket's error queue tagged with the OPT_ID counter of the packet they belong to.
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <span>
+
+#include "clock/result.hpp"
+#include "nts/bytes.hpp"
+
+namespace kairos {
+
+enum class StampSource : std::uint8_t {
+  kDaemon,    // clock_gettime in user space: the fallback
+  kKernel,    // software stamp in the kernel's network stack
+  kHardware,  // NIC hardware stamp (PHC time)
+};
+const char* to_string(StampSource source);
+
+struct PacketStamp {
+  timespec time{};
+  StampSource source = StampSource::kDaemon;
+};
+
+// What the control messages of one recvmsg carried.
+struct ControlStamps {
+  std::optional<timespec> software;  // scm_timestamping.ts[0]
+  std::optional<timespec> hardware;  // scm_timestamping.ts[2] (raw hardware)
+  std::optional<std::uint32_t> tx_id;  // set on error-queue messages: the packet's OPT_ID
+  std::optional<int> ifindex;          // IP_PKTINFO / IPV6_PKTINFO, when enabled
+
+  // The best stamp available, hardware first.
+  std::optional<PacketStamp> best() const;
+};
+
+// Parses the control buffer of a recvmsg (pure: never reads past `control`).
+ControlStamps parse_control_stamps(std::span<const std::uint8_t> control);
+
+// Turns on software (and, if asked, hardware) RX and TX stamps with OPT_ID, OPT_TSONLY and
+// OPT_CMSG. Returns the flags set.
+Result<std::uint32_t> enable_timestamping(int fd, bool hardware);
+
+struct ReceivedPacket {
+  std::size_t length = 0;
+  sockaddr_storage from{};
+  socklen_t from_length = 0;
+  ControlStamps stamps;
+};
+// One recvmsg; nullopt when nothing is waiting (the socket is non-blocking).
+Result<std::optional<ReceivedPacket>> receive_packet(int fd, std::span<std::uint8_t> buffer);
+
+struct TxStamp {
+  std::uint32_t id = 0;
+  PacketStamp stamp;
+};
+// One message from the error queue; nullopt when it is empty. Messages that are not transmit
+// stamps (ICMP errors) are returned as errors so the caller can count them.
+Result<std::optional<TxStamp>> read_tx_stamp(int fd);
+
+timespec realtime_now();
+
+}  // namespace kairos

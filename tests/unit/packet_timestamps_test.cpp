@@ -1,0 +1,120 @@
+#include "hwts/packet_timestamps.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace kairos {
+namespace {
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+double seconds_between(const timespec& a, const timespec& b) {
+  return static_cast<double>(b.tv_sec - a.tv_sec) + static_cast<double>(b.tv_nsec - a.tv_nsec) * 1e-9;
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+bool wait_readable(int fd, short events) {
+  pollfd p{fd, events, 0};
+  return poll(&p, 1, 1000) == 1;
+}
+
+TEST(PacketTimestamps, LoopbackGivesKernelRxAndTxStampsMatchedById) {
+  Fd server(socket(AF_INET, SOCK_DGRAM, 0));
+  Fd client(socket(AF_INET, SOCK_DGRAM, 0));
+  ASSERT_GE(server.fd, 0);
+  auto addr = loopback(0);
+  ASSERT_EQ(bind(server.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(server.fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ASSERT_TRUE(enable_timestamping(server.fd, false));
+  ASSERT_TRUE(enable_timestamping(client.fd, false));
+  ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+  const timespec before = realtime_now();
+  for (int i = 0; i < 3; ++i) {
+    const std::uint8_t payload[48] = {static_cast<std::uint8_t>(i)};
+    ASSERT_EQ(send(client.fd, payload, sizeof payload, 0), 48);
+  }
+
+  for (std::uint32_t expected_id = 0; expected_id < 3; ++expected_id) {
+    ASSERT_TRUE(wait_readable(client.fd, 0));  // POLLERR is always reported
+    auto tx = read_tx_stamp(client.fd);
+    ASSERT_TRUE(tx) << tx.error().message;
+    ASSERT_TRUE(tx->has_value());
+    EXPECT_EQ((*tx)->id, expected_id);
+    EXPECT_EQ((*tx)->stamp.source, StampSource::kKernel);
+    EXPECT_GE(seconds_between(before, (*tx)->stamp.time), 0.0);
+    EXPECT_LT(seconds_between(before, (*tx)->stamp.time), 1.0);
+  }
+  auto none = read_tx_stamp(client.fd);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+
+  std::vector<std::uint8_t> buffer(2048);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(wait_readable(server.fd, POLLIN));
+    auto rx = receive_packet(server.fd, buffer);
+    ASSERT_TRUE(rx) << rx.error().message;
+    ASSERT_TRUE(rx->has_value());
+    EXPECT_EQ((*rx)->length, 48u);
+    EXPECT_EQ(buffer[0], i);
+    auto stamp = (*rx)->stamps.best();
+    ASSERT_TRUE(stamp);
+    EXPECT_EQ(stamp->source, StampSource::kKernel);
+    EXPECT_LT(seconds_between(before, stamp->time), 1.0);
+  }
+  auto empty = receive_packet(server.fd, buffer);
+  ASSERT_TRUE(empty);
+  EXPECT_FALSE(empty->has_value());
+}
+
+TEST(PacketTimestamps, GarbageControlBufferYieldsNoStamps) {
+  std::vector<std::uint8_t> control(64, 0xff);
+  auto stamps = parse_control_stamps(control);
+  EXPECT_FALSE(stamps.best());
+  EXPECT_FALSE(stamps.tx_id);
+  // A header claiming more bytes than the buffer holds must be ignored, not read.
+  alignas(cmsghdr) std::uint8_t buf[CMSG_SPACE(sizeof(timespec) * 3)] = {};
+  auto* c = reinterpret_cast<cmsghdr*>(buf);
+  c->cmsg_len = 4096;
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  EXPECT_FALSE(parse_control_stamps({buf, sizeof buf}).best());
+  EXPECT_FALSE(parse_control_stamps({}).best());
+}
+
+TEST(PacketTimestamps, HardwareStampIsPreferred) {
+  alignas(cmsghdr) std::uint8_t buf[CMSG_SPACE(sizeof(timespec) * 3)] = {};
+  auto* c = reinterpret_cast<cmsghdr*>(buf);
+  c->cmsg_len = CMSG_LEN(sizeof(timespec) * 3);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  timespec ts[3] = {{100, 1}, {0, 0}, {200, 2}};
+  std::memcpy(CMSG_DATA(c), ts, sizeof ts);
+  auto stamps = parse_control_stamps({buf, sizeof buf});
+  ASSERT_TRUE(stamps.best());
+  EXPECT_EQ(stamps.best()->source, StampSource::kHardware);
+  EXPECT_EQ(stamps.best()->time.tv_sec, 200);
+  EXPECT_EQ(stamps.software->tv_sec, 100);
+}
+
+}  // namespace
+}  // namespace kairos
