@@ -1,0 +1,88 @@
+# Shared by the interop tests and the demo: a reference chronyd that can never touch the clock,
+# and a throwaway PKI. Source it; every function takes explicit directories.
+
+# Unpacks Debian's chrony into DIR/root without installing it (installing would register a time
+# service on the user's machine). Reuses an earlier unpack.
+fetch_chrony() {
+  local dir=$1
+  if [[ -x "$dir/root/usr/sbin/chronyd" ]]; then return 0; fi
+  mkdir -p "$dir"
+  # apt's sandbox user cannot write into most directories; download where it can.
+  local dl
+  dl=$(mktemp -d /tmp/kairos-chrony-dl.XXXXXX)
+  chmod 0777 "$dl"
+  if ! (cd "$dl" && apt-get download -q chrony >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null 2>&1 || true
+    (cd "$dl" && apt-get download -q chrony >/dev/null 2>&1) || { echo "cannot download Debian's chrony" >&2; rm -rf "$dl"; return 1; }
+  fi
+  dpkg -x "$dl"/chrony_*.deb "$dir/root"
+  rm -rf "$dl"
+}
+
+# A CA and a server certificate for localhost/127.0.0.1 in DIR: ca.crt, server.key, fullchain.crt.
+make_test_pki() {
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=kairos test CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  cat "$dir/server.crt" "$dir/ca.crt" >"$dir/fullchain.crt"
+  chmod 0644 "$dir"/*.crt "$dir/server.key"
+}
+
+# Starts chronyd as an NTS server on 127.0.0.1 (NTP port NTP_PORT, NTS-KE port KE_PORT) with -x
+# (never touches the clock), as nobody with no capabilities. Sets CHRONYD_PID.
+start_chronyd_nts_server() {
+  local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4
+  mkdir -p "$dir"
+  chown nobody:nogroup "$dir"
+  cat >"$dir/chronyd.conf" <<CONF
+pidfile $dir/chronyd.pid
+user nobody
+port $ntp_port
+bindaddress 127.0.0.1
+cmdport 0
+local stratum 1
+allow 127.0.0.1
+ntsport $ke_port
+ntsserverkey $dir/server.key
+ntsservercert $dir/fullchain.crt
+ntsprocesses 0
+ntsdumpdir $dir
+CONF
+  chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt 2>/dev/null || true
+  setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all -- \
+    "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
+  CHRONYD_PID=$!
+  # Ready when the NTS-KE port accepts connections.
+  local i
+  for i in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$ke_port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$CHRONYD_PID" 2>/dev/null; then
+      echo "chronyd exited; its log:" >&2
+      cat "$dir/chronyd.log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "chronyd did not open port $ke_port" >&2
+  return 1
+}
+
+stop_pid() {
+  local pid=$1
+  [[ -n "$pid" ]] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  local i
+  for i in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
