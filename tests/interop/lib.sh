@@ -40,11 +40,18 @@ make_test_pki() {
 # (never touches the clock), as nobody with no capabilities. Sets CHRONYD_PID.
 start_chronyd_nts_server() {
   local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4
+  local user=nobody
+  # As root, drop to nobody with no capabilities at all; otherwise run as ourselves.
+  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  if [[ $(id -u) -ne 0 ]]; then
+    user=$(id -un)
+    launcher=()
+  fi
   mkdir -p "$dir"
-  chown nobody:nogroup "$dir"
+  [[ $user == nobody ]] && chown nobody:nogroup "$dir"
   cat >"$dir/chronyd.conf" <<CONF
 pidfile $dir/chronyd.pid
-user nobody
+user $user
 port $ntp_port
 bindaddress 127.0.0.1
 cmdport 0
@@ -56,9 +63,8 @@ ntsservercert $dir/fullchain.crt
 ntsprocesses 0
 ntsdumpdir $dir
 CONF
-  chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt 2>/dev/null || true
-  setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all -- \
-    "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
+  [[ $user == nobody ]] && chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt
+  "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
   CHRONYD_PID=$!
   # Ready when the NTS-KE port accepts connections.
   local i
