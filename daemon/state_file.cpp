@@ -144,24 +144,42 @@ Result<void> save_key_ring(const std::string& path, const KeyRing& ring) {
   return write_file_atomic(path, text.view(), 0600);
 }
 
-Result<KeyRing> load_key_ring(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return fail(errno_text("cannot open key file", path, errno));
-  // Checked on the open descriptor, so the file read is the file checked.
+namespace {
+
+// Reads a file holding secrets: it must be a regular file no one but its owner can access.
+// Checked on the open descriptor, so the file read is the file checked.
+Result<std::vector<std::uint8_t>> read_secret_file(const std::string& path, std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return fail(errno_text("cannot open", path, errno));
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(errno_text("cannot stat key file", path, errno));
-  if (!S_ISREG(st.st_mode)) return fail("key file " + path + " is not a regular file");
+  if (::fstat(fd.get(), &st) != 0) return fail(errno_text("cannot stat", path, errno));
+  if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
   if ((st.st_mode & 077) != 0) {
-    return fail("key file " + path + " is accessible by group or others (mode " +
-                std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-                std::to_string(st.st_mode & 7) + "); its keys must be considered leaked: chmod 600 and rotate");
+    return fail(path + " is accessible by group or others (mode " + std::to_string((st.st_mode >> 6) & 7) +
+                std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
+                "); its keys must be considered leaked: chmod 600 and replace them");
   }
-  auto bytes = read_fd_bounded(fd.get(), kMaxKeyFileSize, path);
+  return read_fd_bounded(fd.get(), max_bytes, path);
+}
+
+}  // namespace
+
+Result<KeyRing> load_key_ring(const std::string& path) {
+  auto bytes = read_secret_file(path, kMaxKeyFileSize);
   if (!bytes) return std::unexpected(bytes.error());
   auto ring = parse_key_ring(*bytes);
   if (!bytes->empty()) OPENSSL_cleanse(bytes->data(), bytes->size());
   if (!ring) return fail(path + ": " + ring.error().message);
   return ring;
+}
+
+Result<Seed> load_seed_file(const std::string& path) {
+  auto bytes = read_secret_file(path, kMaxSeedFileSize);
+  if (!bytes) return std::unexpected(bytes.error());
+  auto seed = parse_seed_file(*bytes);
+  if (!bytes->empty()) OPENSSL_cleanse(bytes->data(), bytes->size());
+  if (!seed) return fail(path + ": " + seed.error().message);
+  return seed;
 }
 
 }  // namespace kairos

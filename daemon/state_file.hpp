@@ -27,4 +27,7 @@ Result<void> save_key_ring(const std::string& path, const KeyRing& ring);
 // Refuses a key file that group or others may read (its keys must be treated as leaked).
 Result<KeyRing> load_key_ring(const std::string& path);
 
+// The shared seed of a seeded key ring (see parse_seed_file), with the same permission check.
+Result<Seed> load_seed_file(const std::string& path);
+
 }  // namespace kairos

@@ -211,5 +211,26 @@ TEST(KeyRingFile, CorruptOrOversizedKeyFileIsRefusedWithItsPath) {
   EXPECT_FALSE(load_key_ring(dir.file("absent")));
 }
 
+TEST(SeedFileIo, SeedFileLoadsAndFeedsARing) {
+  TempDir dir;
+  const std::string path = dir.file("seed");
+  const std::string text = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n";
+  ASSERT_TRUE(write_file_atomic(path, bytes_of(text), 0600));
+  auto seed = load_seed_file(path);
+  ASSERT_TRUE(seed) << seed.error().message;
+  EXPECT_EQ(seed->bytes().size(), 32u);
+  EXPECT_TRUE(KeyRing::from_seed(*seed, KeyRingConfig{86400, 1}, kNow));
+
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto exposed = load_seed_file(path);
+  ASSERT_FALSE(exposed);
+  EXPECT_NE(exposed.error().message.find("group or others"), std::string::npos) << exposed.error().message;
+
+  ASSERT_TRUE(write_file_atomic(path, bytes_of("00112233\n"), 0600));
+  auto short_seed = load_seed_file(path);
+  ASSERT_FALSE(short_seed);
+  EXPECT_TRUE(short_seed.error().message.starts_with(path + ": ")) << short_seed.error().message;
+}
+
 }  // namespace
 }  // namespace kairos
