@@ -1,0 +1,68 @@
+#pragma once
+// Server cookies (RFC 8915 §6): the server's whole per-client state, sealed under a master key so
+// the server keeps nothing per client.
+//
+//   cookie    = key id (u32, big-endian) ‖ nonce (16 bytes) ‖ ciphertext
+//   ciphertext = AEAD_AES_SIV_CMAC_256(master key, associated data = the 4 key id bytes,
+//                                     nonce, plaintext)   — 16-byte tag ‖ encrypted plaintext
+//   plaintext = AEAD id (u16) ‖ C2S key ‖ S2C key         (each key aead_key_length(id) bytes)
+//
+// The key id is associated data so a cookie cannot be replayed under another key id of the ring.
+// For AEAD 15 a cookie is 4 + 16 + 16 + 2 + 32 + 32 = 102 bytes.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "clock/result.hpp"
+#include "nts/aead.hpp"
+#include "nts/bytes.hpp"
+#include "nts/key_ring.hpp"
+
+namespace kairos {
+
+inline constexpr std::size_t kCookieKeyIdLength = 4;
+inline constexpr std::size_t kCookieNonceLength = 16;
+inline constexpr std::size_t kCookieMaxPlaintext = 2 + 2 * kAeadMaxKeyLength;
+inline constexpr std::size_t kCookieOverhead = kCookieKeyIdLength + kCookieNonceLength + kAeadTagLength;
+inline constexpr std::size_t kCookieMaxLength = kCookieOverhead + kCookieMaxPlaintext;
+
+// Length of a cookie carrying keys for this AEAD, nullopt for unsupported ids.
+std::optional<std::size_t> cookie_length(std::uint16_t aead_id);
+
+// The keys an NTS association runs on: the negotiated AEAD and both directions' keys. Fixed
+// arrays (no heap) and wiped when destroyed.
+class CookieKeys {
+ public:
+  static Result<CookieKeys> create(std::uint16_t aead_id, ByteView c2s, ByteView s2c);
+  CookieKeys(const CookieKeys&) = default;
+  CookieKeys& operator=(const CookieKeys&) = default;
+  ~CookieKeys();
+
+  std::uint16_t aead_id() const { return aead_id_; }
+  ByteView c2s() const { return {c2s_.data(), key_length_}; }
+  ByteView s2c() const { return {s2c_.data(), key_length_}; }
+
+  friend bool operator==(const CookieKeys& a, const CookieKeys& b);
+
+ private:
+  CookieKeys() = default;
+  std::uint16_t aead_id_ = 0;
+  std::size_t key_length_ = 0;
+  std::array<std::uint8_t, kAeadMaxKeyLength> c2s_{};
+  std::array<std::uint8_t, kAeadMaxKeyLength> s2c_{};
+};
+
+// Seals `keys` under `master` with the caller's nonce into out; returns the cookie length.
+// The nonce must never repeat under one master key (use the overload below outside tests).
+Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master,
+                                std::span<const std::uint8_t, kCookieNonceLength> nonce, std::span<std::uint8_t> out);
+// Same with a fresh RAND_bytes nonce.
+Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master, std::span<std::uint8_t> out);
+
+// Opens a cookie with the ring's current, old or future key. Errors say which check failed:
+// length, unknown or expired key id, authentication, or a bad AEAD id or length inside.
+Result<CookieKeys> open_cookie(ByteView cookie, KeyRing& ring);
+
+}  // namespace kairos
