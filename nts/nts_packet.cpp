@@ -241,6 +241,8 @@ Result<std::vector<std::vector<std::uint8_t>>> open_response_cookies(ByteView pa
 }
 
 Result<NtsVerifiedResponse> check_response(ByteView packet, ByteView expected_unique_id, Aead& s2c) {
+  // A short expected identifier is a caller's mistake; it must not let a zero-filled field match.
+  if (auto ok = check_unique_id(expected_unique_id); !ok) return fail_with("expected ", ok.error());
   auto parsed = parse_nts_packet(packet, NtpMode::kServer);
   if (!parsed) return std::unexpected(parsed.error());
   auto found = collect_response_fields(parsed->fields);

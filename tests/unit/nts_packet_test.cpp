@@ -598,6 +598,15 @@ TEST(NtsResponse, WrongUniqueIdentifierIsRejected) {
   EXPECT_MENTIONS(verified.error().message, "does not match");
 }
 
+TEST(NtsResponse, ShortExpectedUniqueIdentifierIsRefused) {
+  Aead s2c = make_aead(AeadId::kAesSivCmac256, 2);
+  const Buffer response = build_response(s2c, fresh_cookies(1), 1500).packet;
+  auto empty = verify_nts_response(response, {}, s2c);
+  ASSERT_FALSE(empty);
+  EXPECT_MENTIONS(empty.error().message, "at least 32");
+  EXPECT_FALSE(verify_nts_response(response, ByteView(kUid).first(31), s2c));
+}
+
 TEST(NtsResponse, MissingOrDuplicateUniqueIdentifierIsRejected) {
   const Buffer auth = good_authenticator();
   Aead s2c = make_aead(AeadId::kAesSivCmac256, 2);
