@@ -33,13 +33,6 @@ Aead make_aead(AeadId id, std::uint8_t fill) {
   return std::move(*aead);
 }
 
-bool aead_seals_empty_plaintext() {
-  Aead aead = make_aead(AeadId::kAesSivCmac256, 1);
-  std::uint8_t out[kAeadTagLength];
-  const ByteView no_ad[] = {ByteView{}};
-  return aead.seal(no_ad, kNonce, {}, out).has_value();
-}
-
 NtpHeader client_header() {
   NtpHeader h;
   h.mode = NtpMode::kClient;
@@ -193,7 +186,6 @@ TEST(NtsRequest, VerifiesAndReturnsTheEncryptedFields) {
 }
 
 TEST(NtsRequest, RequestWithoutEncryptedFieldsVerifies) {
-  if (!aead_seals_empty_plaintext()) GTEST_SKIP() << "Aead cannot seal an empty plaintext until its rework lands";
   Aead c2s = make_aead(AeadId::kAesSivCmac256, 1);
   const Buffer request = build_request(c2s, 1, {});
   auto view = parse_nts_request(request);
@@ -519,7 +511,6 @@ TEST(NtsResponse, CookiesThatDoNotFitAreLeftOut) {
 }
 
 TEST(NtsResponse, ResponseWithNoRoomForCookiesStillAuthenticates) {
-  if (!aead_seals_empty_plaintext()) GTEST_SKIP() << "Aead cannot seal an empty plaintext until its rework lands";
   Aead c2s = make_aead(AeadId::kAesSivCmac256, 1);
   Aead s2c = make_aead(AeadId::kAesSivCmac256, 2);
   const Buffer request = build_request(c2s, 0);
