@@ -1,6 +1,8 @@
 #pragma once
-// One NTS-KE exchange over TCP, bounded by a deadline (used by kairosctl and, until the event
-// loop drives KeClient itself, by kairosd's associations).
+// One NTS-KE exchange over TCP. PendingKe is driven by readiness (kairosd's poll loop);
+// fetch_nts_ke wraps it in a blocking wait bounded by a deadline for kairosctl and tests.
+#include <poll.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -18,6 +20,30 @@ struct KeFetchOptions {
   bool system_trust = true;
   std::vector<std::uint16_t> aeads{17, 16, 15};
   std::chrono::milliseconds timeout{5000};
+};
+
+class PendingKe {
+ public:
+  // Resolves the server (blocking getaddrinfo), builds the TLS context and starts connecting.
+  static Result<PendingKe> start(const KeFetchOptions& options);
+
+  int fd() const { return fd_.get(); }
+  short events() const;
+  // Handles what poll reported; nullopt while the exchange goes on.
+  std::optional<Result<KeClientResult>> on_ready(short revents);
+
+ private:
+  PendingKe(SslCtxPtr ctx, UniqueFd fd, SocketAddress address, KeFetchOptions options)
+      : ctx_(std::move(ctx)), fd_(std::move(fd)), address_(address), options_(std::move(options)) {}
+  Result<void> on_connected();
+  Result<void> flush();
+
+  SslCtxPtr ctx_;
+  UniqueFd fd_;
+  SocketAddress address_;
+  KeFetchOptions options_;
+  std::optional<KeClient> client_;  // set once TCP is connected
+  std::vector<std::uint8_t> outgoing_;
 };
 
 Result<KeClientResult> fetch_nts_ke(const KeFetchOptions& options);

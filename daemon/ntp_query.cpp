@@ -9,94 +9,109 @@
 namespace kairos {
 namespace {
 
-std::unexpected<NtpExchangeError> io_error(std::string message, std::size_t rejected = 0) {
-  return std::unexpected(NtpExchangeError{std::nullopt, std::move(message), rejected});
+NtpExchangeError io_error(std::string message, std::size_t rejected = 0) {
+  return NtpExchangeError{std::nullopt, std::move(message), rejected};
 }
 
 bool same_address(const sockaddr_storage& a, socklen_t a_length, const SocketAddress& b) {
   return a_length == b.length && std::memcmp(&a, &b.storage, b.length) == 0;
 }
 
+bool ends_exchange(ResponseProblem p) {
+  return p == ResponseProblem::kNtsNak || p == ResponseProblem::kDenied || p == ResponseProblem::kRateLimited ||
+         p == ResponseProblem::kUnsynchronized;
+}
+
 }  // namespace
 
-std::expected<NtpExchangeResult, NtpExchangeError> run_ntp_exchange(const SocketAddress& server,
-                                                                    const NtpClientExchange& exchange,
-                                                                    NtsClientSession* session,
-                                                                    std::chrono::milliseconds timeout) {
-  const Deadline deadline = std::chrono::steady_clock::now() + timeout;
+std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(const SocketAddress& server,
+                                                                              NtpClientExchange exchange) {
   auto fd = open_socket(server.family(), SOCK_DGRAM);
-  if (!fd) return io_error(fd.error().message);
+  if (!fd) return std::unexpected(io_error(fd.error().message));
   const bool kernel_stamps = enable_timestamping(fd->get(), false).has_value();
   if (connect(fd->get(), server.get(), server.length) != 0) {
-    return io_error("connect to " + server.to_string() + ": " + std::strerror(errno));
+    return std::unexpected(io_error("connect to " + server.to_string() + ": " + std::strerror(errno)));
   }
-
-  NtpExchangeResult result;
-  result.request_length = exchange.request().size();
-  PacketStamp t1{realtime_now(), StampSource::kDaemon};
-  const ssize_t sent = send(fd->get(), exchange.request().data(), exchange.request().size(), 0);
-  if (sent != static_cast<ssize_t>(exchange.request().size())) {
-    return io_error("send to " + server.to_string() + ": " + std::strerror(errno));
+  PendingNtpExchange pending(std::move(*fd), server, std::move(exchange));
+  pending.have_tx_stamp_ = !kernel_stamps;
+  pending.result_.request_length = pending.exchange_.request().size();
+  pending.t1_ = PacketStamp{realtime_now(), StampSource::kDaemon};
+  const auto request = pending.exchange_.request();
+  if (send(pending.fd(), request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
+    return std::unexpected(io_error("send to " + server.to_string() + ": " + std::strerror(errno)));
   }
+  return pending;
+}
 
-  bool have_tx_stamp = !kernel_stamps;
-  std::vector<std::uint8_t> buffer(2048);
+// Reads the error queue for our packet's TX stamp (OPT_ID 0 on a fresh socket). An empty queue
+// with a pending socket error means an ICMP error such as port unreachable.
+std::optional<NtpExchangeError> PendingNtpExchange::take_tx_stamp() {
   for (;;) {
-    auto revents = wait_for(fd->get(), POLLIN, deadline);
-    if (!revents) return io_error(revents.error().message, result.rejected);
-    if (*revents == 0) {
-      std::string why = "no valid response from " + server.to_string() + " within " +
-                        std::to_string(timeout.count()) + " ms";
-      if (result.rejected) why += " (" + std::to_string(result.rejected) + " rejected: " + result.last_rejection + ")";
-      return io_error(why, result.rejected);
+    auto tx = read_tx_stamp(fd());
+    if (!tx) return std::nullopt;  // not a timestamp: ignore
+    if (!*tx) break;
+    if ((*tx)->id == 0) {
+      t1_ = (*tx)->stamp;
+      have_tx_stamp_ = true;
     }
-    if (*revents & POLLERR) {
-      auto tx = read_tx_stamp(fd->get());
-      if (tx && *tx && (*tx)->id == 0) {
-        t1 = (*tx)->stamp;
-        have_tx_stamp = true;
-      } else if (tx && !*tx) {
-        // POLLERR with an empty error queue: a pending socket error such as an ICMP
-        // port unreachable. Without reading it poll would keep waking up.
-        int error = 0;
-        socklen_t length = sizeof error;
-        getsockopt(fd->get(), SOL_SOCKET, SO_ERROR, &error, &length);
-        if (error != 0) return io_error(server.to_string() + ": " + std::strerror(error), result.rejected);
-      }
-    }
-    if (!(*revents & POLLIN)) continue;
-    auto packet = receive_packet(fd->get(), buffer);
-    if (!packet) return io_error(packet.error().message, result.rejected);
-    if (!*packet) continue;
-    const timespec t4_fallback = realtime_now();
-    if (!same_address((*packet)->from, (*packet)->from_length, server)) continue;
+  }
+  int error = 0;
+  socklen_t length = sizeof error;
+  getsockopt(fd(), SOL_SOCKET, SO_ERROR, &error, &length);
+  if (error != 0) return io_error(server_.to_string() + ": " + std::strerror(error), result_.rejected);
+  return std::nullopt;
+}
 
-    // The TX stamp is queued before the response can arrive; collect it if poll has not said so.
-    while (!have_tx_stamp) {
-      auto tx = read_tx_stamp(fd->get());
-      if (!tx || !*tx) break;
-      if ((*tx)->id == 0) {
-        t1 = (*tx)->stamp;
-        have_tx_stamp = true;
-      }
+std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, NtsClientSession* session) {
+  if (revents & POLLERR) {
+    if (auto error = take_tx_stamp()) return std::unexpected(*error);
+  }
+  if (!(revents & POLLIN)) return std::nullopt;
+  std::uint8_t buffer[2048];
+  for (;;) {
+    auto packet = receive_packet(fd(), buffer);
+    if (!packet) return std::unexpected(io_error(packet.error().message, result_.rejected));
+    if (!*packet) return std::nullopt;
+    const timespec t4_fallback = realtime_now();
+    if (!same_address((*packet)->from, (*packet)->from_length, server_)) continue;
+    // The TX stamp is queued before the response can arrive; collect it if poll did not say so.
+    if (!have_tx_stamp_) {
+      if (auto error = take_tx_stamp()) return std::unexpected(*error);
     }
     const PacketStamp t4 = (*packet)->stamps.best().value_or(PacketStamp{t4_fallback, StampSource::kDaemon});
-    auto sample = exchange.handle_response({buffer.data(), (*packet)->length}, t1.time, t4.time, session);
+    auto sample = exchange_.handle_response({buffer, (*packet)->length}, t1_.time, t4.time, session);
     if (!sample) {
       const ResponseProblem p = sample.error().problem;
-      if (p == ResponseProblem::kNtsNak || p == ResponseProblem::kDenied || p == ResponseProblem::kRateLimited ||
-          p == ResponseProblem::kUnsynchronized) {
-        return std::unexpected(NtpExchangeError{p, sample.error().message, result.rejected});
-      }
-      ++result.rejected;
-      result.last_rejection = std::string(to_string(p)) + ": " + sample.error().message;
+      if (ends_exchange(p)) return std::unexpected(NtpExchangeError{p, sample.error().message, result_.rejected});
+      ++result_.rejected;
+      result_.last_rejection = std::string(to_string(p)) + ": " + sample.error().message;
       continue;
     }
-    result.sample = *sample;
-    result.t1_source = t1.source;
-    result.t4_source = t4.source;
-    result.response_length = (*packet)->length;
-    return result;
+    result_.sample = *sample;
+    result_.t1_source = t1_.source;
+    result_.t4_source = t4.source;
+    result_.response_length = (*packet)->length;
+    return result_;
+  }
+}
+
+NtpExchangeError PendingNtpExchange::timed_out(std::chrono::milliseconds timeout) const {
+  std::string why = "no valid response from " + server_.to_string() + " within " + std::to_string(timeout.count()) +
+                    " ms";
+  if (result_.rejected) why += " (" + std::to_string(result_.rejected) + " rejected: " + result_.last_rejection + ")";
+  return io_error(why, result_.rejected);
+}
+
+NtpExchangeOutcome run_ntp_exchange(const SocketAddress& server, const NtpClientExchange& exchange,
+                                    NtsClientSession* session, std::chrono::milliseconds timeout) {
+  const Deadline deadline = std::chrono::steady_clock::now() + timeout;
+  auto pending = PendingNtpExchange::start(server, exchange);
+  if (!pending) return std::unexpected(pending.error());
+  for (;;) {
+    auto revents = wait_for(pending->fd(), pending->events(), deadline);
+    if (!revents) return std::unexpected(io_error(revents.error().message));
+    if (*revents == 0) return std::unexpected(pending->timed_out(timeout));
+    if (auto outcome = pending->on_ready(*revents, session)) return *outcome;
   }
 }
 
