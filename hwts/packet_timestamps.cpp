@@ -45,11 +45,10 @@ ControlStamps parse_control_stamps(std::span<const std::uint8_t> control) {
   msg.msg_control = buf;
   msg.msg_controllen = size;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    // CMSG_NXTHDR checks the next header fits, but not this header's own length.
-    if (c->cmsg_len < CMSG_LEN(0) ||
-        reinterpret_cast<std::uint8_t*>(c) + c->cmsg_len > buf + size) {
-      break;
-    }
+    // CMSG_NXTHDR checks that the next header starts inside the buffer, not that this header's
+    // length does. Compare lengths, not pointers: a huge cmsg_len would wrap a pointer sum.
+    const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uint8_t*>(c) - buf);
+    if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > size - offset) break;
     const std::size_t data_length = c->cmsg_len - CMSG_LEN(0);
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING && data_length >= sizeof(scm_timestamping)) {
       scm_timestamping ts;

@@ -35,3 +35,38 @@ echo "PASS: plain NTP sample"
 
 # Forged, replayed, truncated and dropped responses through an in-process relay.
 "$build/tests/kairos_forgery_test" "localhost:$ke_port" "$work/server/ca.crt"
+
+# kairosd --no-steer with the same server over NTS, plus a source whose NTS-KE port is closed:
+# the good source yields authenticated samples, the dead one is retried with backoff.
+cat >"$work/kairosd.toml" <<CONF
+[daemon]
+steer = false
+state-dir = "$work/state"
+[[source]]
+address = "localhost:$ke_port"
+nts = true
+ca = "$work/server/ca.crt"
+minpoll = -2
+maxpoll = 4
+iburst = true
+[[source]]
+address = "127.0.0.1:1"
+nts = true
+CONF
+"$build/daemon/kairosd" --config "$work/kairosd.toml" --check-config
+"$build/daemon/kairosd" --config "$work/kairosd.toml" --no-steer 2>"$work/kairosd.log" &
+kairosd_pid=$!
+sleep 4
+kill -TERM "$kairosd_pid"
+wait "$kairosd_pid" || { echo "FAIL: kairosd exited with $?"; cat "$work/kairosd.log"; exit 1; }
+tail -n 4 "$work/kairosd.log"
+samples=$(grep -c "localhost:$ke_port: sample .* authenticated" "$work/kairosd.log" || true)
+far=$(grep "localhost:$ke_port: sample" "$work/kairosd.log" | awk '{ o = $6 + 0; if (o > 0.001 || o < -0.001) n++ } END { print n + 0 }')
+retries=$(grep -c "127.0.0.1:1: NTS-KE failed: .*retrying in" "$work/kairosd.log" || true)
+kes=$(grep -c "localhost:$ke_port: NTS-KE done" "$work/kairosd.log" || true)
+echo "kairosd: $samples authenticated samples, $far beyond 1 ms, $kes NTS-KE, $retries retries of the dead source"
+((samples >= 10)) || { echo "FAIL: too few authenticated samples"; exit 1; }
+((far == 0)) || { echo "FAIL: samples beyond 1 ms"; exit 1; }
+((kes == 1)) || { echo "FAIL: cookies were not refilled (NTS-KE ran $kes times)"; exit 1; }
+((retries >= 1 && retries <= 3)) || { echo "FAIL: dead source retried $retries times in 4 s (want backoff)"; exit 1; }
+echo "PASS: kairosd observe-only over NTS"

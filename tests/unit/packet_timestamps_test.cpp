@@ -101,6 +101,16 @@ TEST(PacketTimestamps, GarbageControlBufferYieldsNoStamps) {
   EXPECT_FALSE(parse_control_stamps({}).best());
 }
 
+// Found by fuzz_control_stamps: a length so large that a pointer sum wraps past the end.
+TEST(PacketTimestamps, HugeCmsgLengthIsRejectedNotWrapped) {
+  alignas(cmsghdr) std::uint8_t buf[CMSG_SPACE(sizeof(timespec) * 3)] = {};
+  auto* c = reinterpret_cast<cmsghdr*>(buf);
+  c->cmsg_len = ~std::size_t{0} - 8;
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  EXPECT_FALSE(parse_control_stamps({buf, sizeof buf}).best());
+}
+
 TEST(PacketTimestamps, HardwareStampIsPreferred) {
   alignas(cmsghdr) std::uint8_t buf[CMSG_SPACE(sizeof(timespec) * 3)] = {};
   auto* c = reinterpret_cast<cmsghdr*>(buf);

@@ -1,0 +1,184 @@
+#include "daemon/association.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace kairos {
+namespace {
+
+constexpr int kBurstCount = 4;
+constexpr auto kBurstSpacing = std::chrono::seconds(2);
+constexpr auto kKeTimeout = std::chrono::seconds(10);
+
+std::chrono::steady_clock::duration seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
+
+}  // namespace
+
+Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample)
+    : loop_(loop), config_(std::move(config)), on_sample_(std::move(on_sample)), poll_(config_.minpoll) {}
+
+void Association::start() {
+  auto target = split_host_port(config_.address, config_.nts ? kNtsKeDefaultPort : kNtpDefaultPort);
+  if (!target) {
+    spdlog::error("{}: {}", name(), target.error().message);
+    return;
+  }
+  host_ = target->first;
+  port_ = target->second;
+  burst_left_ = config_.iburst ? kBurstCount : 1;
+  if (config_.nts) {
+    begin_ke();
+  } else {
+    if (auto ok = resolve_ntp(host_, port_); !ok) return retry_later("resolving", ok.error().message);
+    begin_exchange();
+  }
+}
+
+Result<void> Association::resolve_ntp(const std::string& host, std::uint16_t port) {
+  // TODO(daemon issue): resolution blocks the loop; move it off the loop.
+  auto addresses = resolve(host, port, SOCK_DGRAM);
+  if (!addresses) return std::unexpected(addresses.error());
+  ntp_address_ = addresses->front();
+  return {};
+}
+
+void Association::schedule(std::chrono::steady_clock::duration after, void (Association::*step)()) {
+  loop_.add_timer(after, [this, step] { (this->*step)(); });
+}
+
+std::chrono::steady_clock::duration Association::poll_interval() const { return seconds(std::ldexp(1.0, poll_)); }
+
+std::chrono::milliseconds Association::exchange_timeout() const {
+  const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(poll_interval() / 2);
+  return std::clamp(half, std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+}
+
+void Association::retry_later(const std::string& what, const std::string& why) {
+  ++failures_;
+  // Exponential backoff so a dead or hostile server is never hammered.
+  const double cap = std::max(16.0, std::ldexp(1.0, config_.maxpoll));
+  const double wait = std::min(cap, std::ldexp(1.0, std::min(failures_, 20)));
+  spdlog::warn("{}: {} failed: {}; retrying in {:.0f} s", name(), what, why, wait);
+  schedule(seconds(wait), &Association::start);
+}
+
+void Association::begin_ke() {
+  session_.reset();
+  KeFetchOptions options{.host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true};
+  auto pending = PendingKe::start(options);
+  if (!pending) {
+    ++counters_.ke_failed;
+    return retry_later("NTS-KE", pending.error().message);
+  }
+  ke_.emplace(std::move(*pending));
+  loop_.watch(ke_->fd(), ke_->events(), [this](short revents) { ke_ready(revents); });
+  deadline_ = loop_.add_timer(kKeTimeout, [this] {
+    deadline_.reset();
+    ke_done(fail("timed out after " + std::to_string(kKeTimeout.count()) + " s"));
+  });
+}
+
+void Association::ke_ready(short revents) {
+  auto outcome = ke_->on_ready(revents);
+  if (!outcome) {
+    loop_.watch(ke_->fd(), ke_->events(), [this](short r) { ke_ready(r); });
+    return;
+  }
+  ke_done(std::move(*outcome));
+}
+
+void Association::ke_done(Result<KeClientResult> result) {
+  if (deadline_) loop_.cancel_timer(*deadline_);
+  deadline_.reset();
+  if (ke_) loop_.unwatch(ke_->fd());
+  ke_.reset();
+  if (!result) {
+    ++counters_.ke_failed;
+    return retry_later("NTS-KE", result.error().message);
+  }
+  auto session = NtsClientSession::create(*result);
+  if (!session) {
+    ++counters_.ke_failed;
+    return retry_later("NTS-KE", session.error().message);
+  }
+  if (auto ok = resolve_ntp(result->ntp_server, result->ntp_port); !ok) {
+    ++counters_.ke_failed;
+    return retry_later("NTS-KE", ok.error().message);
+  }
+  ++counters_.ke_ok;
+  session_.emplace(std::move(*session));
+  spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead,
+               result->cookies.size(), ntp_address_->to_string());
+  begin_exchange();
+}
+
+void Association::begin_exchange() {
+  if (denied_) return;
+  if (config_.nts && (!session_ || session_->exhausted())) return begin_ke();
+  auto exchange = config_.nts ? NtpClientExchange::nts(*session_, random_)
+                              : Result<NtpClientExchange>(NtpClientExchange::plain(random_));
+  if (!exchange) return retry_later("request", exchange.error().message);
+  auto pending = PendingNtpExchange::start(*ntp_address_, std::move(*exchange));
+  if (!pending) return retry_later("request", pending.error().message);
+  exchange_.emplace(std::move(*pending));
+  reach_ = static_cast<std::uint8_t>(reach_ << 1);
+  loop_.watch(exchange_->fd(), exchange_->events(), [this](short revents) { exchange_ready(revents); });
+  const auto timeout = exchange_timeout();
+  deadline_ = loop_.add_timer(timeout, [this, timeout] {
+    deadline_.reset();
+    exchange_done(std::unexpected(exchange_->timed_out(timeout)));
+  });
+}
+
+void Association::exchange_ready(short revents) {
+  auto outcome = exchange_->on_ready(revents, session_ ? &*session_ : nullptr);
+  if (outcome) exchange_done(std::move(*outcome));
+}
+
+void Association::exchange_done(NtpExchangeOutcome outcome) {
+  if (deadline_) loop_.cancel_timer(*deadline_);
+  deadline_.reset();
+  if (exchange_) loop_.unwatch(exchange_->fd());
+  exchange_.reset();
+
+  auto next = poll_interval();
+  if (burst_left_ > 1) {
+    --burst_left_;
+    next = std::min(next, std::chrono::steady_clock::duration(kBurstSpacing));
+  }
+  if (outcome) {
+    failures_ = 0;
+    reach_ |= 1;
+    ++counters_.samples;
+    counters_.rejected += outcome->rejected;
+    on_sample_(*this, *outcome);
+  } else {
+    const NtpExchangeError& e = outcome.error();
+    counters_.rejected += e.rejected;
+    if (!e.problem) {
+      ++counters_.timeouts;
+      spdlog::warn("{}: {}", name(), e.message);
+    } else if (*e.problem == ResponseProblem::kNtsNak) {
+      ++counters_.naks;
+      spdlog::warn("{}: {}", name(), e.message);
+      next = std::chrono::seconds(0);  // begin_exchange re-keys: the jar is empty
+    } else if (*e.problem == ResponseProblem::kDenied) {
+      denied_ = true;
+      spdlog::error("{}: server denied access (kiss DENY/RSTR); no more requests to it", name());
+      return;
+    } else if (*e.problem == ResponseProblem::kRateLimited) {
+      poll_ = std::min(poll_ + 1, std::max(config_.maxpoll, poll_));
+      spdlog::warn("{}: server asks to slow down (kiss RATE); poll now 2^{} s", name(), poll_);
+      next = poll_interval();
+    } else {
+      spdlog::warn("{}: {}", name(), e.message);
+    }
+  }
+  schedule(next, &Association::begin_exchange);
+}
+
+}  // namespace kairos

@@ -1,0 +1,74 @@
+#pragma once
+// One configured source: NTS-KE when needed, then NTP exchanges on the poll schedule, with
+// backoff after failures. Driven entirely by the event loop; samples go to a callback (the clock
+// model, once it exists; for now the log).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "daemon/config.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/ke_fetch.hpp"
+#include "daemon/ntp_query.hpp"
+
+namespace kairos {
+
+struct AssociationCounters {
+  std::uint64_t samples = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t rejected = 0;  // responses that failed a check (forged, stale, unauthenticated)
+  std::uint64_t naks = 0;
+  std::uint64_t ke_ok = 0;
+  std::uint64_t ke_failed = 0;
+};
+
+class Association {
+ public:
+  using SampleCallback = std::function<void(const Association&, const NtpExchangeResult&)>;
+
+  Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample);
+  Association(const Association&) = delete;
+  Association& operator=(const Association&) = delete;
+
+  void start();
+  const std::string& name() const { return config_.address; }
+  const AssociationCounters& counters() const { return counters_; }
+  std::uint8_t reach() const { return reach_; }
+  int poll_exponent() const { return poll_; }
+
+ private:
+  void begin_ke();
+  void ke_ready(short revents);
+  void ke_done(Result<KeClientResult> result);
+  void begin_exchange();
+  void exchange_ready(short revents);
+  void exchange_done(NtpExchangeOutcome outcome);
+  void retry_later(const std::string& what, const std::string& why);
+  void schedule(std::chrono::steady_clock::duration after, void (Association::*step)());
+  std::chrono::steady_clock::duration poll_interval() const;
+  std::chrono::milliseconds exchange_timeout() const;
+  Result<void> resolve_ntp(const std::string& host, std::uint16_t port);
+
+  EventLoop& loop_;
+  SourceConfig config_;
+  SampleCallback on_sample_;
+  std::string host_;
+  std::uint16_t port_ = 0;
+  int poll_;
+  int burst_left_ = 0;
+  int failures_ = 0;
+  bool denied_ = false;
+  std::uint8_t reach_ = 0;
+  AssociationCounters counters_;
+
+  std::optional<PendingKe> ke_;
+  std::optional<NtsClientSession> session_;
+  std::optional<SocketAddress> ntp_address_;
+  std::optional<PendingNtpExchange> exchange_;
+  std::optional<EventLoop::TimerId> deadline_;
+  RandomFill random_ = system_random();
+};
+
+}  // namespace kairos

@@ -1,0 +1,93 @@
+// kairosd: the kairos time daemon. This first version measures its sources (NTS or plain NTP) and
+// logs each sample; disciplining clocks arrives with the clock model.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <list>
+
+#include "daemon/association.hpp"
+#include "daemon/config.hpp"
+#include "daemon/event_loop.hpp"
+
+using namespace kairos;
+
+namespace {
+
+void log_sample(const Association& source, const NtpExchangeResult& r) {
+  const NtpSample& s = r.sample;
+  spdlog::info("{}: sample offset {:+.9f} s delay {:.9f} s stratum {} stamps {}/{} {}{}", source.name(),
+               s.offset.seconds(), s.delay.seconds(), s.header.stratum, to_string(r.t1_source),
+               to_string(r.t4_source), s.authenticated ? "authenticated" : "unauthenticated",
+               r.rejected ? fmt::format(" ({} forged or stale responses rejected)", r.rejected) : "");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kairosd — NTS time daemon"};
+  std::string config_path = "/etc/kairos/kairos.toml";
+  bool no_steer = false;
+  bool foreground = false;
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "Configuration file (TOML)");
+  app.add_flag("--no-steer", no_steer, "Observe only: measure, never adjust a clock");
+  app.add_flag("--foreground", foreground, "Stay in the foreground and log to stderr (the only mode so far)");
+  app.add_flag("--check-config", check_only, "Check the configuration, print every problem and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = load_config(config_path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return 1;
+  }
+  if (check_only) {
+    std::printf("%s: ok (%zu sources)\n", config_path.c_str(), config->sources.size());
+    return 0;
+  }
+  if (config->steer && !no_steer) {
+    std::fprintf(stderr,
+                 "kairosd: steer = true needs the clock model, which this version does not have yet; "
+                 "set steer = false or pass --no-steer to run observe-only\n");
+    return 1;
+  }
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kairosd"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto loop = EventLoop::create();
+  if (!loop) {
+    spdlog::critical("{}", loop.error().message);
+    return 1;
+  }
+  auto signals = loop->handle_signals({SIGTERM, SIGINT, SIGHUP}, [&](int signal) {
+    if (signal == SIGHUP) {
+      spdlog::warn("SIGHUP: configuration reload is not supported yet; ignoring");
+      return;
+    }
+    spdlog::info("signal {}: exiting", signal);
+    loop->stop();
+  });
+  if (!signals) {
+    spdlog::critical("{}", signals.error().message);
+    return 1;
+  }
+
+  spdlog::info("kairosd starting: {} sources, observe-only (no clock is steered)", config->sources.size());
+  std::list<Association> associations;  // stable addresses: timers capture `this`
+  for (const SourceConfig& source : config->sources) {
+    associations.emplace_back(*loop, source, log_sample).start();
+  }
+  auto ran = loop->run();
+  for (const Association& a : associations) {
+    const auto& c = a.counters();
+    spdlog::info("{}: {} samples, {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed", a.name(),
+                 c.samples, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
+  }
+  if (!ran) {
+    spdlog::critical("{}", ran.error().message);
+    return 1;
+  }
+  return 0;
+}
