@@ -1,6 +1,7 @@
 #include "nts/tls_session.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <string>
 #include <vector>
@@ -129,6 +130,56 @@ TEST_F(TlsSessionTest, ReadBeyondTheLimitIsAnError) {
   server.drain(wire);
   ASSERT_TRUE(client.feed(wire));
   EXPECT_TRUE(client.read(exact, 100));
+}
+
+// A raw server context: lets tests build servers kairos itself never would.
+SslCtxPtr raw_server_ctx(const test::TestPki& pki, int max_version, bool alpn) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX_use_certificate_chain_file(ctx.get(), pki.path("server.crt").c_str());
+  SSL_CTX_use_PrivateKey_file(ctx.get(), pki.path("server.key").c_str(), SSL_FILETYPE_PEM);
+  if (max_version) SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+  if (alpn) {
+    SSL_CTX_set_alpn_select_cb(
+        ctx.get(),
+        [](SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in, unsigned int,
+           void*) {
+          *out = in + 1;  // whatever the client offered first
+          *out_length = in[0];
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
+  }
+  return ctx;
+}
+
+TEST_F(TlsSessionTest, ServerWithoutAlpnIsRejected) {
+  auto sctx = raw_server_ctx(pki, 0, false);
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_FALSE(ok);
+  EXPECT_NE(ok.error().message.find("ALPN"), std::string::npos) << ok.error().message;
+}
+
+TEST_F(TlsSessionTest, Tls12ServerIsRejected) {
+  auto sctx = raw_server_ctx(pki, TLS1_2_VERSION, true);
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_FALSE(ok);
+  EXPECT_NE(ok.error().message.find("TLS handshake failed"), std::string::npos) << ok.error().message;
+}
+
+TEST_F(TlsSessionTest, Tls12ClientIsRefusedByOurServer) {
+  auto sctx = server_ctx();
+  SslCtxPtr cctx(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_max_proto_version(cctx.get(), TLS1_2_VERSION);
+  SSL_CTX_load_verify_locations(cctx.get(), pki.ca_file().c_str(), nullptr);
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  EXPECT_FALSE(connect(client, server));
 }
 
 TEST_F(TlsSessionTest, MissingKeyFileIsAClearError) {
