@@ -68,7 +68,8 @@ void Association::retry_later(const std::string& what, const std::string& why) {
 
 void Association::begin_ke() {
   session_.reset();
-  KeFetchOptions options{.host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true};
+  KeFetchOptions options{
+      .host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true, .aeads = config_.aeads};
   auto pending = PendingKe::start(options);
   if (!pending) {
     ++counters_.ke_failed;

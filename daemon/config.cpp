@@ -75,13 +75,33 @@ std::optional<int> read_poll(const toml::table& t, std::string_view key, Problem
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
-  reject_unknown_keys(t, {"address", "nts", "ca", "minpoll", "maxpoll", "iburst"}, "[[source]]", problems);
+  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst"}, "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
   }
   if (source.address.empty()) problems.add(source.line, "[[source]] needs a non-empty 'address'");
   if (auto v = get<bool>(t, "nts", "true or false", problems)) source.nts = *v;
   if (auto v = get<std::string>(t, "ca", "a string", problems)) source.ca = *v;
+  if (const toml::node* node = t.get("aead")) {
+    const toml::array* list = node->as_array();
+    std::vector<std::uint16_t> ids;
+    bool ok = list && !list->empty();
+    if (list) {
+      for (const toml::node& item : *list) {
+        auto id = item.value_exact<std::int64_t>();
+        if (!id || (*id != 15 && *id != 16 && *id != 17)) {
+          ok = false;
+          break;
+        }
+        ids.push_back(static_cast<std::uint16_t>(*id));
+      }
+    }
+    if (ok) {
+      source.aeads = ids;
+    } else {
+      problems.add(node, "'aead' must be a non-empty list of 15, 16 and 17 (AES-SIV-CMAC-256/384/512)");
+    }
+  }
   if (auto v = read_poll(t, "minpoll", problems)) source.minpoll = *v;
   if (auto v = read_poll(t, "maxpoll", problems)) source.maxpoll = *v;
   if (source.minpoll > source.maxpoll) problems.add(source.line, "'minpoll' is larger than 'maxpoll'");

@@ -15,6 +15,7 @@ struct SourceConfig {
   std::string address;  // host[:port]; the port is NTS-KE's with nts, NTP's without
   bool nts = true;
   std::optional<std::string> ca;  // extra trust anchor (PEM)
+  std::vector<std::uint16_t> aeads{17, 16, 15};  // NTS-KE AEAD preference, most wanted first
   int minpoll = 4;                // log2 seconds
   int maxpoll = 10;
   bool iburst = false;

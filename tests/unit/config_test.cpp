@@ -71,6 +71,16 @@ TEST(Config, OutOfRangePollAndRelativeStateDirAreRejected) {
   EXPECT_NE(config.error().message.find("'maxpoll' must be between -6 and 17"), std::string::npos);
 }
 
+TEST(Config, AeadPreferenceIsReadAndChecked) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\naead = [15, 17]\n", "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->sources[0].aeads, (std::vector<std::uint16_t>{15, 17}));
+  auto bad = parse_config("[[source]]\naddress = \"x\"\naead = [30]\n", "c");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("c:3: 'aead' must be"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(parse_config("[[source]]\naddress = \"x\"\naead = []\n", "c"));
+}
+
 TEST(Config, NoSourceIsAnError) {
   auto config = parse_config("[daemon]\nsteer = false\n", "c");
   ASSERT_FALSE(config);
