@@ -1,6 +1,5 @@
 #include "daemon/event_loop.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -10,23 +9,11 @@
 #include <cstring>
 
 namespace kairos {
-namespace {
-
-Result<void> set_cloexec_nonblock(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    return fail(std::string("fcntl: ") + std::strerror(errno));
-  }
-  return {};
-}
-
-}  // namespace
-
 Result<EventLoop> EventLoop::create() {
   // steady_clock is CLOCK_MONOTONIC on Linux: timers are immune to steps of the real-time clock.
   UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, 0));
   if (!fd) return fail(std::string("timerfd_create: ") + std::strerror(errno));
-  if (auto ok = set_cloexec_nonblock(fd.get()); !ok) return std::unexpected(ok.error());
+  if (auto ok = set_nonblocking_cloexec(fd.get()); !ok) return std::unexpected(ok.error());
   return EventLoop(std::move(fd));
 }
 
@@ -56,7 +43,7 @@ Result<void> EventLoop::handle_signals(std::vector<int> signals, SignalCallback 
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return fail(std::string("sigprocmask: ") + std::strerror(errno));
   UniqueFd fd(signalfd(-1, &set, 0));
   if (!fd) return fail(std::string("signalfd: ") + std::strerror(errno));
-  if (auto ok = set_cloexec_nonblock(fd.get()); !ok) return ok;
+  if (auto ok = set_nonblocking_cloexec(fd.get()); !ok) return ok;
   signal_fd_ = std::move(fd);
   on_signal_ = std::move(callback);
   return {};

@@ -95,13 +95,18 @@ Result<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_
   return out;
 }
 
+Result<void> set_nonblocking_cloexec(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return fail(std::string("fcntl: ") + std::strerror(errno));
+  }
+  return {};
+}
+
 Result<UniqueFd> open_socket(int family, int type) {
   UniqueFd fd(socket(family, type, 0));
   if (!fd) return fail(std::string("socket: ") + std::strerror(errno));
-  const int flags = fcntl(fd.get(), F_GETFL);
-  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) {
-    return fail(std::string("fcntl: ") + std::strerror(errno));
-  }
+  if (auto ok = set_nonblocking_cloexec(fd.get()); !ok) return std::unexpected(ok.error());
   return fd;
 }
 

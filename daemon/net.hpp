@@ -50,7 +50,9 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string&
 // Resolves a host name or address; addresses come back in resolver order.
 Result<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_t port, int socktype);
 
-// A non-blocking, close-on-exec socket (set with fcntl, see above).
+// O_NONBLOCK and FD_CLOEXEC through fcntl (see above: not SOCK_* or TFD_* creation flags).
+Result<void> set_nonblocking_cloexec(int fd);
+// A non-blocking, close-on-exec socket.
 Result<UniqueFd> open_socket(int family, int type);
 
 using Deadline = std::chrono::steady_clock::time_point;
