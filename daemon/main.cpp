@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  auto stamps_on = hold_rx_timestamping();
+  if (!stamps_on) spdlog::warn("kernel timestamps unavailable ({}); using user-space stamps", stamps_on.error().message);
   spdlog::info("kairosd starting: {} sources, observe-only (no clock is steered)", config->sources.size());
   std::list<Association> associations;  // stable addresses: timers capture `this`
   for (const SourceConfig& source : config->sources) {

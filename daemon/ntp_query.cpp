@@ -102,6 +102,13 @@ NtpExchangeError PendingNtpExchange::timed_out(std::chrono::milliseconds timeout
   return io_error(why, result_.rejected);
 }
 
+Result<UniqueFd> hold_rx_timestamping() {
+  auto fd = open_socket(AF_INET, SOCK_DGRAM);
+  if (!fd) return fd;
+  if (auto ok = enable_timestamping(fd->get(), false); !ok) return std::unexpected(ok.error());
+  return fd;
+}
+
 NtpExchangeOutcome run_ntp_exchange(const SocketAddress& server, const NtpClientExchange& exchange,
                                     NtsClientSession* session, std::chrono::milliseconds timeout) {
   const Deadline deadline = std::chrono::steady_clock::now() + timeout;

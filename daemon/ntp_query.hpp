@@ -62,6 +62,12 @@ class PendingNtpExchange {
   NtpExchangeResult result_;
 };
 
+// Linux turns software RX timestamping on for the whole stack when the first socket asks for it,
+// through deferred work, and off again when the last such socket closes: packets arriving in that
+// window carry no stamp. Each exchange opens a fresh socket, so the process holds one
+// timestamping socket for its whole life to keep the stamps flowing.
+Result<UniqueFd> hold_rx_timestamping();
+
 NtpExchangeOutcome run_ntp_exchange(const SocketAddress& server, const NtpClientExchange& exchange,
                                     NtsClientSession* session, std::chrono::milliseconds timeout);
 

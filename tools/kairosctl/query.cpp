@@ -130,6 +130,8 @@ int run_query(const QueryOptions& options) {
   auto target = split_host_port(options.target, options.nts ? kNtsKeDefaultPort : kNtpDefaultPort);
   if (!target) return failure(options, target.error().message);
 
+  // Held from the start so the kernel has switched RX stamps on by the first exchange.
+  auto stamps_on = hold_rx_timestamping();
   Report report;
   std::optional<NtsClientSession> session;
   std::string ntp_host = target->first;
