@@ -112,7 +112,7 @@ void Association::ke_done(Result<KeClientResult> result) {
   }
   ++counters_.ke_ok;
   session_.emplace(std::move(*session));
-  spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead,
+  spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead_id(),
                result->cookies.size(), ntp_address_->to_string());
   begin_exchange();
 }

@@ -37,30 +37,7 @@ std::optional<std::size_t> cookie_length(std::uint16_t aead_id) {
   return kCookieOverhead + 2 + 2 * *key_length;
 }
 
-CookieKeys::~CookieKeys() {
-  OPENSSL_cleanse(c2s_.data(), c2s_.size());
-  OPENSSL_cleanse(s2c_.data(), s2c_.size());
-}
-
-Result<CookieKeys> CookieKeys::create(std::uint16_t aead_id, ByteView c2s, ByteView s2c) {
-  auto key_length = aead_key_length(aead_id);
-  if (!key_length) return fail("unsupported AEAD algorithm " + std::to_string(aead_id));
-  if (c2s.size() != *key_length || s2c.size() != *key_length) {
-    return fail("AEAD " + std::to_string(aead_id) + " needs " + std::to_string(*key_length) + "-byte keys");
-  }
-  CookieKeys keys;
-  keys.aead_id_ = aead_id;
-  keys.key_length_ = *key_length;
-  std::copy(c2s.begin(), c2s.end(), keys.c2s_.begin());
-  std::copy(s2c.begin(), s2c.end(), keys.s2c_.begin());
-  return keys;
-}
-
-bool operator==(const CookieKeys& a, const CookieKeys& b) {
-  return a.aead_id_ == b.aead_id_ && a.key_length_ == b.key_length_ && a.c2s_ == b.c2s_ && a.s2c_ == b.s2c_;
-}
-
-Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master,
+Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,
                                 std::span<const std::uint8_t, kCookieNonceLength> nonce, std::span<std::uint8_t> out) {
   WipedBuffer<kCookieMaxPlaintext> plain;
   ByteWriter p(plain.bytes);
@@ -82,13 +59,13 @@ Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master,
   return w.size() + *sealed;
 }
 
-Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master, std::span<std::uint8_t> out) {
+Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master, std::span<std::uint8_t> out) {
   std::array<std::uint8_t, kCookieNonceLength> nonce{};
   if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return fail("RAND_bytes failed for a cookie nonce");
   return seal_cookie(keys, master, nonce, out);
 }
 
-Result<CookieKeys> open_cookie(ByteView cookie, KeyRing& ring) {
+Result<NtsKeys> open_cookie(ByteView cookie, KeyRing& ring) {
   // Only the lengths of supported AEADs can be genuine; checking first keeps junk away from the
   // cipher and gives a precise error.
   if (!is_cookie_length(cookie.size()))
@@ -115,7 +92,7 @@ Result<CookieKeys> open_cookie(ByteView cookie, KeyRing& ring) {
     return fail("cookie holds " + std::to_string(p.remaining()) + " key bytes for AEAD " + std::to_string(aead_id));
   const ByteView c2s = *p.bytes(*key_length);
   const ByteView s2c = *p.bytes(*key_length);
-  return CookieKeys::create(aead_id, c2s, s2c);
+  return NtsKeys::create(aead_id, c2s, s2c);
 }
 
 }  // namespace kairos

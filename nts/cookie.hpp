@@ -19,6 +19,7 @@
 #include "nts/aead.hpp"
 #include "nts/bytes.hpp"
 #include "nts/key_ring.hpp"
+#include "nts/nts_keys.hpp"
 
 namespace kairos {
 
@@ -31,38 +32,15 @@ inline constexpr std::size_t kCookieMaxLength = kCookieOverhead + kCookieMaxPlai
 // Length of a cookie carrying keys for this AEAD, nullopt for unsupported ids.
 std::optional<std::size_t> cookie_length(std::uint16_t aead_id);
 
-// The keys an NTS association runs on: the negotiated AEAD and both directions' keys. Fixed
-// arrays (no heap) and wiped when destroyed.
-class CookieKeys {
- public:
-  static Result<CookieKeys> create(std::uint16_t aead_id, ByteView c2s, ByteView s2c);
-  CookieKeys(const CookieKeys&) = default;
-  CookieKeys& operator=(const CookieKeys&) = default;
-  ~CookieKeys();
-
-  std::uint16_t aead_id() const { return aead_id_; }
-  ByteView c2s() const { return {c2s_.data(), key_length_}; }
-  ByteView s2c() const { return {s2c_.data(), key_length_}; }
-
-  friend bool operator==(const CookieKeys& a, const CookieKeys& b);
-
- private:
-  CookieKeys() = default;
-  std::uint16_t aead_id_ = 0;
-  std::size_t key_length_ = 0;
-  std::array<std::uint8_t, kAeadMaxKeyLength> c2s_{};
-  std::array<std::uint8_t, kAeadMaxKeyLength> s2c_{};
-};
-
 // Seals `keys` under `master` with the caller's nonce into out; returns the cookie length.
 // The nonce must never repeat under one master key (use the overload below outside tests).
-Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master,
+Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,
                                 std::span<const std::uint8_t, kCookieNonceLength> nonce, std::span<std::uint8_t> out);
 // Same with a fresh RAND_bytes nonce.
-Result<std::size_t> seal_cookie(const CookieKeys& keys, MasterKey& master, std::span<std::uint8_t> out);
+Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master, std::span<std::uint8_t> out);
 
 // Opens a cookie with the ring's current, old or future key. Errors say which check failed:
 // length, unknown or expired key id, authentication, or a bad AEAD id or length inside.
-Result<CookieKeys> open_cookie(ByteView cookie, KeyRing& ring);
+Result<NtsKeys> open_cookie(ByteView cookie, KeyRing& ring);
 
 }  // namespace kairos

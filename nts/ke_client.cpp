@@ -7,19 +7,23 @@ namespace kairos {
 Result<NtsKeys> export_nts_keys(const TlsSession& tls, std::uint16_t protocol, std::uint16_t aead) {
   auto length = aead_key_length(aead);
   if (!length) return fail("no keys for AEAD algorithm " + std::to_string(aead));
-  NtsKeys keys;
-  keys.aead = aead;
-  keys.length = *length;
+  struct Exported {
+    std::array<std::uint8_t, kAeadMaxKeyLength> c2s{}, s2c{};
+    ~Exported() {
+      OPENSSL_cleanse(c2s.data(), c2s.size());
+      OPENSSL_cleanse(s2c.data(), s2c.size());
+    }
+  } exported;
   std::uint8_t context[5] = {static_cast<std::uint8_t>(protocol >> 8), static_cast<std::uint8_t>(protocol),
                              static_cast<std::uint8_t>(aead >> 8), static_cast<std::uint8_t>(aead), 0x00};
-  if (auto ok = tls.export_key(kNtsExporterLabel, context, {keys.c2s.data(), keys.length}); !ok) {
+  if (auto ok = tls.export_key(kNtsExporterLabel, context, {exported.c2s.data(), *length}); !ok) {
     return std::unexpected(ok.error());
   }
   context[4] = 0x01;
-  if (auto ok = tls.export_key(kNtsExporterLabel, context, {keys.s2c.data(), keys.length}); !ok) {
+  if (auto ok = tls.export_key(kNtsExporterLabel, context, {exported.s2c.data(), *length}); !ok) {
     return std::unexpected(ok.error());
   }
-  return keys;
+  return NtsKeys::create(aead, {exported.c2s.data(), *length}, {exported.s2c.data(), *length});
 }
 
 Result<KeClient> KeClient::start(SSL_CTX* ctx, KeClientOptions options) {
@@ -79,16 +83,14 @@ Result<void> KeClient::finish(std::size_t message_length) {
 
   auto keys = export_nts_keys(tls_, *response->next_protocol, *response->aead);
   if (!keys) return std::unexpected(keys.error());
-  KeClientResult result;
-  result.keys = *keys;
-  OPENSSL_cleanse(keys->c2s.data(), keys->c2s.size());
-  OPENSSL_cleanse(keys->s2c.data(), keys->s2c.size());
-  result.cookies = std::move(response->cookies);
-  result.server_negotiated = response->server.has_value();
-  result.port_negotiated = response->port.has_value();
-  result.ntp_server = response->server.value_or(options_.server_name);
-  result.ntp_port = response->port.value_or(kNtpDefaultPort);
-  result_ = std::move(result);
+  result_ = KeClientResult{
+      .keys = std::move(*keys),
+      .cookies = std::move(response->cookies),
+      .ntp_server = response->server.value_or(options_.server_name),
+      .ntp_port = response->port.value_or(kNtpDefaultPort),
+      .server_negotiated = response->server.has_value(),
+      .port_negotiated = response->port.has_value(),
+  };
   tls_.shutdown();
   return {};
 }

@@ -12,6 +12,7 @@
 #include "nts/aead.hpp"
 #include "nts/bytes.hpp"
 #include "nts/ke_message.hpp"
+#include "nts/nts_keys.hpp"
 #include "nts/tls_session.hpp"
 
 namespace kairos {
@@ -23,16 +24,6 @@ inline constexpr char kNtsExporterLabel[] = "EXPORTER-network-time-security";
 struct KeClientOptions {
   std::string server_name;  // host name or address the certificate must match
   std::vector<std::uint16_t> aeads{17, 16, 15};  // our order of preference
-};
-
-struct NtsKeys {
-  std::uint16_t aead = 0;
-  std::array<std::uint8_t, kAeadMaxKeyLength> c2s{};
-  std::array<std::uint8_t, kAeadMaxKeyLength> s2c{};
-  std::size_t length = 0;
-
-  ByteView c2s_key() const { return {c2s.data(), length}; }
-  ByteView s2c_key() const { return {s2c.data(), length}; }
 };
 
 struct KeClientResult {

@@ -55,11 +55,11 @@ const char* to_string(ResponseProblem p) {
 }
 
 Result<NtsClientSession> NtsClientSession::create(const KeClientResult& ke) {
-  auto c2s = Aead::create(ke.keys.aead, ke.keys.c2s_key());
+  auto c2s = Aead::create(ke.keys.aead_id(), ke.keys.c2s());
   if (!c2s) return std::unexpected(c2s.error());
-  auto s2c = Aead::create(ke.keys.aead, ke.keys.s2c_key());
+  auto s2c = Aead::create(ke.keys.aead_id(), ke.keys.s2c());
   if (!s2c) return std::unexpected(s2c.error());
-  NtsClientSession session(ke.keys.aead, std::move(*c2s), std::move(*s2c));
+  NtsClientSession session(ke.keys.aead_id(), std::move(*c2s), std::move(*s2c));
   for (const auto& cookie : ke.cookies) {
     if (session.jar_.size() < kNtsCookieTarget) session.jar_.push_back(cookie);
   }

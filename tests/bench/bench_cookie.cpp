@@ -17,11 +17,11 @@ kairos::KeyRing bench_ring() {
   return std::move(*ring);
 }
 
-kairos::CookieKeys bench_keys() {
+kairos::NtsKeys bench_keys() {
   std::array<std::uint8_t, 32> c2s{}, s2c{};
   c2s.fill(0x11);
   s2c.fill(0x22);
-  return kairos::CookieKeys::create(15, c2s, s2c).value();
+  return kairos::NtsKeys::create(15, c2s, s2c).value();
 }
 
 void BM_CookieSeal(benchmark::State& state) {

@@ -26,14 +26,14 @@ KeyRing seeded_ring(std::uint8_t seed, std::uint64_t now, std::uint32_t old_keys
   return KeyRing::from_seed(seed_of(seed), KeyRingConfig{86400, old_keys}, now).value();
 }
 
-CookieKeys keys_for(std::uint16_t aead_id) {
+NtsKeys keys_for(std::uint16_t aead_id) {
   const std::size_t n = aead_key_length(aead_id).value();
   Buffer c2s(n), s2c(n);
   for (std::size_t i = 0; i < n; ++i) {
     c2s[i] = static_cast<std::uint8_t>(i);
     s2c[i] = static_cast<std::uint8_t>(0xa0 + i);
   }
-  return CookieKeys::create(aead_id, c2s, s2c).value();
+  return NtsKeys::create(aead_id, c2s, s2c).value();
 }
 
 std::array<std::uint8_t, kCookieNonceLength> nonce_of(std::uint8_t b) {
@@ -42,7 +42,7 @@ std::array<std::uint8_t, kCookieNonceLength> nonce_of(std::uint8_t b) {
   return nonce;
 }
 
-Buffer seal(const CookieKeys& keys, MasterKey& master, std::uint8_t nonce = 0x42) {
+Buffer seal(const NtsKeys& keys, MasterKey& master, std::uint8_t nonce = 0x42) {
   Buffer out(kCookieMaxLength);
   auto n = seal_cookie(keys, master, nonce_of(nonce), out);
   EXPECT_TRUE(n) << n.error().message;
@@ -58,7 +58,7 @@ std::string error_of(ByteView cookie, KeyRing& ring) {
 TEST(Cookie, RoundTripsForEveryAead) {
   auto ring = seeded_ring(1, kNow);
   for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
-    const CookieKeys keys = keys_for(id);
+    const NtsKeys keys = keys_for(id);
     const Buffer cookie = seal(keys, ring.current());
     EXPECT_EQ(cookie.size(), cookie_length(id).value()) << id;
     // key id ‖ nonce ‖ ciphertext
@@ -75,14 +75,14 @@ TEST(Cookie, RoundTripsForEveryAead) {
 
 TEST(Cookie, NonceMakesCookiesDifferAndIsDeterministic) {
   auto ring = seeded_ring(1, kNow);
-  const CookieKeys keys = keys_for(15);
+  const NtsKeys keys = keys_for(15);
   EXPECT_EQ(seal(keys, ring.current(), 1), seal(keys, ring.current(), 1));
   EXPECT_NE(seal(keys, ring.current(), 1), seal(keys, ring.current(), 2));
 }
 
 TEST(Cookie, RandomNonceCookiesDifferAndOpen) {
   auto ring = seeded_ring(1, kNow);
-  const CookieKeys keys = keys_for(15);
+  const NtsKeys keys = keys_for(15);
   Buffer a(kCookieMaxLength), b(kCookieMaxLength);
   auto na = seal_cookie(keys, ring.current(), a);
   auto nb = seal_cookie(keys, ring.current(), b);
@@ -96,7 +96,7 @@ TEST(Cookie, RandomNonceCookiesDifferAndOpen) {
 
 TEST(Cookie, OldKeyStillOpensAfterOneRotation) {
   auto ring = seeded_ring(2, kNow, 1);
-  const CookieKeys keys = keys_for(15);
+  const NtsKeys keys = keys_for(15);
   const Buffer cookie = seal(keys, ring.current());
   ASSERT_TRUE(ring.rotate(kNow + kDay));
   auto opened = open_cookie(cookie, ring);
@@ -115,7 +115,7 @@ TEST(Cookie, FutureKeyIsAccepted) {
   // A host a rotation ahead seals with what is this host's future key.
   auto behind = seeded_ring(3, kNow);
   auto ahead = seeded_ring(3, kNow + kDay);
-  const CookieKeys keys = keys_for(16);
+  const NtsKeys keys = keys_for(16);
   const Buffer cookie = seal(keys, ahead.current());
   auto opened = open_cookie(cookie, behind);
   ASSERT_TRUE(opened) << opened.error().message;
@@ -128,7 +128,7 @@ TEST(Cookie, FutureKeyIsAccepted) {
 TEST(Cookie, RingsFromTheSameSeedOpenEachOthersCookies) {
   auto a = seeded_ring(4, kNow);
   auto b = seeded_ring(4, kNow + 5);
-  const CookieKeys keys = keys_for(17);
+  const NtsKeys keys = keys_for(17);
   auto opened = open_cookie(seal(keys, a.current()), b);
   ASSERT_TRUE(opened) << opened.error().message;
   EXPECT_TRUE(*opened == keys);
@@ -158,7 +158,7 @@ TEST(Cookie, EveryBitFlipIsRefused) {
 // with the key id bytes as associated data, and only with them.
 TEST(Cookie, CiphertextBindsTheKeyIdAsAssociatedData) {
   auto ring = seeded_ring(6, kNow);
-  const CookieKeys keys = keys_for(15);
+  const NtsKeys keys = keys_for(15);
   const Buffer cookie = seal(keys, ring.current());
   const ByteView key_id = ByteView(cookie).first(4);
   const ByteView nonce = ByteView(cookie).subspan(4, 16);
@@ -224,9 +224,9 @@ TEST(Cookie, BadAeadIdInsideIsRefused) {
 }
 
 TEST(Cookie, BadKeysAndBuffersAreErrors) {
-  EXPECT_FALSE(CookieKeys::create(30, Buffer(16), Buffer(16)));
-  EXPECT_FALSE(CookieKeys::create(15, Buffer(32), Buffer(31)));
-  EXPECT_FALSE(CookieKeys::create(16, Buffer(32), Buffer(32)));
+  EXPECT_FALSE(NtsKeys::create(30, Buffer(16), Buffer(16)));
+  EXPECT_FALSE(NtsKeys::create(15, Buffer(32), Buffer(31)));
+  EXPECT_FALSE(NtsKeys::create(16, Buffer(32), Buffer(32)));
   auto ring = seeded_ring(7, kNow);
   Buffer small(101);
   EXPECT_FALSE(seal_cookie(keys_for(15), ring.current(), nonce_of(1), small));

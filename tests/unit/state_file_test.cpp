@@ -158,7 +158,7 @@ TEST(KeyRingFile, CookiesSurviveARestartWithRandomKeys) {
   TempDir dir;
   const std::string path = dir.file("cookie-keys");
   auto ring = KeyRing::from_random(KeyRingConfig{86400, 1}, kNow).value();
-  const auto keys = CookieKeys::create(15, Buffer(32, 1), Buffer(32, 2)).value();
+  const auto keys = NtsKeys::create(15, Buffer(32, 1), Buffer(32, 2)).value();
   Buffer cookie(kCookieMaxLength);
   auto n = seal_cookie(keys, ring.current(), cookie);
   ASSERT_TRUE(n);

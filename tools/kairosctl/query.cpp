@@ -146,7 +146,7 @@ int run_query(const QueryOptions& options) {
     auto created = NtsClientSession::create(*result);
     if (!created) return std::unexpected(created.error());
     session.emplace(std::move(*created));
-    report.aead = result->keys.aead;
+    report.aead = result->keys.aead_id();
     report.cookies = result->cookies.size();
     report.ke_server = target->first + ":" + std::to_string(target->second);
     ntp_host = result->ntp_server;

@@ -1,0 +1,36 @@
+#pragma once
+// The keys an NTS association runs on (RFC 8915 §4.3, §6): the negotiated AEAD and both
+// directions' keys. The client gets them from the TLS exporter, the server seals them into
+// cookies and opens them again. Fixed arrays (no heap), wiped when destroyed.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "clock/result.hpp"
+#include "nts/aead.hpp"
+#include "nts/bytes.hpp"
+
+namespace kairos {
+
+class NtsKeys {
+ public:
+  static Result<NtsKeys> create(std::uint16_t aead_id, ByteView c2s, ByteView s2c);
+  NtsKeys(const NtsKeys&) = default;
+  NtsKeys& operator=(const NtsKeys&) = default;
+  ~NtsKeys();
+
+  std::uint16_t aead_id() const { return aead_id_; }
+  ByteView c2s() const { return {c2s_.data(), key_length_}; }
+  ByteView s2c() const { return {s2c_.data(), key_length_}; }
+
+  friend bool operator==(const NtsKeys& a, const NtsKeys& b);
+
+ private:
+  NtsKeys() = default;
+  std::uint16_t aead_id_ = 0;
+  std::size_t key_length_ = 0;
+  std::array<std::uint8_t, kAeadMaxKeyLength> c2s_{};
+  std::array<std::uint8_t, kAeadMaxKeyLength> s2c_{};
+};
+
+}  // namespace kairos
