@@ -1,5 +1,7 @@
 #include "nts/aead.hpp"
 
+#include "nts/openssl_error.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -25,13 +27,6 @@ Ciphers ciphers_for(AeadId id) {
     case AeadId::kAesSivCmac512: return {"AES-256-CBC", "AES-256-CTR"};
   }
   return {nullptr, nullptr};
-}
-
-std::string openssl_error(const char* what) {
-  char buf[256] = "unknown error";
-  if (unsigned long e = ERR_get_error(); e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return std::string(what) + ": " + buf;
 }
 
 using Block = std::array<std::uint8_t, 16>;

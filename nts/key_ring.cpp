@@ -1,5 +1,7 @@
 #include "nts/key_ring.hpp"
 
+#include "nts/openssl_error.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -33,13 +35,6 @@ constexpr char kHexDigits[] = "0123456789abcdef";
 
 ByteView as_bytes(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 std::string_view as_text(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
-
-std::string openssl_error(const char* what) {
-  char buf[256] = "unknown error";
-  if (unsigned long e = ERR_get_error(); e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return std::string(what) + ": " + buf;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -1,5 +1,7 @@
 #include "nts/tls_session.hpp"
 
+#include "nts/openssl_error.hpp"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -11,17 +13,6 @@ namespace kairos {
 namespace {
 
 constexpr unsigned char kAlpnWire[] = {7, 'n', 't', 's', 'k', 'e', '/', '1'};
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
 
 bool is_ip_address(const std::string& name) {
   unsigned char buf[16];
@@ -42,7 +33,7 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, cons
 
 Result<SslCtxPtr> new_context(const SSL_METHOD* method) {
   SslCtxPtr ctx(SSL_CTX_new(method));
-  if (!ctx) return fail("cannot create TLS context: " + openssl_errors());
+  if (!ctx) return fail(openssl_error("cannot create TLS context"));
   // RFC 8915 §3: NTS-KE requires TLS 1.3 or later.
   if (SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION) != 1) return fail("cannot require TLS 1.3");
   return ctx;
@@ -57,10 +48,10 @@ Result<SslCtxPtr> make_tls_client_context(const TlsClientOptions& options) {
   auto ctx = new_context(TLS_client_method());
   if (!ctx) return ctx;
   if (options.system_trust && SSL_CTX_set_default_verify_paths(ctx->get()) != 1) {
-    return fail("cannot load the system trust store: " + openssl_errors());
+    return fail(openssl_error("cannot load the system trust store"));
   }
   if (options.ca_file && SSL_CTX_load_verify_locations(ctx->get(), options.ca_file->c_str(), nullptr) != 1) {
-    return fail("cannot load CA file " + *options.ca_file + ": " + openssl_errors());
+    return fail(openssl_error("cannot load CA file " + *options.ca_file));
   }
   SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, nullptr);
   return ctx;
@@ -70,10 +61,10 @@ Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const s
   auto ctx = new_context(TLS_server_method());
   if (!ctx) return ctx;
   if (SSL_CTX_use_certificate_chain_file(ctx->get(), chain_file.c_str()) != 1) {
-    return fail("cannot load certificate chain " + chain_file + ": " + openssl_errors());
+    return fail(openssl_error("cannot load certificate chain " + chain_file));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx->get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return fail("cannot load private key " + key_file + ": " + openssl_errors());
+    return fail(openssl_error("cannot load private key " + key_file));
   }
   if (SSL_CTX_check_private_key(ctx->get()) != 1) {
     return fail("private key " + key_file + " does not match certificate " + chain_file);
@@ -89,7 +80,7 @@ TlsSession::~TlsSession() = default;
 
 static Result<std::unique_ptr<SSL, void (*)(SSL*)>> new_ssl_with_bios(SSL_CTX* ctx) {
   std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(ctx), SSL_free);
-  if (!ssl) return fail("cannot create TLS session: " + openssl_errors());
+  if (!ssl) return fail(openssl_error("cannot create TLS session"));
   BIO* in = BIO_new(BIO_s_mem());
   BIO* out = BIO_new(BIO_s_mem());
   if (!in || !out) {
@@ -177,7 +168,7 @@ Result<TlsSession::Progress> TlsSession::handshake() {
   if (verify != X509_V_OK) {
     return fail(std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify));
   }
-  return fail("TLS handshake failed: " + openssl_errors());
+  return fail(openssl_error("TLS handshake failed"));
 }
 
 Result<void> TlsSession::write(ByteView data) {
@@ -187,7 +178,7 @@ Result<void> TlsSession::write(ByteView data) {
   ERR_clear_error();
   // Memory BIOs grow as needed, so a write completes in one call.
   const int n = SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size()));
-  if (n != static_cast<int>(data.size())) return fail("TLS write failed: " + openssl_errors());
+  if (n != static_cast<int>(data.size())) return fail(openssl_error("TLS write failed"));
   return {};
 }
 
@@ -206,7 +197,7 @@ Result<TlsSession::Progress> TlsSession::read(std::vector<std::uint8_t>& out, st
     const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Progress::kWantIo;
     if (err == SSL_ERROR_ZERO_RETURN) return Progress::kDone;
-    return fail("TLS read failed: " + openssl_errors());
+    return fail(openssl_error("TLS read failed"));
   }
 }
 
@@ -216,7 +207,7 @@ Result<void> TlsSession::export_key(const std::string& label, ByteView context, 
   if (!handshake_done_) return fail("key export before the handshake completed");
   if (SSL_export_keying_material(ssl_.get(), out.data(), out.size(), label.data(), label.size(), context.data(),
                                  context.size(), 1) != 1) {
-    return fail("TLS key export failed: " + openssl_errors());
+    return fail(openssl_error("TLS key export failed"));
   }
   return {};
 }
