@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "clock/result.hpp"
+#include "nts/key_ring.hpp"
+#include "nts/rate_limiter.hpp"
 
 namespace kairos {
 
@@ -22,10 +24,38 @@ struct SourceConfig {
   std::size_t line = 0;
 };
 
+// [server]: the NTP responder (plain NTPv4 and NTS).
+struct NtpServerConfig {
+  std::vector<std::string> listen{"0.0.0.0:123", "[::]:123"};  // host:port, IPv6 in brackets
+  unsigned workers = 0;                     // threads with their own socket; 0 = one per core
+  std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
+  std::optional<RateLimitConfig> rate_limit = RateLimitConfig{};  // nullopt: `rate-limit = false`
+  std::size_t line = 0;
+};
+
+// [nts-ke-server]: the NTS-KE listener (RFC 8915 §4) and the cookie master keys.
+struct KeServerConfig {
+  std::vector<std::string> listen{"0.0.0.0:4460", "[::]:4460"};
+  std::string certificate;                  // PEM chain, leaf first
+  std::string private_key;                  // PEM
+  std::optional<std::string> key_seed;      // hex seed file shared by a fleet; else random keys
+  KeyRingConfig keys;                       // rotation-interval, old-keys
+  std::optional<std::string> ntp_server;    // NTPv4 Server Negotiation record
+  std::optional<std::uint16_t> ntp_port;    // NTPv4 Port Negotiation record
+  std::vector<std::uint16_t> aeads{15, 16, 17};  // offered; the client's first supported one wins
+  std::size_t max_connections = 256;        // concurrent; more are closed at once
+  double timeout = 2.0;                     // seconds a connection may take from accept to close
+  std::size_t max_request = 1024;           // bytes of NTS-KE request accepted
+  std::optional<RateLimitConfig> rate_limit = RateLimitConfig{.interval = 0.1, .burst = 32, .entries = 16384};
+  std::size_t line = 0;
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
   std::vector<SourceConfig> sources;
+  std::optional<NtpServerConfig> server;
+  std::optional<KeServerConfig> ke_server;
 };
 
 inline constexpr int kMinPollLimit = -6;  // 1/64 s, for labs and tests
