@@ -1,0 +1,48 @@
+#pragma once
+// Paced NTP request load over many UDP source ports: sendmmsg batches against absolute
+// CLOCK_MONOTONIC deadlines (a late batch is caught up, the rate never drifts), recvmmsg on every
+// socket that epoll reports readable once per turn, and each datagram classified by the
+// RequestSet.
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "clock/result.hpp"
+#include "daemon/net.hpp"
+#include "request_set.hpp"
+
+namespace kairos {
+
+struct NtpLoadOptions {
+  SocketAddress server;
+  double rate = 10000;      // requests per second
+  double duration = 2.0;    // seconds of sending
+  std::size_t sockets = 64; // source ports, used round-robin
+  std::size_t batch = 32;   // most requests per sendmmsg
+  std::chrono::milliseconds drain{200};  // receiving goes on this long after the last send
+  std::chrono::microseconds tick{100};   // shortest sleep: batches sends, reads answers in bulk
+};
+
+struct NtpLoadReport {
+  std::uint64_t planned = 0;      // rate × duration
+  std::uint64_t sent = 0;
+  std::uint64_t send_failed = 0;  // refused by the kernel (full buffer, ICMP unreachable)
+  std::uint64_t received = 0;     // datagrams of any kind
+  std::array<std::uint64_t, kVerdictCount> verdicts{};
+  std::uint64_t verified = 0;     // NTS responses checked with the S2C key
+  std::uint64_t client_drops = 0; // lost in our own receive queues (SO_RXQ_OVFL)
+  double send_seconds = 0;        // first send to last send
+  double wall_seconds = 0;        // the whole run, drain included
+  double client_cpu_seconds = 0;  // user + system time of this process during the run
+
+  std::uint64_t count(Verdict v) const { return verdicts[static_cast<std::size_t>(v)]; }
+  std::uint64_t served() const { return count(Verdict::kServed); }
+  // Percent of sent requests that got no valid answer.
+  double loss_percent() const { return sent == 0 ? 100.0 : 100.0 * static_cast<double>(sent - std::min(sent, served())) / static_cast<double>(sent); }
+  double achieved_rate() const { return send_seconds > 0 ? static_cast<double>(sent) / send_seconds : 0; }
+};
+
+Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& requests);
+
+}  // namespace kairos
