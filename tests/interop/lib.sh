@@ -92,3 +92,73 @@ stop_pid() {
   done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# As make_test_pki, but the CA and the server key are RSA-2048 (for NTS-KE handshake costs with
+# RSA signatures): ca.crt, server.key, fullchain.crt in DIR.
+make_test_pki_rsa() {
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+    -subj "/CN=kairos test RSA CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  cat "$dir/server.crt" "$dir/ca.crt" >"$dir/fullchain.crt"
+  chmod 0644 "$dir"/*.crt "$dir/server.key"
+}
+
+# Waits until PID listens on 127.0.0.1:PORT (TCP); on failure prints LOG and returns 1.
+wait_tcp_listener() {
+  local pid=$1 port=$2 log=$3 name=$4
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name exited; its log:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not open port $port" >&2
+  return 1
+}
+
+# chronyd as an NTS server for benchmarks: as start_chronyd_nts_server (-x, -U, -d, nobody with no
+# capabilities), but with one NTS-KE helper process (ntsprocesses 1) and pinned to CPU with
+# taskset. chrony 4.3 limits rates only when told to (ratelimit, ntsratelimit): neither is set.
+# Sets CHRONYD_PID (the main process; the helper is its child).
+start_chronyd_bench_server() {
+  local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4 cpu=$5
+  local user=nobody
+  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  if [[ $(id -u) -ne 0 ]]; then
+    user=$(id -un)
+    launcher=()
+  fi
+  mkdir -p "$dir"
+  [[ $user == nobody ]] && chown nobody:nogroup "$dir"
+  cat >"$dir/chronyd.conf" <<CONF
+pidfile $dir/chronyd.pid
+user $user
+port $ntp_port
+bindaddress 127.0.0.1
+cmdport 0
+local stratum 1
+allow 127.0.0.1
+ntsport $ke_port
+ntsserverkey $dir/server.key
+ntsservercert $dir/fullchain.crt
+ntsprocesses 1
+ntsdumpdir $dir
+CONF
+  [[ $user == nobody ]] && chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt
+  taskset -c "$cpu" "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" \
+    >"$dir/chronyd.log" 2>&1 &
+  CHRONYD_PID=$!
+  wait_tcp_listener "$CHRONYD_PID" "$ke_port" "$dir/chronyd.log" chronyd
+}
