@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 JOBS        ?= $(shell nproc)
 CMAKE_GEN   := -G Ninja
 
-.PHONY: all deps build test unit-asan demo bench fuzz fuzz-build clean
+.PHONY: all deps build test unit-asan demo bench bench-server fuzz fuzz-build clean
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
+
+# kairosd vs chronyd as servers on loopback, one CPU each side (numbers, never pass/fail).
+bench-server: build
+	@bash scripts/bench_server.sh $(BUILD)
 
 fuzz-build: deps
 	CC=clang-16 CXX=clang++-16 cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \

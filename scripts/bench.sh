@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Micro-benchmarks: nanoseconds per packet parse, AEAD seal/open, cookie seal/open, NTS-KE decode.
+# Micro-benchmarks: nanoseconds per packet parse, AEAD seal/open, cookie seal/open, NTS-KE decode;
+# then the server comparison with chronyd (scripts/bench_server.sh).
 set -euo pipefail
 build=${1:-build}
-exec "$build/tests/kairos_bench" --benchmark_min_time=0.2 "${@:2}"
+"$build/tests/kairos_bench" --benchmark_min_time=0.2 "${@:2}"
+bash "$(dirname "$0")/bench_server.sh" "$build"
