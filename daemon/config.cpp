@@ -204,14 +204,24 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   config.sources.push_back(std::move(source));
 }
 
+void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& problems) {
+  if (auto v = read_int(t, "key-rotation-interval", kMinRotationInterval, kMaxRotationInterval, problems)) {
+    keys.rotation_interval = static_cast<std::uint32_t>(*v);
+  }
+  if (auto v = read_int(t, "old-keys", 0, kMaxOldKeys, problems)) keys.old_keys = static_cast<std::uint32_t>(*v);
+}
+
 void read_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
   NtpServerConfig server;
   server.line = t.source().begin.line;
-  reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit"}, "[server]", problems);
+  reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys"},
+                      "[server]", problems);
   if (auto v = read_listen(t, problems)) server.listen = *v;
   if (auto v = read_int(t, "workers", 0, 256, problems)) server.workers = static_cast<unsigned>(*v);
   if (auto v = read_int(t, "local-stratum", 1, 15, problems)) server.local_stratum = static_cast<int>(*v);
   read_rate_limit(t, server.rate_limit, problems);
+  server.key_seed = read_path(t, "key-seed", problems);
+  read_key_schedule(t, server.keys, problems);
   config.server = std::move(server);
 }
 
@@ -228,10 +238,7 @@ void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& proble
   if (ke.certificate.empty()) problems.add(ke.line, "[nts-ke-server] needs 'certificate' (PEM chain, leaf first)");
   if (ke.private_key.empty()) problems.add(ke.line, "[nts-ke-server] needs 'private-key' (PEM)");
   ke.key_seed = read_path(t, "key-seed", problems);
-  if (auto v = read_int(t, "key-rotation-interval", kMinRotationInterval, kMaxRotationInterval, problems)) {
-    ke.keys.rotation_interval = static_cast<std::uint32_t>(*v);
-  }
-  if (auto v = read_int(t, "old-keys", 0, kMaxOldKeys, problems)) ke.keys.old_keys = static_cast<std::uint32_t>(*v);
+  read_key_schedule(t, ke.keys, problems);
   if (auto v = get<std::string>(t, "ntp-server", "a string", problems)) {
     if (is_valid_server_name(*v)) {
       ke.ntp_server = *v;
@@ -288,6 +295,15 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
   if (config.sources.empty() && !config.server && problems.empty()) {
     problems.add(std::size_t{0}, "nothing to do: no [[source]] and no [server] configured");
+  }
+  if (config.ke_server && config.server) {
+    const toml::table* server = root.get("server")->as_table();
+    for (const char* key : {"key-seed", "key-rotation-interval", "old-keys"}) {
+      if (server->get(key)) {
+        problems.add(server->get(key), std::string("'") + key + "' belongs in [nts-ke-server] when there is one "
+                                       "(the local NTP server uses its keys)");
+      }
+    }
   }
   if (config.ke_server && !config.server && !config.ke_server->ntp_server && problems.empty()) {
     // Cookies are only useful to an NTP server that shares the master keys: here, or named.

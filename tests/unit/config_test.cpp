@@ -181,6 +181,21 @@ TEST(Config, KeServerAloneMustNameItsNtpServers) {
   EXPECT_NE(config.error().message.find("needs 'ntp-server'"), std::string::npos) << config.error().message;
 }
 
+TEST(Config, NtpOnlyFleetMemberTakesTheSeedInServer) {
+  auto config = parse_config("[server]\nkey-seed = \"/etc/kairos/seed\"\nkey-rotation-interval = 3600\n", "k.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->has_cookie_keys());
+  EXPECT_EQ(config->cookie_key_seed(), "/etc/kairos/seed");
+  EXPECT_EQ(config->cookie_key_schedule().rotation_interval, 3600u);
+  auto both = parse_config(
+      "[server]\nkey-seed = \"/s\"\n[nts-ke-server]\ncertificate = \"c\"\nprivate-key = \"k\"\n", "k.toml");
+  ASSERT_FALSE(both);
+  EXPECT_NE(both.error().message.find("k.toml:2: 'key-seed' belongs in [nts-ke-server]"), std::string::npos)
+      << both.error().message;
+  auto plain = parse_config("[server]\n", "k.toml");
+  EXPECT_FALSE(plain->has_cookie_keys());
+}
+
 TEST(Config, MissingFileIsAClearError) {
   auto config = load_config("/nonexistent/kairos.toml");
   ASSERT_FALSE(config);
