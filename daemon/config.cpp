@@ -1,11 +1,16 @@
 #include "daemon/config.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "daemon/net.hpp"
 #include "daemon/state_file.hpp"
+#include "nts/ke_message.hpp"
 
 namespace kairos {
 namespace {
@@ -72,6 +77,114 @@ std::optional<int> read_poll(const toml::table& t, std::string_view key, Problem
   return static_cast<int>(*v);
 }
 
+std::optional<std::vector<std::uint16_t>> read_aeads(const toml::table& t, Problems& problems) {
+  const toml::node* node = t.get("aead");
+  if (!node) return std::nullopt;
+  const toml::array* list = node->as_array();
+  std::vector<std::uint16_t> ids;
+  bool ok = list && !list->empty();
+  if (list) {
+    for (const toml::node& item : *list) {
+      auto id = item.value_exact<std::int64_t>();
+      if (!id || (*id != 15 && *id != 16 && *id != 17) ||
+          std::find(ids.begin(), ids.end(), *id) != ids.end()) {
+        ok = false;
+        break;
+      }
+      ids.push_back(static_cast<std::uint16_t>(*id));
+    }
+  }
+  if (!ok) {
+    problems.add(node, "'aead' must be a non-empty list of distinct 15, 16 and 17 (AES-SIV-CMAC-256/384/512)");
+    return std::nullopt;
+  }
+  return ids;
+}
+
+// An integer in [low, high], or nothing (with a problem when present but wrong).
+std::optional<std::int64_t> read_int(const toml::table& t, std::string_view key, std::int64_t low, std::int64_t high,
+                                     Problems& problems) {
+  auto v = get<std::int64_t>(t, key, "an integer", problems);
+  if (!v) return std::nullopt;
+  if (*v < low || *v > high) {
+    problems.add(t.get(key), "'" + std::string(key) + "' must be between " + std::to_string(low) + " and " +
+                                 std::to_string(high));
+    return std::nullopt;
+  }
+  return v;
+}
+
+// Seconds as an integer or a float, in (0, high].
+std::optional<double> read_seconds(const toml::table& t, std::string_view key, double high, Problems& problems) {
+  const toml::node* node = t.get(key);
+  if (!node) return std::nullopt;
+  std::optional<double> v;
+  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
+  if (auto f = node->value_exact<double>()) v = *f;
+  if (!v || !(*v > 0) || *v > high) {
+    problems.add(node, "'" + std::string(key) + "' must be a number of seconds above 0 and at most " +
+                           fmt::format("{:g}", high));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::string> read_path(const toml::table& t, std::string_view key, Problems& problems) {
+  auto v = get<std::string>(t, key, "a string", problems);
+  if (v && v->empty()) {
+    problems.add(t.get(key), "'" + std::string(key) + "' must not be empty");
+    return std::nullopt;
+  }
+  return v;
+}
+
+// listen = ["host:port", "[v6]:port"]: every entry needs an explicit port.
+std::optional<std::vector<std::string>> read_listen(const toml::table& t, Problems& problems) {
+  const toml::node* node = t.get("listen");
+  if (!node) return std::nullopt;
+  const toml::array* list = node->as_array();
+  if (!list || list->empty()) {
+    problems.add(node, "'listen' must be a non-empty list of \"address:port\" strings");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const toml::node& item : *list) {
+    auto text = item.value_exact<std::string>();
+    auto split = text ? split_host_port(*text, 0) : fail("not a string");
+    if (!text || !split || split->second == 0 || split->first.empty()) {
+      problems.add(&item, "'listen' entries are \"address:port\" with a port above 0 ([addr]:port for IPv6)");
+      return std::nullopt;
+    }
+    out.push_back(*text);
+  }
+  return out;
+}
+
+// rate-limit = false | { interval = seconds, burst = n, clients = n }
+void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, Problems& problems) {
+  const toml::node* node = t.get("rate-limit");
+  if (!node) return;
+  if (auto flag = node->value_exact<bool>()) {
+    if (*flag) {
+      problems.add(node, "'rate-limit' is false or a table { interval = seconds, burst = n }");
+    } else {
+      out.reset();
+    }
+    return;
+  }
+  const toml::table* table = node->as_table();
+  if (!table) {
+    problems.add(node, "'rate-limit' is false or a table { interval = seconds, burst = n }");
+    return;
+  }
+  reject_unknown_keys(*table, {"interval", "burst", "clients"}, "'rate-limit'", problems);
+  RateLimitConfig limit = out.value_or(RateLimitConfig{});
+  if (auto v = read_seconds(*table, "interval", 3600, problems)) limit.interval = *v;
+  if (auto v = read_int(*table, "burst", 1, 1024, problems)) limit.burst = static_cast<std::uint32_t>(*v);
+  if (auto v = read_int(*table, "clients", 64, 1 << 24, problems)) limit.entries = static_cast<std::size_t>(*v);
+  out = limit;
+}
+
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
@@ -82,32 +195,77 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   if (source.address.empty()) problems.add(source.line, "[[source]] needs a non-empty 'address'");
   if (auto v = get<bool>(t, "nts", "true or false", problems)) source.nts = *v;
   if (auto v = get<std::string>(t, "ca", "a string", problems)) source.ca = *v;
-  if (const toml::node* node = t.get("aead")) {
-    const toml::array* list = node->as_array();
-    std::vector<std::uint16_t> ids;
-    bool ok = list && !list->empty();
-    if (list) {
-      for (const toml::node& item : *list) {
-        auto id = item.value_exact<std::int64_t>();
-        if (!id || (*id != 15 && *id != 16 && *id != 17)) {
-          ok = false;
-          break;
-        }
-        ids.push_back(static_cast<std::uint16_t>(*id));
-      }
-    }
-    if (ok) {
-      source.aeads = ids;
-    } else {
-      problems.add(node, "'aead' must be a non-empty list of 15, 16 and 17 (AES-SIV-CMAC-256/384/512)");
-    }
-  }
+  if (auto ids = read_aeads(t, problems)) source.aeads = *ids;
   if (auto v = read_poll(t, "minpoll", problems)) source.minpoll = *v;
   if (auto v = read_poll(t, "maxpoll", problems)) source.maxpoll = *v;
   if (source.minpoll > source.maxpoll) problems.add(source.line, "'minpoll' is larger than 'maxpoll'");
   if (auto v = get<bool>(t, "iburst", "true or false", problems)) source.iburst = *v;
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
   config.sources.push_back(std::move(source));
+}
+
+void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& problems) {
+  if (auto v = read_int(t, "key-rotation-interval", kMinRotationInterval, kMaxRotationInterval, problems)) {
+    keys.rotation_interval = static_cast<std::uint32_t>(*v);
+  }
+  if (auto v = read_int(t, "old-keys", 0, kMaxOldKeys, problems)) keys.old_keys = static_cast<std::uint32_t>(*v);
+}
+
+void read_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  NtpServerConfig server;
+  server.line = t.source().begin.line;
+  reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys"},
+                      "[server]", problems);
+  if (auto v = read_listen(t, problems)) server.listen = *v;
+  if (auto v = read_int(t, "workers", 0, 256, problems)) server.workers = static_cast<unsigned>(*v);
+  if (auto v = read_int(t, "local-stratum", 1, 15, problems)) server.local_stratum = static_cast<int>(*v);
+  read_rate_limit(t, server.rate_limit, problems);
+  server.key_seed = read_path(t, "key-seed", problems);
+  read_key_schedule(t, server.keys, problems);
+  config.server = std::move(server);
+}
+
+void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  KeServerConfig ke;
+  ke.line = t.source().begin.line;
+  reject_unknown_keys(t,
+                      {"listen", "certificate", "private-key", "key-seed", "key-rotation-interval", "old-keys",
+                       "ntp-server", "ntp-port", "aead", "max-connections", "timeout", "max-request", "rate-limit"},
+                      "[nts-ke-server]", problems);
+  if (auto v = read_listen(t, problems)) ke.listen = *v;
+  if (auto v = read_path(t, "certificate", problems)) ke.certificate = *v;
+  if (auto v = read_path(t, "private-key", problems)) ke.private_key = *v;
+  if (ke.certificate.empty()) problems.add(ke.line, "[nts-ke-server] needs 'certificate' (PEM chain, leaf first)");
+  if (ke.private_key.empty()) problems.add(ke.line, "[nts-ke-server] needs 'private-key' (PEM)");
+  ke.key_seed = read_path(t, "key-seed", problems);
+  read_key_schedule(t, ke.keys, problems);
+  if (auto v = get<std::string>(t, "ntp-server", "a string", problems)) {
+    if (is_valid_server_name(*v)) {
+      ke.ntp_server = *v;
+    } else {
+      problems.add(t.get("ntp-server"), "'ntp-server' must be a DNS name or an IP address");
+    }
+  }
+  if (auto v = read_int(t, "ntp-port", 1, 65535, problems)) ke.ntp_port = static_cast<std::uint16_t>(*v);
+  if (auto ids = read_aeads(t, problems)) ke.aeads = *ids;
+  if (auto v = read_int(t, "max-connections", 1, 65536, problems)) ke.max_connections = static_cast<std::size_t>(*v);
+  if (auto v = read_seconds(t, "timeout", 60, problems)) ke.timeout = *v;
+  if (auto v = read_int(t, "max-request", 64, 65536, problems)) ke.max_request = static_cast<std::size_t>(*v);
+  read_rate_limit(t, ke.rate_limit, problems);
+  config.ke_server = std::move(ke);
+}
+
+// A [section] that must be a table; calls read when it is.
+template <class Reader>
+void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
+                  Problems& problems) {
+  const toml::node* node = root.get(name);
+  if (!node) return;
+  if (const toml::table* t = node->as_table()) {
+    read(*t, config, problems);
+  } else {
+    problems.add(node, "'" + std::string(name) + "' must be a table: [" + std::string(name) + "]");
+  }
 }
 
 }  // namespace
@@ -123,14 +281,10 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
 
   DaemonConfig config;
-  reject_unknown_keys(root, {"daemon", "source"}, "the top level", problems);
-  if (const toml::node* daemon = root.get("daemon")) {
-    if (const toml::table* t = daemon->as_table()) {
-      read_daemon(*t, config, problems);
-    } else {
-      problems.add(daemon, "'daemon' must be a table: [daemon]");
-    }
-  }
+  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server"}, "the top level", problems);
+  read_section(root, "daemon", read_daemon, config, problems);
+  read_section(root, "server", read_server, config, problems);
+  read_section(root, "nts-ke-server", read_ke_server, config, problems);
   if (const toml::node* sources = root.get("source")) {
     const toml::array* list = sources->as_array();
     if (!list || !list->is_array_of_tables()) {
@@ -139,7 +293,24 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       for (const toml::node& node : *list) read_source(*node.as_table(), config, problems);
     }
   }
-  if (config.sources.empty() && problems.empty()) problems.add(std::size_t{0}, "no [[source]] configured");
+  if (config.sources.empty() && !config.server && problems.empty()) {
+    problems.add(std::size_t{0}, "nothing to do: no [[source]] and no [server] configured");
+  }
+  if (config.ke_server && config.server) {
+    const toml::table* server = root.get("server")->as_table();
+    for (const char* key : {"key-seed", "key-rotation-interval", "old-keys"}) {
+      if (server->get(key)) {
+        problems.add(server->get(key), std::string("'") + key + "' belongs in [nts-ke-server] when there is one "
+                                       "(the local NTP server uses its keys)");
+      }
+    }
+  }
+  if (config.ke_server && !config.server && !config.ke_server->ntp_server && problems.empty()) {
+    // Cookies are only useful to an NTP server that shares the master keys: here, or named.
+    problems.add(config.ke_server->line,
+                 "[nts-ke-server] without a local [server] needs 'ntp-server' (and usually 'key-seed') "
+                 "naming the NTP servers that share its keys");
+  }
   if (!problems.empty()) return fail(problems.joined());
   return config;
 }

@@ -30,6 +30,10 @@ struct NtpServerConfig {
   unsigned workers = 0;                     // threads with their own socket; 0 = one per core
   std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
   std::optional<RateLimitConfig> rate_limit = RateLimitConfig{};  // nullopt: `rate-limit = false`
+  // For an NTP-only host of a fleet whose NTS-KE runs elsewhere: the shared seed (and schedule)
+  // its cookies are sealed with. With a local [nts-ke-server] the keys are configured there.
+  std::optional<std::string> key_seed;
+  KeyRingConfig keys;
   std::size_t line = 0;
 };
 
@@ -56,6 +60,10 @@ struct DaemonConfig {
   std::vector<SourceConfig> sources;
   std::optional<NtpServerConfig> server;
   std::optional<KeServerConfig> ke_server;
+  // The cookie keys the NTP server opens and the KE server seals with, if any.
+  bool has_cookie_keys() const { return ke_server || (server && server->key_seed); }
+  std::optional<std::string> cookie_key_seed() const { return ke_server ? ke_server->key_seed : server ? server->key_seed : std::nullopt; }
+  KeyRingConfig cookie_key_schedule() const { return ke_server ? ke_server->keys : server ? server->keys : KeyRingConfig{}; }
 };
 
 inline constexpr int kMinPollLimit = -6;  // 1/64 s, for labs and tests

@@ -87,6 +87,15 @@ Result<std::uint32_t> enable_timestamping(int fd, bool hardware) {
   return flags;
 }
 
+Result<std::uint32_t> enable_rx_timestamping(int fd, bool hardware) {
+  std::uint32_t flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+  if (hardware) flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0) {
+    return fail(std::string("SO_TIMESTAMPING: ") + std::strerror(errno));
+  }
+  return flags;
+}
+
 static Result<std::optional<std::size_t>> recv_with_control(int fd, std::span<std::uint8_t> buffer, int flags,
                                                             msghdr& msg, std::uint8_t* control,
                                                             std::size_t control_size) {

@@ -44,6 +44,10 @@ ControlStamps parse_control_stamps(std::span<const std::uint8_t> control);
 // OPT_CMSG. Returns the flags set.
 Result<std::uint32_t> enable_timestamping(int fd, bool hardware);
 
+// Receive stamps only, for server sockets: a server answers every packet at once, so transmit
+// stamps would only fill its error queue.
+Result<std::uint32_t> enable_rx_timestamping(int fd, bool hardware);
+
 struct ReceivedPacket {
   std::size_t length = 0;
   sockaddr_storage from{};

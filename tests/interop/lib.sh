@@ -93,6 +93,67 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# Starts chronyd as an NTS client of SERVER (NTS-KE on KE_PORT) trusting CA_FILE, polling every
+# 0.25 s, with -x and as nobody. Its command socket is DIR/chronyd.sock. Sets CHRONYD_CLIENT_PID.
+start_chronyd_nts_client() {
+  local chrony=$1 dir=$2 server=$3 ke_port=$4 ca_file=$5
+  local user=nobody
+  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  if [[ $(id -u) -ne 0 ]]; then
+    user=$(id -un)
+    launcher=()
+  fi
+  mkdir -p "$dir"
+  chmod 0770 "$dir"
+  cp "$ca_file" "$dir/ca.crt"
+  chmod 0644 "$dir/ca.crt"
+  cat >"$dir/chronyd.conf" <<CONF
+pidfile $dir/chronyd.pid
+user $user
+port 0
+cmdport 0
+bindcmdaddress $dir/chronyd.sock
+server $server nts ntsport $ke_port iburst minpoll -2 maxpoll -2
+nosystemcert
+ntstrustedcerts $dir/ca.crt
+ntsdumpdir $dir
+CONF
+  [[ $user == nobody ]] && chown -R nobody:nogroup "$dir"
+  "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
+  CHRONYD_CLIENT_PID=$!
+}
+
+# chronyc against the client started above: chronyc_client CHRONY DIR ARGS...
+chronyc_client() {
+  local chrony=$1 dir=$2
+  shift 2
+  local -a launcher=()
+  [[ $(id -u) -eq 0 ]] && launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  "${launcher[@]}" "$chrony/root/usr/bin/chronyc" -n -h "$dir/chronyd.sock" "$@"
+}
+
+# Starts BUILD's kairosd with CONF (observe-only, foreground) as nobody when root. Logs to LOG.
+# Waits until TCP port WAIT_PORT accepts connections. Sets KAIROSD_PID.
+start_kairosd() {
+  local build=$1 conf=$2 log=$3 wait_port=$4
+  local -a launcher=()
+  [[ $(id -u) -eq 0 ]] && launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  "${launcher[@]}" "$build/daemon/kairosd" --config "$conf" --no-steer --foreground 2>"$log" &
+  KAIROSD_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$wait_port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$KAIROSD_PID" 2>/dev/null; then
+      echo "kairosd exited; its log:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "kairosd did not open port $wait_port" >&2
+  return 1
+}
+
 # As make_test_pki, but the CA and the server key are RSA-2048 (for NTS-KE handshake costs with
 # RSA signatures): ca.crt, server.key, fullchain.crt in DIR.
 make_test_pki_rsa() {

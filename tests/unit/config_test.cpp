@@ -93,6 +93,109 @@ TEST(Config, UnknownTopLevelTableIsRejected) {
   EXPECT_NE(config.error().message.find("unknown key 'clocks'"), std::string::npos);
 }
 
+TEST(Config, ParsesTheServerExampleFromTheIssue) {
+  auto config = parse_config(R"(
+[server]
+listen = ["0.0.0.0:123", "[::]:123"]
+workers = 2
+local-stratum = 1            # optional: serve own clock as stratum N (labs, demos)
+rate-limit = { interval = 2, burst = 8 }
+[nts-ke-server]
+listen = ["0.0.0.0:4460"]
+certificate = "/etc/kairos/fullchain.pem"
+private-key = "/etc/kairos/key.pem"
+key-seed = "/etc/kairos/cookie-seed"   # optional, fleet-wide
+ntp-server = "ntp1.example.net"        # optional Server Negotiation record
+ntp-port = 123
+)",
+                             "kairos.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->sources.empty());
+  ASSERT_TRUE(config->server);
+  EXPECT_EQ(config->server->listen, (std::vector<std::string>{"0.0.0.0:123", "[::]:123"}));
+  EXPECT_EQ(config->server->workers, 2u);
+  EXPECT_EQ(config->server->local_stratum, 1);
+  ASSERT_TRUE(config->server->rate_limit);
+  EXPECT_EQ(config->server->rate_limit->interval, 2.0);
+  EXPECT_EQ(config->server->rate_limit->burst, 8u);
+  ASSERT_TRUE(config->ke_server);
+  EXPECT_EQ(config->ke_server->listen, (std::vector<std::string>{"0.0.0.0:4460"}));
+  EXPECT_EQ(config->ke_server->certificate, "/etc/kairos/fullchain.pem");
+  EXPECT_EQ(config->ke_server->private_key, "/etc/kairos/key.pem");
+  EXPECT_EQ(config->ke_server->key_seed, "/etc/kairos/cookie-seed");
+  EXPECT_EQ(config->ke_server->ntp_server, "ntp1.example.net");
+  EXPECT_EQ(config->ke_server->ntp_port, 123);
+  EXPECT_EQ(config->ke_server->aeads, (std::vector<std::uint16_t>{15, 16, 17}));
+  EXPECT_EQ(config->ke_server->keys, KeyRingConfig{});
+}
+
+TEST(Config, ServerDefaultsAreSafe) {
+  auto config = parse_config("[server]\n", "k.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->server->workers, 0u);  // one per core
+  EXPECT_FALSE(config->server->local_stratum);
+  ASSERT_TRUE(config->server->rate_limit);  // on unless turned off
+  EXPECT_FALSE(config->ke_server);
+}
+
+TEST(Config, RateLimitCanBeTurnedOffButNotOnWithoutValues) {
+  auto off = parse_config("[server]\nrate-limit = false\n", "k.toml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->server->rate_limit);
+  auto on = parse_config("[server]\nrate-limit = true\n", "k.toml");
+  ASSERT_FALSE(on);
+  EXPECT_NE(on.error().message.find("k.toml:2:"), std::string::npos) << on.error().message;
+  auto bad = parse_config("[server]\nrate-limit = { interval = 0, burst = 0, leak = 1 }\n", "k.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'interval'"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("'burst'"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("unknown key 'leak'"), std::string::npos) << bad.error().message;
+}
+
+TEST(Config, ServerProblemsAreReportedWithTheirLines) {
+  auto config = parse_config(R"([server]
+listen = ["127.0.0.1"]
+workers = -1
+local-stratum = 16
+[nts-ke-server]
+listen = []
+key-rotation-interval = 5
+old-keys = 1000
+ntp-server = "bad name!"
+aead = [15, 15]
+timeout = 0
+)",
+                             "k.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  for (const char* expected : {"k.toml:2:", "k.toml:3:", "k.toml:4:", "k.toml:6:", "k.toml:7:", "k.toml:8:",
+                               "k.toml:9:", "k.toml:10:", "k.toml:11:", "needs 'certificate'", "needs 'private-key'"}) {
+    EXPECT_NE(m.find(expected), std::string::npos) << expected << " missing in:\n" << m;
+  }
+}
+
+TEST(Config, KeServerAloneMustNameItsNtpServers) {
+  auto config = parse_config("[nts-ke-server]\ncertificate = \"c\"\nprivate-key = \"k\"\n[[source]]\naddress = \"a\"\n",
+                             "k.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("needs 'ntp-server'"), std::string::npos) << config.error().message;
+}
+
+TEST(Config, NtpOnlyFleetMemberTakesTheSeedInServer) {
+  auto config = parse_config("[server]\nkey-seed = \"/etc/kairos/seed\"\nkey-rotation-interval = 3600\n", "k.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->has_cookie_keys());
+  EXPECT_EQ(config->cookie_key_seed(), "/etc/kairos/seed");
+  EXPECT_EQ(config->cookie_key_schedule().rotation_interval, 3600u);
+  auto both = parse_config(
+      "[server]\nkey-seed = \"/s\"\n[nts-ke-server]\ncertificate = \"c\"\nprivate-key = \"k\"\n", "k.toml");
+  ASSERT_FALSE(both);
+  EXPECT_NE(both.error().message.find("k.toml:2: 'key-seed' belongs in [nts-ke-server]"), std::string::npos)
+      << both.error().message;
+  auto plain = parse_config("[server]\n", "k.toml");
+  EXPECT_FALSE(plain->has_cookie_keys());
+}
+
 TEST(Config, MissingFileIsAClearError) {
   auto config = load_config("/nonexistent/kairos.toml");
   ASSERT_FALSE(config);

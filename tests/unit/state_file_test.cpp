@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nts/cookie.hpp"
+#include "test_util.hpp"
 
 namespace kairos {
 namespace {
@@ -21,28 +22,7 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t kNow = 19000 * 86400 + 5;
 
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/kairos-state-test-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::size_t entry_count() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path_), fs::directory_iterator()));
-  }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 Buffer bytes_of(const std::string& s) { return Buffer(s.begin(), s.end()); }
 
