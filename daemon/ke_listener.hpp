@@ -18,8 +18,8 @@
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/net.hpp"
-#include "nts/key_ring.hpp"
 #include "nts/ke_server.hpp"
+#include "nts/key_ring.hpp"
 #include "nts/rate_limiter.hpp"
 #include "nts/tls_session.hpp"
 

@@ -16,8 +16,8 @@
 
 #include "clock/result.hpp"
 #include "nts/bytes.hpp"
-#include "nts/key_ring.hpp"
 #include "nts/ke_message.hpp"
+#include "nts/key_ring.hpp"
 #include "nts/nts_keys.hpp"
 #include "nts/tls_session.hpp"
 
