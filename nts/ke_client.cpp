@@ -1,30 +1,6 @@
 #include "nts/ke_client.hpp"
 
-#include <openssl/crypto.h>
-
 namespace kairos {
-
-Result<NtsKeys> export_nts_keys(const TlsSession& tls, std::uint16_t protocol, std::uint16_t aead) {
-  auto length = aead_key_length(aead);
-  if (!length) return fail("no keys for AEAD algorithm " + std::to_string(aead));
-  struct Exported {
-    std::array<std::uint8_t, kAeadMaxKeyLength> c2s{}, s2c{};
-    ~Exported() {
-      OPENSSL_cleanse(c2s.data(), c2s.size());
-      OPENSSL_cleanse(s2c.data(), s2c.size());
-    }
-  } exported;
-  std::uint8_t context[5] = {static_cast<std::uint8_t>(protocol >> 8), static_cast<std::uint8_t>(protocol),
-                             static_cast<std::uint8_t>(aead >> 8), static_cast<std::uint8_t>(aead), 0x00};
-  if (auto ok = tls.export_key(kNtsExporterLabel, context, {exported.c2s.data(), *length}); !ok) {
-    return std::unexpected(ok.error());
-  }
-  context[4] = 0x01;
-  if (auto ok = tls.export_key(kNtsExporterLabel, context, {exported.s2c.data(), *length}); !ok) {
-    return std::unexpected(ok.error());
-  }
-  return NtsKeys::create(aead, {exported.c2s.data(), *length}, {exported.s2c.data(), *length});
-}
 
 Result<KeClient> KeClient::start(SSL_CTX* ctx, KeClientOptions options) {
   if (options.aeads.empty()) return fail("no AEAD algorithm to offer");

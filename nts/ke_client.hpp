@@ -19,7 +19,6 @@ namespace kairos {
 
 inline constexpr std::uint16_t kNtpDefaultPort = 123;
 inline constexpr std::uint16_t kNtsKeDefaultPort = 4460;
-inline constexpr char kNtsExporterLabel[] = "EXPORTER-network-time-security";
 
 struct KeClientOptions {
   std::string server_name;  // host name or address the certificate must match
@@ -34,10 +33,6 @@ struct KeClientResult {
   bool server_negotiated = false;
   bool port_negotiated = false;
 };
-
-// Derives the NTS keys from a finished TLS session (RFC 8915 §4.3): context = protocol id ‖
-// AEAD id ‖ 0x00 for client-to-server, 0x01 for server-to-client.
-Result<NtsKeys> export_nts_keys(const TlsSession& tls, std::uint16_t protocol, std::uint16_t aead);
 
 class KeClient {
  public:

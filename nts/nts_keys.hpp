@@ -1,7 +1,8 @@
 #pragma once
 // The keys an NTS association runs on (RFC 8915 §4.3, §6): the negotiated AEAD and both
-// directions' keys. The client gets them from the TLS exporter, the server seals them into
-// cookies and opens them again. Fixed arrays (no heap), wiped when destroyed.
+// directions' keys. Client and server both get them from the TLS exporter (export_nts_keys);
+// the server seals them into cookies and opens them again. Fixed arrays (no heap), wiped when
+// destroyed.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,10 @@
 #include "nts/bytes.hpp"
 
 namespace kairos {
+
+class TlsSession;
+
+inline constexpr char kNtsExporterLabel[] = "EXPORTER-network-time-security";
 
 class NtsKeys {
  public:
@@ -32,5 +37,10 @@ class NtsKeys {
   std::array<std::uint8_t, kAeadMaxKeyLength> c2s_{};
   std::array<std::uint8_t, kAeadMaxKeyLength> s2c_{};
 };
+
+// Derives the NTS keys from a finished TLS session (RFC 8915 §4.3): context = protocol id ‖
+// AEAD id ‖ 0x00 for client-to-server, 0x01 for server-to-client. Both ends call this on their
+// own session and get the same keys.
+Result<NtsKeys> export_nts_keys(const TlsSession& tls, std::uint16_t protocol, std::uint16_t aead);
 
 }  // namespace kairos

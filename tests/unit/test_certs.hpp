@@ -13,6 +13,8 @@
 
 namespace kairos::test {
 
+enum class LeafKey { kEcdsaP256, kRsa2048 };
+
 class TestPki {
  public:
   TestPki() {
@@ -36,8 +38,9 @@ class TestPki {
   std::string ca_file() const { return path("ca.crt"); }
 
   // Writes NAME.crt (leaf then CA: a full chain) and NAME.key; san like "DNS:localhost,IP:127.0.0.1".
-  void issue(const std::string& name, const std::string& san, long not_before = 0, long not_after = 3600) {
-    EVP_PKEY* key = EVP_EC_gen("P-256");
+  void issue(const std::string& name, const std::string& san, long not_before = 0, long not_after = 3600,
+             LeafKey key_type = LeafKey::kEcdsaP256) {
+    EVP_PKEY* key = key_type == LeafKey::kRsa2048 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
     X509* cert = make_cert(key, "kairos test server", ca_key_, ca_cert_, false, not_before, not_after, san);
     FILE* f = std::fopen(path(name + ".key").c_str(), "w");
     PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
