@@ -101,7 +101,28 @@ Result<Aead> Aead::create(AeadId id, ByteView key) {
 
   const Block zero{};
   if (!aead.cmac(zero, {}, aead.cmac_of_zero_)) return fail(openssl_error("CMAC failed"));
+  aead.keyed_ = true;
   return aead;
+}
+
+Result<void> Aead::rekey(ByteView key) {
+  keyed_ = false;
+  if (!mac_ || !ctr_) return fail("AEAD was moved from");
+  const std::size_t expected_length = *aead_key_length(static_cast<std::uint16_t>(id_));
+  if (key.size() != expected_length) {
+    return fail("AEAD " + std::to_string(static_cast<int>(id_)) + " needs a " + std::to_string(expected_length) +
+                "-byte key, got " + std::to_string(key.size()));
+  }
+  const std::size_t half = key.size() / 2;
+  // Both contexts keep their cipher: a key with null parameters or a null cipher re-keys only.
+  if (EVP_MAC_init(mac_.get(), key.data(), half, nullptr) != 1) return fail(openssl_error("CMAC key setup failed"));
+  if (EVP_EncryptInit_ex2(ctr_.get(), nullptr, key.data() + half, nullptr, nullptr) != 1) {
+    return fail(openssl_error("AES-CTR key setup failed"));
+  }
+  const Block zero{};
+  if (!cmac(zero, {}, cmac_of_zero_)) return fail(openssl_error("CMAC failed"));
+  keyed_ = true;
+  return {};
 }
 
 // CMAC of a ‖ b, re-arming the keyed context (a null key keeps the key schedule).
@@ -157,6 +178,7 @@ bool Aead::ctr(const Block& v, ByteView in, std::uint8_t* out) {
 
 Result<std::size_t> Aead::seal(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext,
                                std::span<std::uint8_t> out) {
+  if (!keyed_) return fail("AEAD has no key");
   if (out.size() < plaintext.size() + kAeadTagLength) return fail("AEAD output buffer too small");
   if (associated_data.size() > kAeadMaxAssociatedData) return fail("too many AEAD associated data components");
   Block v{};
@@ -169,6 +191,7 @@ Result<std::size_t> Aead::seal(std::span<const ByteView> associated_data, ByteVi
 
 Result<std::size_t> Aead::open(std::span<const ByteView> associated_data, ByteView nonce, ByteView ciphertext,
                                std::span<std::uint8_t> out) {
+  if (!keyed_) return fail("AEAD has no key");
   if (ciphertext.size() < kAeadTagLength) return fail("AEAD ciphertext shorter than its tag");
   if (associated_data.size() > kAeadMaxAssociatedData) return fail("too many AEAD associated data components");
   const std::size_t plain_size = ciphertext.size() - kAeadTagLength;

@@ -45,6 +45,12 @@ class Aead {
 
   AeadId id() const { return id_; }
 
+  // Replaces the key, keeping the algorithm and both OpenSSL contexts. create() fetches the
+  // ciphers and allocates contexts (~2 µs); a server switching to each client's keys per packet
+  // only needs the new key schedules. After a failure the Aead refuses to seal or open until a
+  // rekey succeeds.
+  Result<void> rekey(ByteView key);
+
   // Encrypts `plaintext` into out[0 .. plaintext.size() + 16) and returns that length.
   // The associated data components come first and the nonce last, as RFC 8915 §5.6 and
   // RFC 5297 §3 order them; an empty nonce is left out (deterministic mode, RFC 5297 §2.6).
@@ -70,6 +76,7 @@ class Aead {
   bool ctr(const Block& iv, ByteView in, std::uint8_t* out);
 
   AeadId id_ = AeadId::kAesSivCmac256;
+  bool keyed_ = false;
   Block cmac_of_zero_{};  // S2V's first D, fixed per key
   std::unique_ptr<EVP_MAC_CTX, MacDeleter> mac_;
   std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ctr_;
