@@ -123,7 +123,9 @@ class NtpResponder {
 
   // One request received at `rx_time` (T2, best the kernel receive timestamp). `ring` is
   // nullptr when no NTS-KE server is configured. The answer is written to the start of `out`,
-  // which should have room for the request's length: no answer is ever longer than that.
+  // which should have room for the request's length: no answer is ever longer than that (a
+  // smaller `out` gets fewer cookies, or a kResponseFailed drop). Exceptions from `now` or
+  // `random` propagate.
   Response respond(ByteView request, NtpTimestamp rx_time, RateDecision rate, KeyRing* ring,
                    std::span<std::uint8_t> out);
 
@@ -168,6 +170,7 @@ class NtpResponder {
 //
 // Why not RAND_bytes per nonce: it costs ~3 µs per call in OpenSSL 3, a third of the budget of a
 // whole NTS answer; one CTR call yields 64 nonces for less than one RAND_bytes call.
+// Copies of the returned function share one stream: give each worker thread its own.
 Result<RandomFill> counter_mode_random(const RandomFill& seed);
 
 }  // namespace kairos
