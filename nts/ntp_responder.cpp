@@ -19,6 +19,10 @@ namespace {
 constexpr std::size_t kTransmitTimeOffset = 40;  // RFC 5905 §7.3, Figure 8
 constexpr std::size_t kNonceLength = 16;         // AES-SIV nonces: one block (RFC 8915 §5.6)
 
+// The counter arrays have one slot per enumerator: adding a reason means growing the count.
+static_assert(static_cast<std::size_t>(DropReason::kResponseFailed) + 1 == kDropReasonCount);
+static_assert(static_cast<std::size_t>(NakReason::kNotAuthenticated) + 1 == kNakReasonCount);
+
 std::size_t index_of(DropReason reason) { return static_cast<std::size_t>(reason); }
 std::size_t index_of(NakReason reason) { return static_cast<std::size_t>(reason); }
 
