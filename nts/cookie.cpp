@@ -37,6 +37,17 @@ std::optional<std::size_t> cookie_length(std::uint16_t aead_id) {
   return kCookieOverhead + 2 + 2 * *key_length;
 }
 
+std::optional<ByteView> cookie_from_field(ByteView body) {
+  for (AeadId id : {AeadId::kAesSivCmac256, AeadId::kAesSivCmac384, AeadId::kAesSivCmac512}) {
+    const std::size_t length = *cookie_length(static_cast<std::uint16_t>(id));
+    if (body.size() < length || body.size() - length > 3) continue;
+    const ByteView padding = body.subspan(length);
+    if (std::all_of(padding.begin(), padding.end(), [](std::uint8_t b) { return b == 0; })) return body.first(length);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,
                                 std::span<const std::uint8_t, kCookieNonceLength> nonce, std::span<std::uint8_t> out) {
   WipedBuffer<kCookieMaxPlaintext> plain;

@@ -32,6 +32,12 @@ inline constexpr std::size_t kCookieMaxLength = kCookieOverhead + kCookieMaxPlai
 // Length of a cookie carrying keys for this AEAD, nullopt for unsupported ids.
 std::optional<std::size_t> cookie_length(std::uint16_t aead_id);
 
+// The cookie inside the body of a Cookie extension field. A field body is the cookie zero-padded
+// to a whole word (RFC 7822 §3), and no cookie length here is a multiple of 4 (102, 134, 166), so
+// a server reads back 2 more bytes than it sealed. Returns the cookie without its padding, or
+// nullopt when the body is no supported cookie length followed by zero padding.
+std::optional<ByteView> cookie_from_field(ByteView body);
+
 // Seals `keys` under `master` with the caller's nonce into out; returns the cookie length.
 // The nonce must never repeat under one master key (use the overload below outside tests).
 Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,

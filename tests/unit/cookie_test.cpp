@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nts/ntp_packet.hpp"
 #include "test_util.hpp"
 
 namespace kairos {
@@ -195,6 +196,27 @@ TEST(Cookie, TruncatedAndExtendedCookiesAreRefused) {
     EXPECT_FALSE(open_cookie(longer, ring)) << extra;
   }
   EXPECT_EQ(error_of(ByteView(cookie).first(101), ring), "cookie length 101 fits no supported AEAD");
+}
+
+// A Cookie field's body is the cookie plus zero padding to a word; the server reads the cookie
+// back from it.
+TEST(Cookie, CookieFromFieldStripsPadding) {
+  auto ring = seeded_ring(6, kNow);
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    const Buffer cookie = seal(keys_for(id), ring.current());
+    Buffer body = cookie;
+    body.resize(cookie.size() + padding_to_word(cookie.size()), 0);
+    auto found = cookie_from_field(body);
+    ASSERT_TRUE(found) << id;
+    EXPECT_EQ(Buffer(found->begin(), found->end()), cookie);
+    EXPECT_TRUE(open_cookie(*found, ring));
+    EXPECT_TRUE(cookie_from_field(cookie));  // unpadded, as a caller may pass it
+    body.back() = 1;
+    EXPECT_FALSE(cookie_from_field(body)) << id;  // padding must be zero
+  }
+  EXPECT_FALSE(cookie_from_field(Buffer(100)));
+  EXPECT_FALSE(cookie_from_field(Buffer(108)));
+  EXPECT_FALSE(cookie_from_field({}));
 }
 
 // Seals a hand-made plaintext the way seal_cookie frames it, to reach the checks after decryption.
