@@ -5,10 +5,12 @@
 //   cookie    = key id (u32, big-endian) ‖ nonce (16 bytes) ‖ ciphertext
 //   ciphertext = AEAD_AES_SIV_CMAC_256(master key, associated data = the 4 key id bytes,
 //                                     nonce, plaintext)   — 16-byte tag ‖ encrypted plaintext
-//   plaintext = AEAD id (u16) ‖ C2S key ‖ S2C key         (each key aead_key_length(id) bytes)
+//   plaintext = AEAD id (u16) ‖ zero (u16) ‖ C2S key ‖ S2C key  (each key aead_key_length(id) bytes)
 //
 // The key id is associated data so a cookie cannot be replayed under another key id of the ring.
-// For AEAD 15 a cookie is 4 + 16 + 16 + 2 + 32 + 32 = 102 bytes.
+// For AEAD 15 a cookie is 4 + 16 + 16 + 4 + 32 + 32 = 104 bytes. The zero u16 makes every
+// cookie a whole number of 4-octet words: a cookie travels in NTP extension fields, which pad to
+// words, and clients (chronyd among them) refuse NTS-KE cookies of other lengths.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +27,7 @@ namespace kairos {
 
 inline constexpr std::size_t kCookieKeyIdLength = 4;
 inline constexpr std::size_t kCookieNonceLength = 16;
-inline constexpr std::size_t kCookieMaxPlaintext = 2 + 2 * kAeadMaxKeyLength;
+inline constexpr std::size_t kCookieMaxPlaintext = 4 + 2 * kAeadMaxKeyLength;
 inline constexpr std::size_t kCookieOverhead = kCookieKeyIdLength + kCookieNonceLength + kAeadTagLength;
 inline constexpr std::size_t kCookieMaxLength = kCookieOverhead + kCookieMaxPlaintext;
 
