@@ -1,5 +1,6 @@
-// kairosd: the kairos time daemon. This first version measures its sources (NTS or plain NTP) and
-// logs each sample; disciplining clocks arrives with the clock model.
+// kairosd: the kairos time daemon. It measures its sources (NTS or plain NTP) and logs each sample,
+// and serves time (NTP and NTS, with an NTS-KE server) when configured; disciplining clocks
+// arrives with the clock model.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include "daemon/association.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/time_service.hpp"
 
 using namespace kairos;
 
@@ -44,7 +46,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
-    std::printf("%s: ok (%zu sources)\n", config_path.c_str(), config->sources.size());
+    std::printf("%s: ok (%zu sources%s%s)\n", config_path.c_str(), config->sources.size(),
+                config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
   }
   if (config->steer && !no_steer) {
@@ -61,9 +64,14 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", loop.error().message);
     return 1;
   }
+  std::unique_ptr<TimeService> service;
   auto signals = loop->handle_signals({SIGTERM, SIGINT, SIGHUP}, [&](int signal) {
     if (signal == SIGHUP) {
-      spdlog::warn("SIGHUP: configuration reload is not supported yet; ignoring");
+      if (service) {
+        service->reload();
+      } else {
+        spdlog::warn("SIGHUP: nothing to reload (sources are read at start only)");
+      }
       return;
     }
     spdlog::info("signal {}: exiting", signal);
@@ -77,6 +85,16 @@ int main(int argc, char** argv) {
   auto stamps_on = hold_rx_timestamping();
   if (!stamps_on) spdlog::warn("kernel timestamps unavailable ({}); using user-space stamps", stamps_on.error().message);
   spdlog::info("kairosd starting: {} sources, observe-only (no clock is steered)", config->sources.size());
+  // After handle_signals: the server's worker threads inherit the blocked signal mask, so every
+  // signal still arrives through the loop's signalfd.
+  if (config->server || config->ke_server) {
+    auto started = TimeService::start(*config, *loop);
+    if (!started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    service = std::move(*started);
+  }
   std::list<Association> associations;  // stable addresses: timers capture `this`
   for (const SourceConfig& source : config->sources) {
     associations.emplace_back(*loop, source, log_sample).start();
@@ -87,6 +105,8 @@ int main(int argc, char** argv) {
     spdlog::info("{}: {} samples, {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed", a.name(),
                  c.samples, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
   }
+  if (service) service->log_counters();
+  service.reset();
   if (!ran) {
     spdlog::critical("{}", ran.error().message);
     return 1;

@@ -1,10 +1,14 @@
 #pragma once
-// AEAD_AES_SIV_CMAC_256/384/512 (RFC 5297) for NTS. SIV is composed here from OpenSSL's AES-CMAC
-// (EVP_MAC) and AES-CTR (EVP_CIPHER): OpenSSL 3.0's own "AES-*-SIV" cipher allows one operation
-// per key setup, allocates per associated-data component and rejects an empty plaintext (which
-// every NTS client request has). Here both contexts are keyed once and only re-armed per
-// operation, so sealing or opening a packet allocates nothing. Not thread-safe: one Aead per
-// thread.
+// AEAD_AES_SIV_CMAC_256/384/512 (RFC 5297) for NTS. SIV is composed here from two OpenSSL AES
+// contexts: OpenSSL 3.0's own "AES-*-SIV" cipher allows one operation per key setup, allocates
+// per associated-data component and rejects an empty plaintext (which every NTS client request
+// has). Both contexts are keyed once and never re-initialised per operation (an EVP re-init
+// costs more than the AES work of a whole NTS packet), so sealing or opening allocates nothing:
+//  - CMAC (RFC 4493) runs on an AES-CBC context whose chaining value simply carries on from one
+//    MAC to the next; the first block of each MAC is XORed with the previous chaining value,
+//    which is the same as starting from a zero IV.
+//  - CTR encrypts counter blocks with AES-ECB, many blocks per call.
+// Not thread-safe: one Aead per thread.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -15,7 +19,6 @@
 #include "nts/bytes.hpp"
 
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
-typedef struct evp_mac_ctx_st EVP_MAC_CTX;
 
 namespace kairos {
 
@@ -45,6 +48,12 @@ class Aead {
 
   AeadId id() const { return id_; }
 
+  // Replaces the key, keeping the algorithm and both OpenSSL contexts. create() fetches the
+  // ciphers and allocates contexts (~2 µs); a server switching to each client's keys per packet
+  // only needs the new key schedules. After a failure the Aead refuses to seal or open until a
+  // rekey succeeds.
+  Result<void> rekey(ByteView key);
+
   // Encrypts `plaintext` into out[0 .. plaintext.size() + 16) and returns that length.
   // The associated data components come first and the nonce last, as RFC 8915 §5.6 and
   // RFC 5297 §3 order them; an empty nonce is left out (deterministic mode, RFC 5297 §2.6).
@@ -57,22 +66,28 @@ class Aead {
 
  private:
   using Block = std::array<std::uint8_t, 16>;
-  struct MacDeleter {
-    void operator()(EVP_MAC_CTX* ctx) const;
-  };
   struct CipherDeleter {
     void operator()(EVP_CIPHER_CTX* ctx) const;
   };
 
   Aead() = default;
-  bool cmac(ByteView a, ByteView b, Block& out);
+  // Installs a key of the right length into both contexts and derives the CMAC subkeys.
+  bool set_key(ByteView key);
+  // Feeds whole blocks through the CBC context; chain_ becomes the last block it output.
+  bool cbc_blocks(const std::uint8_t* in, std::size_t blocks);
+  // CMAC of the concatenation of `parts`.
+  bool cmac(std::span<const ByteView> parts, Block& out);
   bool s2v(std::span<const ByteView> associated_data, ByteView nonce, ByteView plaintext, Block& out);
   bool ctr(const Block& iv, ByteView in, std::uint8_t* out);
 
   AeadId id_ = AeadId::kAesSivCmac256;
+  bool keyed_ = false;
   Block cmac_of_zero_{};  // S2V's first D, fixed per key
-  std::unique_ptr<EVP_MAC_CTX, MacDeleter> mac_;
-  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ctr_;
+  Block k1_{};            // CMAC subkeys (RFC 4493 §2.3)
+  Block k2_{};
+  Block chain_{};         // the CBC context's current IV: the last block it output
+  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> cbc_;  // AES-CBC under the S2V key, no padding
+  std::unique_ptr<EVP_CIPHER_CTX, CipherDeleter> ecb_;  // AES-ECB under the CTR key, no padding
 };
 
 }  // namespace kairos

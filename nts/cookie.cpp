@@ -34,7 +34,18 @@ bool is_cookie_length(std::size_t n) {
 std::optional<std::size_t> cookie_length(std::uint16_t aead_id) {
   auto key_length = aead_key_length(aead_id);
   if (!key_length) return std::nullopt;
-  return kCookieOverhead + 2 + 2 * *key_length;
+  return kCookieOverhead + 4 + 2 * *key_length;
+}
+
+std::optional<ByteView> cookie_from_field(ByteView body) {
+  for (AeadId id : {AeadId::kAesSivCmac256, AeadId::kAesSivCmac384, AeadId::kAesSivCmac512}) {
+    const std::size_t length = *cookie_length(static_cast<std::uint16_t>(id));
+    if (body.size() < length || body.size() - length > 3) continue;
+    const ByteView padding = body.subspan(length);
+    if (std::all_of(padding.begin(), padding.end(), [](std::uint8_t b) { return b == 0; })) return body.first(length);
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,
@@ -42,6 +53,7 @@ Result<std::size_t> seal_cookie(const NtsKeys& keys, MasterKey& master,
   WipedBuffer<kCookieMaxPlaintext> plain;
   ByteWriter p(plain.bytes);
   p.u16(keys.aead_id());
+  p.u16(0);
   p.bytes(keys.c2s());
   p.bytes(keys.s2c());
   const std::size_t plain_length = p.size();
@@ -86,6 +98,7 @@ Result<NtsKeys> open_cookie(ByteView cookie, KeyRing& ring) {
 
   ByteReader p(ByteView(plain.bytes.data(), *opened));
   const std::uint16_t aead_id = *p.u16();
+  if (*p.u16() != 0) return fail("cookie has a non-zero reserved field");
   auto key_length = aead_key_length(aead_id);
   if (!key_length) return fail("cookie holds unsupported AEAD " + std::to_string(aead_id));
   if (p.remaining() != 2 * *key_length)

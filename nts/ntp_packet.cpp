@@ -41,14 +41,15 @@ Result<ExtensionField> read_extension_field(ByteReader& reader, std::size_t min_
   field.offset = offset;
   field.type = *reader.u16();
   const std::size_t length = *reader.u16();
-  const std::string what = "extension field " + hex16(field.type) + " at offset " + std::to_string(offset);
+  // Only failures pay for the message: this runs for every field of every packet a server gets.
+  auto what = [&] { return "extension field " + hex16(field.type) + " at offset " + std::to_string(offset); };
   if (length < min_length) {
-    return fail(what + ": length " + std::to_string(length) + " is below the minimum " + std::to_string(min_length));
+    return fail(what() + ": length " + std::to_string(length) + " is below the minimum " + std::to_string(min_length));
   }
-  if (length % 4 != 0) return fail(what + ": length " + std::to_string(length) + " is not a multiple of 4");
+  if (length % 4 != 0) return fail(what() + ": length " + std::to_string(length) + " is not a multiple of 4");
   auto body = reader.bytes(length - kExtensionFieldHeaderLength);
   if (!body) {
-    return fail(what + ": length " + std::to_string(length) + " runs past the end (" + std::to_string(remaining) +
+    return fail(what() + ": length " + std::to_string(length) + " runs past the end (" + std::to_string(remaining) +
                 " bytes left)");
   }
   field.body = *body;

@@ -5,7 +5,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <optional>
+#include <type_traits>
 #include <span>
 
 #include "clock/ntp_time.hpp"
@@ -90,22 +93,44 @@ struct ExtensionField {
   std::size_t length() const { return kExtensionFieldHeaderLength + body.size(); }
 };
 
-// Inline list of at most kMaxExtensionFields fields.
+// Inline list of at most kMaxExtensionFields fields. The storage is left uninitialised and copies
+// take only the fields in use: a server parses every packet it gets, and zeroing or copying 32
+// entries (1 KiB) per parse cost more than reading the few fields a packet has.
 class ExtensionFieldList {
  public:
+  // User-provided, so that even value-initialisation (`ExtensionFieldList{}`) zeroes nothing.
+  ExtensionFieldList() noexcept {}
+  ExtensionFieldList(const ExtensionFieldList& other) : count_(other.count_) {
+    std::uninitialized_copy_n(other.begin(), other.count_, data());
+  }
+  ExtensionFieldList& operator=(const ExtensionFieldList& other) {
+    if (this != &other) {
+      count_ = other.count_;
+      std::uninitialized_copy_n(other.begin(), other.count_, data());
+    }
+    return *this;
+  }
+  ~ExtensionFieldList() = default;  // ExtensionField is trivially destructible
+
   bool push(const ExtensionField& field) {
-    if (count_ == fields_.size()) return false;
-    fields_[count_++] = field;
+    if (count_ == kMaxExtensionFields) return false;
+    std::construct_at(data() + count_, field);
+    ++count_;
     return true;
   }
   std::size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
-  const ExtensionField& operator[](std::size_t i) const { return fields_[i]; }
-  const ExtensionField* begin() const { return fields_.data(); }
-  const ExtensionField* end() const { return fields_.data() + count_; }
+  const ExtensionField& operator[](std::size_t i) const { return data()[i]; }
+  const ExtensionField* begin() const { return data(); }
+  const ExtensionField* end() const { return data() + count_; }
 
  private:
-  std::array<ExtensionField, kMaxExtensionFields> fields_{};
+  static_assert(std::is_trivially_destructible_v<ExtensionField> && std::is_trivially_copyable_v<ExtensionField>);
+  // A byte array implicitly creates the ExtensionField objects placed in it (P0593, C++20).
+  ExtensionField* data() { return std::launder(reinterpret_cast<ExtensionField*>(storage_)); }
+  const ExtensionField* data() const { return std::launder(reinterpret_cast<const ExtensionField*>(storage_)); }
+
+  alignas(ExtensionField) std::byte storage_[kMaxExtensionFields * sizeof(ExtensionField)];
   std::size_t count_ = 0;
 };
 

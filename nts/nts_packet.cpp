@@ -112,19 +112,6 @@ Result<void> write_authenticator(ByteWriter& out, Aead& aead, ByteView nonce, By
   return {};
 }
 
-Result<NtpPacketView> parse_nts_packet(ByteView packet, NtpMode expected_mode) {
-  auto parsed = parse_ntp_packet(packet);
-  if (!parsed) return std::unexpected(parsed.error());
-  if (parsed->mac) return fail("carries a legacy MAC, which NTS packets never do");
-  if (parsed->header.version != 4) {
-    return fail("NTP version " + std::to_string(parsed->header.version) + ", NTS needs version 4");
-  }
-  if (parsed->header.mode != expected_mode) {
-    return fail("mode " + std::to_string(static_cast<int>(parsed->header.mode)) + " where " +
-                std::to_string(static_cast<int>(expected_mode)) + " was expected");
-  }
-  return parsed;
-}
 
 Result<void> check_unique_id(ByteView unique_id) {
   if (unique_id.size() < kNtsMinUniqueIdLength) {
@@ -171,10 +158,29 @@ Result<RequestFields> collect_request_fields(const ExtensionFieldList& fields) {
   return found;
 }
 
-Result<NtsRequestView> check_request(ByteView packet) {
-  auto parsed = parse_nts_packet(packet, NtpMode::kClient);
+// The checks of parse_nts_packet on an already parsed packet.
+Result<void> check_nts_packet(const NtpPacketView& parsed, NtpMode expected_mode) {
+  if (parsed.mac) return fail("carries a legacy MAC, which NTS packets never do");
+  if (parsed.header.version != 4) {
+    return fail("NTP version " + std::to_string(parsed.header.version) + ", NTS needs version 4");
+  }
+  if (parsed.header.mode != expected_mode) {
+    return fail("mode " + std::to_string(static_cast<int>(parsed.header.mode)) + " where " +
+                std::to_string(static_cast<int>(expected_mode)) + " was expected");
+  }
+  return {};
+}
+
+Result<NtpPacketView> parse_nts_packet(ByteView packet, NtpMode expected_mode) {
+  auto parsed = parse_ntp_packet(packet);
   if (!parsed) return std::unexpected(parsed.error());
-  auto found = collect_request_fields(parsed->fields);
+  if (auto ok = check_nts_packet(*parsed, expected_mode); !ok) return std::unexpected(ok.error());
+  return parsed;
+}
+
+Result<NtsRequestView> check_request(ByteView packet, const NtpPacketView& parsed) {
+  if (auto ok = check_nts_packet(parsed, NtpMode::kClient); !ok) return std::unexpected(ok.error());
+  auto found = collect_request_fields(parsed.fields);
   if (!found) return std::unexpected(found.error());
   if (!found->unique_id) return fail("no unique identifier");
   if (auto ok = check_unique_id(found->unique_id->body); !ok) return std::unexpected(ok.error());
@@ -184,11 +190,12 @@ Result<NtsRequestView> check_request(ByteView packet) {
                 " (RFC 8915 5.5)");
   }
   if (!found->authenticator) return fail("no authenticator");
+  if (found->authenticator->offset > packet.size()) return fail("parsed fields do not belong to this packet");
   auto auth = parse_authenticator(found->authenticator->body);
   if (!auth) return std::unexpected(auth.error());
 
   NtsRequestView view;
-  view.header = parsed->header;
+  view.header = parsed.header;
   view.unique_id = found->unique_id->body;
   view.cookie = found->cookie->body;
   view.placeholders = found->placeholders;
@@ -292,7 +299,13 @@ Result<std::size_t> build_nts_request(const NtsRequestParts& parts, Aead& c2s, s
 }
 
 Result<NtsRequestView> parse_nts_request(ByteView packet) {
-  auto view = check_request(packet);
+  auto parsed = parse_ntp_packet(packet);
+  if (!parsed) return fail_with("NTS request: ", parsed.error());
+  return parse_nts_request(packet, *parsed);
+}
+
+Result<NtsRequestView> parse_nts_request(ByteView packet, const NtpPacketView& parsed) {
+  auto view = check_request(packet, parsed);
   if (!view) return fail_with("NTS request: ", view.error());
   return view;
 }

@@ -60,6 +60,9 @@ struct NtsRequestView {
 // Checks the request's structure: exactly one unique identifier of 32 octets or more, exactly
 // one cookie, placeholders as long as the cookie, one authenticator, last, well padded.
 Result<NtsRequestView> parse_nts_request(ByteView packet);
+// The same for a packet the caller has already parsed with parse_ntp_packet (a server looks at
+// every packet's fields first to tell NTS from plain requests, and need not parse twice).
+Result<NtsRequestView> parse_nts_request(ByteView packet, const NtpPacketView& parsed);
 
 // Authenticates the request with the client-to-server key from its cookie and returns the
 // decrypted extension fields, which live in `plaintext_out`.

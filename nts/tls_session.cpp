@@ -70,6 +70,10 @@ Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const s
     return fail("private key " + key_file + " does not match certificate " + chain_file);
   }
   SSL_CTX_set_alpn_select_cb(ctx->get(), select_alpn, nullptr);
+  // An NTS-KE connection is one request and one answer, and clients do not resume sessions:
+  // TLS 1.3 session tickets would cost an encryption and a record per handshake for nothing.
+  SSL_CTX_set_num_tickets(ctx->get(), 0);
+  SSL_CTX_set_session_cache_mode(ctx->get(), SSL_SESS_CACHE_OFF);
   return ctx;
 }
 

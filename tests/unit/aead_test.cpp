@@ -168,6 +168,36 @@ TEST(Aead, MatchesOpenSslSivOnRandomInputsWithOneContextPerKey) {
   }
 }
 
+// Sizes around block and chunk boundaries (CMAC and CTR hand OpenSSL up to 256 bytes per call),
+// and associated data split in odd places, still match the reference.
+TEST(Aead, MatchesOpenSslSivAcrossBlockAndChunkBoundaries) {
+  std::mt19937 rng(5297);
+  auto random_bytes = [&](std::size_t n) {
+    Buffer b(n);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    return b;
+  };
+  const std::size_t sizes[] = {1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 271, 272, 273, 511, 512, 513, 1000, 1500};
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    const Buffer key = random_bytes(*aead_key_length(id));
+    auto aead = Aead::create(id, key);
+    ASSERT_TRUE(aead);
+    for (std::size_t ad_size : sizes) {
+      for (std::size_t plain_size : sizes) {
+        const std::vector<Buffer> ad = {random_bytes(ad_size), random_bytes(1 + rng() % 40)};
+        const Buffer nonce = random_bytes(16);
+        const Buffer plaintext = random_bytes(plain_size);
+        const Buffer ours = seal(*aead, ad, nonce, plaintext);
+        ASSERT_EQ(to_hex(ours), to_hex(openssl_siv(id, key, ad, nonce, plaintext)))
+            << "id " << id << " ad " << ad_size << " plaintext " << plain_size;
+        auto back = open(*aead, ad, nonce, ours);
+        ASSERT_TRUE(back) << back.error().message;
+        ASSERT_EQ(*back, plaintext);
+      }
+    }
+  }
+}
+
 TEST(Aead, FailedOpenZeroesTheOutput) {
   auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 9));
   ASSERT_TRUE(aead);
@@ -176,6 +206,58 @@ TEST(Aead, FailedOpenZeroesTheOutput) {
   Buffer out(40, 0xee);
   EXPECT_FALSE(aead->open({}, Buffer(16, 1), ciphertext, out));
   EXPECT_EQ(out, Buffer(40, 0));
+}
+
+// A re-keyed Aead behaves exactly like one created with the new key, for every algorithm, and
+// again after many switches back and forth (as a server does between clients).
+TEST(Aead, RekeyMatchesAFreshlyCreatedAead) {
+  std::mt19937 rng(8915);
+  auto random_bytes = [&](std::size_t n) {
+    Buffer b(n);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    return b;
+  };
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    const std::size_t key_length = *aead_key_length(id);
+    auto reused = Aead::create(id, random_bytes(key_length));
+    ASSERT_TRUE(reused);
+    for (int round = 0; round < 20; ++round) {
+      const Buffer key = random_bytes(key_length);
+      ASSERT_TRUE(reused->rekey(key)) << id;
+      auto fresh = Aead::create(id, key);
+      ASSERT_TRUE(fresh);
+      const std::vector<Buffer> ad = {random_bytes(1 + rng() % 200)};
+      const Buffer nonce = random_bytes(16);
+      const Buffer plaintext = random_bytes(rng() % 120);
+      const Buffer sealed = seal(*reused, ad, nonce, plaintext);
+      ASSERT_EQ(to_hex(sealed), to_hex(seal(*fresh, ad, nonce, plaintext))) << id << " round " << round;
+      auto back = open(*fresh, ad, nonce, sealed);
+      ASSERT_TRUE(back) << back.error().message;
+      EXPECT_EQ(*back, plaintext);
+    }
+  }
+}
+
+TEST(Aead, FailedRekeyLeavesNoUsableKey) {
+  auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 1));
+  ASSERT_TRUE(aead);
+  const Buffer sealed = seal(*aead, {}, Buffer(16, 2), Buffer(20, 3));
+  EXPECT_FALSE(aead->rekey(Buffer(48, 4)));  // a key for AEAD 16, not 15
+  Buffer out(64);
+  EXPECT_FALSE(aead->seal({}, Buffer(16, 2), Buffer(20, 3), out));
+  EXPECT_FALSE(aead->open({}, Buffer(16, 2), sealed, out));
+  ASSERT_TRUE(aead->rekey(Buffer(32, 1)));
+  EXPECT_TRUE(open(*aead, {}, Buffer(16, 2), sealed));
+}
+
+TEST(Aead, MovedFromAeadRefusesToWork) {
+  auto aead = Aead::create(AeadId::kAesSivCmac256, Buffer(32, 1));
+  ASSERT_TRUE(aead);
+  Aead moved = std::move(*aead);
+  Buffer out(64);
+  EXPECT_TRUE(moved.seal({}, Buffer(16, 2), Buffer(20, 3), out));
+  EXPECT_FALSE(aead->seal({}, Buffer(16, 2), Buffer(20, 3), out));  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(aead->rekey(Buffer(32, 1)));
 }
 
 TEST(Aead, BadKeysAndBuffersAreErrors) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nts/ntp_packet.hpp"
 #include "test_util.hpp"
 
 namespace kairos {
@@ -69,7 +70,7 @@ TEST(Cookie, RoundTripsForEveryAead) {
     EXPECT_TRUE(*opened == keys);
     EXPECT_EQ(opened->aead_id(), id);
   }
-  EXPECT_EQ(cookie_length(15), 102u);
+  EXPECT_EQ(cookie_length(15), 104u);
   EXPECT_EQ(cookie_length(30), std::nullopt);
 }
 
@@ -168,7 +169,7 @@ TEST(Cookie, CiphertextBindsTheKeyIdAsAssociatedData) {
   auto n = ring.current().aead().open(with_id, nonce, ciphertext, plain);
   ASSERT_TRUE(n) << n.error().message;
   plain.resize(*n);
-  Buffer expected = {0, 15};
+  Buffer expected = {0, 15, 0, 0};
   expected.insert(expected.end(), keys.c2s().begin(), keys.c2s().end());
   expected.insert(expected.end(), keys.s2c().begin(), keys.s2c().end());
   EXPECT_EQ(plain, expected);
@@ -197,6 +198,28 @@ TEST(Cookie, TruncatedAndExtendedCookiesAreRefused) {
   EXPECT_EQ(error_of(ByteView(cookie).first(101), ring), "cookie length 101 fits no supported AEAD");
 }
 
+// A Cookie field's body is the cookie plus zero padding to a word; the server reads the cookie
+// back from it.
+TEST(Cookie, CookieFromFieldStripsPadding) {
+  auto ring = seeded_ring(6, kNow);
+  for (std::uint16_t id : {std::uint16_t{15}, std::uint16_t{16}, std::uint16_t{17}}) {
+    const Buffer cookie = seal(keys_for(id), ring.current());
+    EXPECT_EQ(cookie.size() % 4, 0u) << id;  // whole words: nothing for a client to pad
+    Buffer body = cookie;
+    body.resize(cookie.size() + 3, 0);  // tolerated all the same
+    auto found = cookie_from_field(body);
+    ASSERT_TRUE(found) << id;
+    EXPECT_EQ(Buffer(found->begin(), found->end()), cookie);
+    EXPECT_TRUE(open_cookie(*found, ring));
+    EXPECT_TRUE(cookie_from_field(cookie));  // unpadded, as a caller may pass it
+    body.back() = 1;
+    EXPECT_FALSE(cookie_from_field(body)) << id;  // padding must be zero
+  }
+  EXPECT_FALSE(cookie_from_field(Buffer(100)));
+  EXPECT_FALSE(cookie_from_field(Buffer(103)));
+  EXPECT_FALSE(cookie_from_field({}));
+}
+
 // Seals a hand-made plaintext the way seal_cookie frames it, to reach the checks after decryption.
 Buffer seal_plaintext(MasterKey& master, const Buffer& plaintext) {
   Buffer out(kCookieOverhead + plaintext.size());
@@ -212,15 +235,23 @@ Buffer seal_plaintext(MasterKey& master, const Buffer& plaintext) {
 
 TEST(Cookie, BadAeadIdInsideIsRefused) {
   auto ring = seeded_ring(7, kNow);
-  Buffer plaintext(66, 0x11);
+  Buffer plaintext(68, 0x11);
   plaintext[0] = 0;
   plaintext[1] = 99;
+  plaintext[2] = plaintext[3] = 0;
   EXPECT_EQ(error_of(seal_plaintext(ring.current(), plaintext), ring), "cookie holds unsupported AEAD 99");
   // AEAD 15 with the key bytes of an AEAD 16 cookie: a valid length, the wrong content.
-  Buffer mismatched(98, 0x22);
+  Buffer mismatched(100, 0x22);
   mismatched[0] = 0;
   mismatched[1] = 15;
+  mismatched[2] = mismatched[3] = 0;
   EXPECT_EQ(error_of(seal_plaintext(ring.current(), mismatched), ring), "cookie holds 96 key bytes for AEAD 15");
+  Buffer reserved(68, 0x11);
+  reserved[0] = 0;
+  reserved[1] = 15;
+  reserved[2] = 0;
+  reserved[3] = 1;
+  EXPECT_EQ(error_of(seal_plaintext(ring.current(), reserved), ring), "cookie has a non-zero reserved field");
 }
 
 TEST(Cookie, BadKeysAndBuffersAreErrors) {
@@ -228,7 +259,7 @@ TEST(Cookie, BadKeysAndBuffersAreErrors) {
   EXPECT_FALSE(NtsKeys::create(15, Buffer(32), Buffer(31)));
   EXPECT_FALSE(NtsKeys::create(16, Buffer(32), Buffer(32)));
   auto ring = seeded_ring(7, kNow);
-  Buffer small(101);
+  Buffer small(103);
   EXPECT_FALSE(seal_cookie(keys_for(15), ring.current(), nonce_of(1), small));
 }
 

@@ -1,0 +1,337 @@
+#include "daemon/ntp_server.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <openssl/rand.h>
+
+#include "hwts/packet_timestamps.hpp"
+#include "nts/ntp_client.hpp"
+#include "nts/rate_limiter.hpp"
+
+namespace kairos {
+
+void NtpServerCounters::add(const NtpServerCounters& other) {
+  responses.add(other.responses);
+  received += other.received;
+  sent += other.sent;
+  send_errors += other.send_errors;
+  receive_errors += other.receive_errors;
+  kernel_stamps += other.kernel_stamps;
+  key_updates += other.key_updates;
+}
+
+ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now) {
+  ServerClockState state;
+  if (local_stratum) {
+    state.leap = NtpLeap::kNone;
+    state.stratum = static_cast<std::uint8_t>(*local_stratum);
+    state.reference_id = make_reference_id('L', 'O', 'C', 'L');
+    state.reference_time = now;
+  }
+  return state;
+}
+
+namespace {
+
+constexpr std::size_t kBatch = 32;
+// Larger than any NTS request kairos answers (a request with 7 placeholders is ~1 KB); a
+// datagram that does not fit is truncated by the kernel and dropped here.
+constexpr std::size_t kMaxDatagram = 2048;
+constexpr std::size_t kControlSize = 256;
+constexpr auto kPublishEvery = std::chrono::milliseconds(250);
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+NtpTimestamp realtime_ntp_now() { return NtpTimestamp::from_timespec(realtime_now()); }
+
+std::uint64_t random_u64() {
+  std::uint64_t value = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&value), sizeof value);
+  return value;
+}
+
+RateKey rate_key_of(const sockaddr_storage& from) {
+  if (from.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(from).sin6_addr.s6_addr;
+    return rate_key_ipv6(std::span<const std::uint8_t, 16>(a, 16));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in&>(from).sin_addr.s_addr;
+  return rate_key_ipv4(std::span<const std::uint8_t, 4>(reinterpret_cast<const std::uint8_t*>(&a), 4));
+}
+
+Result<UniqueFd> open_server_socket(const SocketAddress& address) {
+  auto fd = open_socket(address.family(), SOCK_DGRAM);
+  if (!fd) return fd;
+  const int one = 1;
+  if (setsockopt(fd->get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return fail(std::string("SO_REUSEPORT: ") + std::strerror(errno));
+  }
+  if (address.family() == AF_INET6 && setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+    return fail(std::string("IPV6_V6ONLY: ") + std::strerror(errno));
+  }
+  // Room for bursts; the kernel caps it at net.core.rmem_max.
+  const int buffer = 4 << 20;
+  setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  // Without kernel stamps T2 is read in user space: worse, but still a server.
+  (void)enable_rx_timestamping(fd->get(), false);
+  if (bind(fd->get(), address.get(), address.length) != 0) {
+    return fail("cannot bind " + address.to_string() + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+SocketAddress bound_address(int fd) {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address.storage), &address.length);
+  return address;
+}
+
+}  // namespace
+
+struct NtpServer::Worker {
+  Shared* shared = nullptr;
+  int wake_fd = -1;
+  std::vector<UniqueFd> sockets;
+  std::optional<RateLimitConfig> rate_limit;
+  mutable std::mutex counters_mutex;
+  NtpServerCounters published;
+  std::thread thread;
+
+  void run();
+};
+
+namespace {
+
+// Per-thread buffers for one batch in and one batch out.
+struct Batch {
+  std::array<std::array<std::uint8_t, kMaxDatagram>, kBatch> in{};
+  std::array<std::array<std::uint8_t, kMaxDatagram>, kBatch> out{};
+  std::array<std::array<std::uint8_t, kControlSize>, kBatch> control{};
+  std::array<sockaddr_storage, kBatch> from{};
+  std::array<iovec, kBatch> in_iov{};
+  std::array<iovec, kBatch> out_iov{};
+  std::array<mmsghdr, kBatch> in_msgs{};
+  std::array<mmsghdr, kBatch> out_msgs{};
+
+  void arm_receive() {
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      in_iov[i] = {in[i].data(), in[i].size()};
+      msghdr& m = in_msgs[i].msg_hdr;
+      m = {};
+      m.msg_name = &from[i];
+      m.msg_namelen = sizeof from[i];
+      m.msg_iov = &in_iov[i];
+      m.msg_iovlen = 1;
+      m.msg_control = control[i].data();
+      m.msg_controllen = control[i].size();
+    }
+  }
+};
+
+}  // namespace
+
+void NtpServer::Worker::run() {
+  // Each worker its own nonce stream: copies of one generator would share its counter.
+  auto nonces = counter_mode_random(system_random());
+  NtpResponder responder(realtime_ntp_now, nonces ? *nonces : system_random());
+  std::optional<RateLimiter> limiter;
+  if (rate_limit) limiter.emplace(*rate_limit, random_u64());
+  std::optional<KeyRing> ring;
+  std::shared_ptr<const SecretBytes> ring_text;
+  std::uint64_t seen_generation = ~std::uint64_t{0};
+  NtpServerCounters counters;
+  auto batch = std::make_unique<Batch>();
+  auto last_publish = std::chrono::steady_clock::now();
+
+  std::vector<pollfd> fds;
+  for (const UniqueFd& s : sockets) fds.push_back({s.get(), POLLIN, 0});
+  fds.push_back({wake_fd, POLLIN, 0});
+
+  auto take_updates = [&] {
+    const std::uint64_t generation = shared->generation.load(std::memory_order_acquire);
+    if (generation == seen_generation) return;
+    std::lock_guard lock(shared->mutex);
+    responder.set_clock_state(shared->clock);
+    if (shared->ring_text != ring_text) {
+      ring_text = shared->ring_text;
+      ring.reset();
+      if (ring_text) {
+        // The text came from KeyRing::serialize in this process; it parses.
+        if (auto parsed = parse_key_ring(ring_text->view())) ring.emplace(std::move(*parsed));
+      }
+      ++counters.key_updates;
+    }
+    seen_generation = shared->generation.load(std::memory_order_relaxed);
+  };
+
+  auto publish = [&] {
+    counters.responses = responder.counters();
+    std::lock_guard lock(counters_mutex);
+    published = counters;
+  };
+
+  auto serve = [&](int fd) {
+    // Bounded per wake-up so one busy socket cannot starve updates and the other sockets.
+    for (int round = 0; round < 64; ++round) {
+      batch->arm_receive();
+      const int n = recvmmsg(fd, batch->in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++counters.receive_errors;
+        return;
+      }
+      counters.received += static_cast<std::uint64_t>(n);
+      const std::int64_t now_ns = limiter ? monotonic_ns() : 0;
+      unsigned replies = 0;
+      for (int i = 0; i < n; ++i) {
+        const auto slot = static_cast<std::size_t>(i);
+        const msghdr& m = batch->in_msgs[slot].msg_hdr;
+        if (m.msg_flags & MSG_TRUNC) {
+          ++counters.receive_errors;
+          continue;
+        }
+        const ControlStamps stamps = parse_control_stamps(
+            {static_cast<const std::uint8_t*>(m.msg_control), static_cast<std::size_t>(m.msg_controllen)});
+        NtpTimestamp t2;
+        if (auto best = stamps.best()) {
+          t2 = NtpTimestamp::from_timespec(best->time);
+          ++counters.kernel_stamps;
+        } else {
+          t2 = realtime_ntp_now();
+        }
+        const ByteView request(batch->in[slot].data(), batch->in_msgs[slot].msg_len);
+        // Only requests that could be answered use up a client's rate: junk is dropped anyway
+        // and must not crowd real clients out of the limiter's table.
+        const bool answerable = request.size() >= kNtpHeaderLength && (request[0] & 0x7) == 3;
+        const RateDecision decision = limiter && answerable ? limiter->check(rate_key_of(batch->from[slot]), now_ns)
+                                                            : RateDecision::kAllow;
+        const Response response = responder.respond(request, t2, decision, ring ? &*ring : nullptr, batch->out[replies]);
+        if (response.length == 0) continue;
+        batch->out_iov[replies] = {batch->out[replies].data(), response.length};
+        msghdr& out = batch->out_msgs[replies].msg_hdr;
+        out = {};
+        out.msg_name = &batch->from[slot];
+        out.msg_namelen = m.msg_namelen;
+        out.msg_iov = &batch->out_iov[replies];
+        out.msg_iovlen = 1;
+        ++replies;
+      }
+      unsigned done = 0;
+      while (done < replies) {
+        const int sent = sendmmsg(fd, batch->out_msgs.data() + done, replies - done, MSG_DONTWAIT);
+        if (sent <= 0) {
+          if (sent < 0 && errno == EINTR) continue;
+          // A full socket buffer or an unreachable client: this reply is lost, the next may go.
+          ++counters.send_errors;
+          ++done;
+          continue;
+        }
+        done += static_cast<unsigned>(sent);
+        counters.sent += static_cast<std::uint64_t>(sent);
+      }
+      if (static_cast<std::size_t>(n) < kBatch) return;
+    }
+  };
+
+  while (!shared->stop.load(std::memory_order_relaxed)) {
+    take_updates();
+    const int ready = poll(fds.data(), fds.size(), static_cast<int>(kPublishEvery.count()));
+    if (ready < 0 && errno != EINTR) break;
+    if (fds.back().revents & POLLIN) break;
+    for (std::size_t i = 0; i + 1 < fds.size(); ++i) {
+      if (fds[i].revents & (POLLIN | POLLERR)) serve(fds[i].fd);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_publish >= kPublishEvery) {
+      publish();
+      last_publish = now;
+    }
+  }
+  publish();
+}
+
+Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& config, const ServerClockState& clock,
+                                                    const KeyRing* ring) {
+  std::unique_ptr<NtpServer> server(new NtpServer());
+  server->shared_ = std::make_unique<Shared>();
+  server->shared_->clock = clock;
+  if (ring) server->shared_->ring_text = std::make_shared<const SecretBytes>(ring->serialize());
+  server->shared_->generation = 1;
+
+  std::vector<SocketAddress> wanted;
+  for (const std::string& entry : config.listen) {
+    auto host_port = split_host_port(entry, 0);
+    if (!host_port) return fail("[server] listen '" + entry + "': " + host_port.error().message);
+    auto addresses = resolve(host_port->first, host_port->second, SOCK_DGRAM);
+    if (!addresses) return fail("[server] listen '" + entry + "': " + addresses.error().message);
+    wanted.push_back(addresses->front());
+  }
+
+  const unsigned count = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
+  server->wake_ = UniqueFd(wake);
+
+  for (unsigned w = 0; w < count; ++w) {
+    auto worker = std::make_unique<Worker>();
+    worker->shared = server->shared_.get();
+    worker->wake_fd = wake;
+    worker->rate_limit = config.rate_limit;
+    for (const SocketAddress& address : wanted) {
+      auto fd = open_server_socket(address);
+      if (!fd) return fail("[server] " + fd.error().message);
+      if (w == 0) server->addresses_.push_back(bound_address(fd->get()));
+      worker->sockets.push_back(std::move(*fd));
+    }
+    server->workers_.push_back(std::move(worker));
+  }
+  for (auto& worker : server->workers_) worker->thread = std::thread([w = worker.get()] { w->run(); });
+  return server;
+}
+
+NtpServer::~NtpServer() {
+  if (!shared_) return;
+  shared_->stop = true;
+  const std::uint64_t one = 1;
+  if (wake_) (void)!write(wake_.get(), &one, sizeof one);
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+void NtpServer::publish_clock_state(const ServerClockState& clock) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->clock = clock;
+  shared_->generation.fetch_add(1, std::memory_order_release);
+}
+
+void NtpServer::publish_key_ring(const KeyRing& ring) {
+  auto text = std::make_shared<const SecretBytes>(ring.serialize());
+  std::lock_guard lock(shared_->mutex);
+  shared_->ring_text = std::move(text);
+  shared_->generation.fetch_add(1, std::memory_order_release);
+}
+
+NtpServerCounters NtpServer::counters() const {
+  NtpServerCounters total;
+  for (const auto& worker : workers_) {
+    std::lock_guard lock(worker->counters_mutex);
+    total.add(worker->published);
+  }
+  return total;
+}
+
+}  // namespace kairos

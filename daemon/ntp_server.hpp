@@ -1,0 +1,80 @@
+#pragma once
+// kairosd's NTP server: N worker threads, each with its own SO_REUSEPORT socket per listen address
+// (the kernel spreads clients over them by address hash), its own responder, rate limiter and
+// copy of the cookie keys, so the hot path shares no lock and no cache line with another worker.
+// Packets move in batches (recvmmsg/sendmmsg); T2 is the kernel's receive stamp.
+//
+// The main thread publishes what workers need — the clock state and the cookie key ring — by
+// bumping a generation counter; a worker looks at it once per batch and copies under a mutex only
+// when it moved. Workers publish their counters the same way, a few times a second.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock/result.hpp"
+#include "daemon/config.hpp"
+#include "daemon/net.hpp"
+#include "nts/key_ring.hpp"
+#include "nts/ntp_responder.hpp"
+
+namespace kairos {
+
+struct NtpServerCounters {
+  ResponderCounters responses;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t send_errors = 0;
+  std::uint64_t receive_errors = 0;
+  std::uint64_t kernel_stamps = 0;  // T2 from the kernel (else read in user space)
+  std::uint64_t key_updates = 0;    // key rings taken over by the worker
+  void add(const NtpServerCounters& other);
+};
+
+class NtpServer {
+ public:
+  // Binds every listen address once per worker and starts the workers. `ring` is the cookie key
+  // ring when NTS is served (nullptr: NTS requests get NAKs).
+  static Result<std::unique_ptr<NtpServer>> start(const NtpServerConfig& config, const ServerClockState& clock,
+                                                  const KeyRing* ring);
+  ~NtpServer();  // stops and joins the workers
+  NtpServer(const NtpServer&) = delete;
+  NtpServer& operator=(const NtpServer&) = delete;
+
+  void publish_clock_state(const ServerClockState& clock);
+  void publish_key_ring(const KeyRing& ring);
+
+  // Every worker's counters summed, as last published (at most ~250 ms old).
+  NtpServerCounters counters() const;
+  std::size_t worker_count() const { return workers_.size(); }
+  // The local addresses actually bound (ports resolved), one per listen entry.
+  const std::vector<SocketAddress>& addresses() const { return addresses_; }
+
+  // What workers share with the main thread; public for the worker code in ntp_server.cpp.
+  struct Shared {
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> generation{0};
+    std::mutex mutex;  // guards everything below
+    ServerClockState clock;
+    std::shared_ptr<const SecretBytes> ring_text;  // serialized ring; nullptr = no NTS
+  };
+  struct Worker;
+
+ private:
+  NtpServer() = default;
+
+  std::unique_ptr<Shared> shared_;
+  UniqueFd wake_;  // eventfd: readable once the workers must stop
+  std::vector<SocketAddress> addresses_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// The clock state served while no clock model vouches for the local clock: `local_stratum` set →
+// synchronised at that stratum with reference id LOCL; else unsynchronised (leap 3, stratum 16),
+// which clients ignore. `now` becomes the reference time.
+ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now);
+
+}  // namespace kairos

@@ -1,0 +1,47 @@
+#pragma once
+// kairosd's serving side: the cookie master keys, the NTP server workers and the NTS-KE listener,
+// with the timers that rotate the keys and refresh the clock state the server announces.
+#include <memory>
+#include <optional>
+
+#include "clock/result.hpp"
+#include "daemon/config.hpp"
+#include "daemon/cookie_keys.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/ke_listener.hpp"
+#include "daemon/ntp_server.hpp"
+
+namespace kairos {
+
+class TimeService {
+ public:
+  // Opens the keys, binds every listener and starts the workers; nothing is served on failure.
+  static Result<std::unique_ptr<TimeService>> start(const DaemonConfig& config, EventLoop& loop);
+  ~TimeService();
+  TimeService(const TimeService&) = delete;
+  TimeService& operator=(const TimeService&) = delete;
+
+  // SIGHUP: the NTS-KE certificate and key are read again; service goes on either way.
+  void reload();
+  // One log line per role with its counters.
+  void log_counters() const;
+
+ private:
+  TimeService(const DaemonConfig& config, EventLoop& loop) : config_(config), loop_(loop) {}
+  void schedule_rotation();
+  void refresh_clock_state();
+
+  DaemonConfig config_;
+  EventLoop& loop_;
+  std::optional<CookieKeys> keys_;
+  std::unique_ptr<NtpServer> ntp_;
+  std::unique_ptr<KeListener> ke_;
+  EventLoop::TimerId rotation_timer_ = 0;
+  EventLoop::TimerId clock_timer_ = 0;
+};
+
+// The port a Port Negotiation record announces: the configured ntp-port, else the local
+// server's port when it is not the default 123 (clients assume 123 without the record).
+std::optional<std::uint16_t> announced_ntp_port(const DaemonConfig& config);
+
+}  // namespace kairos
