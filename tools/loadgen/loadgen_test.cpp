@@ -25,6 +25,7 @@ constexpr std::uint16_t kAllAnsweredPort = 16990;
 constexpr std::uint16_t kHalfAnsweredPort = 16991;
 constexpr std::uint16_t kDuplicatedPort = 16992;
 constexpr std::uint16_t kSilentPort = 16993;
+constexpr std::uint16_t kNoGsoPort = 16994;
 
 RandomFill counting_random() {
   auto state = std::make_shared<std::uint8_t>(1);
@@ -215,6 +216,7 @@ class TestResponder {
     thread_.join();
   }
   std::uint64_t received() const { return received_; }
+  std::uint64_t not_48_octets() const { return odd_sizes_; }
 
  private:
   void serve(unsigned every, unsigned copies) {
@@ -227,6 +229,7 @@ class TestResponder {
         socklen_t from_len = sizeof from;
         const ssize_t n = recvfrom(fd_.get(), buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 0) break;
+        if (n != static_cast<ssize_t>(kNtpHeaderLength)) ++odd_sizes_;
         if (++received_ % every != 0) continue;
         const Buffer answer = plain_answer({buf, static_cast<std::size_t>(n)});
         for (unsigned c = 0; c < copies; ++c) {
@@ -239,6 +242,7 @@ class TestResponder {
   UniqueFd fd_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> received_{0};
+  std::atomic<std::uint64_t> odd_sizes_{0};
   std::thread thread_;
 };
 
@@ -252,16 +256,35 @@ NtpLoadOptions loopback_options(std::uint16_t port, double rate, double duration
 TEST(NtpLoad, SendsTheRequestedCountAtTheRequestedRateAndCountsEveryAnswer) {
   TestResponder responder(kAllAnsweredPort, 1, 1);
   auto set = RequestSet::plain(256, counting_random());
-  auto report = run_ntp_load(loopback_options(kAllAnsweredPort, 4000, 0.5), set);
+  NtpLoadOptions options = loopback_options(kAllAnsweredPort, 4000, 0.5);
+  options.tick = std::chrono::milliseconds(2);  // batches of about 8: UDP GSO sends
+  auto report = run_ntp_load(options, set);
   ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->gso);
   EXPECT_EQ(report->planned, 2000u);
   EXPECT_EQ(report->sent, 2000u);
+  // The batches left as UDP GSO sends, yet the server sees single 48-octet datagrams.
   EXPECT_EQ(responder.received(), 2000u);
+  EXPECT_EQ(responder.not_48_octets(), 0u);
   EXPECT_EQ(report->served(), 2000u);
   EXPECT_EQ(report->loss_percent(), 0.0);
   // Paced, not blasted: the sends spread over the duration (generous bounds for a busy machine).
   EXPECT_GT(report->send_seconds, 0.45);
   EXPECT_LT(report->send_seconds, 1.5);
+}
+
+TEST(NtpLoad, WithoutGsoEveryDatagramArrivesAlike) {
+  TestResponder responder(kNoGsoPort, 1, 1);
+  auto set = RequestSet::plain(256, counting_random());
+  NtpLoadOptions options = loopback_options(kNoGsoPort, 4000, 0.25);
+  options.tick = std::chrono::milliseconds(2);
+  options.gso = false;
+  auto report = run_ntp_load(options, set);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_FALSE(report->gso);
+  EXPECT_EQ(responder.received(), 1000u);
+  EXPECT_EQ(responder.not_48_octets(), 0u);
+  EXPECT_EQ(report->served(), 1000u);
 }
 
 TEST(NtpLoad, UnansweredRequestsAreLoss) {

@@ -24,6 +24,7 @@ struct NtpCommand {
   double duration = 2.0;
   std::size_t sockets = 64;
   std::size_t batch = 32;
+  bool no_gso = false;
   std::size_t requests = 4096;  // distinct plain requests; NTS: per_cookie × cookies
   bool nts = false;
   std::string ke;
@@ -99,7 +100,7 @@ int run_ntp(const NtpCommand& cmd) {
   out["request_length"] = requests->request(0).size();
 
   NtpLoadOptions options{.server = addresses->front(), .rate = cmd.rate, .duration = cmd.duration,
-                         .sockets = cmd.sockets, .batch = cmd.batch,
+                         .sockets = cmd.sockets, .batch = cmd.batch, .gso = !cmd.no_gso,
                          .drain = std::chrono::milliseconds(static_cast<long>(cmd.drain * 1000))};
   auto report = run_ntp_load(options, *requests);
   if (!report) {
@@ -110,6 +111,7 @@ int run_ntp(const NtpCommand& cmd) {
   out["target_rate"] = cmd.rate;
   out["duration"] = cmd.duration;
   out["sockets"] = cmd.sockets;
+  out["gso"] = r.gso;
   out["planned"] = r.planned;
   out["sent"] = r.sent;
   out["send_failed"] = r.send_failed;
@@ -206,7 +208,8 @@ int main(int argc, char** argv) {
   n->add_option("--rate", ntp.rate, "Requests per second")->check(CLI::Range(1.0, 1e8));
   n->add_option("--duration", ntp.duration, "Seconds of sending")->check(CLI::Range(0.01, 3600.0));
   n->add_option("--sockets", ntp.sockets, "UDP sockets (source ports), used round-robin")->check(CLI::Range(1, 4096));
-  n->add_option("--batch", ntp.batch, "Most requests per sendmmsg")->check(CLI::Range(1, 1024));
+  n->add_option("--batch", ntp.batch, "Most requests per send call")->check(CLI::Range(1, 64));
+  n->add_flag("--no-gso", ntp.no_gso, "One datagram per sendmmsg entry instead of UDP GSO batches");
   n->add_option("--requests", ntp.requests, "Distinct plain requests, reused round-robin")->check(CLI::Range(1, 1 << 20));
   n->add_flag("--nts", ntp.nts, "NTS requests with cookies from real NTS-KE exchanges");
   n->add_option("--ke", ntp.ke, "NTS-KE server HOST:PORT (with --nts)");

@@ -1,7 +1,7 @@
 #pragma once
-// Paced NTP request load over many UDP source ports: sendmmsg batches against absolute
-// CLOCK_MONOTONIC deadlines (a late batch is caught up, the rate never drifts), recvmmsg on every
-// socket that epoll reports readable once per turn, and each datagram classified by the
+// Paced NTP request load over many UDP source ports: batches (UDP GSO, or sendmmsg) against
+// absolute CLOCK_MONOTONIC deadlines (a late batch is caught up, the rate never drifts), recvmmsg
+// on every socket that epoll reports readable once per turn, and each datagram classified by the
 // RequestSet.
 #include <array>
 #include <chrono>
@@ -19,7 +19,8 @@ struct NtpLoadOptions {
   double rate = 10000;      // requests per second
   double duration = 2.0;    // seconds of sending
   std::size_t sockets = 64; // source ports, used round-robin
-  std::size_t batch = 32;   // most requests per sendmmsg
+  std::size_t batch = 32;   // most requests per send call (at most 64)
+  bool gso = true;          // batches as one UDP GSO send when the kernel can (else sendmmsg)
   std::chrono::milliseconds drain{200};  // receiving goes on this long after the last send
   std::chrono::microseconds tick{100};   // shortest sleep: batches sends, reads answers in bulk
 };
@@ -35,6 +36,7 @@ struct NtpLoadReport {
   double send_seconds = 0;        // first send to last send
   double wall_seconds = 0;        // the whole run, drain included
   double client_cpu_seconds = 0;  // user + system time of this process during the run
+  bool gso = false;               // UDP GSO was used to the end
 
   std::uint64_t count(Verdict v) const { return verdicts[static_cast<std::size_t>(v)]; }
   std::uint64_t served() const { return count(Verdict::kServed); }
