@@ -49,6 +49,8 @@ kairosd_ntp=16223 kairosd_ke=16560 kairosd_rsa_ntp=16224 kairosd_rsa_ke=16561
 work=$(mktemp -d /tmp/kairos-bench-server.XXXXXX)
 chmod 0755 "$work"
 started=()  # every server process (and helper) we started
+declare -A server_log  # pid → log file
+declare -A reported_exit
 cleanup() {
   local pid
   for pid in "${started[@]}"; do stop_pid "$pid"; done
@@ -93,6 +95,7 @@ CONF
     >"$dir/kairosd.log" 2>&1 &
   KAIROSD_PID=$!
   started+=("$KAIROSD_PID")
+  server_log[$KAIROSD_PID]=$dir/kairosd.log
   if ! wait_tcp_listener "$KAIROSD_PID" "$ke_port" "$dir/kairosd.log" kairosd 2>"$dir/wait.log"; then
     KAIROSD_WHY="kairosd did not open its NTS-KE port $ke_port: $(tail -n 3 "$dir/kairosd.log" | tr '\n' ' ')"
     return 1
@@ -131,6 +134,18 @@ server_cpu() {
 
 # ---- runs ------------------------------------------------------------------------------------
 
+# False (with the server's log tail) when the server process has exited: its rows become errors.
+server_alive() {
+  local name=$1 pid=$2
+  kill -0 "$pid" 2>/dev/null && return 0
+  if [[ -z ${reported_exit[$pid]:-} ]]; then
+    reported_exit[$pid]=1
+    log "$name (pid $pid) has exited; the end of its log:"
+    [[ -n ${server_log[$pid]:-} ]] && tail -n 20 "${server_log[$pid]}" >&2
+  fi
+  return 1
+}
+
 runs=$work/runs.jsonl
 : >"$runs"
 
@@ -146,12 +161,14 @@ ntp_run() {
   local -a args=(ntp --server "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --sockets "$SOCKETS" --json)
   [[ $mode == nts ]] && args+=(--nts --ke "127.0.0.1:$ke" --ca "$ca" --aead "$AEAD")
   local before after out
+  server_alive "$name" "$pids" || return 1
   before=$(server_cpu $pids)
   if ! out=$(taskset -c "$LOADGEN_CPU" "$loadgen" "${args[@]}" 2>"$work/loadgen.err"); then
     log "kairos-loadgen failed against $name ($mode, $rate/s): $(cat "$work/loadgen.err")"
     return 1
   fi
   after=$(server_cpu $pids)
+  server_alive "$name" "$pids" || return 1
   out=$(jq -c --arg name "$name" --arg phase "$phase" --argjson before "$before" --argjson after "$after" \
     '. + {server_name: $name, phase: $phase, server_cpu_seconds: ($after - $before)}' <<<"$out")
   echo "$out" >>"$runs"
@@ -230,6 +247,10 @@ cpu_per_request() {
 ke_run() {
   local name=$1 cert=$2 port=$3 pids=$4 ca=$5
   local before after out
+  if ! server_alive "$name" "$pids"; then
+    KE_RATE= KE_NOTE="error: $name has exited"
+    return 0
+  fi
   before=$(server_cpu $pids)
   if ! out=$(taskset -c "$LOADGEN_CPU" "$loadgen" ke --server "127.0.0.1:$port" --ca "$ca" --aead "$AEAD" \
       --concurrency "$KE_CONCURRENCY" --duration "$KE_SECONDS" --json 2>"$work/loadgen.err"); then
@@ -242,9 +263,13 @@ ke_run() {
   echo "$out" >>"$runs"
   KE_RATE=$(jq -r 'if (.completed // 0) > 0 and .server_cpu_seconds > 0 then (.completed / .server_cpu_seconds | round) else null end' <<<"$out")
   KE_NOTE=
-  if jq -e '(.failed // 1) > 0' <<<"$out" >/dev/null; then
-    KE_NOTE="$(jq -r '"\(.failed) failed: \(.errors // {} | keys | join("; "))"' <<<"$out")"
+  if [[ $KE_RATE == null ]]; then
+    KE_RATE=
+    KE_NOTE="error: no NTS-KE handshake completed $(jq -r '.errors // {} | keys | join("; ")' <<<"$out")"
+  elif jq -e '.failed > 0' <<<"$out" >/dev/null; then
+    KE_NOTE="$(jq -r '"\(.failed) failed: \(.errors | keys | join("; "))"' <<<"$out")"
   fi
+  server_alive "$name" "$pids" || KE_NOTE="error: $name has exited"
   if jq -e '(.client_cpu_utilization // 0) > 0.9' <<<"$out" >/dev/null; then
     KE_NOTE="${KE_NOTE:+$KE_NOTE; }the load generator was CPU-bound (per-CPU-second figure still valid)"
   fi
@@ -265,12 +290,19 @@ cp "$work/chronyd/"{ca.crt,fullchain.crt,server.key} "$work/kairosd/"
 cp "$work/chronyd-rsa/"{ca.crt,fullchain.crt,server.key} "$work/kairosd-rsa/"
 
 log "starting chronyd (ECDSA and RSA instances) on CPU $SERVER_CPU"
-start_chronyd_bench_server "$build/chrony" "$work/chronyd" "$chronyd_ntp" "$chronyd_ke" "$SERVER_CPU"
+CHRONYD_PID=
+# A chronyd that never opened its port may still run: stop it too before leaving.
+start_chronyd_bench_server "$build/chrony" "$work/chronyd" "$chronyd_ntp" "$chronyd_ke" "$SERVER_CPU" ||
+  { started+=("$CHRONYD_PID"); exit 1; }
 chronyd_pid=$CHRONYD_PID
 started+=("$chronyd_pid")
-start_chronyd_bench_server "$build/chrony" "$work/chronyd-rsa" "$chronyd_rsa_ntp" "$chronyd_rsa_ke" "$SERVER_CPU"
+server_log[$chronyd_pid]=$work/chronyd/chronyd.log
+CHRONYD_PID=
+start_chronyd_bench_server "$build/chrony" "$work/chronyd-rsa" "$chronyd_rsa_ntp" "$chronyd_rsa_ke" "$SERVER_CPU" ||
+  { started+=("$CHRONYD_PID"); exit 1; }
 chronyd_rsa_pid=$CHRONYD_PID
 started+=("$chronyd_rsa_pid")
+server_log[$chronyd_rsa_pid]=$work/chronyd-rsa/chronyd.log
 answers_ntp "$chronyd_ntp" || { log "chronyd does not answer NTP"; cat "$work/chronyd/chronyd.log" >&2; exit 1; }
 sleep 0.5  # the NTS-KE helpers are forked at start; give them a moment
 for pid in $(children_of "$chronyd_pid") $(children_of "$chronyd_rsa_pid"); do started+=("$pid"); done
@@ -318,7 +350,7 @@ for mode in plain nts; do
       max_note[$name.$mode]=$MAX_NOTE
     else
       max[$name.$mode]=
-      max_note[$name.$mode]="error: the load generator failed (see the log above)"
+      max_note[$name.$mode]="error: no measurement (the server exited or the load generator failed; see the log above)"
       MAX_FOUND=none MAX_NOTE=${max_note[$name.$mode]}
     fi
     log "  → $name $mode: $MAX_FOUND/s${MAX_NOTE:+ ($MAX_NOTE)}"
@@ -343,7 +375,7 @@ for mode in plain nts; do
       cpu_note[$name.$mode]=$CPU_NOTE
     else
       cpu[$name.$mode]=
-      cpu_note[$name.$mode]="error: the load generator failed (see the log above)"
+      cpu_note[$name.$mode]="error: no measurement (the server exited or the load generator failed; see the log above)"
     fi
   done
 done
@@ -421,3 +453,8 @@ jq -r 'select(.chronyd_note != null or .kairosd_note != null) |
 jq -r '"load generator ceiling: asked \(.target_rate|floor)/s plain, sent \(.achieved_rate|floor)/s, \(.served_rate|floor)/s answered by chronyd, generator CPU \(.client_cpu_utilization*100|round) %"' <<<"$ceiling"
 echo "k/c = kairosd / chronyd; target is the issue's 2x per core (rates higher, CPU per request lower)."
 echo "JSON: $build/bench-server.json ($((SECONDS - t_start)) s)"
+# Speed never fails this script; a measurement that could not be made does.
+if jq -e -s 'any(.[]; ((.chronyd_note // "") + (.kairosd_note // "")) | test("error:"))' "$rows" >/dev/null; then
+  echo "some measurements failed (see the notes above)" >&2
+  exit 1
+fi
