@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 
@@ -29,8 +30,25 @@ void NtpServerCounters::add(const NtpServerCounters& other) {
   key_updates += other.key_updates;
 }
 
-ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now) {
+std::int8_t measure_clock_precision() {
+  std::int64_t best = 1'000'000'000;
+  timespec previous = realtime_now();
+  for (int i = 0; i < 200; ++i) {
+    const timespec now = realtime_now();
+    const std::int64_t step = (now.tv_sec - previous.tv_sec) * 1'000'000'000 + (now.tv_nsec - previous.tv_nsec);
+    if (step > 0 && step < best) best = step;
+    previous = now;
+  }
+  // The smallest p with 2^p seconds >= the step.
+  int p = 0;
+  double seconds = static_cast<double>(best) * 1e-9;
+  while (p > -30 && std::ldexp(1.0, p - 1) >= seconds) --p;
+  return static_cast<std::int8_t>(p);
+}
+
+ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now, std::int8_t precision) {
   ServerClockState state;
+  state.precision = precision;
   if (local_stratum) {
     state.leap = NtpLeap::kNone;
     state.stratum = static_cast<std::uint8_t>(*local_stratum);

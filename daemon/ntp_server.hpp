@@ -75,6 +75,10 @@ class NtpServer {
 // The clock state served while no clock model vouches for the local clock: `local_stratum` set →
 // synchronised at that stratum with reference id LOCL; else unsynchronised (leap 3, stratum 16),
 // which clients ignore. `now` becomes the reference time.
-ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now);
+ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now, std::int8_t precision);
+
+// log2 seconds of the time it takes to read the system clock (RFC 5905 §7.3 "precision"),
+// measured as the smallest step between consecutive readings.
+std::int8_t measure_clock_precision();
 
 }  // namespace kairos

@@ -52,7 +52,7 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
                  config.cookie_key_schedule().old_keys);
   }
   if (config.server) {
-    auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, ntp_now()),
+    auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, ntp_now(), service->precision_),
                                 service->keys_ ? &service->keys_->ring() : nullptr);
     if (!ntp) return std::unexpected(ntp.error());
     service->ntp_ = std::move(*ntp);
@@ -102,7 +102,7 @@ void TimeService::schedule_rotation() {
 }
 
 void TimeService::refresh_clock_state() {
-  ntp_->publish_clock_state(local_clock_state(config_.server->local_stratum, ntp_now()));
+  ntp_->publish_clock_state(local_clock_state(config_.server->local_stratum, ntp_now(), precision_));
   clock_timer_ = loop_.add_timer(kClockStateRefresh, [this] { refresh_clock_state(); });
 }
 

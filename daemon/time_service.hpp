@@ -38,6 +38,7 @@ class TimeService {
   std::unique_ptr<KeListener> ke_;
   EventLoop::TimerId rotation_timer_ = 0;
   EventLoop::TimerId clock_timer_ = 0;
+  std::int8_t precision_ = measure_clock_precision();
 };
 
 // The port a Port Negotiation record announces: the configured ntp-port, else the local

@@ -404,6 +404,11 @@ TEST_F(KeListenerTest, BadRequestGetsAnErrorRecordAndIsCounted) {
 }
 
 TEST_F(KeListenerTest, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers probe memory through a pipe(2); with no descriptor left they misreport every
+  // virtual call (spdlog's logger) as an invalid vptr. The release build runs this test.
+  GTEST_SKIP() << "needs descriptors the sanitizer runtime takes for itself";
+#endif
   auto listener = start(15412);
   ASSERT_TRUE(listener);
   std::vector<UniqueFd> clients;
