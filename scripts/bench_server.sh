@@ -68,8 +68,7 @@ children_of() { pgrep -P "$1" 2>/dev/null | tr '\n' ' ' || true; }
 
 start_kairosd_bench() {
   local dir=$1 ntp_port=$2 ke_port=$3
-  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  [[ $(id -u) -eq 0 ]] || launcher=()
+  set_launcher
   mkdir -p "$dir/state"
   cat >"$dir/kairosd.toml" <<CONF
 [daemon]
@@ -85,13 +84,13 @@ certificate = "$dir/fullchain.crt"
 private-key = "$dir/server.key"
 rate-limit = false
 CONF
-  [[ $(id -u) -eq 0 ]] && chown -R nobody:nogroup "$dir"
+  [[ $RUN_USER == nobody ]] && chown -R nobody:nogroup "$dir"
   if ! "$kairosd_bin" --config "$dir/kairosd.toml" --check-config >"$dir/check.log" 2>&1; then
     KAIROSD_PID=
     KAIROSD_WHY="kairosd refuses the server configuration: $(head -n 3 "$dir/check.log" | tr '\n' ' ')"
     return 1
   fi
-  taskset -c "$SERVER_CPU" "${launcher[@]}" "$kairosd_bin" --config "$dir/kairosd.toml" --no-steer --foreground \
+  taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "$kairosd_bin" --config "$dir/kairosd.toml" --no-steer --foreground \
     >"$dir/kairosd.log" 2>&1 &
   KAIROSD_PID=$!
   started+=("$KAIROSD_PID")
@@ -292,13 +291,13 @@ cp "$work/chronyd-rsa/"{ca.crt,fullchain.crt,server.key} "$work/kairosd-rsa/"
 log "starting chronyd (ECDSA and RSA instances) on CPU $SERVER_CPU"
 CHRONYD_PID=
 # A chronyd that never opened its port may still run: stop it too before leaving.
-start_chronyd_bench_server "$build/chrony" "$work/chronyd" "$chronyd_ntp" "$chronyd_ke" "$SERVER_CPU" ||
+start_chronyd_nts_server "$build/chrony" "$work/chronyd" "$chronyd_ntp" "$chronyd_ke" 1 "$SERVER_CPU" ||
   { started+=("$CHRONYD_PID"); exit 1; }
 chronyd_pid=$CHRONYD_PID
 started+=("$chronyd_pid")
 server_log[$chronyd_pid]=$work/chronyd/chronyd.log
 CHRONYD_PID=
-start_chronyd_bench_server "$build/chrony" "$work/chronyd-rsa" "$chronyd_rsa_ntp" "$chronyd_rsa_ke" "$SERVER_CPU" ||
+start_chronyd_nts_server "$build/chrony" "$work/chronyd-rsa" "$chronyd_rsa_ntp" "$chronyd_rsa_ke" 1 "$SERVER_CPU" ||
   { started+=("$CHRONYD_PID"); exit 1; }
 chronyd_rsa_pid=$CHRONYD_PID
 started+=("$chronyd_rsa_pid")

@@ -36,22 +36,32 @@ make_test_pki() {
   chmod 0644 "$dir"/*.crt "$dir/server.key"
 }
 
-# Starts chronyd as an NTS server on 127.0.0.1 (NTP port NTP_PORT, NTS-KE port KE_PORT) with -x
-# (never touches the clock), as nobody with no capabilities. Sets CHRONYD_PID.
-start_chronyd_nts_server() {
-  local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4
-  local user=nobody
-  # As root, drop to nobody with no capabilities at all; otherwise run as ourselves.
-  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  if [[ $(id -u) -ne 0 ]]; then
-    user=$(id -un)
-    launcher=()
+# Sets RUN_USER and LAUNCHER: as root, setpriv to nobody with no capabilities at all (the peer
+# can never touch the clock or anything else); otherwise ourselves, as we are.
+set_launcher() {
+  if [[ $(id -u) -eq 0 ]]; then
+    RUN_USER=nobody
+    LAUNCHER=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
+  else
+    RUN_USER=$(id -un)
+    LAUNCHER=()
   fi
+}
+
+# Starts chronyd as an NTS server on 127.0.0.1 (NTP port NTP_PORT, NTS-KE port KE_PORT) with -x
+# (never touches the clock), as nobody with no capabilities. NTS_PROCESSES (default 0: NTS-KE in
+# the main process) and CPU (pin with taskset, for benchmarks) are optional. chrony 4.3 limits
+# rates only when told to (ratelimit, ntsratelimit): neither is set. Sets CHRONYD_PID.
+start_chronyd_nts_server() {
+  local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4 nts_processes=${5:-0} cpu=${6:-}
+  set_launcher
+  local -a pin=()
+  [[ -n $cpu ]] && pin=(taskset -c "$cpu")
   mkdir -p "$dir"
-  [[ $user == nobody ]] && chown nobody:nogroup "$dir"
+  [[ $RUN_USER == nobody ]] && chown nobody:nogroup "$dir"
   cat >"$dir/chronyd.conf" <<CONF
 pidfile $dir/chronyd.pid
-user $user
+user $RUN_USER
 port $ntp_port
 bindaddress 127.0.0.1
 cmdport 0
@@ -60,25 +70,13 @@ allow 127.0.0.1
 ntsport $ke_port
 ntsserverkey $dir/server.key
 ntsservercert $dir/fullchain.crt
-ntsprocesses 0
+ntsprocesses $nts_processes
 ntsdumpdir $dir
 CONF
-  [[ $user == nobody ]] && chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt
-  "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
+  [[ $RUN_USER == nobody ]] && chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt
+  "${pin[@]}" "${LAUNCHER[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
   CHRONYD_PID=$!
-  # Ready when the NTS-KE port accepts connections.
-  local i
-  for i in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$ke_port") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$CHRONYD_PID" 2>/dev/null; then
-      echo "chronyd exited; its log:" >&2
-      cat "$dir/chronyd.log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "chronyd did not open port $ke_port" >&2
-  return 1
+  wait_tcp_listener "$CHRONYD_PID" "$ke_port" "$dir/chronyd.log" chronyd
 }
 
 stop_pid() {
@@ -97,19 +95,14 @@ stop_pid() {
 # 0.25 s, with -x and as nobody. Its command socket is DIR/chronyd.sock. Sets CHRONYD_CLIENT_PID.
 start_chronyd_nts_client() {
   local chrony=$1 dir=$2 server=$3 ke_port=$4 ca_file=$5
-  local user=nobody
-  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  if [[ $(id -u) -ne 0 ]]; then
-    user=$(id -un)
-    launcher=()
-  fi
+  set_launcher
   mkdir -p "$dir"
   chmod 0770 "$dir"
   cp "$ca_file" "$dir/ca.crt"
   chmod 0644 "$dir/ca.crt"
   cat >"$dir/chronyd.conf" <<CONF
 pidfile $dir/chronyd.pid
-user $user
+user $RUN_USER
 port 0
 cmdport 0
 bindcmdaddress $dir/chronyd.sock
@@ -118,8 +111,8 @@ nosystemcert
 ntstrustedcerts $dir/ca.crt
 ntsdumpdir $dir
 CONF
-  [[ $user == nobody ]] && chown -R nobody:nogroup "$dir"
-  "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
+  [[ $RUN_USER == nobody ]] && chown -R nobody:nogroup "$dir"
+  "${LAUNCHER[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" >"$dir/chronyd.log" 2>&1 &
   CHRONYD_CLIENT_PID=$!
 }
 
@@ -127,31 +120,18 @@ CONF
 chronyc_client() {
   local chrony=$1 dir=$2
   shift 2
-  local -a launcher=()
-  [[ $(id -u) -eq 0 ]] && launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  "${launcher[@]}" "$chrony/root/usr/bin/chronyc" -n -h "$dir/chronyd.sock" "$@"
+  set_launcher
+  "${LAUNCHER[@]}" "$chrony/root/usr/bin/chronyc" -n -h "$dir/chronyd.sock" "$@"
 }
 
 # Starts BUILD's kairosd with CONF (observe-only, foreground) as nobody when root. Logs to LOG.
 # Waits until TCP port WAIT_PORT accepts connections. Sets KAIROSD_PID.
 start_kairosd() {
   local build=$1 conf=$2 log=$3 wait_port=$4
-  local -a launcher=()
-  [[ $(id -u) -eq 0 ]] && launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  "${launcher[@]}" "$build/daemon/kairosd" --config "$conf" --no-steer --foreground 2>"$log" &
+  set_launcher
+  "${LAUNCHER[@]}" "$build/daemon/kairosd" --config "$conf" --no-steer --foreground 2>"$log" &
   KAIROSD_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$wait_port") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$KAIROSD_PID" 2>/dev/null; then
-      echo "kairosd exited; its log:" >&2
-      cat "$log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "kairosd did not open port $wait_port" >&2
-  return 1
+  wait_tcp_listener "$KAIROSD_PID" "$wait_port" "$log" kairosd
 }
 
 # As make_test_pki, but the CA and the server key are RSA-2048 (for NTS-KE handshake costs with
@@ -187,39 +167,4 @@ wait_tcp_listener() {
   done
   echo "$name did not open port $port" >&2
   return 1
-}
-
-# chronyd as an NTS server for benchmarks: as start_chronyd_nts_server (-x, -U, -d, nobody with no
-# capabilities), but with one NTS-KE helper process (ntsprocesses 1) and pinned to CPU with
-# taskset. chrony 4.3 limits rates only when told to (ratelimit, ntsratelimit): neither is set.
-# Sets CHRONYD_PID (the main process; the helper is its child).
-start_chronyd_bench_server() {
-  local chrony=$1 dir=$2 ntp_port=$3 ke_port=$4 cpu=$5
-  local user=nobody
-  local -a launcher=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
-  if [[ $(id -u) -ne 0 ]]; then
-    user=$(id -un)
-    launcher=()
-  fi
-  mkdir -p "$dir"
-  [[ $user == nobody ]] && chown nobody:nogroup "$dir"
-  cat >"$dir/chronyd.conf" <<CONF
-pidfile $dir/chronyd.pid
-user $user
-port $ntp_port
-bindaddress 127.0.0.1
-cmdport 0
-local stratum 1
-allow 127.0.0.1
-ntsport $ke_port
-ntsserverkey $dir/server.key
-ntsservercert $dir/fullchain.crt
-ntsprocesses 1
-ntsdumpdir $dir
-CONF
-  [[ $user == nobody ]] && chown nobody:nogroup "$dir"/server.key "$dir"/fullchain.crt
-  taskset -c "$cpu" "${launcher[@]}" "$chrony/root/usr/sbin/chronyd" -U -x -d -f "$dir/chronyd.conf" \
-    >"$dir/chronyd.log" 2>&1 &
-  CHRONYD_PID=$!
-  wait_tcp_listener "$CHRONYD_PID" "$ke_port" "$dir/chronyd.log" chronyd
 }
