@@ -1,7 +1,6 @@
 #include "daemon/ke_listener.hpp"
 
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "daemon/client_rate.hpp"
 #include "nts/ke_client.hpp"
 
 namespace kairos {
@@ -63,24 +63,7 @@ Result<std::vector<UniqueFd>> open_listeners(const std::vector<std::string>& lis
   return fds;
 }
 
-std::optional<RateKey> rate_key(const SocketAddress& peer) {
-  if (peer.family() == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&peer.storage);
-    return rate_key_ipv4(std::span<const std::uint8_t, 4>(reinterpret_cast<const std::uint8_t*>(&a->sin_addr), 4));
-  }
-  if (peer.family() == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer.storage);
-    return rate_key_ipv6(std::span<const std::uint8_t, 16>(a->sin6_addr.s6_addr, 16));
-  }
-  return std::nullopt;
-}
 
-std::uint64_t random_hash_key() {
-  std::uint64_t key = 0;
-  // Without randomness the limiter still works; only its table becomes predictable.
-  (void)RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof key);
-  return key;
-}
 
 std::int64_t monotonic_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(EventLoop::Clock::now().time_since_epoch()).count();
@@ -118,7 +101,7 @@ KeListener::KeListener(Private, const KeServerConfig& config, EventLoop& loop, K
       ctx_(std::move(ctx)),
       listeners_(std::move(listeners)),
       timeout_(std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(config.timeout))) {
-  if (config.rate_limit) rate_limiter_.emplace(*config.rate_limit, random_hash_key());
+  if (config.rate_limit) rate_limiter_.emplace(make_rate_limiter(*config.rate_limit));
   watch_listeners();
 }
 
@@ -208,7 +191,7 @@ void KeListener::pause_accepting(int error) {
 bool KeListener::admit(const SocketAddress& peer) {
   if (rate_limiter_) {
     // kKiss and kDrop alike: NTS-KE has no kiss, so an over-limit client is just closed.
-    auto key = rate_key(peer);
+    auto key = rate_key_of(peer.storage);
     if (key && rate_limiter_->check(*key, monotonic_ns()) != RateDecision::kAllow) {
       ++counters_.rate_limited;
       return false;

@@ -12,8 +12,7 @@
 #include <chrono>
 #include <cstring>
 
-#include <openssl/rand.h>
-
+#include "daemon/client_rate.hpp"
 #include "hwts/packet_timestamps.hpp"
 #include "nts/ntp_client.hpp"
 #include "nts/rate_limiter.hpp"
@@ -73,22 +72,7 @@ std::int64_t monotonic_ns() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-NtpTimestamp realtime_ntp_now() { return NtpTimestamp::from_timespec(realtime_now()); }
 
-std::uint64_t random_u64() {
-  std::uint64_t value = 0;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&value), sizeof value);
-  return value;
-}
-
-RateKey rate_key_of(const sockaddr_storage& from) {
-  if (from.ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(from).sin6_addr.s6_addr;
-    return rate_key_ipv6(std::span<const std::uint8_t, 16>(a, 16));
-  }
-  const auto& a = reinterpret_cast<const sockaddr_in&>(from).sin_addr.s_addr;
-  return rate_key_ipv4(std::span<const std::uint8_t, 4>(reinterpret_cast<const std::uint8_t*>(&a), 4));
-}
 
 Result<UniqueFd> open_server_socket(const SocketAddress& address) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
@@ -167,7 +151,7 @@ void NtpServer::Worker::run() {
   auto nonces = counter_mode_random(system_random());
   NtpResponder responder(realtime_ntp_now, nonces ? *nonces : system_random());
   std::optional<RateLimiter> limiter;
-  if (rate_limit) limiter.emplace(*rate_limit, random_u64());
+  if (rate_limit) limiter.emplace(make_rate_limiter(*rate_limit));
   std::optional<KeyRing> ring;
   std::shared_ptr<const SecretBytes> ring_text;
   std::uint64_t seen_generation = ~std::uint64_t{0};
@@ -234,7 +218,7 @@ void NtpServer::Worker::run() {
         // Only requests that could be answered use up a client's rate: junk is dropped anyway
         // and must not crowd real clients out of the limiter's table.
         const bool answerable = request.size() >= kNtpHeaderLength && (request[0] & 0x7) == 3;
-        const RateDecision decision = limiter && answerable ? limiter->check(rate_key_of(batch->from[slot]), now_ns)
+        const RateDecision decision = limiter && answerable ? limiter->check(*rate_key_of(batch->from[slot]), now_ns)
                                                             : RateDecision::kAllow;
         const Response response = responder.respond(request, t2, decision, ring ? &*ring : nullptr, batch->out[replies]);
         if (response.length == 0) continue;

@@ -15,8 +15,6 @@ constexpr auto kClockStateRefresh = std::chrono::seconds(16);
 
 std::uint64_t unix_now() { return static_cast<std::uint64_t>(realtime_now().tv_sec); }
 
-NtpTimestamp ntp_now() { return NtpTimestamp::from_timespec(realtime_now()); }
-
 Result<void> make_state_dir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return fail("cannot create state-dir " + dir + ": " + std::strerror(errno));
@@ -52,7 +50,7 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
                  config.cookie_key_schedule().old_keys);
   }
   if (config.server) {
-    auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, ntp_now(), service->precision_),
+    auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, realtime_ntp_now(), service->precision_),
                                 service->keys_ ? &service->keys_->ring() : nullptr);
     if (!ntp) return std::unexpected(ntp.error());
     service->ntp_ = std::move(*ntp);
@@ -102,7 +100,7 @@ void TimeService::schedule_rotation() {
 }
 
 void TimeService::refresh_clock_state() {
-  ntp_->publish_clock_state(local_clock_state(config_.server->local_stratum, ntp_now(), precision_));
+  ntp_->publish_clock_state(local_clock_state(config_.server->local_stratum, realtime_ntp_now(), precision_));
   clock_timer_ = loop_.add_timer(kClockStateRefresh, [this] { refresh_clock_state(); });
 }
 

@@ -147,4 +147,6 @@ timespec realtime_now() {
   return t;
 }
 
+NtpTimestamp realtime_ntp_now() { return NtpTimestamp::from_timespec(realtime_now()); }
+
 }  // namespace kairos

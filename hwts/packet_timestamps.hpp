@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 
+#include "clock/ntp_time.hpp"
 #include "clock/result.hpp"
 #include "nts/bytes.hpp"
 
@@ -66,5 +67,6 @@ struct TxStamp {
 Result<std::optional<TxStamp>> read_tx_stamp(int fd);
 
 timespec realtime_now();
+NtpTimestamp realtime_ntp_now();
 
 }  // namespace kairos

@@ -39,7 +39,7 @@ NtsClientSession session_for(KeyRing& ring, std::uint16_t port) {
 }
 
 TEST(NtpServer, AnswersPlainRequestsWithTheClockStateAndKernelStamps) {
-  const NtpTimestamp now = NtpTimestamp::from_timespec(realtime_now());
+  const NtpTimestamp now = realtime_ntp_now();
   auto server = NtpServer::start(server_config(13701), local_clock_state(1, now, -20), nullptr);
   ASSERT_TRUE(server) << server.error().message;
   EXPECT_EQ((*server)->worker_count(), 2u);
@@ -63,13 +63,16 @@ TEST(NtpServer, AnswersPlainRequestsWithTheClockStateAndKernelStamps) {
   EXPECT_EQ(counters.received, 2u);
   EXPECT_EQ(counters.sent, 2u);
   EXPECT_EQ(counters.responses.plain, 2u);
-  EXPECT_EQ(counters.kernel_stamps, 2u);
+  // The kernel turns RX stamping on through deferred work when the first socket asks (see
+  // hold_rx_timestamping), so the very first packet may miss its stamp; the later one has it.
+  EXPECT_GE(counters.kernel_stamps, 1u);
+  EXPECT_LE(counters.kernel_stamps, 2u);
 }
 
 TEST(NtpServer, ServesNtsWithThePublishedKeysAndNaksAfterTheyChange) {
   auto ring = KeyRing::from_random({.rotation_interval = 3600, .old_keys = 0}, kNow);
   ASSERT_TRUE(ring);
-  auto server = NtpServer::start(server_config(13702), local_clock_state(2, NtpTimestamp::from_timespec(realtime_now()), -20),
+  auto server = NtpServer::start(server_config(13702), local_clock_state(2, realtime_ntp_now(), -20),
                                  &*ring);
   ASSERT_TRUE(server) << server.error().message;
   NtsClientSession session = session_for(*ring, 13702);
