@@ -1,0 +1,27 @@
+#pragma once
+// Runs a scenario: simulated oscillators, network and servers around the real exchange,
+// model and steering code. Deterministic for a seed.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "metrics.hpp"
+#include "scenario.hpp"
+
+namespace kairos::sim {
+
+enum class Servo {
+  kKalman,  // kairos' clock model
+  kPi,      // the baseline: a PI servo like linuxptp's
+};
+
+struct RunOptions {
+  std::uint64_t seed = 1;
+  double duration = 0;  // 0: the scenario's
+  Servo servo = Servo::kKalman;
+};
+
+// Calls on_second once per second of true time, in order.
+void run(const Scenario& scenario, const RunOptions& options, const std::function<void(const Record&)>& on_second);
+
+}  // namespace kairos::sim

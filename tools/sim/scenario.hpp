@@ -1,0 +1,111 @@
+#pragma once
+// A simulated world: our oscillator(s), the network to each server, the servers' clocks and the
+// faults, read from a TOML file (tools/sim/scenarios/NAME.toml). All times in seconds of true
+// time from the start of the run; all rates fractional (1e-6 = 1 ppm).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clock/result.hpp"
+
+namespace kairos::sim {
+
+// One-way delay: base + exponential(mean) jitter, and with some probability an extra spike of
+// spike_base + exponential(spike_mean).
+struct DelayModel {
+  double base = 100e-6;
+  double jitter_mean = 0;
+  double spike_probability = 0;
+  double spike_base = 0;
+  double spike_mean = 0;
+};
+
+struct TemperatureStep {
+  double at = 0;      // true time of the step
+  double change = 0;  // added to the oscillator's frequency
+};
+
+struct OscillatorModel {
+  double frequency = 100e-6;    // initial frequency error of the free-running clock
+  double random_walk = 1e-9;    // frequency random walk, per sqrt(second), updated every second
+  double initial_offset = 0.1;  // clock minus true time at the start
+  std::vector<TemperatureStep> temperature_steps;
+};
+
+struct ServerModel {
+  DelayModel up;                // client -> server
+  DelayModel down;              // server -> client
+  double loss = 0;              // probability that a packet is lost, each way
+  double offset = 0;            // server clock minus true time (a falseticker when large)
+  std::optional<double> step_at;  // the server's clock steps by step_by at this time
+  double step_by = 0;
+  double processing = 10e-6;    // server's t3 - t2 (software TX stamp); 0 with hardware stamps
+  double root_delay = 0;        // what the server announces (s)
+  double root_dispersion = 0;
+  bool trusted = false;
+  bool required = false;
+};
+
+enum class Timestamping { kSoftware, kHardware };
+
+// With hardware timestamping the NTP timestamps are taken by the NIC's PHC, which the model
+// disciplines to UTC; the system clock follows the PHC through cross-timestamps.
+struct PhcModel {
+  OscillatorModel oscillator;     // the PHC's own oscillator
+  double readout_delay = 1e-6;    // system-PHC-system reading window
+  double readout_jitter = 100e-9; // exponential jitter of each half of the window
+  int readings = 10;              // readings per cross-timestamp (the shortest window is used)
+  double interval = 1.0;          // seconds between cross-timestamps
+};
+
+struct LossBurst {
+  double start = 0;
+  double duration = 0;
+  double probability = 1.0;  // of each packet, every source, both ways
+};
+
+struct LeapEvent {
+  double at = 0;          // true time of the end of the UTC day (the inserted second starts here)
+  bool insert = true;
+  double announce = 3600; // servers announce it this long before
+};
+
+struct ForeignStep {
+  double at = 0;  // someone else steps our system clock...
+  double by = 0;  // ...by this much
+};
+
+enum class StepMode { kStartOnly, kAlways, kNever };
+
+struct ClientModel {
+  double poll = 16;               // seconds between exchanges with each server
+  int initial_burst = 4;          // exchanges at start, burst_interval apart (like iburst)
+  double burst_interval = 2;
+  Timestamping timestamping = Timestamping::kSoftware;
+  double timestamp_precision = 20e-9;  // random error of each local/server timestamp (uniform ±p/2)
+  bool interleaved = false;       // server's t3 is its (hardware) transmit timestamp
+  StepMode step_mode = StepMode::kStartOnly;
+  double step_threshold = 0.1;
+  double max_slew = 500e-6;
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  double duration = 4 * 3600.0;
+  double settle = 1800;           // statistics are taken after this
+  OscillatorModel clock;          // the system clock's oscillator
+  std::optional<PhcModel> phc;    // present when timestamping is hardware
+  ClientModel client;
+  std::vector<ServerModel> servers;
+  std::vector<LossBurst> loss_bursts;
+  std::optional<LeapEvent> leap;
+  std::optional<ForeignStep> foreign_step;
+};
+
+// Parses a scenario; every problem is reported with its line ("line 12: ...").
+Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view source_name = "scenario");
+Result<Scenario> load_scenario(const std::string& path);
+
+}  // namespace kairos::sim
