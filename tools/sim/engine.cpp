@@ -1,11 +1,331 @@
-// Placeholder until the engine lands: a clock that is always right, so the shell can be built.
 #include "engine.hpp"
 
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "clock/discipline.hpp"
+#include "clock/sim_clock.hpp"
+#include "nts/ntp_client.hpp"
+#include "nts/ntp_responder.hpp"
+#include "pi_servo.hpp"
+
 namespace kairos::sim {
+namespace {
+
+// 2027-01-01 00:00:00 UTC: a leap second in a scenario ends this day.
+constexpr std::int64_t kMidnight = 1798761600;
+
+struct Event {
+  double time;
+  std::uint64_t sequence;  // ties keep insertion order, so runs are deterministic
+  std::function<void()> action;
+  bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
+};
+
+timespec to_timespec(std::int64_t epoch, double seconds) {
+  const double whole = std::floor(seconds);
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(epoch + static_cast<std::int64_t>(whole));
+  long ns = static_cast<long>(std::llround((seconds - whole) * 1e9));
+  if (ns >= 1000000000) {
+    ts.tv_sec += 1;
+    ns -= 1000000000;
+  }
+  ts.tv_nsec = ns;
+  return ts;
+}
+
+Leap to_leap(NtpLeap leap) {
+  switch (leap) {
+    case NtpLeap::kNone: return Leap::kNone;
+    case NtpLeap::kInsertSecond: return Leap::kInsert;
+    case NtpLeap::kDeleteSecond: return Leap::kDelete;
+    case NtpLeap::kUnsynchronized: return Leap::kUnsynchronized;
+  }
+  return Leap::kNone;
+}
+
+kairos::StepMode to_step_mode(sim::StepMode mode) {
+  switch (mode) {
+    case sim::StepMode::kStartOnly: return kairos::StepMode::kStartOnly;
+    case sim::StepMode::kAlways: return kairos::StepMode::kAlways;
+    case sim::StepMode::kNever: return kairos::StepMode::kNever;
+  }
+  return kairos::StepMode::kStartOnly;
+}
+
+class World {
+ public:
+  World(const Scenario& scenario, const RunOptions& options)
+      : sc_(scenario),
+        options_(options),
+        rng_(options.seed),
+        epoch_(scenario.leap ? kMidnight - static_cast<std::int64_t>(std::llround(scenario.leap->at)) : kMidnight),
+        system_("system", [this] { return now_; }, epoch_, scenario.clock.initial_offset, scenario.clock.frequency, 0.1) {
+    if (sc_.leap) system_.set_leap_point(sc_.leap->at);
+    if (sc_.phc) {
+      phc_.emplace("phc", [this] { return now_; }, epoch_, sc_.phc->oscillator.initial_offset,
+                   sc_.phc->oscillator.frequency, 500e-6);
+      if (sc_.leap) phc_->set_leap_point(sc_.leap->at);
+    }
+    SimClock& disciplined = phc_ ? *phc_ : system_;
+    servo_ = make_servo(disciplined);
+    for (std::size_t i = 0; i < sc_.servers.size(); ++i) {
+      servo_->add_source(SourceOptions{.name = "server" + std::to_string(i),
+                                       .trusted = sc_.servers[i].trusted,
+                                       .required = sc_.servers[i].required});
+      servers_.push_back(Server{.responder = NtpResponder([] { return NtpTimestamp(); }, random_fill())});
+    }
+    if (phc_) {
+      follower_ = make_servo(system_);
+      follower_->add_source(SourceOptions{.name = "phc"});
+      follower_->set_reference_error([this](double t) { return servo_->error(t); });
+      servo_->set_steer_listener([this](double t, double df, double step) {
+        if (df != 0) follower_->on_reference_frequency_change(t, df);
+        if (step != 0) follower_->on_reference_step(t, step);
+      });
+    }
+  }
+
+  void run(const std::function<void(const Record&)>& on_second) {
+    const double duration = options_.duration > 0 ? options_.duration : sc_.duration;
+    for (double t = 0; t < duration; t += 1.0) {
+      at(t, [this, t, &on_second] { second(t, on_second); });
+    }
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      servers_[i].burst_left = sc_.client.initial_burst;
+      at(0.001 * static_cast<double>(i + 1), [this, i] { poll(i); });
+    }
+    if (phc_) at(0.5, [this] { cross_timestamp(); });
+    if (sc_.foreign_step) {
+      at(sc_.foreign_step->at, [this] {
+        (void)system_.step(sc_.foreign_step->by);
+        output().on_clock_stepped(now_);
+        // The daemon learns of the step at once (timerfd cancel-on-set) and polls again.
+        if (!phc_) {
+          for (Server& s : servers_) s.burst_left = sc_.client.initial_burst;
+        }
+      });
+    }
+    while (!queue_.empty()) {
+      Event e = queue_.top();
+      queue_.pop();
+      if (e.time >= duration) break;
+      now_ = e.time;
+      e.action();
+    }
+  }
+
+ private:
+  struct Server {
+    NtpResponder responder;
+    int burst_left = 0;
+  };
+
+  std::unique_ptr<ClockServo> make_servo(SimClock& clock) {
+    if (options_.servo == Servo::kPi) {
+      return std::make_unique<PiServo>(clock, PiServo::Options{.step_threshold = sc_.client.step_threshold,
+                                                                 .hardware = sc_.client.timestamping == Timestamping::kHardware});
+    }
+    DisciplineOptions o;
+    o.step_mode = to_step_mode(sc_.client.step_mode);
+    o.step_threshold = sc_.client.step_threshold;
+    o.max_slew = sc_.client.max_slew;
+    return std::make_unique<Discipline>(clock, o);
+  }
+
+  ClockServo& output() { return follower_ ? *follower_ : *servo_; }
+
+  void at(double t, std::function<void()> action) { queue_.push(Event{t, sequence_++, std::move(action)}); }
+
+  RandomFill random_fill() {
+    return [this](std::span<std::uint8_t> out) {
+      for (auto& b : out) b = static_cast<std::uint8_t>(rng_());
+    };
+  }
+
+  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
+  double exponential(double mean) { return mean > 0 ? std::exponential_distribution<double>(1.0 / mean)(rng_) : 0; }
+  double normal(double sd) { return sd > 0 ? std::normal_distribution<double>(0, sd)(rng_) : 0; }
+  bool chance(double p) { return p > 0 && uniform(0, 1) < p; }
+  double stamp_noise() {
+    const double p = sc_.client.timestamp_precision;
+    return p > 0 ? uniform(-p / 2, p / 2) : 0;
+  }
+
+  double delay(const DelayModel& d) {
+    double v = d.base + exponential(d.jitter_mean);
+    if (chance(d.spike_probability)) v += d.spike_base + exponential(d.spike_mean);
+    return v;
+  }
+
+  bool lost(const ServerModel& s, double t) {
+    if (chance(s.loss)) return true;
+    for (const LossBurst& b : sc_.loss_bursts) {
+      if (t >= b.start && t < b.start + b.duration && chance(b.probability)) return true;
+    }
+    return false;
+  }
+
+  // True time as UTC counts it (POSIX seconds since the start): a leap second repeats one.
+  double utc(double t) const {
+    if (sc_.leap && t >= sc_.leap->at) return t + (sc_.leap->insert ? -1.0 : 1.0);
+    return t;
+  }
+
+  double server_time(std::size_t i, double t) const {
+    const ServerModel& s = sc_.servers[i];
+    double v = utc(t) + s.offset;
+    if (s.step_at && t >= *s.step_at) v += s.step_by;
+    return v;
+  }
+
+  NtpLeap server_leap(double t) const {
+    if (sc_.leap && t >= sc_.leap->at - sc_.leap->announce && t < sc_.leap->at) {
+      return sc_.leap->insert ? NtpLeap::kInsertSecond : NtpLeap::kDeleteSecond;
+    }
+    return NtpLeap::kNone;
+  }
+
+  void second(double t, const std::function<void(const Record&)>& on_second) {
+    const double walk = sc_.clock.random_walk;
+    double f = system_.oscillator_frequency() + normal(walk);
+    for (const TemperatureStep& s : sc_.clock.temperature_steps) {
+      if (s.at > t - 1 && s.at <= t) f += s.change;
+    }
+    system_.set_oscillator_frequency(f);
+    if (phc_) phc_->set_oscillator_frequency(phc_->oscillator_frequency() + normal(sc_.phc->oscillator.random_walk));
+
+    Record r;
+    r.time = t;
+    r.offset = system_.reading_at(t) - utc(t);
+    r.freq_error = system_.rate_error();
+    const ClockError e = output().error(t);
+    r.bound_low = e.low(kBoundSigmas);
+    r.bound_high = e.high(kBoundSigmas);
+    if (phc_) r.phc_offset = phc_->reading_at(t) - utc(t);
+    r.synchronized = output().synchronized();
+    on_second(r);
+  }
+
+  void schedule_timer(ClockServo& servo) {
+    if (auto when = servo.next_timer()) {
+      at(std::max(*when, now_), [this, &servo] {
+        servo.on_timer(now_);
+        schedule_timer(servo);
+      });
+    }
+  }
+
+  void poll(std::size_t i) {
+    Server& server = servers_[i];
+    const double interval = server.burst_left > 0 ? sc_.client.burst_interval : sc_.client.poll;
+    if (server.burst_left > 0) --server.burst_left;
+    at(now_ + interval, [this, i] { poll(i); });
+
+    const ServerModel& model = sc_.servers[i];
+    SimClock& local = phc_ ? *phc_ : system_;
+    const double send = now_;
+    const timespec t1 = to_timespec(epoch_, local.reading_at(send) + stamp_noise());
+    auto exchange = std::make_shared<NtpClientExchange>(NtpClientExchange::plain(random_fill()));
+    if (lost(model, send)) return;
+    const double arrive = send + delay(model.up);
+    at(arrive, [this, i, t1, exchange, arrive] {
+      const ServerModel& m = sc_.servers[i];
+      Server& s = servers_[i];
+      const double depart = arrive + m.processing;
+      const NtpTimestamp rx = NtpTimestamp::from_timespec(to_timespec(epoch_, server_time(i, arrive) + stamp_noise()));
+      const NtpTimestamp tx = NtpTimestamp::from_timespec(to_timespec(epoch_, server_time(i, depart) + stamp_noise()));
+      s.responder = NtpResponder([tx] { return tx; }, random_fill());
+      ServerClockState state;
+      state.leap = server_leap(arrive);
+      state.stratum = 1;
+      state.precision = -30;
+      state.root_delay = NtpShort::from_duration(Duration::from_seconds(m.root_delay));
+      state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(m.root_dispersion));
+      s.responder.set_clock_state(state);
+      std::vector<std::uint8_t> out(exchange->request().size());
+      const Response response = s.responder.respond(exchange->request(), rx, RateDecision::kAllow, nullptr, out);
+      if (response.kind != ResponseKind::kPlain) return;
+      out.resize(response.length);
+      if (lost(m, depart)) return;
+      const double back = depart + delay(m.down);
+      at(back, [this, i, t1, exchange, out = std::move(out), back] { receive(i, *exchange, out, t1, back); });
+    });
+  }
+
+  void receive(std::size_t i, const NtpClientExchange& exchange, const std::vector<std::uint8_t>& response,
+               const timespec& t1, double time) {
+    SimClock& local = phc_ ? *phc_ : system_;
+    const timespec t4 = to_timespec(epoch_, local.reading_at(time) + stamp_noise());
+    auto sample = exchange.handle_response(response, t1, t4, nullptr);
+    if (!sample) return;
+    Measurement m;
+    m.time = time;
+    m.offset = sample->offset.seconds();
+    m.delay = sample->delay.seconds();
+    m.root_delay = sample->header.root_delay.to_duration().seconds();
+    m.root_dispersion = sample->header.root_dispersion.to_duration().seconds();
+    m.precision = sc_.client.timestamp_precision / std::sqrt(12.0);
+    m.leap = to_leap(sample->header.leap);
+    servo_->on_measurement(i, m, time);
+    schedule_timer(*servo_);
+  }
+
+  // PHC against the system clock: system, PHC, system readings; the one with the shortest window.
+  void cross_timestamp() {
+    const PhcModel& p = *sc_.phc;
+    at(now_ + p.interval, [this] { cross_timestamp(); });
+    double best_window = 1e9;
+    double best_offset = 0;
+    double t = now_;
+    for (int r = 0; r < p.readings; ++r) {
+      const double first = t;
+      const double latch = first + p.readout_delay / 2 + exponential(p.readout_jitter);
+      const double last = latch + p.readout_delay / 2 + exponential(p.readout_jitter);
+      const double sys1 = system_.reading_at(first);
+      const double phc = phc_->reading_at(latch);
+      const double sys2 = system_.reading_at(last);
+      if (sys2 - sys1 < best_window) {
+        best_window = sys2 - sys1;
+        best_offset = phc - (sys1 + sys2) / 2;
+      }
+      t = last + 1e-6;
+    }
+    Measurement m;
+    m.time = t;
+    m.offset = best_offset;
+    m.delay = best_window;
+    m.precision = 1e-9 / std::sqrt(12.0);
+    follower_->on_measurement(0, m, t);
+    schedule_timer(*follower_);
+  }
+
+  static constexpr double kBoundSigmas = 4.0;
+
+  const Scenario& sc_;
+  RunOptions options_;
+  std::mt19937_64 rng_;
+  std::int64_t epoch_;
+  double now_ = 0;
+  std::uint64_t sequence_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  SimClock system_;
+  std::optional<SimClock> phc_;
+  std::unique_ptr<ClockServo> servo_;
+  std::unique_ptr<ClockServo> follower_;
+  std::vector<Server> servers_;
+};
+
+}  // namespace
 
 void run(const Scenario& scenario, const RunOptions& options, const std::function<void(const Record&)>& on_second) {
-  const double duration = options.duration > 0 ? options.duration : scenario.duration;
-  for (double t = 0; t < duration; t += 1.0) on_second(Record{.time = t, .bound_low = -1e-6, .bound_high = 1e-6, .synchronized = true});
+  World world(scenario, options);
+  world.run(on_second);
 }
 
 }  // namespace kairos::sim

@@ -1,0 +1,128 @@
+#pragma once
+// One disciplined clock: its sources' measurements in, its ClockDevice steered, its error bound
+// out. The pipeline per measurement: per-source filter (variance from excess delay) → selection
+// of truechimers among all sources (intersection, majority) → Kalman update with each
+// truechimer's measurement (fusion weighted by variance) → steering (frequency set directly,
+// phase slewed, steps only as the policy allows).
+//
+// A clock can follow another of ours (the system clock following the PHC through
+// cross-timestamps): its single source is the leader, and the leader's own corrections reach
+// it as known control inputs (on_reference_frequency_change / on_reference_step), so one model
+// and one policy serve both ends of the graph UTC → PHC → system clock.
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clock/clock_device.hpp"
+#include "clock/kalman_clock.hpp"
+#include "clock/measurement.hpp"
+#include "clock/selection.hpp"
+#include "clock/servo.hpp"
+#include "clock/source_filter.hpp"
+
+namespace kairos {
+
+enum class StepMode {
+  kStartOnly,  // step only before the first synchronisation (chrony's makestep with a limit of 1)
+  kAlways,     // step whenever the offset exceeds the threshold
+  kNever,      // always slew
+};
+
+struct DisciplineOptions {
+  StepMode step_mode = StepMode::kStartOnly;
+  double step_threshold = 0.1;     // s
+  double panic_threshold = 1000;   // s; a larger offset is not corrected at all
+  double max_slew = 500e-6;        // largest phase-correction rate (s/s) on top of the frequency
+  double min_slew_time = 0.1;      // s; an offset is removed over at least this long
+  double bound_sigmas = 4.0;       // half-width of the statistical bound in sd (4: 99.994 %)
+  double dispersion_rate = 15e-6;  // s/s growth of a source's interval with age (RFC 5905 PHI)
+  double max_sample_age = 3600;    // s; older samples take no part in selection
+  double init_wait = 10;           // s to wait for a majority of sources before starting
+  std::size_t max_outliers = 4;    // consecutive outliers after which the model resets its offset
+  KalmanClock::Options kalman;
+};
+
+enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic };
+const char* to_string(DisciplineState state);
+
+struct SourceStatus {
+  std::string name;
+  bool selected = false;  // a truechimer in the last selection
+  bool has_sample = false;
+  double last_offset = 0;   // the last measurement (reference minus us)
+  double last_delay = 0;
+  double min_delay = 0;
+  double residual = 0;      // last measurement against the model's prediction
+  std::size_t samples = 0;
+};
+
+class Discipline : public ClockServo {
+ public:
+
+  Discipline(ClockDevice& device, DisciplineOptions options);
+
+  std::size_t add_source(SourceOptions options) override;
+  void set_steer_listener(SteerListener listener) override { listener_ = std::move(listener); }
+  void set_reference_error(std::function<ClockError(double time)> reference_error) override {
+    reference_error_ = std::move(reference_error);
+  }
+  void on_measurement(std::size_t source, const Measurement& m, double now) override;
+  void on_clock_stepped(double now) override;
+  // Ends a slew when its time is up.
+  void on_timer(double now) override;
+  std::optional<double> next_timer() const override {
+    return std::isnan(slew_end_) ? std::nullopt : std::optional<double>(slew_end_);
+  }
+  void on_reference_frequency_change(double time, double delta) override;
+  void on_reference_step(double time, double delta) override;
+
+  ClockError error(double time) const override;
+  bool synchronized() const override { return state_ == DisciplineState::kSynchronized; }
+  DisciplineState state() const { return state_; }
+  const KalmanClock& model() const { return kalman_; }
+  std::vector<SourceStatus> sources() const;
+  double applied_frequency() const { return frequency_; }
+  std::size_t steps() const { return steps_; }
+
+ private:
+  struct Source {
+    SourceOptions options;
+    SourceFilter filter;
+    std::optional<Observation> last;
+    double residual = 0;
+    double last_delay = 0;
+    double interval = 0;  // smoothed time between its measurements
+    bool selected = false;
+  };
+
+  Selection select(double now);
+  bool try_initialize(double now);
+  void feed(const Observation& obs);
+  void steer(double now, double horizon);
+  void step_clock(double now, double by);
+  void change_frequency(double now, double target);
+  void publish_error(double now);
+
+  ClockDevice& device_;
+  DisciplineOptions options_;
+  KalmanClock kalman_;
+  std::vector<Source> sources_;
+  SteerListener listener_;
+  std::function<ClockError(double)> reference_error_;
+  DisciplineState state_ = DisciplineState::kUnsynchronized;
+  bool ever_synchronized_ = false;
+  double frequency_ = 0;      // what the device is set to
+  double first_sample_time_ = std::numeric_limits<double>::quiet_NaN();
+  std::size_t outliers_ = 0;
+  std::size_t steps_ = 0;
+  Leap leap_ = Leap::kNone;
+  Leap applied_leap_ = Leap::kNone;
+  double slew_end_ = std::numeric_limits<double>::quiet_NaN();
+
+};
+
+}  // namespace kairos

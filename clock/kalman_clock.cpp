@@ -1,0 +1,130 @@
+#include "clock/kalman_clock.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kairos {
+namespace {
+
+// Candidate noise levels, a decade apart: from an oven-controlled oscillator in a quiet room to
+// a cheap crystal next to a fan that starts and stops.
+constexpr double kWhiteFm[] = {1e-24, 1e-21, 1e-18, 1e-15};
+constexpr double kRandomWalk[] = {1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14};
+
+}  // namespace
+
+KalmanClock::KalmanClock(Options options) : options_(options) {
+  for (double white : kWhiteFm) {
+    for (double walk : kRandomWalk) {
+      filters_.push_back(Filter{.noise = {.white_fm = white, .random_walk = walk},
+                                .x = Eigen::Vector2d::Zero(),
+                                .p = Eigen::Matrix2d::Zero()});
+    }
+  }
+}
+
+void KalmanClock::initialize(double time, double offset, double variance, double frequency,
+                             double frequency_variance) {
+  if (frequency_variance < 0) frequency_variance = options_.initial_frequency_sd * options_.initial_frequency_sd;
+  for (Filter& f : filters_) {
+    f.x << offset, frequency;
+    f.p << variance, 0, 0, frequency_variance;
+    f.log_likelihood = 0;
+  }
+  time_ = time;
+  initialized_ = true;
+}
+
+void KalmanClock::forget_offset(double variance) {
+  for (Filter& f : filters_) {
+    f.p(0, 0) = variance;
+    f.p(0, 1) = f.p(1, 0) = 0;
+  }
+}
+
+Eigen::Matrix2d KalmanClock::process_noise(const OscillatorNoise& noise, double dt) {
+  // Integrated white FM is a phase random walk; integrated random-walk FM gives the familiar
+  // dt^3/3, dt^2/2, dt covariance of phase and frequency.
+  Eigen::Matrix2d q;
+  q << noise.white_fm * dt + noise.random_walk * dt * dt * dt / 3, noise.random_walk * dt * dt / 2,
+      noise.random_walk * dt * dt / 2, noise.random_walk * dt;
+  return q;
+}
+
+void KalmanClock::predict(double time) {
+  if (!initialized_ || time <= time_) return;
+  const double dt = time - time_;
+  Eigen::Matrix2d transition;
+  transition << 1, dt, 0, 1;
+  for (Filter& f : filters_) {
+    f.x = transition * f.x;
+    f.p = transition * f.p * transition.transpose() + process_noise(f.noise, dt);
+  }
+  time_ = time;
+}
+
+UpdateResult KalmanClock::update(double measured_offset, double variance) {
+  const Filter& chosen = best();
+  const double chosen_s = chosen.p(0, 0) + variance;
+  const double chosen_innovation = measured_offset - chosen.x(0);
+  last_nis_ = chosen_innovation / std::sqrt(chosen_s);
+  if (std::abs(last_nis_) > options_.outlier_sigmas) return UpdateResult::kOutlier;
+
+  const double forget = 1.0 - 1.0 / options_.memory;
+  for (Filter& f : filters_) {
+    const double s = f.p(0, 0) + variance;
+    const double innovation = measured_offset - f.x(0);
+    const Eigen::Vector2d gain = f.p.col(0) / s;
+    f.x += gain * innovation;
+    // Joseph form: stays symmetric and positive with variances 20 decades apart.
+    Eigen::Matrix2d i_kh = Eigen::Matrix2d::Identity();
+    i_kh.col(0) -= gain;
+    f.p = i_kh * f.p * i_kh.transpose() + gain * variance * gain.transpose();
+    f.log_likelihood = forget * f.log_likelihood - 0.5 * (std::log(s) + innovation * innovation / s);
+  }
+  return UpdateResult::kAccepted;
+}
+
+void KalmanClock::apply_frequency_change(double delta) {
+  for (Filter& f : filters_) f.x(1) += delta;
+}
+
+void KalmanClock::apply_step(double delta) {
+  for (Filter& f : filters_) f.x(0) += delta;
+}
+
+const KalmanClock::Filter& KalmanClock::best() const {
+  return *std::max_element(filters_.begin(), filters_.end(),
+                           [](const Filter& a, const Filter& b) { return a.log_likelihood < b.log_likelihood; });
+}
+
+KalmanEstimate KalmanClock::estimate() const {
+  const Filter& f = best();
+  return KalmanEstimate{.time = time_,
+                        .offset = f.x(0),
+                        .frequency = f.x(1),
+                        .offset_variance = f.p(0, 0),
+                        .frequency_variance = f.p(1, 1),
+                        .covariance = f.p(0, 1),
+                        .noise = f.noise};
+}
+
+KalmanEstimate KalmanClock::estimate_at(double time) const {
+  KalmanEstimate e = estimate();
+  const double dt = time - time_;
+  if (!initialized_ || dt <= 0) return e;
+  const Filter& f = best();
+  Eigen::Matrix2d transition;
+  transition << 1, dt, 0, 1;
+  const Eigen::Vector2d x = transition * f.x;
+  const Eigen::Matrix2d p = transition * f.p * transition.transpose() + process_noise(f.noise, dt);
+  e.time = time;
+  e.offset = x(0);
+  e.frequency = x(1);
+  e.offset_variance = p(0, 0);
+  e.frequency_variance = p(1, 1);
+  e.covariance = p(0, 1);
+  return e;
+}
+
+}  // namespace kairos

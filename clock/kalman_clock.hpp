@@ -1,0 +1,89 @@
+#pragma once
+// The estimate of one clock against its reference: offset and frequency with their covariance,
+// a two-state Kalman filter. The oscillator's noise is not configured but learned: a small bank
+// of filters, one per candidate noise level (white and random-walk frequency noise), runs side by
+// side, and the one whose predictions best explained the measurements so far (highest recent
+// likelihood of its innovations) gives the estimate. All filters see the same measurements and
+// the same control inputs, so switching between them is seamless.
+//
+// Units: seconds and seconds per second. `offset` is this clock minus the reference (positive:
+// we are ahead); `frequency` is the rate of change of that offset (positive: we run fast).
+#include <cstddef>
+#include <vector>
+
+#include <Eigen/Core>
+
+namespace kairos {
+
+struct OscillatorNoise {
+  double white_fm = 0;     // phase random walk, s^2 per s
+  double random_walk = 0;  // frequency random walk, (s/s)^2 per s
+};
+
+struct KalmanEstimate {
+  double time = 0;       // the model's time axis (s) this estimate is for
+  double offset = 0;
+  double frequency = 0;
+  double offset_variance = 0;
+  double frequency_variance = 0;
+  double covariance = 0;  // of offset and frequency
+  OscillatorNoise noise;  // the noise level the estimate assumes
+};
+
+enum class UpdateResult {
+  kAccepted,
+  kOutlier,  // innovation too large to be noise: not used (the caller decides what persistence means)
+};
+
+class KalmanClock {
+ public:
+  struct Options {
+    double initial_frequency_sd = 1e-3;  // what we know about the frequency before any sample
+    double outlier_sigmas = 6.0;         // innovations beyond this many sd are outliers
+    double memory = 64;                  // samples over which the noise likelihoods are compared
+  };
+
+  explicit KalmanClock(Options options);
+  KalmanClock() : KalmanClock(Options{}) {}
+
+  bool initialized() const { return initialized_; }
+  // Starts from one measurement of the offset, its variance and a prior frequency.
+  void initialize(double time, double offset, double variance, double frequency = 0,
+                  double frequency_variance = -1);
+  // Forgets the offset (an unknown step happened); keeps the frequency.
+  void forget_offset(double variance);
+
+  // Advances every filter to `time` (never backwards).
+  void predict(double time);
+  // One measurement of the offset at the current time (call predict first).
+  UpdateResult update(double measured_offset, double variance);
+  // Our own corrections, known exactly: the clock's rate changed by `delta` (s/s) / the clock
+  // was stepped by `delta` seconds. Call predict(time of the change) first.
+  void apply_frequency_change(double delta);
+  void apply_step(double delta);
+
+  KalmanEstimate estimate() const;
+  // The estimate carried forward to a later time without changing the filter (holdover).
+  KalmanEstimate estimate_at(double time) const;
+  // Normalised innovation of the last update (innovation / its predicted sd), for diagnostics.
+  double last_normalized_innovation() const { return last_nis_; }
+
+ private:
+  struct Filter {
+    OscillatorNoise noise;
+    Eigen::Vector2d x;
+    Eigen::Matrix2d p;
+    double log_likelihood = 0;  // exponentially forgotten sum of innovation log-likelihoods
+  };
+
+  const Filter& best() const;
+  static Eigen::Matrix2d process_noise(const OscillatorNoise& noise, double dt);
+
+  Options options_;
+  std::vector<Filter> filters_;
+  double time_ = 0;
+  bool initialized_ = false;
+  double last_nis_ = 0;
+};
+
+}  // namespace kairos

@@ -1,0 +1,56 @@
+#pragma once
+// What drives a clock from measurements. kairos has one real implementation (Discipline: the
+// Kalman model with selection and steering policy); the simulator adds a baseline (a PI servo
+// like linuxptp's) behind the same seam, so a benchmark can show what the model buys.
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "clock/measurement.hpp"
+
+namespace kairos {
+
+// The model's claim about the true time: true time minus the clock's reading, as a centre and
+// a standard deviation (infinite when nothing is known).
+struct ClockError {
+  double offset = 0;
+  double sd = std::numeric_limits<double>::infinity();
+  double low(double sigmas) const { return offset - sigmas * sd; }
+  double high(double sigmas) const { return offset + sigmas * sd; }
+};
+
+struct SourceOptions {
+  std::string name;
+  bool trusted = false;
+  bool required = false;
+};
+
+class ClockServo {
+ public:
+  // Our own corrections, reported so that followers can account for them.
+  using SteerListener = std::function<void(double time, double frequency_change, double step)>;
+
+  virtual ~ClockServo() = default;
+
+  virtual std::size_t add_source(SourceOptions options) = 0;
+  // A measurement from `source`; `now` (same time axis as m.time) is when it is processed.
+  virtual void on_measurement(std::size_t source, const Measurement& m, double now) = 0;
+  // Call at next_timer() (calling early does nothing).
+  virtual void on_timer(double now) = 0;
+  virtual std::optional<double> next_timer() const = 0;
+  // Somebody else stepped our clock by an unknown amount.
+  virtual void on_clock_stepped(double now) = 0;
+  // The reference is another of our clocks and we just changed it.
+  virtual void on_reference_frequency_change(double time, double delta) = 0;
+  virtual void on_reference_step(double time, double delta) = 0;
+  virtual void set_steer_listener(SteerListener listener) = 0;
+  // For a follower: the leader's own error, added to this clock's.
+  virtual void set_reference_error(std::function<ClockError(double time)> reference_error) = 0;
+
+  virtual ClockError error(double time) const = 0;
+  virtual bool synchronized() const = 0;
+};
+
+}  // namespace kairos

@@ -1,0 +1,38 @@
+#pragma once
+// Per-source treatment of measurements before the model sees them. The key fact (RFC 5905 §8):
+// the true offset lies within ±delay/2 of the measured one, and queueing only ever adds delay.
+// A measurement whose delay is close to the path's minimum has little room for error; one that
+// sat in a queue has a lot. So each measurement's variance comes from its excess delay over the
+// minimum seen recently: if the extra delay e splits between the two directions at random, the
+// error is spread over ±e/2 (variance e²/12). Delay spikes are not thrown away, they just weigh
+// nothing.
+#include <cstddef>
+#include <deque>
+#include <optional>
+
+#include "clock/measurement.hpp"
+
+namespace kairos {
+
+struct Observation {
+  double time = 0;
+  double offset = 0;    // our clock minus the reference (the model's sign)
+  double variance = 0;  // of `offset`
+  double distance = 0;  // half-width of the interval that must contain the truth (s)
+  Leap leap = Leap::kNone;
+};
+
+class SourceFilter {
+ public:
+  static constexpr std::size_t kWindow = 32;  // delays remembered for the minimum
+
+  // nullopt for measurements that cannot be right (negative delay, NaN).
+  std::optional<Observation> add(const Measurement& m);
+  double min_delay() const;
+  std::size_t samples() const { return delays_.size(); }
+
+ private:
+  std::deque<double> delays_;
+};
+
+}  // namespace kairos
