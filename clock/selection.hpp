@@ -2,6 +2,30 @@
 // Which sources tell the truth (RFC 5905 §11.2.1, Marzullo's intersection): each source offers
 // an interval that must contain the true offset of our clock; the largest set of sources whose
 // intervals share a common point, if it is a majority, are truechimers; the others falsetickers.
+//
+// The exact rules of select_truechimers:
+// - Not candidates at all (neither truechimer nor falseticker, not counted for the majority):
+//   entries with leap == kUnsynchronized (LI = 3: the source has no time), and intervals with a
+//   NaN end or low > high. The usable entries are "the candidates" below; n is their number.
+// - n == 0 or n < min_sources: kNoSources, both lists empty.
+// - Group: sweep the sorted endpoints (a point counts the intervals that contain it, ends
+//   inclusive, so touching intervals agree) for the largest count. The region is the widest
+//   connected stretch where the count is that largest (a single point has width 0); on a tie,
+//   the lowest. The truechimers are the candidates whose interval contains the region, and
+//   [low, high] is the region; every other candidate is a falseticker.
+// - Trusted: if the trusted candidates agree with each other (their intervals share a point),
+//   the sweep only looks inside the intersection of their intervals, so the group is the
+//   largest one that holds every trusted candidate, even if a larger untrusted group agrees
+//   elsewhere (a lone trusted source beats two agreeing untrusted ones). Such a group needs no
+//   majority. If the trusted candidates disagree with each other, trust says nothing about
+//   which of them to believe: the plain rules apply, majority included.
+// - Majority: otherwise the group must be more than half of n (1 of 1, 2 of 3, 3 of 5; not
+//   1 of 2, not 2 of 4), else kNoMajority with both lists empty.
+// - Required: if any entry is required (an unusable one too, so a required source that lost
+//   its time still blocks) and no truechimer is, kNoRequiredSource; lists, region and leap are
+//   filled in as computed so a caller can log who disagreed.
+// - Leap: kInsert or kDelete if more than half of the truechimers announce it, else kNone.
+// - Index lists are ascending; the result depends only on the input (no state, no IO).
 #include <cstddef>
 #include <optional>
 #include <string>
