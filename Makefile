@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 JOBS        ?= $(shell nproc)
 CMAKE_GEN   := -G Ninja
 
-.PHONY: all deps build test unit-asan demo bench bench-server fuzz fuzz-build clean
+.PHONY: all deps build test unit-asan demo bench bench-server sim fuzz fuzz-build clean
 
 all: build
 
@@ -37,6 +37,10 @@ bench: build
 # kairosd vs chronyd as servers on loopback, one CPU each side (numbers, never pass/fail).
 bench-server: build
 	@bash scripts/bench_server.sh $(BUILD)
+
+# Every simulator scenario with both servos, against its targets and chronyd's numbers.
+sim: build
+	$(BUILD)/tools/sim/kairos-sim --table
 
 fuzz-build: deps
 	CC=clang-16 CXX=clang++-16 cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \

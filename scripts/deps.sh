@@ -18,6 +18,8 @@ packages=(
   iproute2 util-linux
   # chronyd's runtime libraries; chrony itself is unpacked, not installed (tests/interop).
   libgnutls30 libnettle8 libseccomp2 libcap2 libedit2
+  # kairos-sim --plot draws with gnuplot (PNG without X).
+  gnuplot-nox
 )
 
 missing=()

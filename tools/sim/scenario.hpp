@@ -78,6 +78,17 @@ struct ForeignStep {
 
 enum class StepMode { kStartOnly, kAlways, kNever };
 
+// Numbers a run is judged against ([target]) or compared with ([chronyd]: what chronyd reached
+// in the same world). Absent numbers are not judged.
+struct Expectations {
+  std::optional<double> rms_offset;
+  std::optional<double> max_offset;
+  std::optional<double> sd_offset;
+  std::optional<double> time_to_sync;
+  std::optional<double> bound_coverage;
+  std::optional<double> bound_width_ratio;  // median bound width / rms offset
+};
+
 struct ClientModel {
   double poll = 16;               // seconds between exchanges with each server
   int initial_burst = 4;          // exchanges at start, burst_interval apart (like iburst)
@@ -102,9 +113,13 @@ struct Scenario {
   std::vector<LossBurst> loss_bursts;
   std::optional<LeapEvent> leap;
   std::optional<ForeignStep> foreign_step;
+  Expectations target;   // what kairos should reach (the kalman servo)
+  Expectations chronyd;  // reference numbers, information only
 };
 
-// Parses a scenario; every problem is reported with its line ("line 12: ...").
+// Parses a scenario; every problem is reported with its line ("line 12: ..."), all of them at
+// once. When source_name ends in ".toml" the scenario's name must be that file's stem (a missing
+// name takes it), so a table row can always be traced to its file.
 Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view source_name = "scenario");
 Result<Scenario> load_scenario(const std::string& path);
 
