@@ -112,7 +112,8 @@ bool Discipline::try_initialize(double now) {
 }
 
 void Discipline::feed(const Observation& obs) {
-  if (kalman_.update(obs.offset, obs.variance) == UpdateResult::kOutlier) {
+  const UpdateResult res = kalman_.update(obs.offset, obs.variance);
+  if (res == UpdateResult::kOutlier) {
     // A few outliers are noise the model did not expect; many in a row from sources that the
     // selection still trusts mean the model is wrong (an unexpected step): start the offset over.
     if (++outliers_ < options_.max_outliers) return;

@@ -34,7 +34,7 @@ enum class StepMode {
 
 struct DisciplineOptions {
   StepMode step_mode = StepMode::kStartOnly;
-  double step_threshold = 0.1;     // s
+  double step_threshold = 0.01;    // s
   double panic_threshold = 1000;   // s; a larger offset is not corrected at all
   double max_slew = 500e-6;        // largest phase-correction rate (s/s) on top of the frequency
   double min_slew_time = 0.1;      // s; an offset is removed over at least this long

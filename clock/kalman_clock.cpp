@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <cstdlib>
 
 namespace kairos {
 namespace {
@@ -64,9 +66,9 @@ void KalmanClock::predict(double time) {
 }
 
 UpdateResult KalmanClock::update(double measured_offset, double variance) {
-  const Filter& chosen = best();
-  const double chosen_s = chosen.p(0, 0) + variance;
-  const double chosen_innovation = measured_offset - chosen.x(0);
+  const KalmanEstimate prior = estimate();
+  const double chosen_s = prior.offset_variance + variance;
+  const double chosen_innovation = measured_offset - prior.offset;
   last_nis_ = chosen_innovation / std::sqrt(chosen_s);
   if (std::abs(last_nis_) > options_.outlier_sigmas) return UpdateResult::kOutlier;
 
@@ -98,33 +100,55 @@ const KalmanClock::Filter& KalmanClock::best() const {
                            [](const Filter& a, const Filter& b) { return a.log_likelihood < b.log_likelihood; });
 }
 
+KalmanEstimate KalmanClock::mix(const std::vector<Eigen::Vector2d>& xs, const std::vector<Eigen::Matrix2d>& ps,
+                                double time) const {
+  // Bayesian model averaging: each filter weighs by its recent likelihood, and the spread of
+  // their estimates adds to the covariance, so an uncertain choice of noise level shows in the
+  // bound instead of being hidden by picking one.
+  double top = -std::numeric_limits<double>::infinity();
+  for (const Filter& f : filters_) top = std::max(top, f.log_likelihood);
+  std::vector<double> w(filters_.size());
+  double total = 0;
+  for (std::size_t i = 0; i < filters_.size(); ++i) total += w[i] = std::exp(filters_[i].log_likelihood - top);
+  Eigen::Vector2d x = Eigen::Vector2d::Zero();
+  for (std::size_t i = 0; i < filters_.size(); ++i) x += (w[i] / total) * xs[i];
+  Eigen::Matrix2d p = Eigen::Matrix2d::Zero();
+  for (std::size_t i = 0; i < filters_.size(); ++i) {
+    const Eigen::Vector2d d = xs[i] - x;
+    p += (w[i] / total) * (ps[i] + d * d.transpose());
+  }
+  const Filter& b = best();
+  return KalmanEstimate{.time = time,
+                        .offset = x(0),
+                        .frequency = x(1),
+                        .offset_variance = p(0, 0),
+                        .frequency_variance = p(1, 1),
+                        .covariance = p(0, 1),
+                        .noise = b.noise};
+}
+
 KalmanEstimate KalmanClock::estimate() const {
-  const Filter& f = best();
-  return KalmanEstimate{.time = time_,
-                        .offset = f.x(0),
-                        .frequency = f.x(1),
-                        .offset_variance = f.p(0, 0),
-                        .frequency_variance = f.p(1, 1),
-                        .covariance = f.p(0, 1),
-                        .noise = f.noise};
+  std::vector<Eigen::Vector2d> xs;
+  std::vector<Eigen::Matrix2d> ps;
+  for (const Filter& f : filters_) {
+    xs.push_back(f.x);
+    ps.push_back(f.p);
+  }
+  return mix(xs, ps, time_);
 }
 
 KalmanEstimate KalmanClock::estimate_at(double time) const {
-  KalmanEstimate e = estimate();
   const double dt = time - time_;
-  if (!initialized_ || dt <= 0) return e;
-  const Filter& f = best();
+  if (!initialized_ || dt <= 0) return estimate();
   Eigen::Matrix2d transition;
   transition << 1, dt, 0, 1;
-  const Eigen::Vector2d x = transition * f.x;
-  const Eigen::Matrix2d p = transition * f.p * transition.transpose() + process_noise(f.noise, dt);
-  e.time = time;
-  e.offset = x(0);
-  e.frequency = x(1);
-  e.offset_variance = p(0, 0);
-  e.frequency_variance = p(1, 1);
-  e.covariance = p(0, 1);
-  return e;
+  std::vector<Eigen::Vector2d> xs;
+  std::vector<Eigen::Matrix2d> ps;
+  for (const Filter& f : filters_) {
+    xs.push_back(transition * f.x);
+    ps.push_back(transition * f.p * transition.transpose() + process_noise(f.noise, dt));
+  }
+  return mix(xs, ps, time);
 }
 
 }  // namespace kairos

@@ -40,7 +40,7 @@ class KalmanClock {
   struct Options {
     double initial_frequency_sd = 1e-3;  // what we know about the frequency before any sample
     double outlier_sigmas = 6.0;         // innovations beyond this many sd are outliers
-    double memory = 64;                  // samples over which the noise likelihoods are compared
+    double memory = 256;                 // samples over which the noise likelihoods are compared
   };
 
   explicit KalmanClock(Options options);
@@ -77,6 +77,7 @@ class KalmanClock {
   };
 
   const Filter& best() const;
+  KalmanEstimate mix(const std::vector<Eigen::Vector2d>& xs, const std::vector<Eigen::Matrix2d>& ps, double time) const;
   static Eigen::Matrix2d process_noise(const OscillatorNoise& noise, double dt);
 
   Options options_;

@@ -22,6 +22,7 @@ void SimClock::advance(double t) {
   // Like the kernel: the leap second happens when our own reading crosses midnight.
   if (leap_ != Leap::kNone && leap_point_ >= 0 && before < leap_point_ && after >= leap_point_) {
     offset_ += leap_ == Leap::kInsert ? -1.0 : 1.0;
+    leaps_ += leap_ == Leap::kInsert ? 1 : -1;
     leap_ = Leap::kNone;
   }
 }

@@ -24,6 +24,8 @@ class SimClock : public ClockDevice {
   double reading_at(double t);
   // This clock minus true time at t, in the clock's own second-counting (leaps included).
   double offset_at(double t) { return reading_at(t) - t; }
+  // Leap seconds this clock inserted (+1 each) or deleted (-1): reading + this counts like TAI.
+  int leaps() const { return leaps_; }
   double rate_error() const { return oscillator_ + adjustment_ + oscillator_ * adjustment_; }
   // The kernel inserts (or deletes) a second when the clock's reading crosses this point.
   void set_leap_point(double reading) { leap_point_ = reading; }
@@ -53,6 +55,7 @@ class SimClock : public ClockDevice {
   double max_frequency_;
   Leap leap_ = Leap::kNone;
   double leap_point_ = -1;
+  int leaps_ = 0;
   ClockErrorEstimate estimate_;
 };
 

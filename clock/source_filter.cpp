@@ -22,9 +22,9 @@ std::optional<Observation> SourceFilter::add(const Measurement& m) {
   for (double d : delays_) mean += d;
   mean /= static_cast<double>(delays_.size());
   const double minimum = min_delay();
-  // The minimum of few samples is itself above the path's true minimum; by about the mean excess
-  // over sqrt(n) for the exponential-like queueing delays seen in practice.
-  // A first measurement says nothing about the minimum: assume half its delay may be queueing.
+  // The minimum of a few samples is itself above the path's true minimum, by about the mean
+  // excess over sqrt(n) for the exponential-like queueing seen in practice; a first measurement
+  // says nothing about the minimum, so half its delay may be queueing.
   const double min_uncertainty = delays_.size() == 1 ? m.delay / 2
                                                      : (mean - minimum) / std::sqrt(static_cast<double>(delays_.size()));
   const double excess = m.delay - minimum + min_uncertainty;

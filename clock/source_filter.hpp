@@ -24,7 +24,9 @@ struct Observation {
 
 class SourceFilter {
  public:
-  static constexpr std::size_t kWindow = 32;  // delays remembered for the minimum
+  // Delays remembered for the minimum. Long on purpose: when a path gets longer, the old minimum
+  // only makes variances too large (safe); when it gets shorter, the new minimum counts at once.
+  static constexpr std::size_t kWindow = 256;
 
   // nullopt for measurements that cannot be right (negative delay, NaN).
   std::optional<Observation> add(const Measurement& m);

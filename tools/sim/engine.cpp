@@ -98,7 +98,7 @@ class World {
     }
     for (std::size_t i = 0; i < servers_.size(); ++i) {
       servers_[i].burst_left = sc_.client.initial_burst;
-      at(0.001 * static_cast<double>(i + 1), [this, i] { poll(i); });
+      at(0.001 * static_cast<double>(i + 1), [this, i] { poll(i, 0); });
     }
     if (phc_) at(0.5, [this] { cross_timestamp(); });
     if (sc_.foreign_step) {
@@ -107,7 +107,11 @@ class World {
         output().on_clock_stepped(now_);
         // The daemon learns of the step at once (timerfd cancel-on-set) and polls again.
         if (!phc_) {
-          for (Server& s : servers_) s.burst_left = sc_.client.initial_burst;
+          for (std::size_t i = 0; i < servers_.size(); ++i) {
+            servers_[i].burst_left = sc_.client.initial_burst;
+            const std::uint64_t generation = ++servers_[i].generation;
+            at(now_ + 0.001 * static_cast<double>(i + 1), [this, i, generation] { poll(i, generation); });
+          }
         }
       });
     }
@@ -124,6 +128,7 @@ class World {
   struct Server {
     NtpResponder responder;
     int burst_left = 0;
+    std::uint64_t generation = 0;  // a new poll schedule replaces the old one
   };
 
   std::unique_ptr<ClockServo> make_servo(SimClock& clock) {
@@ -202,12 +207,14 @@ class World {
 
     Record r;
     r.time = t;
-    r.offset = system_.reading_at(t) - utc(t);
+    // Compared on a scale without leap seconds (like TAI), so that the instant of the leap itself,
+    // where UTC readings repeat a second, does not look like an error of a second.
+    r.offset = system_.reading_at(t) + system_.leaps() - t;
     r.freq_error = system_.rate_error();
     const ClockError e = output().error(t);
     r.bound_low = e.low(kBoundSigmas);
     r.bound_high = e.high(kBoundSigmas);
-    if (phc_) r.phc_offset = phc_->reading_at(t) - utc(t);
+    if (phc_) r.phc_offset = phc_->reading_at(t) + phc_->leaps() - t;
     r.synchronized = output().synchronized();
     on_second(r);
   }
@@ -221,11 +228,12 @@ class World {
     }
   }
 
-  void poll(std::size_t i) {
+  void poll(std::size_t i, std::uint64_t generation) {
     Server& server = servers_[i];
+    if (generation != server.generation) return;
     const double interval = server.burst_left > 0 ? sc_.client.burst_interval : sc_.client.poll;
     if (server.burst_left > 0) --server.burst_left;
-    at(now_ + interval, [this, i] { poll(i); });
+    at(now_ + interval, [this, i, generation] { poll(i, generation); });
 
     const ServerModel& model = sc_.servers[i];
     SimClock& local = phc_ ? *phc_ : system_;

@@ -13,7 +13,7 @@ namespace kairos::sim {
 class PiServo : public ClockServo {
  public:
   struct Options {
-    double step_threshold = 0.1;
+    double step_threshold = 0.01;
     bool hardware = false;
     double kp = 0.7;  // fraction of the offset corrected per update interval
     double ki = 0.3;

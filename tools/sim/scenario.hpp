@@ -97,7 +97,7 @@ struct ClientModel {
   double timestamp_precision = 20e-9;  // random error of each local/server timestamp (uniform ±p/2)
   bool interleaved = false;       // server's t3 is its (hardware) transmit timestamp
   StepMode step_mode = StepMode::kStartOnly;
-  double step_threshold = 0.1;
+  double step_threshold = 0.01;
   double max_slew = 500e-6;
 };
 
