@@ -219,11 +219,15 @@ class World {
     on_second(r);
   }
 
-  void schedule_timer(ClockServo& servo) {
+  // One pending timer event per servo: a new deadline replaces the old one (its event finds a
+  // stale generation and does nothing).
+  void schedule_timer(ClockServo& servo, std::uint64_t& generation) {
+    const std::uint64_t mine = ++generation;
     if (auto when = servo.next_timer()) {
-      at(std::max(*when, now_), [this, &servo] {
+      at(std::max(*when, now_), [this, &servo, &generation, mine] {
+        if (mine != generation) return;
         servo.on_timer(now_);
-        schedule_timer(servo);
+        schedule_timer(servo, generation);
       });
     }
   }
@@ -281,7 +285,7 @@ class World {
     m.precision = sc_.client.timestamp_precision / std::sqrt(12.0);
     m.leap = to_leap(sample->header.leap);
     servo_->on_measurement(i, m, time);
-    schedule_timer(*servo_);
+    schedule_timer(*servo_, servo_timer_);
   }
 
   // PHC against the system clock: system, PHC, system readings; the one with the shortest window.
@@ -310,7 +314,7 @@ class World {
     m.delay = best_window;
     m.precision = 1e-9 / std::sqrt(12.0);
     follower_->on_measurement(0, m, t);
-    schedule_timer(*follower_);
+    schedule_timer(*follower_, follower_timer_);
   }
 
   static constexpr double kBoundSigmas = 4.0;
@@ -327,6 +331,8 @@ class World {
   std::unique_ptr<ClockServo> servo_;
   std::unique_ptr<ClockServo> follower_;
   std::vector<Server> servers_;
+  std::uint64_t servo_timer_ = 0;
+  std::uint64_t follower_timer_ = 0;
 };
 
 }  // namespace
