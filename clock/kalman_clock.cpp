@@ -8,10 +8,13 @@
 namespace kairos {
 namespace {
 
-// Candidate noise levels, a decade apart: from an oven-controlled oscillator in a quiet room to
-// a cheap crystal next to a fan that starts and stops.
+// Candidate noise levels, a decade apart: from a good crystal in a quiet room (random walk of
+// 3e-10 per sqrt(s)) to a cheap one next to a fan that starts and stops (1e-7). The floor is
+// deliberate: quieter levels would let a lucky stretch of measurements talk the model into a
+// frequency it then trusts for hours; an oven-controlled oscillator just gets a bound a little
+// wider than it deserves.
 constexpr double kWhiteFm[] = {1e-24, 1e-21, 1e-18, 1e-15};
-constexpr double kRandomWalk[] = {1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14};
+constexpr double kRandomWalk[] = {1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14};
 
 }  // namespace
 
