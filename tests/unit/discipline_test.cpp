@@ -1,0 +1,405 @@
+#include "clock/discipline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+
+#include "clock/sim_clock.hpp"
+
+namespace kairos {
+namespace {
+
+constexpr std::int64_t kEpoch = 1798761600;  // 2027-01-01 00:00:00 UTC
+constexpr double kPrecision = 1e-6;
+
+// One disciplined SimClock and synthetic NTP exchanges with servers whose clocks are a given
+// offset from true time. The model's time axis is true time, as in the simulator.
+struct World {
+  double now = 0;
+  SimClock clock;
+  Discipline discipline;
+  std::mt19937_64 rng;
+  double base_delay = 1e-3;  // round trip without queueing
+  double jitter = 20e-6;     // mean queueing per direction (exponential)
+
+  World(double initial_offset, double oscillator, DisciplineOptions options = {}, std::uint64_t seed = 1)
+      : clock("sim", [this] { return now; }, kEpoch, initial_offset, oscillator, 500e-6),
+        discipline(clock, options),
+        rng(seed) {}
+
+  // Moves true time on to t, ending slews on the way as a daemon's timer would.
+  void advance_to(double t) {
+    while (std::optional<double> when = discipline.next_timer()) {
+      if (*when > t) break;
+      now = std::max(now, *when);
+      discipline.on_timer(now);
+      if (discipline.next_timer() == when) break;  // a timer that does not end itself
+    }
+    now = std::max(now, t);
+    // A SimClock integrates lazily; reading it makes leap points on the way take effect.
+    (void)clock.reading_at(now);
+  }
+
+  double queueing() { return jitter > 0 ? std::exponential_distribution<double>(1 / jitter)(rng) : 0; }
+
+  // An exchange answered now by a server `server_offset` ahead of true time. The NTP offset is
+  // the server minus us, off by half the difference of the two directions' delays.
+  Measurement exchange(double server_offset, Leap leap = Leap::kNone) {
+    const double up = base_delay / 2 + queueing();
+    const double down = base_delay / 2 + queueing();
+    Measurement m;
+    m.time = now;
+    m.offset = server_offset - clock.offset_at(now) + (up - down) / 2;
+    m.delay = up + down;
+    m.precision = kPrecision;
+    m.leap = leap;
+    return m;
+  }
+
+  void measure(std::size_t source, double server_offset = 0, Leap leap = Leap::kNone) {
+    discipline.on_measurement(source, exchange(server_offset, leap), now);
+  }
+
+  // True time minus the clock's reading: what ClockError claims to know.
+  double true_error() { return -clock.offset_at(now); }
+};
+
+DisciplineOptions with_step_mode(StepMode mode) {
+  DisciplineOptions o;
+  o.step_mode = mode;
+  return o;
+}
+
+TEST(Discipline, FirstLargeOffsetIsSteppedAtStart) {
+  World w(0.5, 0, with_step_mode(StepMode::kStartOnly));
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  EXPECT_FALSE(w.discipline.synchronized());
+  w.advance_to(1);
+  w.measure(s);
+  EXPECT_EQ(w.discipline.steps(), 1u);
+  EXPECT_TRUE(w.discipline.synchronized());
+  // What is left is the measurement's error: half the difference of two ~20 µs queueing delays.
+  EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 200e-6);
+}
+
+TEST(Discipline, NeverModeSlewsAtMostMaxSlew) {
+  DisciplineOptions o = with_step_mode(StepMode::kNever);
+  World w(0.5, 0, o);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.advance_to(1);
+  w.measure(s);
+  EXPECT_EQ(w.discipline.steps(), 0u);
+  // Half a second to remove: the slew is clamped to max_slew (500 ppm, also the device's limit).
+  EXPECT_NEAR(w.discipline.applied_frequency(), -o.max_slew, 1e-12);
+  w.advance_to(11);
+  EXPECT_NEAR(w.clock.offset_at(w.now), 0.5 - 10 * o.max_slew, 1e-9);
+}
+
+TEST(Discipline, SmallOffsetIsSlewedNotStepped) {
+  World w(0.005, 0, with_step_mode(StepMode::kAlways));
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.advance_to(1);
+  w.measure(s);
+  // 5 ms is under the 10 ms step threshold, even in kAlways: slewed away (we are ahead, so the
+  // clock is slowed) at the largest rate, since one sample gives no poll interval to spread it over.
+  EXPECT_EQ(w.discipline.steps(), 0u);
+  EXPECT_NEAR(w.discipline.applied_frequency(), -DisciplineOptions{}.max_slew, 1e-12);
+}
+
+// After a few minutes of 2 s polls, the server's clock jumps 50 ms: the model calls the first
+// samples outliers and, after max_outliers in a row, takes the new offset.
+std::size_t steps_after_server_jump(StepMode mode, double& final_offset) {
+  World w(0.002, 20e-6, with_step_mode(mode), 5);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  double server = 0;
+  for (int i = 1; i <= 300; ++i) {
+    if (i == 100) server = 0.05;
+    w.advance_to(2.0 * i);
+    w.measure(s, server);
+  }
+  final_offset = w.clock.offset_at(w.now) - server;
+  return w.discipline.steps();
+}
+
+TEST(Discipline, StartOnlyNeverStepsOnceSynchronised) {
+  double final_offset = 0;
+  EXPECT_EQ(steps_after_server_jump(StepMode::kStartOnly, final_offset), 0u);
+  // 50 ms slewed at up to 500 ppm takes 100 s; 400 s later the clock follows the server.
+  EXPECT_LT(std::abs(final_offset), 1e-3);
+}
+
+TEST(Discipline, AlwaysStepsALaterLargeOffset) {
+  double final_offset = 0;
+  EXPECT_EQ(steps_after_server_jump(StepMode::kAlways, final_offset), 1u);
+  EXPECT_LT(std::abs(final_offset), 1e-3);
+}
+
+TEST(Discipline, SecondMeasurementCancelsOscillatorFrequency) {
+  World w(0, 100e-6);
+  w.jitter = 1e-6;
+  w.base_delay = 20e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.advance_to(1);
+  w.measure(s);
+  w.advance_to(5);
+  w.measure(s);
+  // The slew that removes the 400 µs gathered meanwhile ends at the next poll (4 s later);
+  // then only the frequency remains.
+  w.advance_to(10);
+  EXPECT_FALSE(w.discipline.next_timer());
+  // Two samples 4 s apart whose errors are ~1 µs: the frequency is known to ~0.5 ppm.
+  EXPECT_NEAR(w.discipline.applied_frequency(), -100e-6, 5e-6);
+  EXPECT_NEAR(w.clock.rate_error(), 0, 5e-6);
+  // The offset is gone too: ~1 µs of measurement error plus 0.5 ppm over 5 s.
+  EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 20e-6);
+}
+
+TEST(Discipline, FalsetickerIsNotSelected) {
+  World w(0, 10e-6, {}, 3);
+  const std::size_t good1 = w.discipline.add_source({.name = "good1"});
+  const std::size_t good2 = w.discipline.add_source({.name = "good2"});
+  const std::size_t bad = w.discipline.add_source({.name = "bad"});
+  // All three are polled together every 16 s, as a daemon does; the falseticker happens to
+  // answer first, so the start must wait for a majority.
+  const double poll = 16;
+  for (double t = 1; t < 2000; t += poll) {
+    w.advance_to(t);
+    w.measure(bad, 0.010);
+    w.advance_to(t + 0.001);
+    w.measure(good1);
+    w.advance_to(t + 0.002);
+    w.measure(good2);
+    ASSERT_FALSE(w.discipline.sources()[bad].selected) << "t = " << t;
+    ASSERT_TRUE(w.discipline.sources()[good1].selected) << "t = " << t;
+    ASSERT_TRUE(w.discipline.sources()[good2].selected) << "t = " << t;
+    ASSERT_TRUE(w.discipline.synchronized()) << "t = " << t;
+    // 10 ppm of drift over a poll is 160 µs; following the falseticker would be 10 ms.
+    for (double s = 0.5; s < poll; s += 0.5) {
+      w.advance_to(t + s);
+      ASSERT_LT(std::abs(w.clock.offset_at(w.now)), 1e-3) << "t = " << w.now;
+    }
+  }
+  EXPECT_NEAR(w.discipline.sources()[bad].last_offset, 0.010, 1e-3);
+  // Settled: a few measurement errors (~15 µs each) at most.
+  EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 50e-6);
+}
+
+TEST(Discipline, ErrorIsUnknownBeforeTheFirstMeasurement) {
+  World w(0, 0);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  EXPECT_TRUE(std::isinf(w.discipline.error(0).sd));
+  EXPECT_TRUE(std::isinf(w.discipline.error(100).sd));
+  w.advance_to(1);
+  w.jitter = 0;
+  w.measure(s);
+  // One sample: its variance is precision² + (delay/2)²/12 (SourceFilter), nothing else yet.
+  const double delay = w.base_delay;
+  const double first_sd = std::sqrt(kPrecision * kPrecision + delay * delay / 48);
+  EXPECT_NEAR(w.discipline.error(w.now).sd, first_sd, 1e-9 * first_sd);
+  // Without measurements it grows; after one sample the frequency is only known to the prior
+  // (1e-3), so dt seconds later the offset is uncertain by at least dt·1e-3.
+  double previous = first_sd;
+  for (double dt : {1.0, 10.0, 100.0, 1000.0}) {
+    const double sd = w.discipline.error(w.now + dt).sd;
+    EXPECT_GT(sd, previous) << dt;
+    EXPECT_GE(sd, dt * DisciplineOptions{}.kalman.initial_frequency_sd) << dt;
+    previous = sd;
+  }
+}
+
+TEST(Discipline, ErrorGrowsWithoutMeasurements) {
+  World w(0.003, 10e-6, {}, 9);
+  (void)w.discipline.add_source({.name = "a"});
+  for (double t = 1; t < 1000; t += 16) {
+    w.advance_to(t);
+    w.measure(0);
+  }
+  double previous = w.discipline.error(w.now).sd;
+  EXPECT_TRUE(std::isfinite(previous));
+  for (double dt : {10.0, 100.0, 1000.0, 10000.0}) {
+    const double sd = w.discipline.error(w.now + dt).sd;
+    EXPECT_GT(sd, previous) << dt;
+    previous = sd;
+  }
+}
+
+TEST(Discipline, ErrorBoundContainsTheTrueError) {
+  // Every second of a long run, true time minus the reading must lie within the claimed
+  // offset ± 4 sd (bound_sigmas: 99.994 % if the sd is honest). Seconds within one poll share
+  // the same measurement error, so count polls: of the ~240 checked, an honest sd (6e-5 per
+  // poll outside 4 sd) leaves one outside with probability ~1.5 %, two with ~1e-4.
+  World w(0.003, 10e-6, {}, 17);
+  (void)w.discipline.add_source({.name = "a"});
+  int polls_outside = 0;
+  double worst = 0;
+  const double poll = 16;
+  for (double t = 1; t < 4000; t += poll) {
+    w.advance_to(t);
+    w.measure(0);
+    if (t < 100) continue;
+    bool outside = false;
+    for (double s = 0; s < poll; s += 1) {
+      w.advance_to(t + s);
+      const ClockError e = w.discipline.error(w.now);
+      const double z = std::abs(w.true_error() - e.offset) / e.sd;
+      worst = std::max(worst, z);
+      outside = outside || z > DisciplineOptions{}.bound_sigmas;
+    }
+    polls_outside += outside;
+  }
+  EXPECT_LE(polls_outside, 1) << "worst " << worst << " sd";
+}
+
+TEST(Discipline, ForeignStepMakesTheErrorUnknownAndIsUndone) {
+  World w(0.003, 10e-6, {}, 9);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  for (double t = 1; t < 500; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  const std::size_t steps = w.discipline.steps();
+  w.advance_to(w.now + 5);
+  ASSERT_TRUE(w.clock.step(1.0));  // somebody else sets the clock
+  w.discipline.on_clock_stepped(w.now);
+  // The offset could now be anything up to the panic threshold.
+  EXPECT_GE(w.discipline.error(w.now).sd, DisciplineOptions{}.panic_threshold * (1 - 1e-9));
+  w.advance_to(w.now + 1);
+  w.measure(s);
+  // As at start, the policy may step it back.
+  EXPECT_EQ(w.discipline.steps(), steps + 1);
+  EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 200e-6);
+  EXPECT_LT(w.discipline.error(w.now).sd, 1e-3);
+}
+
+TEST(Discipline, FollowerErrorAddsLeaderErrorInQuadrature) {
+  World w(0, 0);
+  const std::size_t s = w.discipline.add_source({.name = "phc"});
+  const ClockError leader{.offset = 0.002, .sd = 3e-6};
+  w.discipline.set_reference_error([&](double) { return leader; });
+  EXPECT_TRUE(std::isinf(w.discipline.error(0).sd));
+  w.advance_to(1);
+  w.measure(s);
+  for (double t : {w.now, w.now + 10, w.now + 1000}) {
+    const KalmanEstimate own = w.discipline.model().estimate_at(t);
+    const ClockError e = w.discipline.error(t);
+    EXPECT_NEAR(e.sd, std::hypot(std::sqrt(own.offset_variance), leader.sd), 1e-12 * e.sd) << t;
+    EXPECT_NEAR(e.offset, -own.offset + leader.offset, 1e-15) << t;
+  }
+}
+
+TEST(Discipline, ReferenceFrequencyChangeKeepsFollowerConsistent) {
+  // The system clock (30 ppm off) follows a PHC through cross-timestamps; then the PHC's own
+  // servo changes the PHC's frequency by 50 ppm and tells the follower.
+  double now = 0;
+  SimClock phc("phc", [&] { return now; }, kEpoch, 0, 0, 500e-6);
+  SimClock system("system", [&] { return now; }, kEpoch, 0.001, 30e-6, 500e-6);
+  Discipline follower(system, {});
+  const std::size_t s = follower.add_source({.name = "phc"});
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(0, 10e-9);
+  auto cross_timestamp = [&] {
+    Measurement m;
+    m.time = now;
+    m.offset = phc.reading_at(now) - system.reading_at(now) + noise(rng);
+    m.delay = 100e-9;
+    m.precision = 10e-9;
+    follower.on_measurement(s, m, now);
+  };
+  auto advance_to = [&](double t) {
+    while (std::optional<double> when = follower.next_timer()) {
+      if (*when > t) break;
+      now = std::max(now, *when);
+      follower.on_timer(now);
+      if (follower.next_timer() == when) break;
+    }
+    now = t;
+  };
+  for (double t = 1; t <= 120; t += 1) {
+    advance_to(t);
+    cross_timestamp();
+  }
+  advance_to(120.5);
+  const double change_time = now;
+  const ClockError before = follower.error(change_time);
+  ASSERT_TRUE(phc.set_frequency(50e-6));
+  follower.on_reference_frequency_change(change_time, 50e-6);
+  // A known change of the reference's rate moves nothing at the instant it happens.
+  const ClockError after = follower.error(change_time);
+  EXPECT_NEAR(after.offset, before.offset, 1e-15);
+  // Ten seconds on, without a measurement, the follower's prediction has followed the PHC's
+  // new rate: 500 µs of relative drift, predicted to within a few sd.
+  advance_to(change_time + 10);
+  const KalmanEstimate predicted = follower.model().estimate_at(now);
+  const double truth = system.reading_at(now) - phc.reading_at(now);  // the model's sign
+  const double sd = std::sqrt(predicted.offset_variance);
+  EXPECT_LT(sd, 10e-6);
+  EXPECT_NEAR(predicted.offset, truth, 5 * sd + 50e-9);
+  // So the next cross-timestamp fits the prediction and is used.
+  cross_timestamp();
+  EXPECT_LT(std::abs(follower.sources()[s].residual), 5 * sd + 50e-9);
+  EXPECT_TRUE(follower.sources()[s].selected);
+}
+
+TEST(Discipline, ReferenceStepKeepsFollowerConsistent) {
+  World w(0, 0);
+  w.jitter = 1e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  for (double t = 1; t <= 100; t += 1) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  w.advance_to(100.5);
+  const ClockError before = w.discipline.error(w.now);
+  // The reference stepped forward 1 ms: our clock is now 1 ms further behind it.
+  w.discipline.on_reference_step(w.now, 1e-3);
+  EXPECT_NEAR(w.discipline.error(w.now).offset, before.offset + 1e-3, 1e-12);
+}
+
+TEST(Discipline, LeapAnnouncedBySourcesArmsTheDevice) {
+  World w(0, 0);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kInsert);
+  }
+  EXPECT_EQ(w.clock.leaps(), 0);
+  w.advance_to(199.9);
+  EXPECT_EQ(w.clock.leaps(), 0);
+  w.advance_to(200.5);
+  EXPECT_EQ(w.clock.leaps(), 1);
+  EXPECT_NEAR(w.clock.reading_at(w.now), 199.5, 1e-3);
+}
+
+TEST(Discipline, WithdrawnLeapAnnouncementDisarmsTheDevice) {
+  World w(0, 0);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, t < 50 ? Leap::kInsert : Leap::kNone);
+  }
+  w.advance_to(201);
+  EXPECT_EQ(w.clock.leaps(), 0);
+}
+
+TEST(Discipline, LeapAnnouncedByAMinorityIsIgnored) {
+  World w(0, 0);
+  for (const char* name : {"a", "b", "c"}) (void)w.discipline.add_source({.name = name});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      w.advance_to(t + static_cast<double>(i));
+      w.measure(i, 0, i == 0 ? Leap::kInsert : Leap::kNone);
+    }
+  }
+  w.advance_to(201);
+  EXPECT_EQ(w.clock.leaps(), 0);
+}
+
+}  // namespace
+}  // namespace kairos
