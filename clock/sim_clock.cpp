@@ -4,6 +4,18 @@
 
 namespace kairos {
 
+timespec sim_unix_time(std::int64_t epoch, double seconds) {
+  const double whole = std::floor(seconds);
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(epoch + static_cast<std::int64_t>(whole));
+  ts.tv_nsec = static_cast<long>(std::llround((seconds - whole) * 1e9));
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec += 1;
+    ts.tv_nsec -= 1000000000;
+  }
+  return ts;
+}
+
 SimClock::SimClock(std::string name, std::function<double()> true_time, std::int64_t epoch, double initial_offset,
                    double oscillator_frequency, double max_frequency)
     : name_(std::move(name)),
@@ -37,18 +49,7 @@ void SimClock::set_oscillator_frequency(double f) {
   oscillator_ = f;
 }
 
-Result<timespec> SimClock::now() {
-  const double reading = reading_at(true_time_());
-  const double whole = std::floor(reading);
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(epoch_ + static_cast<std::int64_t>(whole));
-  ts.tv_nsec = static_cast<long>(std::llround((reading - whole) * 1e9));
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec += 1;
-    ts.tv_nsec -= 1000000000;
-  }
-  return ts;
-}
+Result<timespec> SimClock::now() { return sim_unix_time(epoch_, reading_at(true_time_())); }
 
 Result<void> SimClock::set_frequency(double f) {
   if (!std::isfinite(f) || std::abs(f) > max_frequency_) return fail(name_ + ": frequency out of range");

@@ -11,6 +11,10 @@
 
 namespace kairos {
 
+// Unix time of a simulated reading: `seconds` since the run's start, which began at `epoch`.
+// Kept apart so that a double never has to hold the whole Unix time (it would lose nanoseconds).
+timespec sim_unix_time(std::int64_t epoch, double seconds);
+
 class SimClock : public ClockDevice {
  public:
   // `true_time` tells the current simulated time (s since start); it never goes backwards.

@@ -26,19 +26,6 @@ struct Event {
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
 };
 
-timespec to_timespec(std::int64_t epoch, double seconds) {
-  const double whole = std::floor(seconds);
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(epoch + static_cast<std::int64_t>(whole));
-  long ns = static_cast<long>(std::llround((seconds - whole) * 1e9));
-  if (ns >= 1000000000) {
-    ts.tv_sec += 1;
-    ns -= 1000000000;
-  }
-  ts.tv_nsec = ns;
-  return ts;
-}
-
 Leap to_leap(NtpLeap leap) {
   switch (leap) {
     case NtpLeap::kNone: return Leap::kNone;
@@ -242,7 +229,7 @@ class World {
     const ServerModel& model = sc_.servers[i];
     SimClock& local = phc_ ? *phc_ : system_;
     const double send = now_;
-    const timespec t1 = to_timespec(epoch_, local.reading_at(send) + stamp_noise());
+    const timespec t1 = sim_unix_time(epoch_, local.reading_at(send) + stamp_noise());
     auto exchange = std::make_shared<NtpClientExchange>(NtpClientExchange::plain(random_fill()));
     if (lost(model, send)) return;
     const double arrive = send + delay(model.up);
@@ -250,8 +237,8 @@ class World {
       const ServerModel& m = sc_.servers[i];
       Server& s = servers_[i];
       const double depart = arrive + m.processing;
-      const NtpTimestamp rx = NtpTimestamp::from_timespec(to_timespec(epoch_, server_time(i, arrive) + stamp_noise()));
-      const NtpTimestamp tx = NtpTimestamp::from_timespec(to_timespec(epoch_, server_time(i, depart) + stamp_noise()));
+      const NtpTimestamp rx = NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, arrive) + stamp_noise()));
+      const NtpTimestamp tx = NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, depart) + stamp_noise()));
       s.responder = NtpResponder([tx] { return tx; }, random_fill());
       ServerClockState state;
       state.leap = server_leap(arrive);
@@ -273,7 +260,7 @@ class World {
   void receive(std::size_t i, const NtpClientExchange& exchange, const std::vector<std::uint8_t>& response,
                const timespec& t1, double time) {
     SimClock& local = phc_ ? *phc_ : system_;
-    const timespec t4 = to_timespec(epoch_, local.reading_at(time) + stamp_noise());
+    const timespec t4 = sim_unix_time(epoch_, local.reading_at(time) + stamp_noise());
     auto sample = exchange.handle_response(response, t1, t4, nullptr);
     if (!sample) return;
     Measurement m;
