@@ -255,6 +255,83 @@ void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& proble
   config.ke_server = std::move(ke);
 }
 
+// A number (integer or float) in [low, high].
+std::optional<double> read_number(const toml::table& t, std::string_view key, double low, double high,
+                                  Problems& problems) {
+  const toml::node* node = t.get(key);
+  if (!node) return std::nullopt;
+  std::optional<double> v;
+  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
+  if (auto f = node->value_exact<double>()) v = *f;
+  if (!v || !(*v >= low && *v <= high)) {
+    problems.add(node, fmt::format("'{}' must be a number between {:g} and {:g}", key, low, high));
+    return std::nullopt;
+  }
+  return v;
+}
+
+void read_interface(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  InterfaceConfig iface;
+  iface.line = t.source().begin.line;
+  reject_unknown_keys(t, {"name", "hw-timestamping", "discipline-phc", "phc-follows-system", "rx-compensation",
+                          "tx-compensation"},
+                      "[[interface]]", problems);
+  if (auto v = get<std::string>(t, "name", "a string", problems)) iface.name = *v;
+  // IFNAMSIZ is 16 with the terminating zero; '/' and whitespace never appear in a name.
+  if (iface.name.empty() || iface.name.size() > 15 ||
+      iface.name.find_first_of("/ \t\n:") != std::string::npos) {
+    problems.add(iface.line, "[[interface]] needs a 'name' of 1 to 15 characters, like \"eth0\"");
+  }
+  if (auto v = get<std::string>(t, "hw-timestamping", "a string", problems)) {
+    if (*v == "auto") iface.hw_timestamping = HwTimestampingMode::kAuto;
+    else if (*v == "on") iface.hw_timestamping = HwTimestampingMode::kOn;
+    else if (*v == "check") iface.hw_timestamping = HwTimestampingMode::kCheck;
+    else if (*v == "off") iface.hw_timestamping = HwTimestampingMode::kOff;
+    else problems.add(t.get("hw-timestamping"), "'hw-timestamping' is \"auto\", \"on\", \"check\" or \"off\"");
+  }
+  if (auto v = get<bool>(t, "discipline-phc", "true or false", problems)) iface.discipline_phc = *v;
+  if (auto v = get<bool>(t, "phc-follows-system", "true or false", problems)) iface.phc_follows_system = *v;
+  if (iface.discipline_phc && iface.phc_follows_system) {
+    problems.add(iface.line, "an interface's PHC either is disciplined by NTP ('discipline-phc') or follows the "
+                             "system clock ('phc-follows-system'), not both");
+  }
+  if (iface.discipline_phc && iface.hw_timestamping == HwTimestampingMode::kOff) {
+    problems.add(t.get("discipline-phc"), "'discipline-phc' needs hardware timestamps: hw-timestamping is \"off\"");
+  }
+  if (auto v = read_number(t, "rx-compensation", -1e-3, 1e-3, problems)) iface.rx_compensation = *v;
+  if (auto v = read_number(t, "tx-compensation", -1e-3, 1e-3, problems)) iface.tx_compensation = *v;
+  for (const auto& other : config.interfaces) {
+    if (other.name == iface.name && !iface.name.empty()) {
+      problems.add(iface.line, "interface '" + iface.name + "' is configured twice");
+    }
+  }
+  config.interfaces.push_back(std::move(iface));
+}
+
+// [clock.system]
+void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  reject_unknown_keys(t, {"system"}, "[clock]", problems);
+  const toml::node* node = t.get("system");
+  if (!node) return;
+  const toml::table* sys = node->as_table();
+  if (!sys) {
+    problems.add(node, "'system' must be a table: [clock.system]");
+    return;
+  }
+  SystemClockConfig& c = config.system_clock;
+  reject_unknown_keys(*sys, {"follow", "step", "step-threshold", "max-slew"}, "[clock.system]", problems);
+  if (auto v = get<std::string>(*sys, "follow", "a string (an [[interface]] name)", problems)) c.follow = *v;
+  if (auto v = get<std::string>(*sys, "step", "a string", problems)) {
+    if (*v == "start-only" || *v == "always" || *v == "never") {
+      c.step = *v;
+    } else {
+      problems.add(sys->get("step"), "'step' is \"start-only\", \"always\" or \"never\"");
+    }
+  }
+  if (auto v = read_number(*sys, "step-threshold", 1e-6, 1000, problems)) c.step_threshold = *v;
+  if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
+}
+
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
@@ -270,6 +347,16 @@ void read_section(const toml::table& root, std::string_view name, Reader read, D
 
 }  // namespace
 
+const char* to_string(HwTimestampingMode mode) {
+  switch (mode) {
+    case HwTimestampingMode::kAuto: return "auto";
+    case HwTimestampingMode::kOn: return "on";
+    case HwTimestampingMode::kCheck: return "check";
+    case HwTimestampingMode::kOff: return "off";
+  }
+  return "?";
+}
+
 Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin) {
   Problems problems(origin);
   toml::table root;
@@ -281,8 +368,28 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
 
   DaemonConfig config;
-  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server"}, "the top level", problems);
+  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock"}, "the top level",
+                      problems);
   read_section(root, "daemon", read_daemon, config, problems);
+  read_section(root, "clock", read_clock, config, problems);
+  if (const toml::node* interfaces = root.get("interface")) {
+    const toml::array* list = interfaces->as_array();
+    if (!list || !list->is_array_of_tables()) {
+      problems.add(interfaces, "interfaces are written as [[interface]] tables");
+    } else {
+      for (const toml::node& node : *list) read_interface(*node.as_table(), config, problems);
+    }
+  }
+  if (const auto& follow = config.system_clock.follow) {
+    const InterfaceConfig* iface = config.interface(*follow);
+    const toml::node* at = root.at_path("clock.system.follow").node();
+    if (!iface) {
+      problems.add(at, "[clock.system] follows '" + *follow + "', which is not an [[interface]]");
+    } else if (!iface->discipline_phc) {
+      problems.add(at, "[clock.system] follows '" + *follow +
+                           "', whose PHC is not disciplined: set discipline-phc = true on that interface");
+    }
+  }
   read_section(root, "server", read_server, config, problems);
   read_section(root, "nts-ke-server", read_ke_server, config, problems);
   if (const toml::node* sources = root.get("source")) {

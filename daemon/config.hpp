@@ -54,12 +54,47 @@ struct KeServerConfig {
   std::size_t line = 0;
 };
 
+// How kairosd treats a NIC's hardware timestamping (issue 6): `auto` uses it when the NIC has it
+// and falls back to software stamps, `on` refuses to start without it, `check` never reprograms
+// the NIC (one shared with ptp4l) and uses it only if already configured for NTP, `off` leaves it.
+enum class HwTimestampingMode { kAuto, kOn, kCheck, kOff };
+const char* to_string(HwTimestampingMode mode);
+
+// [[interface]]: a NIC whose packets carry hardware timestamps, and what happens to its PHC.
+struct InterfaceConfig {
+  std::string name;
+  HwTimestampingMode hw_timestamping = HwTimestampingMode::kAuto;
+  bool discipline_phc = false;      // NTP through this NIC, hardware-stamped, disciplines its PHC
+  bool phc_follows_system = false;  // the PHC follows the system clock (to serve ptp4l, stamp captures)
+  // Added to hardware stamps (s): the NIC's fixed stamping delays (cables, PHY), as measured by
+  // the operator. RX stamps are also moved from the frame's preamble to its end by link speed.
+  double rx_compensation = 0;
+  double tx_compensation = 0;
+  std::size_t line = 0;
+};
+
+// [clock.system]: how the system clock is disciplined.
+struct SystemClockConfig {
+  std::optional<std::string> follow;  // an [[interface]] whose PHC it follows; else NTP directly
+  std::string step = "start-only";    // start-only | always | never
+  double step_threshold = 0.01;       // s
+  double max_slew = 500e-6;           // s/s
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
   std::vector<SourceConfig> sources;
   std::optional<NtpServerConfig> server;
   std::optional<KeServerConfig> ke_server;
+  std::vector<InterfaceConfig> interfaces;
+  SystemClockConfig system_clock;
+  const InterfaceConfig* interface(std::string_view name) const {
+    for (const auto& i : interfaces) {
+      if (i.name == name) return &i;
+    }
+    return nullptr;
+  }
   // The cookie keys the NTP server opens and the KE server seals with, if any.
   bool has_cookie_keys() const { return ke_server || (server && server->key_seed); }
   std::optional<std::string> cookie_key_seed() const { return ke_server ? ke_server->key_seed : server ? server->key_seed : std::nullopt; }

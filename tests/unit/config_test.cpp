@@ -204,3 +204,93 @@ TEST(Config, MissingFileIsAClearError) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(ConfigTopology, ParsesThePhcDiscipliningHostOfTheIssue) {
+  auto config = parse_config(R"(
+[[source]]
+address = "time.example.net"
+[[interface]]
+name = "eth0"
+hw-timestamping = "auto"   # auto | on | check | off
+discipline-phc = true       # NTS/NTP via this NIC disciplines its PHC
+rx-compensation = 20e-9
+[[interface]]
+name = "eth1"
+hw-timestamping = "check"
+phc-follows-system = true
+[clock.system]
+follow = "eth0"             # system clock follows that PHC via cross-timestamps
+step = "never"
+step-threshold = 0.5
+)",
+                             "host.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->interfaces.size(), 2u);
+  EXPECT_EQ(config->interfaces[0].name, "eth0");
+  EXPECT_EQ(config->interfaces[0].hw_timestamping, HwTimestampingMode::kAuto);
+  EXPECT_TRUE(config->interfaces[0].discipline_phc);
+  EXPECT_DOUBLE_EQ(config->interfaces[0].rx_compensation, 20e-9);
+  EXPECT_EQ(config->interfaces[1].hw_timestamping, HwTimestampingMode::kCheck);
+  EXPECT_TRUE(config->interfaces[1].phc_follows_system);
+  EXPECT_EQ(config->system_clock.follow, "eth0");
+  EXPECT_EQ(config->system_clock.step, "never");
+  EXPECT_DOUBLE_EQ(config->system_clock.step_threshold, 0.5);
+  EXPECT_EQ(config->interface("eth1"), &config->interfaces[1]);
+  EXPECT_EQ(config->interface("eth9"), nullptr);
+}
+
+TEST(ConfigTopology, DefaultsAreSoftwareFriendly) {
+  auto config = parse_config("[[source]]\naddress = \"a\"\n[[interface]]\nname = \"lo\"\n", "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->interfaces[0].hw_timestamping, HwTimestampingMode::kAuto);
+  EXPECT_FALSE(config->interfaces[0].discipline_phc);
+  EXPECT_FALSE(config->system_clock.follow);
+  EXPECT_EQ(config->system_clock.step, "start-only");
+}
+
+TEST(ConfigTopology, InconsistentTopologyIsRejectedWithLines) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+[[interface]]
+name = "eth0"
+hw-timestamping = "sometimes"
+discipline-phc = true
+phc-follows-system = true
+[[interface]]
+name = "eth0"
+[[interface]]
+name = "this-name-is-far-too-long"
+hw-timestamping = "off"
+discipline-phc = true
+rx-compensation = 1.0
+[clock.system]
+follow = "eth7"
+step = "maybe"
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:5: 'hw-timestamping' is \"auto\", \"on\", \"check\" or \"off\""), std::string::npos) << m;
+  EXPECT_NE(m.find("either is disciplined by NTP"), std::string::npos) << m;
+  EXPECT_NE(m.find("interface 'eth0' is configured twice"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs a 'name' of 1 to 15 characters"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:13: 'discipline-phc' needs hardware timestamps"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:14: 'rx-compensation' must be a number between"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:16: [clock.system] follows 'eth7', which is not an [[interface]]"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:17: 'step' is"), std::string::npos) << m;
+}
+
+TEST(ConfigTopology, FollowingAPhcThatIsNotDisciplinedIsRejected) {
+  auto config = parse_config("[[source]]\naddress = \"a\"\n[[interface]]\nname = \"eth0\"\n[clock.system]\nfollow = \"eth0\"\n",
+                             "t.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("t.toml:6: [clock.system] follows 'eth0', whose PHC is not disciplined"),
+            std::string::npos)
+      << config.error().message;
+}
+
+}  // namespace
+}  // namespace kairos
