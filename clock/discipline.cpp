@@ -177,8 +177,10 @@ void Discipline::on_clock_stepped(double now) {
   kalman_.predict(now);
   // Nothing is known about the new offset until the next measurement; the bound says so.
   kalman_.forget_offset(options_.panic_threshold * options_.panic_threshold);
-  // As at start: the offset is unknown, so the policy may step it away.
+  // As at start: the offset is unknown, so the policy may step it away, and until a measurement
+  // says otherwise the clock is not synchronized (the kernel's STA_UNSYNC, our server's stratum).
   ever_synchronized_ = false;
+  state_ = DisciplineState::kUnsynchronized;
   publish_error(now);
 }
 

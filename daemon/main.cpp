@@ -1,6 +1,6 @@
-// kairosd: the kairos time daemon. It measures its sources (NTS or plain NTP) and logs each sample,
-// and serves time (NTP and NTS, with an NTS-KE server) when configured; disciplining clocks
-// arrives with the clock model.
+// kairosd: the kairos time daemon. It measures its sources (NTS or plain NTP), feeds the clock
+// model (which steers the system clock with `steer = true`, and only observes otherwise), and
+// serves time (NTP and NTS, with an NTS-KE server) when configured.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -9,9 +9,12 @@
 #include <cstdio>
 #include <list>
 
+#include "clock/linux_clock.hpp"
 #include "daemon/association.hpp"
+#include "daemon/clock_graph.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/realtime_watch.hpp"
 #include "daemon/time_service.hpp"
 
 using namespace kairos;
@@ -50,12 +53,7 @@ int main(int argc, char** argv) {
                 config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
   }
-  if (config->steer && !no_steer) {
-    std::fprintf(stderr,
-                 "kairosd: steer = true needs the clock model, which this version does not have yet; "
-                 "set steer = false or pass --no-steer to run observe-only\n");
-    return 1;
-  }
+  const bool steer = config->steer && !no_steer;
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("kairosd"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -84,7 +82,11 @@ int main(int argc, char** argv) {
 
   auto stamps_on = hold_rx_timestamping();
   if (!stamps_on) spdlog::warn("kernel timestamps unavailable ({}); using user-space stamps", stamps_on.error().message);
-  spdlog::info("kairosd starting: {} sources, observe-only (no clock is steered)", config->sources.size());
+  spdlog::info("kairosd starting: {} sources, {}", config->sources.size(),
+               steer ? "steering the system clock" : "observe-only (no clock is steered)");
+  ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
+  auto realtime_watch = RealtimeWatch::start(*loop, [&] { clocks.on_realtime_set(); });
+  if (!realtime_watch) spdlog::warn("clock steps by other processes will go unnoticed: {}", realtime_watch.error().message);
   // After handle_signals: the server's worker threads inherit the blocked signal mask, so every
   // signal still arrives through the loop's signalfd.
   if (config->server || config->ke_server) {
@@ -94,10 +96,20 @@ int main(int argc, char** argv) {
       return 1;
     }
     service = std::move(*started);
+    // Observing, the clock served is not the one the model corrects: only local-stratum or
+    // unsynchronized may be announced then.
+    if (steer) service->set_clock_source([&clocks] { return clocks.server_state(); });
   }
   std::list<Association> associations;  // stable addresses: timers capture `this`
   for (const SourceConfig& source : config->sources) {
-    associations.emplace_back(*loop, source, log_sample).start();
+    const std::size_t index = clocks.add_source(source.address);
+    associations
+        .emplace_back(*loop, source,
+                      [&clocks, index](const Association& a, const NtpExchangeResult& r) {
+                        log_sample(a, r);
+                        clocks.on_sample(index, r);
+                      })
+        .start();
   }
   auto ran = loop->run();
   for (const Association& a : associations) {
@@ -106,6 +118,7 @@ int main(int argc, char** argv) {
                  c.samples, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
   }
   if (service) service->log_counters();
+  clocks.log_status();
   service.reset();
   if (!ran) {
     spdlog::critical("{}", ran.error().message);

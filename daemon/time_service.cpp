@@ -100,7 +100,13 @@ void TimeService::schedule_rotation() {
 }
 
 void TimeService::refresh_clock_state() {
-  ntp_->publish_clock_state(local_clock_state(config_.server->local_stratum, realtime_ntp_now(), precision_));
+  const NtpTimestamp now = realtime_ntp_now();
+  std::optional<ServerClockState> state = clock_source_ ? clock_source_() : std::nullopt;
+  if (state) {
+    state->precision = precision_;
+    state->reference_time = now;
+  }
+  ntp_->publish_clock_state(state ? *state : local_clock_state(config_.server->local_stratum, now, precision_));
   clock_timer_ = loop_.add_timer(kClockStateRefresh, [this] { refresh_clock_state(); });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // kairosd's serving side: the cookie master keys, the NTP server workers and the NTS-KE listener,
 // with the timers that rotate the keys and refresh the clock state the server announces.
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -21,6 +22,9 @@ class TimeService {
   TimeService(const TimeService&) = delete;
   TimeService& operator=(const TimeService&) = delete;
 
+  // Where the announced clock state comes from while the clock model vouches for the clock;
+  // without it (or while it says nullopt) the server announces local-stratum or unsynchronized.
+  void set_clock_source(std::function<std::optional<ServerClockState>()> source) { clock_source_ = std::move(source); }
   // SIGHUP: the NTS-KE certificate and key are read again; service goes on either way.
   void reload();
   // One log line per role with its counters.
@@ -39,6 +43,7 @@ class TimeService {
   EventLoop::TimerId rotation_timer_ = 0;
   EventLoop::TimerId clock_timer_ = 0;
   std::int8_t precision_ = measure_clock_precision();
+  std::function<std::optional<ServerClockState>()> clock_source_;
 };
 
 // The port a Port Negotiation record announces: the configured ntp-port, else the local

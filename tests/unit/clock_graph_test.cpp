@@ -1,0 +1,101 @@
+#include "daemon/clock_graph.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "clock/sim_clock.hpp"
+
+namespace kairos {
+namespace {
+
+// A system clock 2 ms behind and 30 ppm slow, measured by one source every 16 s.
+struct ClockGraphTest : ::testing::Test {
+  double t = 0;
+  SimClock* real = nullptr;
+  EventLoop loop = EventLoop::create().value();
+  DaemonConfig config;
+
+  std::unique_ptr<ClockGraph> make(bool steer) {
+    auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -30e-6, 0.1);
+    real = clock.get();
+    return std::make_unique<ClockGraph>(config, loop, std::move(clock), steer, [this] { return t; });
+  }
+
+  NtpExchangeResult sample_now() {
+    NtpExchangeResult r;
+    r.sample.offset = Duration::from_seconds(-real->offset_at(t));
+    r.sample.delay = Duration::from_seconds(200e-6);
+    r.sample.header.stratum = 2;
+    r.sample.header.precision = -24;
+    r.sample.header.leap = NtpLeap::kNone;
+    r.sample.header.reference_id = 0x0a000001;
+    r.t1_source = r.t4_source = StampSource::kKernel;
+    return r;
+  }
+};
+
+TEST_F(ClockGraphTest, ObservingLearnsTheOffsetAndNeverTouchesTheClock) {
+  auto graph = make(false);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(source, sample_now());
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_FALSE(s.steered);
+  EXPECT_EQ(*real->frequency(), 0.0);
+  EXPECT_EQ(real->error_estimate().max_error, 16.0);  // the kernel's error fields untouched too
+  // True minus the real reading: the clock is behind, so positive.
+  EXPECT_NEAR(s.offset, -real->offset_at(t), 2e-6);
+  EXPECT_LT(std::abs(s.offset + real->offset_at(t)), s.error_bound);
+  EXPECT_NEAR(s.frequency, 30e-6, 0.5e-6);
+  // Observing, the server must not vouch for the unsteered clock: the daemon only wires
+  // server_state() when steering, but the graph itself says what it would announce.
+  auto state = graph->server_state();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->stratum, 3);
+  EXPECT_EQ(state->reference_id, 0x0a000001u);
+}
+
+TEST_F(ClockGraphTest, SteeringCorrectsTheClockItself) {
+  auto graph = make(true);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(source, sample_now());
+  }
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(*real->frequency(), 30e-6, 1e-6);
+  EXPECT_LT(std::abs(real->offset_at(t)), 50e-6);  // stepped at start, then slewed
+  EXPECT_TRUE(real->error_estimate().synchronized);
+}
+
+TEST_F(ClockGraphTest, AForeignStepMakesTheOffsetUnknown) {
+  auto graph = make(false);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 16; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(source, sample_now());
+  }
+  ASSERT_TRUE(std::isfinite(graph->system_status().error_bound));
+  ASSERT_LT(graph->system_status().error_bound, 1e-3);
+  graph->on_realtime_set();
+  EXPECT_GT(graph->system_status().error_bound, 1.0);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kUnsynchronized);
+  EXPECT_FALSE(graph->server_state());
+  t += 16;
+  graph->on_sample(source, sample_now());
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+}
+
+TEST(StampPrecision, HardwareStampsAreTrustedMore) {
+  EXPECT_LT(stamp_precision(StampSource::kHardware, StampSource::kHardware),
+            stamp_precision(StampSource::kKernel, StampSource::kKernel));
+  EXPECT_LT(stamp_precision(StampSource::kKernel, StampSource::kKernel),
+            stamp_precision(StampSource::kDaemon, StampSource::kKernel));
+}
+
+}  // namespace
+}  // namespace kairos
