@@ -1,11 +1,17 @@
 #include "hwts/nic_timestamping.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace kairos {
@@ -297,6 +303,38 @@ TEST(NicTimestamping, LoopbackFallsBackInAutoAndFailsWhenOn) {
   auto check = NicTimestamping::configure("lo", HwTimestampingMode::kCheck);
   ASSERT_TRUE(check);
   EXPECT_FALSE(check->hardware_active());
+}
+
+// veth has no hardware timestamping: the pair lives in a scratch namespace of its own, so no
+// existing interface is touched.
+TEST(NicTimestamping, VethFailsWhenOnNamingTheDriverAndFallsBackInAuto) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  if (::access("/usr/sbin/ip", X_OK) != 0 && ::access("/sbin/ip", X_OK) != 0) GTEST_SKIP() << "needs iproute2";
+  const std::string ns = "kairos-nic-" + std::to_string(::getpid());
+  auto sh = [](const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; };
+  if (!sh("ip netns add " + ns)) GTEST_SKIP() << "ip netns add failed";
+  struct Cleanup {
+    std::function<void()> run;
+    ~Cleanup() { run(); }
+  } cleanup{[&] { sh("ip netns del " + ns); }};
+  ASSERT_TRUE(sh("ip -n " + ns + " link add kv0 type veth peer name kv1"));
+
+  const int original = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  const int target = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(original, 0);
+  ASSERT_GE(target, 0);
+  ASSERT_EQ(::setns(target, CLONE_NEWNET), 0);
+  auto on = NicTimestamping::configure("kv0", HwTimestampingMode::kOn);
+  auto fallback = NicTimestamping::configure("kv0", HwTimestampingMode::kAuto);
+  if (::setns(original, CLONE_NEWNET) != 0) std::abort();  // never go on in the wrong namespace
+  ::close(target);
+  ::close(original);
+
+  ASSERT_FALSE(on);
+  EXPECT_EQ(on.error().message.rfind("kv0: no hardware timestamping (driver veth): ", 0), 0u) << on.error().message;
+  ASSERT_TRUE(fallback) << fallback.error().message;
+  EXPECT_FALSE(fallback->hardware_active());
+  EXPECT_NE(fallback->reason().find("software fallback"), std::string::npos);
 }
 
 }  // namespace
