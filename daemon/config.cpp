@@ -283,11 +283,11 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
     problems.add(iface.line, "[[interface]] needs a 'name' of 1 to 15 characters, like \"eth0\"");
   }
   if (auto v = get<std::string>(t, "hw-timestamping", "a string", problems)) {
-    if (*v == "auto") iface.hw_timestamping = HwTimestampingMode::kAuto;
-    else if (*v == "on") iface.hw_timestamping = HwTimestampingMode::kOn;
-    else if (*v == "check") iface.hw_timestamping = HwTimestampingMode::kCheck;
-    else if (*v == "off") iface.hw_timestamping = HwTimestampingMode::kOff;
-    else problems.add(t.get("hw-timestamping"), "'hw-timestamping' is \"auto\", \"on\", \"check\" or \"off\"");
+    if (auto mode = parse_hw_timestamping_mode(*v)) {
+      iface.hw_timestamping = *mode;
+    } else {
+      problems.add(t.get("hw-timestamping"), "'hw-timestamping' is \"auto\", \"on\", \"check\" or \"off\"");
+    }
   }
   if (auto v = get<bool>(t, "discipline-phc", "true or false", problems)) iface.discipline_phc = *v;
   if (auto v = get<bool>(t, "phc-follows-system", "true or false", problems)) iface.phc_follows_system = *v;
@@ -346,16 +346,6 @@ void read_section(const toml::table& root, std::string_view name, Reader read, D
 }
 
 }  // namespace
-
-const char* to_string(HwTimestampingMode mode) {
-  switch (mode) {
-    case HwTimestampingMode::kAuto: return "auto";
-    case HwTimestampingMode::kOn: return "on";
-    case HwTimestampingMode::kCheck: return "check";
-    case HwTimestampingMode::kOff: return "off";
-  }
-  return "?";
-}
 
 Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin) {
   Problems problems(origin);

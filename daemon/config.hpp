@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "clock/result.hpp"
+#include "hwts/nic_timestamping.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/rate_limiter.hpp"
 
@@ -54,12 +55,9 @@ struct KeServerConfig {
   std::size_t line = 0;
 };
 
-// How kairosd treats a NIC's hardware timestamping (issue 6): `auto` uses it when the NIC has it
-// and falls back to software stamps, `on` refuses to start without it, `check` never reprograms
-// the NIC (one shared with ptp4l) and uses it only if already configured for NTP, `off` leaves it.
-enum class HwTimestampingMode { kAuto, kOn, kCheck, kOff };
-const char* to_string(HwTimestampingMode mode);
-
+// hw-timestamping (hwts/nic_timestamping.hpp): `auto` uses the NIC's stamps when it has them and
+// falls back to software, `on` refuses to start without them, `check` never reprograms the NIC
+// (one shared with ptp4l) and uses it only if already configured for NTP, `off` leaves it.
 // [[interface]]: a NIC whose packets carry hardware timestamps, and what happens to its PHC.
 struct InterfaceConfig {
   std::string name;
