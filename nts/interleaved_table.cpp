@@ -99,6 +99,7 @@ bool InterleavedTable::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
   if (!handle) return false;
   Entry& e = entries_[(handle.sequence - 1) % entries_.size()];
   if (e.sequence != handle.sequence) return false;
+  if ((tx - e.rx) < Duration() || (tx - e.tx) > kMaxTransmitLag) return false;
   e.tx = tx;
   return true;
 }

@@ -29,6 +29,7 @@ struct TransmitHandle {
 class InterleavedTable {
  public:
   static constexpr std::size_t kDefaultCapacity = 16384;
+  static constexpr Duration kMaxTransmitLag = Duration::from_raw(std::int64_t{1} << 32);  // 1 s
 
   explicit InterleavedTable(std::size_t capacity = kDefaultCapacity);
 
@@ -55,7 +56,9 @@ class InterleavedTable {
   TransmitHandle record(NtpTimestamp rx, NtpTimestamp tx, bool nts);
 
   // The better transmit stamp for a response, once it is known. False when the entry is gone
-  // (overwritten or spent): the stamp is dropped.
+  // (overwritten or spent) or the stamp cannot be this response's — before its request arrived,
+  // or more than kMaxTransmitLag after the server's own reading — and is dropped: a stamp matched
+  // to the wrong packet must not reach a client.
   bool note_transmit(TransmitHandle handle, NtpTimestamp tx);
 
  private:
