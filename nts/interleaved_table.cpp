@@ -7,6 +7,7 @@ namespace kairos {
 namespace {
 
 constexpr Duration kTick = Duration::from_raw(1);
+constexpr Duration kReceiveSlack = Duration::from_raw(std::int64_t{1} << 22);  // ~1 ms
 
 }  // namespace
 
@@ -99,7 +100,8 @@ bool InterleavedTable::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
   if (!handle) return false;
   Entry& e = entries_[(handle.sequence - 1) % entries_.size()];
   if (e.sequence != handle.sequence) return false;
-  if ((tx - e.rx) < Duration() || (tx - e.tx) > kMaxTransmitLag) return false;
+  // The slack below rx allows RX and TX stamps from different sources (hardware RX, software TX).
+  if ((tx - e.rx) < -kReceiveSlack || (tx - e.tx) > kMaxTransmitLag) return false;
   e.tx = tx;
   return true;
 }

@@ -27,6 +27,8 @@ NtpTimestamp random_timestamp(const RandomFill& random) {
   return NtpTimestamp::from_raw(raw == 0 ? 1 : raw);
 }
 
+constexpr Duration kInterleavedSlack = Duration::from_raw(std::int64_t{1} << 22);  // ~1 ms
+
 std::unexpected<ResponseError> problem(ResponseProblem kind, std::string message) {
   return std::unexpected(ResponseError{kind, std::move(message)});
 }
@@ -178,8 +180,10 @@ std::expected<NtpSample, ResponseError> NtpClientExchange::handle_response(ByteV
     // The transmit timestamp is that of the response to our previous request: it left after the
     // server received that request and before it received this one. Anything else is not the
     // exchange we kept, and combining it with our t1/t4 would make a wrong sample.
-    if ((header->transmit_time - previous_->server_receive) < Duration() ||
-        (header->receive_time - header->transmit_time) < Duration()) {
+    // The slack allows for a server whose receive and transmit stamps come from different
+    // sources (hardware RX, software TX), ordered only within their precision.
+    if ((header->transmit_time - previous_->server_receive) < -kInterleavedSlack ||
+        (header->receive_time - header->transmit_time) < -kInterleavedSlack) {
       return problem(ResponseProblem::kMalformed, "interleaved transmit timestamp does not fit the previous exchange");
     }
     const auto times =
