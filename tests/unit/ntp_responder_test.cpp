@@ -970,7 +970,7 @@ TEST(NtpResponderInterleaved, StaleOrReplayedInterleavedResponsesAreRejected) {
   // previous exchange cannot be combined with our t1/t4: rejected, never a sample.
   Answer a3 = server.serve(e3.request(), third);
   ASSERT_TRUE(a3.response.interleaved);
-  for (const NtpTimestamp bad : {ntp_us(first.start), ntp_us(third.start + 5001)}) {
+  for (const NtpTimestamp bad : {ntp_us(first.start), ntp_us(third.start + 7000)}) {
     Buffer tampered = a3.bytes;
     ByteWriter(std::span<std::uint8_t>(tampered).subspan(40, 8)).u64(bad.raw());
     auto rejected = e3.handle_response(tampered, third.t1(), third.t4(), nullptr);
