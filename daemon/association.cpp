@@ -11,6 +11,9 @@ namespace {
 constexpr int kBurstCount = 4;
 constexpr auto kBurstSpacing = std::chrono::seconds(2);
 constexpr auto kKeTimeout = std::chrono::seconds(10);
+// Interleaved requests name the last valid exchange; after this many requests without a valid
+// answer the server has likely forgotten it (and its offset is old news): start over in basic.
+constexpr int kMaxInterleavedGap = 4;
 
 std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
@@ -66,8 +69,16 @@ void Association::retry_later(const std::string& what, const std::string& why) {
   schedule(seconds(wait), &Association::start);
 }
 
+void Association::forget_interleaved() {
+  socket_.reset();
+  last_exchange_.reset();
+  last_request_id_.reset();
+  exchanges_since_valid_ = 0;
+}
+
 void Association::begin_ke() {
   session_.reset();
+  forget_interleaved();  // new keys, maybe a new server: nothing of the old exchanges applies
   KeFetchOptions options{
       .host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true, .aeads = config_.aeads};
   auto pending = PendingKe::start(options);
@@ -120,18 +131,42 @@ void Association::ke_done(Result<KeClientResult> result) {
 void Association::begin_exchange() {
   if (denied_) return;
   if (config_.nts && (!session_ || session_->exhausted())) return begin_ke();
-  auto exchange = config_.nts ? NtpClientExchange::nts(*session_, random_)
-                              : Result<NtpClientExchange>(NtpClientExchange::plain(random_));
+  const InterleavedState* previous = nullptr;
+  if (config_.xleave) {
+    if (socket_ && socket_->server().to_string() != ntp_address_->to_string()) forget_interleaved();
+    if (!socket_) {
+      auto socket = NtpClientSocket::open(*ntp_address_);
+      if (!socket) return retry_later("request", socket.error().message);
+      socket_.emplace(std::move(*socket));
+    }
+    // The last request's transmit stamp, if it came after its answer: the interleaved sample is
+    // only as good as this t1.
+    if (last_exchange_ && last_request_id_) {
+      if (auto stamp = socket_->take_tx_stamp(*last_request_id_)) last_exchange_->t1 = stamp->time;
+      last_request_id_.reset();
+    }
+    if (last_exchange_ && exchanges_since_valid_ >= kMaxInterleavedGap) last_exchange_.reset();
+    if (last_exchange_) previous = &*last_exchange_;
+  }
+  auto exchange = config_.nts ? NtpClientExchange::nts(*session_, random_, previous)
+                              : Result<NtpClientExchange>(NtpClientExchange::plain(random_, previous));
   if (!exchange) return retry_later("request", exchange.error().message);
-  auto pending = PendingNtpExchange::start(*ntp_address_, std::move(*exchange));
+  auto pending = socket_ ? PendingNtpExchange::start(std::move(*socket_), std::move(*exchange))
+                         : PendingNtpExchange::start(*ntp_address_, std::move(*exchange));
+  socket_.reset();
   if (!pending) return retry_later("request", pending.error().message);
+  ++exchanges_since_valid_;
   exchange_.emplace(std::move(*pending));
   reach_ = static_cast<std::uint8_t>(reach_ << 1);
   loop_.watch(exchange_->fd(), exchange_->events(), [this](short revents) { exchange_ready(revents); });
   const auto timeout = exchange_timeout();
   deadline_ = loop_.add_timer(timeout, [this, timeout] {
     deadline_.reset();
-    exchange_done(std::unexpected(exchange_->timed_out(timeout)));
+    NtpExchangeError error = exchange_->timed_out(timeout);
+    loop_.unwatch(exchange_->fd());
+    if (config_.xleave) socket_.emplace(std::move(*exchange_).release_socket());
+    exchange_.reset();
+    exchange_done(std::unexpected(std::move(error)));
   });
 }
 
@@ -143,7 +178,15 @@ void Association::exchange_ready(short revents) {
 void Association::exchange_done(NtpExchangeOutcome outcome) {
   if (deadline_) loop_.cancel_timer(*deadline_);
   deadline_.reset();
-  if (exchange_) loop_.unwatch(exchange_->fd());
+  if (exchange_) {
+    loop_.unwatch(exchange_->fd());
+    if (config_.xleave) {
+      if (outcome && !exchange_->have_tx_stamp()) last_request_id_ = exchange_->request_id();
+      // After an answer the socket stays (and with it the server worker); after an error it is
+      // closed (a timeout keeps it: see begin_exchange's timer).
+      if (outcome) socket_.emplace(std::move(*exchange_).release_socket());
+    }
+  }
   exchange_.reset();
 
   auto next = poll_interval();
@@ -156,6 +199,15 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
     reach_ |= 1;
     ++counters_.samples;
     counters_.rejected += outcome->rejected;
+    if (config_.xleave) {
+      last_exchange_ = outcome->sample.next;
+      exchanges_since_valid_ = 0;
+      if (outcome->sample.interleaved) ++counters_.interleaved;
+      if (outcome->sample.interleaved != answered_interleaved_) {
+        answered_interleaved_ = outcome->sample.interleaved;
+        spdlog::info("{}: server answers in the {} mode", name(), answered_interleaved_ ? "interleaved" : "basic");
+      }
+    }
     on_sample_(*this, *outcome);
   } else {
     const NtpExchangeError& e = outcome.error();
@@ -165,6 +217,7 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       spdlog::warn("{}: {}", name(), e.message);
     } else if (*e.problem == ResponseProblem::kNtsNak) {
       ++counters_.naks;
+      forget_interleaved();
       spdlog::warn("{}: {}", name(), e.message);
       next = std::chrono::seconds(0);  // begin_exchange re-keys: the jar is empty
     } else if (*e.problem == ResponseProblem::kDenied) {

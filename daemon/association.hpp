@@ -22,6 +22,7 @@ struct AssociationCounters {
   std::uint64_t naks = 0;
   std::uint64_t ke_ok = 0;
   std::uint64_t ke_failed = 0;
+  std::uint64_t interleaved = 0;  // samples from interleaved answers (xleave)
 };
 
 class Association {
@@ -69,6 +70,15 @@ class Association {
   std::optional<PendingNtpExchange> exchange_;
   std::optional<EventLoop::TimerId> deadline_;
   RandomFill random_ = system_random();
+
+  // Interleaved mode (xleave): the kept socket and the last valid exchange, whose request's
+  // transmit stamp may still come from the error queue after its answer did.
+  void forget_interleaved();
+  std::optional<NtpClientSocket> socket_;
+  std::optional<InterleavedState> last_exchange_;
+  std::optional<std::uint32_t> last_request_id_;  // set while last_exchange_.t1 is a daemon stamp
+  int exchanges_since_valid_ = 0;
+  bool answered_interleaved_ = false;
 };
 
 }  // namespace kairos

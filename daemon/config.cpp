@@ -188,7 +188,7 @@ void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, 
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
-  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst"}, "[[source]]", problems);
+  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst", "xleave"}, "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
   }
@@ -200,6 +200,7 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   if (auto v = read_poll(t, "maxpoll", problems)) source.maxpoll = *v;
   if (source.minpoll > source.maxpoll) problems.add(source.line, "'minpoll' is larger than 'maxpoll'");
   if (auto v = get<bool>(t, "iburst", "true or false", problems)) source.iburst = *v;
+  if (auto v = get<bool>(t, "xleave", "true or false", problems)) source.xleave = *v;
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
   config.sources.push_back(std::move(source));
 }
@@ -214,11 +215,13 @@ void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& prob
 void read_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
   NtpServerConfig server;
   server.line = t.source().begin.line;
-  reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys"},
+  reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys",
+                          "interleaved"},
                       "[server]", problems);
   if (auto v = read_listen(t, problems)) server.listen = *v;
   if (auto v = read_int(t, "workers", 0, 256, problems)) server.workers = static_cast<unsigned>(*v);
   if (auto v = read_int(t, "local-stratum", 1, 15, problems)) server.local_stratum = static_cast<int>(*v);
+  if (auto v = get<bool>(t, "interleaved", "true or false", problems)) server.interleaved = *v;
   read_rate_limit(t, server.rate_limit, problems);
   server.key_seed = read_path(t, "key-seed", problems);
   read_key_schedule(t, server.keys, problems);

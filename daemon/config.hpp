@@ -22,6 +22,7 @@ struct SourceConfig {
   int minpoll = 4;                // log2 seconds
   int maxpoll = 10;
   bool iburst = false;
+  bool xleave = false;  // interleaved requests (RFC 9769; chrony's name for it)
   std::size_t line = 0;
 };
 
@@ -30,6 +31,7 @@ struct NtpServerConfig {
   std::vector<std::string> listen{"0.0.0.0:123", "[::]:123"};  // host:port, IPv6 in brackets
   unsigned workers = 0;                     // threads with their own socket; 0 = one per core
   std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
+  bool interleaved = true;                  // answer interleaved requests (RFC 9769), kernel TX stamps
   std::optional<RateLimitConfig> rate_limit = RateLimitConfig{};  // nullopt: `rate-limit = false`
   // For an NTP-only host of a fleet whose NTS-KE runs elsewhere: the shared seed (and schedule)
   // its cookies are sealed with. With a local [nts-ke-server] the keys are configured there.

@@ -24,41 +24,64 @@ bool ends_exchange(ResponseProblem p) {
 
 }  // namespace
 
-std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(const SocketAddress& server,
-                                                                              NtpClientExchange exchange) {
+Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server) {
   auto fd = open_socket(server.family(), SOCK_DGRAM);
-  if (!fd) return std::unexpected(io_error(fd.error().message));
+  if (!fd) return std::unexpected(fd.error());
   const bool kernel_stamps = enable_timestamping(fd->get(), false).has_value();
   if (connect(fd->get(), server.get(), server.length) != 0) {
-    return std::unexpected(io_error("connect to " + server.to_string() + ": " + std::strerror(errno)));
+    return fail("connect to " + server.to_string() + ": " + std::strerror(errno));
   }
-  PendingNtpExchange pending(std::move(*fd), server, std::move(exchange));
-  pending.have_tx_stamp_ = !kernel_stamps;
+  return NtpClientSocket(std::move(*fd), server, kernel_stamps);
+}
+
+Result<std::uint32_t> NtpClientSocket::send(std::span<const std::uint8_t> bytes) {
+  if (::send(fd(), bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+    return fail("send to " + server_.to_string() + ": " + std::strerror(errno));
+  }
+  return next_id_++;
+}
+
+std::optional<PacketStamp> NtpClientSocket::take_tx_stamp(std::uint32_t id) {
+  std::optional<PacketStamp> found;
+  for (int i = 0; i < 64; ++i) {
+    auto tx = read_tx_stamp(fd());
+    if (!tx) continue;  // not a timestamp (an ICMP error): skip
+    if (!*tx) break;
+    if ((*tx)->id == id) found = (*tx)->stamp;
+  }
+  return found;
+}
+
+std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(const SocketAddress& server,
+                                                                              NtpClientExchange exchange) {
+  auto socket = NtpClientSocket::open(server);
+  if (!socket) return std::unexpected(io_error(socket.error().message));
+  return start(std::move(*socket), std::move(exchange));
+}
+
+std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(NtpClientSocket socket,
+                                                                              NtpClientExchange exchange) {
+  PendingNtpExchange pending(std::move(socket), std::move(exchange));
+  pending.have_tx_stamp_ = !pending.socket_.kernel_stamps();
   pending.result_.request_length = pending.exchange_.request().size();
   pending.t1_ = PacketStamp{realtime_now(), StampSource::kDaemon};
-  const auto request = pending.exchange_.request();
-  if (send(pending.fd(), request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
-    return std::unexpected(io_error("send to " + server.to_string() + ": " + std::strerror(errno)));
-  }
+  auto id = pending.socket_.send(pending.exchange_.request());
+  if (!id) return std::unexpected(io_error(id.error().message));
+  pending.request_id_ = *id;
   return pending;
 }
 
-// Reads the error queue for our packet's TX stamp (OPT_ID 0 on a fresh socket). An empty queue
-// with a pending socket error means an ICMP error such as port unreachable.
+// Reads the error queue for our packet's TX stamp (by its OPT_ID). An empty queue with a pending
+// socket error means an ICMP error such as port unreachable.
 std::optional<NtpExchangeError> PendingNtpExchange::take_tx_stamp() {
-  for (;;) {
-    auto tx = read_tx_stamp(fd());
-    if (!tx) return std::nullopt;  // not a timestamp: ignore
-    if (!*tx) break;
-    if ((*tx)->id == 0) {
-      t1_ = (*tx)->stamp;
-      have_tx_stamp_ = true;
-    }
+  if (auto stamp = socket_.take_tx_stamp(request_id_)) {
+    t1_ = *stamp;
+    have_tx_stamp_ = true;
   }
   int error = 0;
   socklen_t length = sizeof error;
   getsockopt(fd(), SOL_SOCKET, SO_ERROR, &error, &length);
-  if (error != 0) return io_error(server_.to_string() + ": " + std::strerror(error), result_.rejected);
+  if (error != 0) return io_error(socket_.server().to_string() + ": " + std::strerror(error), result_.rejected);
   return std::nullopt;
 }
 
@@ -73,7 +96,7 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
     if (!packet) return std::unexpected(io_error(packet.error().message, result_.rejected));
     if (!*packet) return std::nullopt;
     const timespec t4_fallback = realtime_now();
-    if (!same_address((*packet)->from, (*packet)->from_length, server_)) continue;
+    if (!same_address((*packet)->from, (*packet)->from_length, socket_.server())) continue;
     // The TX stamp is queued before the response can arrive; collect it if poll did not say so.
     if (!have_tx_stamp_) {
       if (auto error = take_tx_stamp()) return std::unexpected(*error);
@@ -96,7 +119,7 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
 }
 
 NtpExchangeError PendingNtpExchange::timed_out(std::chrono::milliseconds timeout) const {
-  std::string why = "no valid response from " + server_.to_string() + " within " + std::to_string(timeout.count()) +
+  std::string why = "no valid response from " + socket_.server().to_string() + " within " + std::to_string(timeout.count()) +
                     " ms";
   if (result_.rejected) why += " (" + std::to_string(result_.rejected) + " rejected: " + result_.last_rejection + ")";
   return io_error(why, result_.rejected);

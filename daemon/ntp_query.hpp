@@ -1,6 +1,12 @@
 #pragma once
-// One NTP exchange on a fresh UDP socket (a new random source port per request), with kernel
-// RX/TX timestamps where the socket gives them and user-space stamps otherwise.
+// One NTP exchange, with kernel RX/TX timestamps where the socket gives them and user-space stamps
+// otherwise. Basic mode: a fresh UDP socket per request, so a new random source port each time
+// (RFC 9109 §3). Interleaved mode: the association keeps one socket (NtpClientSocket) for its
+// exchanges. The RFC's matching does not need the port — servers key their state by receive
+// timestamp — but a server with several workers behind SO_REUSEPORT (kairosd) finds the previous
+// exchange only on the worker that served it, and the 4-tuple hash sends a fixed port back there.
+// What RFC 9109 protects with a fresh port (off-path guessing of the exchange) the random 64-bit
+// origin cookies and, with NTS, authentication still protect; the port is random once per socket.
 // PendingNtpExchange is driven by readiness (kairosd's poll loop); run_ntp_exchange wraps it in
 // a blocking wait for kairosctl and tests.
 #include <poll.h>
@@ -15,6 +21,28 @@
 #include "nts/ntp_client.hpp"
 
 namespace kairos {
+
+// A connected UDP socket kept across exchanges, with the OPT_ID count of datagrams it has sent.
+class NtpClientSocket {
+ public:
+  static Result<NtpClientSocket> open(const SocketAddress& server);
+
+  int fd() const { return fd_.get(); }
+  const SocketAddress& server() const { return server_; }
+  bool kernel_stamps() const { return kernel_stamps_; }
+  // Sends one datagram; returns the OPT_ID its transmit stamp will carry.
+  Result<std::uint32_t> send(std::span<const std::uint8_t> bytes);
+  // Reads the error queue: the stamp of datagram `id` if it is there (others are dropped).
+  std::optional<PacketStamp> take_tx_stamp(std::uint32_t id);
+
+ private:
+  NtpClientSocket(UniqueFd fd, SocketAddress server, bool kernel_stamps)
+      : fd_(std::move(fd)), server_(server), kernel_stamps_(kernel_stamps) {}
+  UniqueFd fd_;
+  SocketAddress server_;
+  bool kernel_stamps_ = false;
+  std::uint32_t next_id_ = 0;
+};
 
 struct NtpExchangeResult {
   NtpSample sample;
@@ -41,8 +69,15 @@ class PendingNtpExchange {
   // Opens the socket and sends the request.
   static std::expected<PendingNtpExchange, NtpExchangeError> start(const SocketAddress& server,
                                                                    NtpClientExchange exchange);
+  // Sends the request on a kept socket (interleaved mode); release_socket() gives it back.
+  static std::expected<PendingNtpExchange, NtpExchangeError> start(NtpClientSocket socket,
+                                                                   NtpClientExchange exchange);
+  NtpClientSocket release_socket() && { return std::move(socket_); }
+  // The OPT_ID of this exchange's request, for a transmit stamp that comes after the answer.
+  std::uint32_t request_id() const { return request_id_; }
+  bool have_tx_stamp() const { return have_tx_stamp_; }
 
-  int fd() const { return fd_.get(); }
+  int fd() const { return socket_.fd(); }
   short events() const { return POLLIN; }  // POLLERR (TX stamps, ICMP) is always reported
   // Handles what poll reported; nullopt while the exchange goes on.
   std::optional<NtpExchangeOutcome> on_ready(short revents, NtsClientSession* session);
@@ -50,13 +85,13 @@ class PendingNtpExchange {
   NtpExchangeError timed_out(std::chrono::milliseconds timeout) const;
 
  private:
-  PendingNtpExchange(UniqueFd fd, SocketAddress server, NtpClientExchange exchange)
-      : fd_(std::move(fd)), server_(server), exchange_(std::move(exchange)) {}
+  PendingNtpExchange(NtpClientSocket socket, NtpClientExchange exchange)
+      : socket_(std::move(socket)), exchange_(std::move(exchange)) {}
   std::optional<NtpExchangeError> take_tx_stamp();
 
-  UniqueFd fd_;
-  SocketAddress server_;
+  NtpClientSocket socket_;
   NtpClientExchange exchange_;
+  std::uint32_t request_id_ = 0;
   PacketStamp t1_;
   bool have_tx_stamp_ = false;
   NtpExchangeResult result_;

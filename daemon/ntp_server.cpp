@@ -27,6 +27,9 @@ void NtpServerCounters::add(const NtpServerCounters& other) {
   receive_errors += other.receive_errors;
   kernel_stamps += other.kernel_stamps;
   key_updates += other.key_updates;
+  tx_stamps += other.tx_stamps;
+  tx_stamps_used += other.tx_stamps_used;
+  tx_resyncs += other.tx_resyncs;
 }
 
 std::int8_t measure_clock_precision() {
@@ -74,7 +77,7 @@ std::int64_t monotonic_ns() {
 
 
 
-Result<UniqueFd> open_server_socket(const SocketAddress& address) {
+Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
   if (!fd) return fd;
   const int one = 1;
@@ -87,8 +90,9 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address) {
   // Room for bursts; the kernel caps it at net.core.rmem_max.
   const int buffer = 4 << 20;
   setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-  // Without kernel stamps T2 is read in user space: worse, but still a server.
-  (void)enable_rx_timestamping(fd->get(), false);
+  // Without kernel stamps T2 is read in user space: worse, but still a server. Transmit stamps
+  // only for the interleaved mode: each answer then costs one error-queue read.
+  if (!transmit_stamps || !enable_timestamping(fd->get(), false)) (void)enable_rx_timestamping(fd->get(), false);
   if (bind(fd->get(), address.get(), address.length) != 0) {
     return fail("cannot bind " + address.to_string() + ": " + std::strerror(errno));
   }
@@ -109,6 +113,7 @@ struct NtpServer::Worker {
   int wake_fd = -1;
   std::vector<UniqueFd> sockets;
   std::optional<RateLimitConfig> rate_limit;
+  bool interleaved = false;
   mutable std::mutex counters_mutex;
   NtpServerCounters published;
   std::thread thread;
@@ -117,6 +122,44 @@ struct NtpServer::Worker {
 };
 
 namespace {
+
+// Matches the kernel's transmit stamps to the answers they belong to. With OPT_ID the kernel tags
+// the stamp of the n-th datagram sent on a socket (since timestamping was enabled) with n - 1, so
+// counting every datagram handed to sendmmsg names each stamp. One slot per id modulo the capacity:
+// never more pending than the responder's table holds, and a stamp that comes after its slot was
+// reused (or never) finds another id there and is dropped.
+class PendingTransmits {
+ public:
+  explicit PendingTransmits(std::size_t capacity) : slots_(capacity) {}
+
+  // One datagram went to the kernel; `handle` names its saved answer (or nothing: a kiss, a NAK).
+  void sent(TransmitHandle handle) {
+    Slot& slot = slots_[next_id_ % slots_.size()];
+    slot = Slot{next_id_, handle};
+    ++next_id_;
+  }
+  // A failed send may or may not have used an id: forget everything and count from zero again
+  // (the caller re-enables OPT_ID, which resets the kernel's counter).
+  void reset() {
+    std::fill(slots_.begin(), slots_.end(), Slot{});
+    next_id_ = 0;
+  }
+  TransmitHandle take(std::uint32_t id) {
+    Slot& slot = slots_[id % slots_.size()];
+    if (slot.id != id || !slot.handle) return {};
+    const TransmitHandle handle = slot.handle;
+    slot.handle = {};
+    return handle;
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t id = 0;
+    TransmitHandle handle;
+  };
+  std::vector<Slot> slots_;
+  std::uint32_t next_id_ = 0;  // wraps with the kernel's u32 counter
+};
 
 // Per-thread buffers for one batch in and one batch out.
 struct Batch {
@@ -128,6 +171,7 @@ struct Batch {
   std::array<iovec, kBatch> out_iov{};
   std::array<mmsghdr, kBatch> in_msgs{};
   std::array<mmsghdr, kBatch> out_msgs{};
+  std::array<TransmitHandle, kBatch> handles{};
 
   void arm_receive() {
     for (std::size_t i = 0; i < kBatch; ++i) {
@@ -150,6 +194,10 @@ void NtpServer::Worker::run() {
   // Each worker its own nonce stream: copies of one generator would share its counter.
   auto nonces = counter_mode_random(system_random());
   NtpResponder responder(realtime_ntp_now, nonces ? *nonces : system_random());
+  // One table per worker (see NtpResponder on clients that change their source port).
+  if (interleaved) responder.enable_interleaved();
+  std::vector<PendingTransmits> pending;
+  if (interleaved) pending.assign(sockets.size(), PendingTransmits(InterleavedTable::kDefaultCapacity));
   std::optional<RateLimiter> limiter;
   if (rate_limit) limiter.emplace(make_rate_limiter(*rate_limit));
   std::optional<KeyRing> ring;
@@ -186,7 +234,35 @@ void NtpServer::Worker::run() {
     published = counters;
   };
 
-  auto serve = [&](int fd) {
+  // Every stamp on the error queue to its answer; called after each send and on POLLERR.
+  auto take_tx_stamps = [&](std::size_t socket) {
+    if (pending.empty()) return;
+    const int fd = sockets[socket].get();
+    for (int i = 0; i < 4 * static_cast<int>(kBatch); ++i) {
+      auto stamp = read_tx_stamp(fd);
+      if (!stamp) continue;  // an ICMP error, not a stamp: skip it
+      if (!*stamp) return;
+      ++counters.tx_stamps;
+      const TransmitHandle handle = pending[socket].take((*stamp)->id);
+      if (handle && responder.note_transmit(handle, NtpTimestamp::from_timespec((*stamp)->stamp.time))) {
+        ++counters.tx_stamps_used;
+      }
+    }
+  };
+
+  auto resync_tx_ids = [&](std::size_t socket) {
+    if (pending.empty()) return;
+    take_tx_stamps(socket);
+    pending[socket].reset();
+    const int fd = sockets[socket].get();
+    // OPT_ID off and on again restarts the kernel's counter at zero.
+    (void)enable_rx_timestamping(fd, false);
+    if (!enable_timestamping(fd, false)) pending.clear();  // cannot happen after it worked once
+    ++counters.tx_resyncs;
+  };
+
+  auto serve = [&](std::size_t socket) {
+    const int fd = sockets[socket].get();
     // Bounded per wake-up so one busy socket cannot starve updates and the other sockets.
     for (int round = 0; round < 64; ++round) {
       batch->arm_receive();
@@ -222,6 +298,7 @@ void NtpServer::Worker::run() {
                                                             : RateDecision::kAllow;
         const Response response = responder.respond(request, t2, decision, ring ? &*ring : nullptr, batch->out[replies]);
         if (response.length == 0) continue;
+        batch->handles[replies] = response.transmit_handle;
         batch->out_iov[replies] = {batch->out[replies].data(), response.length};
         msghdr& out = batch->out_msgs[replies].msg_hdr;
         out = {};
@@ -232,6 +309,7 @@ void NtpServer::Worker::run() {
         ++replies;
       }
       unsigned done = 0;
+      bool send_failed = false;
       while (done < replies) {
         const int sent = sendmmsg(fd, batch->out_msgs.data() + done, replies - done, MSG_DONTWAIT);
         if (sent <= 0) {
@@ -239,10 +317,19 @@ void NtpServer::Worker::run() {
           // A full socket buffer or an unreachable client: this reply is lost, the next may go.
           ++counters.send_errors;
           ++done;
+          send_failed = true;
           continue;
+        }
+        if (!pending.empty()) {
+          for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) pending[socket].sent(batch->handles[k]);
         }
         done += static_cast<unsigned>(sent);
         counters.sent += static_cast<std::uint64_t>(sent);
+      }
+      if (send_failed) {
+        resync_tx_ids(socket);
+      } else {
+        take_tx_stamps(socket);  // software stamps are queued during the send itself
       }
       if (static_cast<std::size_t>(n) < kBatch) return;
     }
@@ -254,7 +341,8 @@ void NtpServer::Worker::run() {
     if (ready < 0 && errno != EINTR) break;
     if (fds.back().revents & POLLIN) break;
     for (std::size_t i = 0; i + 1 < fds.size(); ++i) {
-      if (fds[i].revents & (POLLIN | POLLERR)) serve(fds[i].fd);
+      if (fds[i].revents & POLLERR) take_tx_stamps(i);
+      if (fds[i].revents & POLLIN) serve(i);
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_publish >= kPublishEvery) {
@@ -292,8 +380,9 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
     worker->shared = server->shared_.get();
     worker->wake_fd = wake;
     worker->rate_limit = config.rate_limit;
+    worker->interleaved = config.interleaved;
     for (const SocketAddress& address : wanted) {
-      auto fd = open_server_socket(address);
+      auto fd = open_server_socket(address, config.interleaved);
       if (!fd) return fail("[server] " + fd.error().message);
       if (w == 0) server->addresses_.push_back(bound_address(fd->get()));
       worker->sockets.push_back(std::move(*fd));

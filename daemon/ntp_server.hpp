@@ -2,7 +2,9 @@
 // kairosd's NTP server: N worker threads, each with its own SO_REUSEPORT socket per listen address
 // (the kernel spreads clients over them by address hash), its own responder, rate limiter and
 // copy of the cookie keys, so the hot path shares no lock and no cache line with another worker.
-// Packets move in batches (recvmmsg/sendmmsg); T2 is the kernel's receive stamp.
+// Packets move in batches (recvmmsg/sendmmsg); T2 is the kernel's receive stamp. With
+// `interleaved` (the default) the sockets also give transmit stamps, read back from the error
+// queue and handed to the responder for its interleaved answers (RFC 9769).
 //
 // The main thread publishes what workers need — the clock state and the cookie key ring — by
 // bumping a generation counter; a worker looks at it once per batch and copies under a mutex only
@@ -31,6 +33,9 @@ struct NtpServerCounters {
   std::uint64_t receive_errors = 0;
   std::uint64_t kernel_stamps = 0;  // T2 from the kernel (else read in user space)
   std::uint64_t key_updates = 0;    // key rings taken over by the worker
+  std::uint64_t tx_stamps = 0;      // transmit stamps read from the error queue (interleaved mode)
+  std::uint64_t tx_stamps_used = 0; // ...that improved a saved answer
+  std::uint64_t tx_resyncs = 0;     // OPT_ID counters restarted after a failed send
   void add(const NtpServerCounters& other);
 };
 

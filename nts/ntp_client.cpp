@@ -27,6 +27,8 @@ NtpTimestamp random_timestamp(const RandomFill& random) {
   return NtpTimestamp::from_raw(raw == 0 ? 1 : raw);
 }
 
+constexpr Duration kInterleavedSlack = Duration::from_raw(std::int64_t{1} << 22);  // ~1 ms
+
 std::unexpected<ResponseError> problem(ResponseProblem kind, std::string message) {
   return std::unexpected(ResponseError{kind, std::move(message)});
 }
@@ -66,20 +68,40 @@ Result<NtsClientSession> NtsClientSession::create(const KeClientResult& ke) {
   return session;
 }
 
-NtpClientExchange NtpClientExchange::plain(const RandomFill& random) {
+void NtpClientExchange::choose_timestamps(const RandomFill& random, const InterleavedState* previous) {
+  transmit_ = random_timestamp(random);
+  if (previous == nullptr || previous->server_receive.is_zero()) return;
+  previous_ = *previous;
+  // RFC 9769 §2: receive and transmit must differ, or an answer's origin would fit both modes.
+  do {
+    receive_ = random_timestamp(random);
+  } while (receive_ == transmit_);
+}
+
+NtpHeader NtpClientExchange::header() const {
+  NtpHeader h = client_header(transmit_);
+  if (previous_) {
+    h.origin_time = previous_->server_receive;
+    h.receive_time = receive_;
+  }
+  return h;
+}
+
+NtpClientExchange NtpClientExchange::plain(const RandomFill& random, const InterleavedState* previous) {
   NtpClientExchange exchange;
-  exchange.transmit_ = random_timestamp(random);
+  exchange.choose_timestamps(random, previous);
   exchange.request_.resize(kNtpHeaderLength);
   ByteWriter out(exchange.request_);
-  write_ntp_header(out, client_header(exchange.transmit_));
+  write_ntp_header(out, exchange.header());
   return exchange;
 }
 
-Result<NtpClientExchange> NtpClientExchange::nts(NtsClientSession& session, const RandomFill& random) {
+Result<NtpClientExchange> NtpClientExchange::nts(NtsClientSession& session, const RandomFill& random,
+                                                 const InterleavedState* previous) {
   if (session.jar_.empty()) return fail("no NTS cookie left");
   NtpClientExchange exchange;
   exchange.nts_ = true;
-  exchange.transmit_ = random_timestamp(random);
+  exchange.choose_timestamps(random, previous);
   random(exchange.unique_id_);
   std::uint8_t nonce[kNtsNonceSize];
   random(nonce);
@@ -90,7 +112,7 @@ Result<NtpClientExchange> NtpClientExchange::nts(NtsClientSession& session, cons
   const std::size_t missing = kNtsCookieTarget - std::min(kNtsCookieTarget, session.jar_.size() + 1);
 
   NtsRequestParts parts;
-  parts.header = client_header(exchange.transmit_);
+  parts.header = exchange.header();
   parts.unique_id = exchange.unique_id_;
   parts.cookie = cookie;
   parts.placeholders = missing;
@@ -111,11 +133,17 @@ std::expected<NtpSample, ResponseError> NtpClientExchange::handle_response(ByteV
   if (header->version < 3 || header->version > 4) {
     return problem(ResponseProblem::kMalformed, "unsupported NTP version " + std::to_string(header->version));
   }
-  // RFC 5905 §8: the origin timestamp must echo our transmit timestamp (bogus/replay check).
-  if (header->origin_time != transmit_) return problem(ResponseProblem::kNotOurs, "origin timestamp does not match");
+  // RFC 5905 §8: the origin timestamp must echo our transmit timestamp (bogus/replay check), or,
+  // for an interleaved request, our receive timestamp (RFC 9769 §2). Both are fresh random values,
+  // so an old answer, replayed or late, matches neither.
+  const bool interleaved = previous_ && header->origin_time == receive_;
+  if (header->origin_time != transmit_ && !interleaved) {
+    return problem(ResponseProblem::kNotOurs, "origin timestamp does not match");
+  }
 
   NtpSample sample;
   sample.header = *header;
+  sample.interleaved = interleaved;
   if (nts_) {
     if (session == nullptr) return problem(ResponseProblem::kAuthFailed, "NTS response without session");
     auto verified = verify_nts_response(response, unique_id_, session->s2c_);
@@ -147,6 +175,24 @@ std::expected<NtpSample, ResponseError> NtpClientExchange::handle_response(ByteV
     return problem(ResponseProblem::kMalformed, "server left a timestamp empty");
   }
 
+  sample.next = InterleavedState{header->receive_time, t1, t4};
+  if (interleaved) {
+    // The transmit timestamp is that of the response to our previous request: it left after the
+    // server received that request and before it received this one. Anything else is not the
+    // exchange we kept, and combining it with our t1/t4 would make a wrong sample.
+    // The slack allows for a server whose receive and transmit stamps come from different
+    // sources (hardware RX, software TX), ordered only within their precision.
+    if ((header->transmit_time - previous_->server_receive) < -kInterleavedSlack ||
+        (header->receive_time - header->transmit_time) < -kInterleavedSlack) {
+      return problem(ResponseProblem::kMalformed, "interleaved transmit timestamp does not fit the previous exchange");
+    }
+    const auto times =
+        offset_and_delay(NtpTimestamp::from_timespec(previous_->t1), previous_->server_receive, header->transmit_time,
+                         NtpTimestamp::from_timespec(previous_->t4));
+    sample.offset = times.offset;
+    sample.delay = times.delay;
+    return sample;
+  }
   const auto times = offset_and_delay(NtpTimestamp::from_timespec(t1), header->receive_time, header->transmit_time,
                                       NtpTimestamp::from_timespec(t4));
   sample.offset = times.offset;

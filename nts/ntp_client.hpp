@@ -5,6 +5,14 @@
 //
 // The request's transmit timestamp is random, never our clock (RFC 9109 §3, as modern clients
 // do): it only has to come back as the response's origin timestamp.
+//
+// Interleaved mode (RFC 9769 §2): given what the client kept of its last valid exchange with the
+// server, the request's origin timestamp is that response's receive timestamp, and its receive
+// timestamp a second random value. A server that still has that exchange answers with the
+// transmit timestamp of that earlier response — taken when it actually left — and echoes our
+// receive field as its origin; one that does not answers in the basic mode, echoing our transmit
+// field. The sample of an interleaved answer describes the *previous* exchange: its t1, the
+// server's t2, the new t3 and its t4, all four from the same exchange.
 #include <ctime>
 #include <deque>
 #include <functional>
@@ -51,12 +59,24 @@ class NtsClientSession {
   std::deque<std::vector<std::uint8_t>> jar_;
 };
 
+// What a client keeps of its last valid exchange with one server for the next interleaved request.
+struct InterleavedState {
+  NtpTimestamp server_receive;  // t2 the server reported: echoed as our origin timestamp
+  timespec t1{};                // when our request left (best: the kernel's TX stamp)
+  timespec t4{};                // when the server's response arrived
+};
+
 struct NtpSample {
   Duration offset;  // server clock minus ours
   Duration delay;   // round trip minus the server's processing
   NtpHeader header;
   bool authenticated = false;
   std::size_t cookies_received = 0;
+  // An interleaved answer: offset and delay describe the previous exchange, completed with the
+  // transmit timestamp the server took after its response had left.
+  bool interleaved = false;
+  // This exchange, for the next interleaved request (t1 may still improve: see InterleavedState).
+  InterleavedState next;
 };
 
 // Why a response was not a sample. The kinds drive what the association does next.
@@ -78,14 +98,17 @@ struct ResponseError {
 
 class NtpClientExchange {
  public:
-  // A plain NTPv4 request.
-  static NtpClientExchange plain(const RandomFill& random);
+  // A plain NTPv4 request; interleaved when `previous` is given.
+  static NtpClientExchange plain(const RandomFill& random, const InterleavedState* previous = nullptr);
   // An NTS request using one cookie from the session's jar and asking for enough new ones to
-  // refill it. Fails when the jar is empty.
-  static Result<NtpClientExchange> nts(NtsClientSession& session, const RandomFill& random);
+  // refill it; interleaved when `previous` is given (the state must come from an NTS exchange
+  // with the same server). Fails when the jar is empty.
+  static Result<NtpClientExchange> nts(NtsClientSession& session, const RandomFill& random,
+                                       const InterleavedState* previous = nullptr);
 
   std::span<const std::uint8_t> request() const { return request_; }
   bool uses_nts() const { return nts_; }
+  bool asks_interleaved() const { return previous_.has_value(); }
 
   // Checks a response and computes the sample from local t1 and t4 (CLOCK_REALTIME or PHC time).
   std::expected<NtpSample, ResponseError> handle_response(ByteView response, const timespec& t1, const timespec& t4,
@@ -93,9 +116,13 @@ class NtpClientExchange {
 
  private:
   NtpClientExchange() = default;
+  void choose_timestamps(const RandomFill& random, const InterleavedState* previous);
+  NtpHeader header() const;
 
   std::vector<std::uint8_t> request_;
   NtpTimestamp transmit_;  // the random value we sent; must come back as origin
+  NtpTimestamp receive_;   // interleaved requests: a second random value, echoed as origin instead
+  std::optional<InterleavedState> previous_;  // the exchange an interleaved answer completes
   std::array<std::uint8_t, kNtsUniqueIdSize> unique_id_{};
   bool nts_ = false;
 };

@@ -91,12 +91,27 @@ void ResponderCounters::add(const ResponderCounters& other) {
   rate_kisses_plain += other.rate_kisses_plain;
   rate_kisses_nts += other.rate_kisses_nts;
   cookies_sent += other.cookies_sent;
+  interleaved += other.interleaved;
   for (std::size_t i = 0; i < naks.size(); ++i) naks[i] += other.naks[i];
   for (std::size_t i = 0; i < dropped.size(); ++i) dropped[i] += other.dropped[i];
 }
 
 NtpResponder::NtpResponder(std::function<NtpTimestamp()> now, RandomFill random)
     : now_(std::move(now)), random_(std::move(random)) {}
+
+void NtpResponder::enable_interleaved(std::size_t capacity) { table_.emplace(capacity); }
+
+bool NtpResponder::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
+  return table_ && table_->note_transmit(handle, tx);
+}
+
+std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const NtpHeader& request, bool nts) {
+  // RFC 9769 §2: a request is interleaved when its origin timestamp is the receive timestamp of a
+  // response we saved, and its receive and transmit timestamps differ (else the client could not
+  // tell which of them our answer echoes).
+  if (!table_ || request.receive_time == request.transmit_time) return std::nullopt;
+  return table_->take(request.origin_time, nts);
+}
 
 Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateDecision rate, KeyRing* ring,
                                std::span<std::uint8_t> out) {
@@ -151,19 +166,30 @@ NtpHeader NtpResponder::answer_header(const NtpHeader& request, NtpTimestamp rx_
 Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_time, RateDecision rate,
                                      std::span<std::uint8_t> out) {
   if (out.size() < kNtpHeaderLength) return drop(DropReason::kResponseFailed);
-  NtpHeader header = answer_header(request, rx_time);
   const bool kiss = rate == RateDecision::kKiss;
+  const bool save = table_ && !kiss;  // kisses carry no time: nothing to interleave with later
+  if (save) rx_time = table_->unique_receive(rx_time);
+  const std::optional<NtpTimestamp> previous_tx = save ? interleaved_transmit(request, false) : std::nullopt;
+  NtpHeader header = answer_header(request, rx_time);
+  // RFC 9769 §2: an interleaved answer echoes the request's receive timestamp as its origin, which
+  // is how the client tells it from a basic one.
+  if (previous_tx) header.origin_time = request.receive_time;
   if (kiss) make_kiss(header, kKissRate);
   ByteWriter writer(out);
   write_ntp_header(writer, header);
   // The transmit timestamp is read after everything else is written, so T3 is as late as it can
   // be before the bytes leave.
-  write_timestamp(out.subspan(kTransmitTimeOffset, 8), now_());
+  NtpTimestamp tx = now_();
+  if (save) tx = table_->unique_transmit(tx, rx_time);
+  write_timestamp(out.subspan(kTransmitTimeOffset, 8), previous_tx ? *previous_tx : tx);
 
   Response response;
   response.kind = kiss ? ResponseKind::kRateKiss : ResponseKind::kPlain;
   response.length = kNtpHeaderLength;
+  response.interleaved = previous_tx.has_value();
+  if (save) response.transmit_handle = table_->record(rx_time, tx, false);
   ++(kiss ? counters_.rate_kisses_plain : counters_.plain);
+  if (previous_tx) ++counters_.interleaved;
   return response;
 }
 
@@ -198,6 +224,9 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
                                    RateDecision rate, KeyRing* ring, std::span<std::uint8_t> out) {
   auto request = parse_nts_request(packet, parsed);
   if (!request) return drop(DropReason::kMalformedNts);
+  const bool kiss = rate == RateDecision::kKiss;
+  const bool save = table_ && !kiss;
+  if (save) rx_time = table_->unique_receive(rx_time);
   NtpHeader header = answer_header(request->header, rx_time);
 
   // RFC 8915 §5.7: a cookie that does not open, or a request that does not authenticate, gets an
@@ -229,7 +258,10 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
     cookies[i] = ByteView(cookie_bytes[i].data(), *sealed);
   }
 
-  const bool kiss = rate == RateDecision::kKiss;
+  // Only an authenticated request may spend a saved entry (a forged one gets a NAK above), and
+  // only an entry saved for an NTS exchange.
+  const std::optional<NtpTimestamp> previous_tx = save ? interleaved_transmit(request->header, true) : std::nullopt;
+  if (previous_tx) header.origin_time = request->header.receive_time;
   // RFC 8915 §5.7: clients ignore unauthenticated kisses other than NTSN, so over the limit an
   // NTS client gets its RATE kiss through the authenticated path, fresh cookies included.
   if (kiss) make_kiss(header, kKissRate);
@@ -241,7 +273,9 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   parts.nonce = nonce;
   // The header is authenticated, so T3 cannot be later than this: after the cookies, just
   // before the authenticator is sealed.
-  header.transmit_time = now_();
+  NtpTimestamp tx = now_();
+  if (save) tx = table_->unique_transmit(tx, rx_time);
+  header.transmit_time = previous_tx ? *previous_tx : tx;
   parts.header = header;
   auto built = build_nts_response(parts, aeads->s2c, std::min(request->length, out.size()), out);
   if (!built) return drop(DropReason::kResponseFailed);
@@ -253,6 +287,9 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   response.authenticated = true;
   response.cookies = built->cookies_sent;
   response.length = built->length;
+  response.interleaved = previous_tx.has_value();
+  if (save) response.transmit_handle = table_->record(rx_time, tx, true);
+  if (previous_tx) ++counters_.interleaved;
   return response;
 }
 

@@ -12,9 +12,17 @@
 //  - over the rate limit: a RATE kiss-o'-death, authenticated for NTS requests (RFC 8915 §5.7:
 //    clients ignore unauthenticated kisses other than NTSN);
 //  - everything else is dropped and counted: never an answer larger than the request, never an
-//    answer to modes other than client (no symmetric, broadcast or mode 6/7 control traffic).
+//    answer to modes other than client (no symmetric, broadcast or mode 6/7 control traffic);
+//  - with enable_interleaved(): requests in the interleaved client/server mode (RFC 9769 §2) get
+//    the transmit timestamp of the response they name, as good as the daemon reported it through
+//    note_transmit(); all others are answered in the basic mode as before.
 //
 // One responder per worker thread (not thread-safe); counters are merged across workers.
+// Interleaved mode and workers: each worker has its own table, so an interleaved request is only
+// recognised by the worker that served the previous response. SO_REUSEPORT picks the worker by a
+// hash of the 4-tuple, so a client that keeps its source port (kairos and chrony with xleave do)
+// always meets the same worker; a client whose port changes between requests lands on a worker
+// that may not know its origin timestamp and gets a basic response — correct, only not better.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +33,7 @@
 #include "clock/ntp_time.hpp"
 #include "nts/aead.hpp"
 #include "nts/bytes.hpp"
+#include "nts/interleaved_table.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_client.hpp"
 #include "nts/ntp_packet.hpp"
@@ -83,6 +92,10 @@ struct Response {
   bool authenticated = false;  // sealed with the client's S2C key (kNts, or an NTS kRateKiss)
   std::size_t cookies = 0;     // fresh cookies inside an authenticated answer
   std::size_t length = 0;      // bytes to send from the start of `out`; 0 when dropped
+  bool interleaved = false;    // carries the previous response's transmit timestamp (RFC 9769)
+  // Set when interleaved mode is on and this answer was saved for a later interleaved request:
+  // pass it to note_transmit() with the stamp of the packet's departure.
+  TransmitHandle transmit_handle;
 };
 
 struct ResponderCounters {
@@ -91,6 +104,7 @@ struct ResponderCounters {
   std::uint64_t rate_kisses_plain = 0; // RATE kisses to plain requests
   std::uint64_t rate_kisses_nts = 0;   // authenticated RATE kisses to NTS requests
   std::uint64_t cookies_sent = 0;      // fresh cookies in authenticated answers
+  std::uint64_t interleaved = 0;       // plain or NTS responses in the interleaved mode
   std::array<std::uint64_t, kNakReasonCount> naks{};       // by NakReason (kNone unused)
   std::array<std::uint64_t, kDropReasonCount> dropped{};   // by DropReason (kNone unused)
 
@@ -121,6 +135,13 @@ class NtpResponder {
   void set_clock_state(const ServerClockState& state) { clock_ = state; }
   const ServerClockState& clock_state() const { return clock_; }
 
+  // Turns on the interleaved mode with a table of `capacity` responses (allocated here, once).
+  void enable_interleaved(std::size_t capacity = InterleavedTable::kDefaultCapacity);
+  bool interleaved_enabled() const { return table_.has_value(); }
+  // The stamp of a response's actual departure (kernel or hardware), for the response named by
+  // `handle`; false when that response is no longer remembered.
+  bool note_transmit(TransmitHandle handle, NtpTimestamp tx);
+
   // One request received at `rx_time` (T2, best the kernel receive timestamp). `ring` is
   // nullptr when no NTS-KE server is configured. The answer is written to the start of `out`,
   // which should have room for the request's length: no answer is ever longer than that (a
@@ -143,6 +164,8 @@ class NtpResponder {
                          std::span<std::uint8_t> out);
   Response respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time, RateDecision rate,
                        KeyRing* ring, std::span<std::uint8_t> out);
+  // The saved transmit timestamp an interleaved request asks for (spent on return), if any.
+  std::optional<NtpTimestamp> interleaved_transmit(const NtpHeader& request, bool nts);
   // The header of every answer; the caller sets the transmit timestamp, as late as it can.
   NtpHeader answer_header(const NtpHeader& request, NtpTimestamp rx_time) const;
   // This algorithm's two AEADs, keyed for one request: re-keyed in place, not created, since
@@ -153,6 +176,7 @@ class NtpResponder {
   RandomFill random_;
   ServerClockState clock_;
   ResponderCounters counters_;
+  std::optional<InterleavedTable> table_;
   // Indexed by AEAD id - 15 (AES-SIV-CMAC-256, -384, -512); built on first use.
   std::array<std::optional<AeadPair>, 3> aeads_;
 };

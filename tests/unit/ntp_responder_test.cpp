@@ -836,5 +836,240 @@ TEST(CounterModeRandom, BlocksNeverRepeatAndSeedDeterminesTheStream) {
   EXPECT_EQ(responder.respond(request, {}, RateDecision::kAllow, &ring, out).kind, ResponseKind::kNts);
 }
 
+// ---- Interleaved mode (RFC 9769 §2) ---------------------------------------------------------
+
+// Times in microseconds after kNowUnix, on a client and a server whose clocks agree.
+timespec at_us(std::int64_t us) {
+  return unix_time(static_cast<std::int64_t>(kNowUnix) + us / 1'000'000, static_cast<long>(us % 1'000'000) * 1000);
+}
+NtpTimestamp ntp_us(std::int64_t us) { return NtpTimestamp::from_timespec(at_us(us)); }
+
+// The server reads its clock 1000 µs after receiving, but the packet leaves 1500 µs after: the
+// 500 µs a basic response cannot know about and an interleaved one reports. 5000 µs each way.
+struct XleaveExchange {
+  std::int64_t start;  // t1
+  timespec t1() const { return at_us(start); }
+  NtpTimestamp rx() const { return ntp_us(start + 5000); }
+  NtpTimestamp daemon_tx() const { return ntp_us(start + 6000); }
+  NtpTimestamp wire_tx() const { return ntp_us(start + 6500); }
+  timespec t4() const { return at_us(start + 11500); }
+};
+
+struct XleaveServer : Server {
+  XleaveServer() { responder.enable_interleaved(16); }
+  // Serves one request at `x` and reports the departure stamp, as the daemon does.
+  Answer serve(ByteView request, const XleaveExchange& x, KeyRing* ring = nullptr) {
+    tx = x.daemon_tx();
+    Answer answer = respond(*this, request, ring, RateDecision::kAllow, x.rx());
+    if (answer.response.transmit_handle) responder.note_transmit(answer.response.transmit_handle, x.wire_tx());
+    return answer;
+  }
+};
+
+TEST(NtpResponderInterleaved, InterleavedRequestGetsTheWireTransmitStampOfThePreviousResponse) {
+  XleaveServer server;
+  const RandomFill random = counting_random(0x50);
+  const XleaveExchange first{0}, second{1'000'000};
+
+  auto basic = NtpClientExchange::plain(random);
+  const Answer a1 = server.serve(basic.request(), first);
+  ASSERT_EQ(a1.response.kind, ResponseKind::kPlain);
+  EXPECT_FALSE(a1.response.interleaved);
+  EXPECT_TRUE(a1.response.transmit_handle);
+  auto s1 = basic.handle_response(a1.bytes, first.t1(), first.t4(), nullptr);
+  ASSERT_TRUE(s1) << s1.error().message;
+  EXPECT_FALSE(s1->interleaved);
+  EXPECT_NEAR(s1->offset.seconds(), -250e-6, 1e-9);  // the daemon's early T3 biases the basic sample
+
+  auto xleave = NtpClientExchange::plain(random, &s1->next);
+  ASSERT_TRUE(xleave.asks_interleaved());
+  const NtpHeader request = header_of(Buffer(xleave.request().begin(), xleave.request().end()));
+  EXPECT_EQ(request.origin_time, first.rx());
+  EXPECT_NE(request.receive_time, request.transmit_time);
+
+  const Answer a2 = server.serve(xleave.request(), second);
+  ASSERT_EQ(a2.response.kind, ResponseKind::kPlain);
+  EXPECT_TRUE(a2.response.interleaved);
+  const NtpHeader h2 = header_of(a2.bytes);
+  EXPECT_EQ(h2.origin_time, request.receive_time);
+  EXPECT_EQ(h2.receive_time, second.rx());
+  EXPECT_EQ(h2.transmit_time, first.wire_tx());
+  auto s2 = xleave.handle_response(a2.bytes, second.t1(), second.t4(), nullptr);
+  ASSERT_TRUE(s2) << s2.error().message;
+  EXPECT_TRUE(s2->interleaved);
+  // The first exchange completed with the true departure: no bias, the true 10 ms of path.
+  EXPECT_NEAR(s2->offset.seconds(), 0.0, 1e-9);
+  EXPECT_NEAR(s2->delay.seconds(), 0.010, 1e-9);
+  EXPECT_EQ(s2->next.server_receive, second.rx());
+  EXPECT_EQ(server.responder.counters().interleaved, 1u);
+}
+
+TEST(NtpResponderInterleaved, MissingEntryGetsABasicAnswerTheClientAccepts) {
+  const RandomFill random = counting_random(0x51);
+  const XleaveExchange first{0}, second{1'000'000};
+  XleaveServer server;
+  auto basic = NtpClientExchange::plain(random);
+  auto s1 = basic.handle_response(server.serve(basic.request(), first).bytes, first.t1(), first.t4(), nullptr);
+  ASSERT_TRUE(s1);
+
+  // Another worker (or a restarted server) never saw the first exchange.
+  XleaveServer other;
+  auto xleave = NtpClientExchange::plain(random, &s1->next);
+  const Answer a2 = other.serve(xleave.request(), second);
+  ASSERT_EQ(a2.response.kind, ResponseKind::kPlain);
+  EXPECT_FALSE(a2.response.interleaved);
+  const NtpHeader h2 = header_of(a2.bytes);
+  EXPECT_EQ(h2.origin_time, header_of(Buffer(xleave.request().begin(), xleave.request().end())).transmit_time);
+  auto s2 = xleave.handle_response(a2.bytes, second.t1(), second.t4(), nullptr);
+  ASSERT_TRUE(s2) << s2.error().message;
+  EXPECT_FALSE(s2->interleaved);
+  EXPECT_NEAR(s2->offset.seconds(), -250e-6, 1e-9);  // this exchange, in the basic mode
+
+  // A server with the mode off answers the same request in the basic mode too.
+  Server plain_server;
+  const Answer a3 = respond(plain_server, xleave.request(), nullptr, RateDecision::kAllow, second.rx());
+  EXPECT_FALSE(a3.response.interleaved);
+  EXPECT_FALSE(a3.response.transmit_handle);
+  auto s3 = xleave.handle_response(a3.bytes, second.t1(), second.t4(), nullptr);
+  ASSERT_TRUE(s3);
+  EXPECT_FALSE(s3->interleaved);
+}
+
+TEST(NtpResponderInterleaved, ReplayedInterleavedRequestGetsABasicAnswer) {
+  XleaveServer server;
+  const RandomFill random = counting_random(0x52);
+  const XleaveExchange first{0}, second{1'000'000}, replay{1'500'000};
+  auto basic = NtpClientExchange::plain(random);
+  auto s1 = basic.handle_response(server.serve(basic.request(), first).bytes, first.t1(), first.t4(), nullptr);
+  ASSERT_TRUE(s1);
+  auto xleave = NtpClientExchange::plain(random, &s1->next);
+  EXPECT_TRUE(server.serve(xleave.request(), second).response.interleaved);
+  const Answer again = server.serve(xleave.request(), replay);
+  EXPECT_FALSE(again.response.interleaved);
+  EXPECT_EQ(header_of(again.bytes).transmit_time, replay.daemon_tx());
+}
+
+TEST(NtpResponderInterleaved, StaleOrReplayedInterleavedResponsesAreRejected) {
+  XleaveServer server;
+  const RandomFill random = counting_random(0x53);
+  const XleaveExchange first{0}, second{1'000'000}, third{2'000'000};
+  auto e1 = NtpClientExchange::plain(random);
+  auto s1 = e1.handle_response(server.serve(e1.request(), first).bytes, first.t1(), first.t4(), nullptr);
+  ASSERT_TRUE(s1);
+  auto e2 = NtpClientExchange::plain(random, &s1->next);
+  const Answer a2 = server.serve(e2.request(), second);
+  auto s2 = e2.handle_response(a2.bytes, second.t1(), second.t4(), nullptr);
+  ASSERT_TRUE(s2 && s2->interleaved);
+  auto e3 = NtpClientExchange::plain(random, &s2->next);
+  // The previous exchange's answer, late or replayed, echoes neither of the new cookies.
+  auto stale = e3.handle_response(a2.bytes, third.t1(), third.t4(), nullptr);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().problem, ResponseProblem::kNotOurs);
+
+  // An answer that echoes our receive cookie but carries a transmit timestamp outside the
+  // previous exchange cannot be combined with our t1/t4: rejected, never a sample.
+  Answer a3 = server.serve(e3.request(), third);
+  ASSERT_TRUE(a3.response.interleaved);
+  for (const NtpTimestamp bad : {ntp_us(first.start), ntp_us(third.start + 7000)}) {
+    Buffer tampered = a3.bytes;
+    ByteWriter(std::span<std::uint8_t>(tampered).subspan(40, 8)).u64(bad.raw());
+    auto rejected = e3.handle_response(tampered, third.t1(), third.t4(), nullptr);
+    ASSERT_FALSE(rejected);
+    EXPECT_EQ(rejected.error().problem, ResponseProblem::kMalformed);
+  }
+  // A basic client that never asked for interleaving cannot be fooled by an answer echoing some
+  // other field: only its transmit timestamp is accepted as origin.
+  auto e4 = NtpClientExchange::plain(random);
+  Buffer forged = a3.bytes;
+  ByteWriter(std::span<std::uint8_t>(forged).subspan(24, 8)).u64(0);
+  EXPECT_FALSE(e4.handle_response(forged, third.t1(), third.t4(), nullptr));
+}
+
+TEST(NtpResponderInterleaved, RequestWithEqualReceiveAndTransmitIsAnsweredBasic) {
+  XleaveServer server;
+  const RandomFill random = counting_random(0x54);
+  const XleaveExchange first{0}, second{1'000'000};
+  auto e1 = NtpClientExchange::plain(random);
+  server.serve(e1.request(), first);
+  NtpHeader h;
+  h.mode = NtpMode::kClient;
+  h.origin_time = first.rx();
+  h.receive_time = NtpTimestamp::from_raw(0x1234);
+  h.transmit_time = NtpTimestamp::from_raw(0x1234);
+  Buffer request(kNtpHeaderLength);
+  ByteWriter writer(request);
+  write_ntp_header(writer, h);
+  const Answer answer = server.serve(request, second);
+  EXPECT_FALSE(answer.response.interleaved);
+  EXPECT_EQ(header_of(answer.bytes).origin_time, h.transmit_time);
+}
+
+TEST(NtpResponderInterleaved, ReceiveTimestampsStayUniqueWhenTheClockStandsStill) {
+  XleaveServer server;
+  const XleaveExchange same{0};
+  NtpTimestamp last_rx;
+  for (std::uint8_t i = 0; i < 5; ++i) {
+    const Answer answer = server.serve(plain_request(static_cast<std::uint8_t>(0x60 + 8 * i)), same);
+    const NtpHeader h = header_of(answer.bytes);
+    EXPECT_NE(h.receive_time, h.transmit_time);
+    if (i > 0) {
+      EXPECT_NE(h.receive_time, last_rx);
+    }
+    last_rx = h.receive_time;
+  }
+}
+
+TEST(NtpResponderInterleaved, KissesAreNeverSavedOrInterleaved) {
+  XleaveServer server;
+  server.tx = XleaveExchange{0}.daemon_tx();
+  const Answer kiss = respond(server, plain_request(0x70), nullptr, RateDecision::kKiss, XleaveExchange{0}.rx());
+  EXPECT_EQ(kiss.response.kind, ResponseKind::kRateKiss);
+  EXPECT_FALSE(kiss.response.transmit_handle);
+}
+
+TEST(NtpResponderInterleaved, NtsInterleavedExchangeIsAuthenticatedAndNeverMixesWithPlain) {
+  auto ring = seeded_ring(31);
+  const NtsKeys keys = keys_for(15);
+  auto session = client_session(keys, ring, 8);
+  const RandomFill random = counting_random(0x80);
+  XleaveServer server;
+  const XleaveExchange first{0}, second{1'000'000}, third{2'000'000};
+
+  auto e1 = NtpClientExchange::nts(session, random).value();
+  const Answer a1 = server.serve(e1.request(), first, &ring);
+  ASSERT_EQ(a1.response.kind, ResponseKind::kNts);
+  auto s1 = e1.handle_response(a1.bytes, first.t1(), first.t4(), &session);
+  ASSERT_TRUE(s1) << s1.error().message;
+
+  auto e2 = NtpClientExchange::nts(session, random, &s1->next).value();
+  EXPECT_NE(unique_id_of(e2.request()), unique_id_of(e1.request()));
+  const Answer a2 = server.serve(e2.request(), second, &ring);
+  ASSERT_EQ(a2.response.kind, ResponseKind::kNts);
+  EXPECT_TRUE(a2.response.interleaved);
+  // Tampering with the (authenticated) transmit timestamp fails authentication.
+  Buffer tampered = a2.bytes;
+  tampered[47] ^= 1;
+  auto forged = e2.handle_response(tampered, second.t1(), second.t4(), &session);
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().problem, ResponseProblem::kAuthFailed);
+  auto s2 = e2.handle_response(a2.bytes, second.t1(), second.t4(), &session);
+  ASSERT_TRUE(s2) << s2.error().message;
+  EXPECT_TRUE(s2->authenticated);
+  EXPECT_TRUE(s2->interleaved);
+  EXPECT_NEAR(s2->offset.seconds(), 0.0, 1e-9);
+
+  // A plain request naming the NTS exchange's receive timestamp gets the basic mode: a transmit
+  // timestamp of an authenticated exchange is only given to an authenticated request (and the
+  // other way round).
+  auto plain = NtpClientExchange::plain(random, &s2->next);
+  const Answer a3 = server.serve(plain.request(), third);
+  EXPECT_FALSE(a3.response.interleaved);
+  // ...so the entry is still there for the NTS client's next request.
+  auto e3 = NtpClientExchange::nts(session, random, &s2->next).value();
+  const Answer a4 = server.serve(e3.request(), XleaveExchange{3'000'000}, &ring);
+  EXPECT_TRUE(a4.response.interleaved);
+  EXPECT_EQ(server.responder.counters().interleaved, 2u);
+}
+
 }  // namespace
 }  // namespace kairos

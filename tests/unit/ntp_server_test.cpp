@@ -107,6 +107,88 @@ TEST(NtpServer, ServesNtsWithThePublishedKeysAndNaksAfterTheyChange) {
   EXPECT_TRUE(result->sample.authenticated);
 }
 
+// One exchange on a kept socket, as an association in the interleaved mode runs it.
+struct KeptSocketExchange {
+  NtpExchangeOutcome outcome;
+  std::optional<NtpClientSocket> socket;
+};
+KeptSocketExchange exchange_on(NtpClientSocket socket, NtpClientExchange exchange, NtsClientSession* session) {
+  auto pending = PendingNtpExchange::start(std::move(socket), std::move(exchange));
+  if (!pending) return {std::unexpected(pending.error()), std::nullopt};
+  const Deadline deadline = std::chrono::steady_clock::now() + 1000ms;
+  for (;;) {
+    auto revents = wait_for(pending->fd(), pending->events(), deadline);
+    if (!revents || *revents == 0) return {std::unexpected(pending->timed_out(1000ms)), std::nullopt};
+    if (auto outcome = pending->on_ready(*revents, session)) {
+      return {std::move(*outcome), std::move(*pending).release_socket()};
+    }
+  }
+}
+
+// Several exchanges from one kept socket against kairosd's server with `workers` workers: the
+// first answer is basic, every later one interleaved, with the kernel's TX stamp of the answer
+// before (later than the daemon's own reading, before the next request arrived).
+void expect_interleaved_answers(std::uint16_t port, KeyRing* ring) {
+  auto server = NtpServer::start(server_config(port), local_clock_state(1, realtime_ntp_now(), -20), ring);
+  ASSERT_TRUE(server) << server.error().message;
+  std::optional<NtsClientSession> session;
+  if (ring) session.emplace(session_for(*ring, port));
+  auto socket = NtpClientSocket::open(loopback(port));
+  ASSERT_TRUE(socket) << socket.error().message;
+  std::optional<NtpClientSocket> kept(std::move(*socket));
+  std::optional<InterleavedState> previous;
+  std::optional<NtpHeader> previous_header;
+  for (int i = 0; i < 5; ++i) {
+    auto exchange = ring ? NtpClientExchange::nts(*session, system_random(), previous ? &*previous : nullptr)
+                         : Result<NtpClientExchange>(
+                               NtpClientExchange::plain(system_random(), previous ? &*previous : nullptr));
+    ASSERT_TRUE(exchange);
+    auto done = exchange_on(std::move(*kept), std::move(*exchange), session ? &*session : nullptr);
+    ASSERT_TRUE(done.outcome) << i << ": " << done.outcome.error().message;
+    const NtpSample& sample = done.outcome->sample;
+    EXPECT_EQ(sample.interleaved, i > 0) << i;
+    EXPECT_EQ(sample.authenticated, ring != nullptr);
+    EXPECT_EQ(done.outcome->t1_source, StampSource::kKernel);
+    if (i > 0) {
+      // The wire stamp of the previous answer, after the reading that answer carried.
+      EXPECT_GT(static_cast<std::int64_t>((sample.header.transmit_time - previous_header->transmit_time).raw()), 0);
+      EXPECT_LT(std::abs(sample.offset.seconds()), 0.001);
+      EXPECT_GT(sample.delay.seconds(), 0.0);
+    }
+    previous = sample.next;
+    previous_header = sample.header;
+    kept = std::move(done.socket);
+    ASSERT_TRUE(kept);
+  }
+  std::this_thread::sleep_for(300ms);  // counters are published every 250 ms
+  const NtpServerCounters c = (*server)->counters();
+  EXPECT_EQ(c.responses.interleaved, 4u);
+  EXPECT_GE(c.tx_stamps_used, 4u);
+}
+
+TEST(NtpServer, AnswersInterleavedRequestsWithKernelTransmitStamps) { expect_interleaved_answers(13705, nullptr); }
+
+TEST(NtpServer, AnswersInterleavedNtsRequestsAuthenticated) {
+  auto ring = KeyRing::from_random({.rotation_interval = 3600, .old_keys = 0}, kNow);
+  ASSERT_TRUE(ring);
+  expect_interleaved_answers(13706, &*ring);
+}
+
+TEST(NtpServer, InterleavedOffAnswersEveryRequestBasic) {
+  NtpServerConfig config = server_config(13707);
+  config.interleaved = false;
+  auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr);
+  ASSERT_TRUE(server) << server.error().message;
+  auto socket = NtpClientSocket::open(loopback(13707));
+  ASSERT_TRUE(socket);
+  auto first = exchange_on(std::move(*socket), NtpClientExchange::plain(system_random()), nullptr);
+  ASSERT_TRUE(first.outcome) << first.outcome.error().message;
+  auto second = exchange_on(std::move(*first.socket),
+                            NtpClientExchange::plain(system_random(), &first.outcome->sample.next), nullptr);
+  ASSERT_TRUE(second.outcome) << second.outcome.error().message;
+  EXPECT_FALSE(second.outcome->sample.interleaved);
+}
+
 TEST(NtpServer, BusyPortIsAClearError) {
   auto first = NtpServer::start(server_config(13703), ServerClockState{}, nullptr);
   ASSERT_TRUE(first);
