@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -79,9 +80,11 @@ std::size_t ClockGraph::add_source(const std::string& name) {
 
 void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
   const double now = elapsed();
-  Measurement m = to_measurement(result.sample, now, stamp_precision(result.t1_source, result.t4_source));
+  // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
+  const double taken = now - std::clamp(result.sample.age, 0.0, now);
+  Measurement m = to_measurement(result.sample, taken, stamp_precision(result.t1_source, result.t4_source));
   // The model steers the corrected clock; the exchange measured the real one.
-  if (observed_system_) m.offset -= observed_system_->correction(now);
+  if (observed_system_) m.offset -= observed_system_->correction(taken);
   if (source < source_strata_.size()) {
     source_strata_[source] = result.sample.header.stratum;
     source_refids_[source] = result.sample.header.reference_id;

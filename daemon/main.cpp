@@ -23,9 +23,10 @@ namespace {
 
 void log_sample(const Association& source, const NtpExchangeResult& r) {
   const NtpSample& s = r.sample;
-  spdlog::info("{}: sample offset {:+.9f} s delay {:.9f} s stratum {} stamps {}/{} {}{}", source.name(),
+  spdlog::info("{}: sample offset {:+.9f} s delay {:.9f} s stratum {} stamps {}/{} {}{}{}", source.name(),
                s.offset.seconds(), s.delay.seconds(), s.header.stratum, to_string(r.t1_source),
                to_string(r.t4_source), s.authenticated ? "authenticated" : "unauthenticated",
+               s.interleaved ? " interleaved" : "",
                r.rejected ? fmt::format(" ({} forged or stale responses rejected)", r.rejected) : "");
 }
 
@@ -114,8 +115,8 @@ int main(int argc, char** argv) {
   auto ran = loop->run();
   for (const Association& a : associations) {
     const auto& c = a.counters();
-    spdlog::info("{}: {} samples, {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed", a.name(),
-                 c.samples, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
+    spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed",
+                 a.name(), c.samples, c.interleaved, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
   }
   if (service) service->log_counters();
   clocks.log_status();

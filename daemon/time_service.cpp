@@ -124,9 +124,9 @@ void TimeService::log_counters() const {
     const NtpServerCounters c = ntp_->counters();
     const ResponderCounters& r = c.responses;
     spdlog::info("server: {} received, {} sent ({} plain, {} NTS, {} NTS NAKs, {} RATE kisses), {} dropped, "
-                 "{} kernel RX stamps, {} send errors",
+                 "{} kernel RX stamps, {} send errors; interleaved: {} answers, {} TX stamps ({} used), {} resyncs",
                  c.received, c.sent, r.plain, r.nts, r.naks_total(), r.rate_kisses_plain + r.rate_kisses_nts, r.dropped_total(), c.kernel_stamps,
-                 c.send_errors);
+                 c.send_errors, r.interleaved, c.tx_stamps, c.tx_stamps_used, c.tx_resyncs);
   }
   if (ke_) {
     const KeListenerCounters& c = ke_->counters();

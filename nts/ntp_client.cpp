@@ -191,6 +191,7 @@ std::expected<NtpSample, ResponseError> NtpClientExchange::handle_response(ByteV
                          NtpTimestamp::from_timespec(previous_->t4));
     sample.offset = times.offset;
     sample.delay = times.delay;
+    sample.age = (NtpTimestamp::from_timespec(t4) - NtpTimestamp::from_timespec(previous_->t4)).seconds();
     return sample;
   }
   const auto times = offset_and_delay(NtpTimestamp::from_timespec(t1), header->receive_time, header->transmit_time,

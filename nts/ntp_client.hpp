@@ -75,6 +75,9 @@ struct NtpSample {
   // An interleaved answer: offset and delay describe the previous exchange, completed with the
   // transmit timestamp the server took after its response had left.
   bool interleaved = false;
+  // Seconds from the exchange the sample describes to this response (our clock): 0 in the basic
+  // mode, about a poll interval for an interleaved answer. The model dates the sample by it.
+  double age = 0;
   // This exchange, for the next interleaved request (t1 may still improve: see InterleavedState).
   InterleavedState next;
 };
