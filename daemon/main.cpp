@@ -14,6 +14,7 @@
 #include "daemon/clock_graph.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/interfaces.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/time_service.hpp"
 
@@ -85,6 +86,13 @@ int main(int argc, char** argv) {
   if (!stamps_on) spdlog::warn("kernel timestamps unavailable ({}); using user-space stamps", stamps_on.error().message);
   spdlog::info("kairosd starting: {} sources, {}", config->sources.size(),
                steer ? "steering the system clock" : "observe-only (no clock is steered)");
+  // NICs first: an interface that must have hardware stamps and cannot stops the start here,
+  // before anything is served or measured. Their old setup comes back when this goes out of scope.
+  auto interfaces = Interfaces::start(*config, *loop);
+  if (!interfaces) {
+    spdlog::critical("{}", interfaces.error().message);
+    return 1;
+  }
   ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
   auto realtime_watch = RealtimeWatch::start(*loop, [&] { clocks.on_realtime_set(); });
   if (!realtime_watch) spdlog::warn("clock steps by other processes will go unnoticed: {}", realtime_watch.error().message);
