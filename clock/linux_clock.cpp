@@ -18,8 +18,6 @@ namespace {
 constexpr double kScaledPerUnit = 65536e6;
 // The system clock's reach through tick: the kernel takes tick within ±10 % of nominal.
 constexpr double kSystemMaxFrequency = 0.1;
-// Without caps (max_adj 0) a PHC driver is asked no more than the system clock's freq range.
-constexpr double kPhcDefaultMaxFrequency = 500e-6;
 // Steps beyond the NTP era (±68 years) are no clock correction but a broken input.
 constexpr double kMaxStep = 2147483648.0;
 
@@ -92,8 +90,8 @@ Result<std::unique_ptr<KernelClock>> KernelClock::open_phc(const std::string& pa
   if (::ioctl(fd.get(), PTP_CLOCK_GETCAPS, &caps) != 0) {
     return fail(path + ": PTP_CLOCK_GETCAPS failed (not a PTP clock?): " + errno_text(errno));
   }
-  const double max_frequency =
-      caps.max_adj > 0 ? static_cast<double>(caps.max_adj) * 1e-9 : kPhcDefaultMaxFrequency;
+  // max_adj 0 (or nonsense below it): the driver cannot adjust the clock, so it is read-only.
+  const double max_frequency = caps.max_adj > 0 ? static_cast<double>(caps.max_adj) * 1e-9 : 0.0;
   auto clock = std::make_unique<KernelClock>(Kind::kPhc, phc_clock_id(fd.get()), path, max_frequency,
                                              std::move(syscalls));
   clock->fd_ = fd.release();
@@ -145,7 +143,13 @@ Result<double> KernelClock::frequency() {
   return f;
 }
 
+Result<void> KernelClock::refuse_if_read_only() const {
+  if (read_only()) return fail(name_ + " is read-only (max_adj 0)");
+  return {};
+}
+
 Result<void> KernelClock::set_frequency(double f) {
+  if (auto ok = refuse_if_read_only(); !ok) return ok;
   if (!std::isfinite(f)) return fail(name_ + ": frequency is not a number");
   if (std::abs(f) > max_frequency_) {
     return fail(name_ + ": frequency " + std::to_string(f * 1e6) + " ppm is beyond ±" +
@@ -166,6 +170,7 @@ Result<void> KernelClock::set_frequency(double f) {
 }
 
 Result<void> KernelClock::step(double by) {
+  if (auto ok = refuse_if_read_only(); !ok) return ok;
   if (!std::isfinite(by)) return fail(name_ + ": step is not a number");
   if (std::abs(by) > kMaxStep) return fail(name_ + ": step of " + std::to_string(by) + " s is out of range");
   timex tx{};

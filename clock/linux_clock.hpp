@@ -62,11 +62,13 @@ class KernelClock final : public ClockDevice {
   // The system clock; max_frequency() is 10 % (the kernel's tick range).
   static std::unique_ptr<KernelClock> system(Syscalls syscalls = {});
   // A PHC device such as /dev/ptp0, held open for the clock's lifetime; max_frequency() from
-  // its PTP_CLOCK_GETCAPS max_adj.
+  // its PTP_CLOCK_GETCAPS max_adj. A driver with max_adj 0 cannot adjust its clock: the clock is
+  // read-only and set_frequency and step say so.
   static Result<std::unique_ptr<KernelClock>> open_phc(const std::string& path, Syscalls syscalls = {});
 
   // The factories end here; public so that tests can build a clock of either kind on a fake
-  // kernel. nominal_tick matters only to the system clock.
+  // kernel (and hwts/PhcDevice one over its own descriptor). nominal_tick matters only to the
+  // system clock; a PHC with max_frequency 0 is read-only.
   KernelClock(Kind kind, clockid_t id, std::string name, double max_frequency, Syscalls syscalls,
               long nominal_tick = 10'000);
   ~KernelClock() override;
@@ -83,11 +85,13 @@ class KernelClock final : public ClockDevice {
   double max_frequency() const override { return max_frequency_; }
 
   Kind kind() const { return kind_; }
+  bool read_only() const { return kind_ == Kind::kPhc && max_frequency_ <= 0; }
   clockid_t id() const { return id_; }
 
  private:
   Result<timex> read_timex();
   Result<void> adjust(timex& tx, const char* what);
+  Result<void> refuse_if_read_only() const;
 
   Kind kind_;
   clockid_t id_;

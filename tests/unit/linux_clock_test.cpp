@@ -409,6 +409,26 @@ TEST(KernelClock, PhcStepSetsOffsetNano) {
   EXPECT_EQ(writes[0].time.tv_usec, 999'999'750);
 }
 
+TEST(KernelClock, PhcWithMaxAdjZeroIsReadOnly) {
+  FakeKernel kernel;
+  KernelClock clock(KernelClock::Kind::kPhc, phc_clock_id(7), "/dev/ptp3", 0.0, kernel.syscalls());
+  EXPECT_TRUE(clock.read_only());
+  for (auto r : {clock.set_frequency(0.0), clock.set_frequency(1e-9), clock.step(1e-6)}) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "/dev/ptp3 is read-only (max_adj 0)");
+  }
+  EXPECT_TRUE(kernel.writes().empty());
+  // Reading still works.
+  EXPECT_TRUE(clock.now());
+  EXPECT_TRUE(clock.frequency());
+}
+
+TEST(KernelClock, SystemClockIsNeverReadOnly) {
+  FakeKernel kernel;
+  EXPECT_FALSE(system_clock(kernel)->read_only());
+  EXPECT_FALSE(phc(kernel)->read_only());
+}
+
 // --- the real kernel, read only ---
 
 TEST(KernelClock, RealSystemClockReadsTimeAndFrequency) {

@@ -9,6 +9,9 @@
 
 #include "clock/discipline.hpp"
 #include "clock/sim_clock.hpp"
+#include "hwts/cross_timestamp.hpp"
+#include "hwts/phc_device.hpp"
+#include "hwts/sim_phc.hpp"
 #include "nts/ntp_client.hpp"
 #include "nts/ntp_responder.hpp"
 #include "pi_servo.hpp"
@@ -58,8 +61,9 @@ class World {
       phc_.emplace("phc", [this] { return now_; }, epoch_, sc_.phc->oscillator.initial_offset,
                    sc_.phc->oscillator.frequency, 500e-6);
       if (sc_.leap) phc_->set_leap_point(sc_.leap->at);
+      open_phc();
     }
-    SimClock& disciplined = phc_ ? *phc_ : system_;
+    ClockDevice& disciplined = phc_ ? *phc_clock_ : static_cast<ClockDevice&>(system_);
     servo_ = make_servo(disciplined);
     for (std::size_t i = 0; i < sc_.servers.size(); ++i) {
       servo_->add_source(SourceOptions{.name = "server" + std::to_string(i),
@@ -118,7 +122,22 @@ class World {
     std::uint64_t generation = 0;  // a new poll schedule replaces the old one
   };
 
-  std::unique_ptr<ClockServo> make_servo(SimClock& clock) {
+  // The daemon's PHC path over the simulated device: cross-timestamps through PhcDevice, and the
+  // leader steering the PHC through the KernelClock PhcDevice hands out (clock_adjtime on SimPhc).
+  void open_phc() {
+    const PhcModel& p = *sc_.phc;
+    SimPhcOptions o;
+    o.max_adj = static_cast<int>(std::lround(phc_->max_frequency() * 1e9));
+    o.readout_delay = p.readout_delay;
+    o.readout_jitter = p.readout_jitter;
+    o.reading_gap = 1e-6;
+    sim_phc_.emplace(system_, *phc_, [this] { return now_; }, o, &rng_);
+    // Cannot fail on SimPhc: a failure here is a bug in the simulator, and value() says so.
+    phc_device_.emplace(PhcDevice::open(o.path, sim_phc_->syscalls(), PhcAccess::kReadWrite).value());
+    phc_clock_ = std::move(phc_device_->clock().value());
+  }
+
+  std::unique_ptr<ClockServo> make_servo(ClockDevice& clock) {
     if (options_.servo == Servo::kPi) {
       return std::make_unique<PiServo>(clock, PiServo::Options{.step_threshold = sc_.client.step_threshold,
                                                                  .hardware = sc_.client.timestamping == Timestamping::kHardware});
@@ -275,32 +294,16 @@ class World {
     schedule_timer(*servo_, servo_timer_);
   }
 
-  // PHC against the system clock: system, PHC, system readings; the one with the shortest window.
+  // PHC against the system clock through PhcDevice on SimPhc: system, PHC, system readings (the
+  // readout model is SimPhc's), the one with the shortest window.
   void cross_timestamp() {
     const PhcModel& p = *sc_.phc;
     at(now_ + p.interval, [this] { cross_timestamp(); });
-    double best_window = 1e9;
-    double best_offset = 0;
-    double t = now_;
-    for (int r = 0; r < p.readings; ++r) {
-      const double first = t;
-      const double latch = first + p.readout_delay / 2 + exponential(p.readout_jitter);
-      const double last = latch + p.readout_delay / 2 + exponential(p.readout_jitter);
-      const double sys1 = system_.reading_at(first);
-      const double phc = phc_->reading_at(latch);
-      const double sys2 = system_.reading_at(last);
-      if (sys2 - sys1 < best_window) {
-        best_window = sys2 - sys1;
-        best_offset = phc - (sys1 + sys2) / 2;
-      }
-      t = last + 1e-6;
-    }
-    Measurement m;
-    m.time = t;
-    m.offset = best_offset;
-    m.delay = best_window;
-    m.precision = 1e-9 / std::sqrt(12.0);
-    follower_->on_measurement(0, m, t);
+    auto cross = phc_device_->cross_timestamp(p.readings);
+    if (!cross) return;
+    // Taken at the end of the readings on the model's (true) time axis, as before.
+    const double t = sim_phc_->cursor();
+    follower_->on_measurement(0, to_measurement(*cross, t), t);
     schedule_timer(*follower_, follower_timer_);
   }
 
@@ -315,6 +318,9 @@ class World {
   std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
   SimClock system_;
   std::optional<SimClock> phc_;
+  std::optional<SimPhc> sim_phc_;
+  std::optional<PhcDevice> phc_device_;
+  std::unique_ptr<ClockDevice> phc_clock_;  // what the leader steers when there is a PHC
   std::unique_ptr<ClockServo> servo_;
   std::unique_ptr<ClockServo> follower_;
   std::vector<Server> servers_;
