@@ -1,0 +1,178 @@
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "clock/sim_clock.hpp"
+#include "hwts/sim_phc.hpp"
+#include "report.hpp"
+
+namespace kairos::phcstat {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fake sysfs with ptp0 owned by eth0's device, a simulated PHC behind /dev/ptp0, a fake NIC
+// and a fake kernel clock: the whole report runs without hardware and reads only.
+struct PhcstatTest : ::testing::Test {
+  double t = 100;
+  SimClock system{"system", [this] { return t; }, 1'700'000'000, 0.0, 0.0, 0.1};
+  SimClock phc{"phc", [this] { return t; }, 1'700'000'000, 37.0 + 20e-9, 0.0, 500e-6};
+  std::unique_ptr<SimPhc> sim;
+  fs::path root;
+  int nic_sets = 0;
+  int adjtime_writes = 0;
+  timex kernel{};
+
+  void SetUp() override {
+    root = fs::temp_directory_path() / fs::path("phcstat-test-" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "class/ptp/ptp0");
+    std::ofstream(root / "class/ptp/ptp0/clock_name") << "sim_ptp\n";
+    fs::create_directories(root / "class/net/eth0/device/ptp/ptp0");
+    sim = std::make_unique<SimPhc>(system, phc, [this] { return t; });
+    kernel.status = 0;  // synchronized
+    kernel.maxerror = 1500;
+    kernel.esterror = 20;
+    kernel.tai = 37;
+  }
+  void TearDown() override { fs::remove_all(root); }
+
+  Environment env() {
+    Environment e;
+    e.sysfs = root.string();
+    e.phc = sim->syscalls();
+    e.nic.call = [this](const std::string&, unsigned long request, hwtstamp_config* config) {
+      if (request == SIOCSHWTSTAMP) ++nic_sets;
+      *config = hwtstamp_config{};
+      config->tx_type = HWTSTAMP_TX_ON;
+      config->rx_filter = HWTSTAMP_FILTER_ALL;
+      return 0;
+    };
+    e.adjtime = [this](clockid_t id, timex* tx) {
+      if (id != CLOCK_REALTIME || tx->modes != 0) {
+        ++adjtime_writes;
+        errno = EPERM;
+        return -1;
+      }
+      *tx = kernel;
+      return TIME_OK;
+    };
+    return e;
+  }
+
+  const Check* find(const Report& r, const std::string& name) {
+    for (const Check& c : r.checks) {
+      if (c.name == name) return &c;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(PhcstatTest, ReportsASimulatedPhcInTaiWithItsInterfaceAndReadsOnly) {
+  const Report r = build_report(env(), Thresholds{});
+  ASSERT_EQ(r.phcs.size(), 1u);
+  const PhcReport& p = r.phcs[0];
+  EXPECT_EQ(p.entry.path, "/dev/ptp0");
+  EXPECT_EQ(p.entry.clock_name, "sim_ptp");
+  EXPECT_EQ(p.entry.interfaces, std::vector<std::string>{"eth0"});
+  ASSERT_TRUE(p.caps);
+  EXPECT_EQ(p.caps->max_adj, 500'000);
+  ASSERT_TRUE(p.realtime) << p.realtime_error;
+  EXPECT_NEAR(p.realtime->offset, 37.0 + 20e-9, 1e-6);
+  ASSERT_TRUE(p.frequency_ppb);
+  // The PHC keeps TAI: 20 ns from UTC once TAI - UTC is taken out, so OK.
+  const Check* offset = find(r, "/dev/ptp0 offset");
+  ASSERT_NE(offset, nullptr);
+  EXPECT_EQ(offset->verdict, Verdict::kOk) << offset->detail;
+  EXPECT_NE(offset->detail.find("keeps TAI"), std::string::npos) << offset->detail;
+  EXPECT_EQ(r.failures(), 0) << to_text(r);
+  // Read-only all the way: the device opened O_RDONLY, no NIC write, no clock write.
+  EXPECT_EQ(sim->last_open_flags() & O_ACCMODE, O_RDONLY);
+  EXPECT_EQ(nic_sets, 0);
+  EXPECT_EQ(adjtime_writes, 0);
+  EXPECT_EQ(*phc.frequency(), 0.0);
+  EXPECT_EQ(sim->open_descriptors(), 0);  // closed again
+}
+
+TEST_F(PhcstatTest, APhcResetTo1970Fails) {
+  sim->reset_at(t);
+  const Report r = build_report(env(), Thresholds{});
+  const Check* time = find(r, "/dev/ptp0 time");
+  ASSERT_NE(time, nullptr) << to_text(r);
+  EXPECT_EQ(time->verdict, Verdict::kFail);
+  EXPECT_NE(time->detail.find("1970"), std::string::npos) << time->detail;
+  EXPECT_EQ(r.failures(), 1);
+}
+
+TEST_F(PhcstatTest, AVanishedDeviceFailsAndTheReportGoesOn) {
+  sim->remove();
+  const Report r = build_report(env(), Thresholds{});
+  const Check* readable = find(r, "/dev/ptp0 readable");
+  ASSERT_NE(readable, nullptr) << to_text(r);
+  EXPECT_EQ(readable->verdict, Verdict::kFail);
+  EXPECT_TRUE(r.system.read);
+  EXPECT_NE(to_text(r).find("1 failed"), std::string::npos);
+}
+
+TEST_F(PhcstatTest, AnOffsetBeyondTheThresholdsWarnsThenFails) {
+  Environment e = env();
+  ASSERT_TRUE(phc.step(0.004));  // 4 ms off UTC (and TAI)
+  Report r = build_report(e, Thresholds{});
+  EXPECT_EQ(find(r, "/dev/ptp0 offset")->verdict, Verdict::kWarn);
+  Thresholds strict;
+  strict.fail_offset = 2e-3;
+  r = build_report(e, strict);
+  EXPECT_EQ(find(r, "/dev/ptp0 offset")->verdict, Verdict::kFail);
+  EXPECT_EQ(r.failures(), 1);
+}
+
+TEST_F(PhcstatTest, UnsynchronizedSystemClockWarns) {
+  kernel.status = STA_UNSYNC;
+  kernel.maxerror = 16'000'000;
+  const Report r = build_report(env(), Thresholds{});
+  EXPECT_EQ(find(r, "system clock synchronized")->verdict, Verdict::kWarn);
+  EXPECT_EQ(r.failures(), 0);
+}
+
+TEST_F(PhcstatTest, JsonCarriesTheSameFacts) {
+  const Report r = build_report(env(), Thresholds{});
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["phcs"][0]["path"], "/dev/ptp0");
+  EXPECT_EQ(j["phcs"][0]["caps"]["max_adj_ppb"], 500000);
+  EXPECT_NEAR(j["phcs"][0]["realtime"]["offset"].get<double>(), 37.0, 1e-6);
+  EXPECT_EQ(j["system"]["tai_offset"], 37);
+  EXPECT_EQ(j["failures"], 0);
+}
+
+TEST(PhcstatChecks, NtpIncapableNicWarns) {
+  Report r;
+  r.system.read = true;
+  r.system.unsynchronized = false;
+  PhcReport p;
+  p.entry.path = "/dev/ptp1";
+  InterfaceReport i;
+  i.name = "eth1";
+  TimestampingInfo info;
+  info.so_timestamping = SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_TX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
+  info.tx_types = 1u << HWTSTAMP_TX_ON;
+  info.rx_filters = 1u << HWTSTAMP_FILTER_PTP_V2_EVENT;  // PTP only: NTP packets go unstamped
+  i.info = info;
+  p.interfaces.push_back(i);
+  p.realtime_error = "x";
+  r.phcs.push_back(p);
+  const auto checks = evaluate(r, Thresholds{});
+  bool found = false;
+  for (const Check& c : checks) {
+    if (c.name == "eth1 hardware timestamps for NTP") {
+      found = true;
+      EXPECT_EQ(c.verdict, Verdict::kWarn);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace kairos::phcstat
