@@ -13,6 +13,7 @@
 #include "hwts/phc_device.hpp"
 #include "hwts/sim_phc.hpp"
 #include "nts/ntp_client.hpp"
+#include "nts/sample_measurement.hpp"
 #include "nts/ntp_responder.hpp"
 #include "pi_servo.hpp"
 
@@ -28,16 +29,6 @@ struct Event {
   std::function<void()> action;
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
 };
-
-Leap to_leap(NtpLeap leap) {
-  switch (leap) {
-    case NtpLeap::kNone: return Leap::kNone;
-    case NtpLeap::kInsertSecond: return Leap::kInsert;
-    case NtpLeap::kDeleteSecond: return Leap::kDelete;
-    case NtpLeap::kUnsynchronized: return Leap::kUnsynchronized;
-  }
-  return Leap::kNone;
-}
 
 kairos::StepMode to_step_mode(sim::StepMode mode) {
   switch (mode) {
