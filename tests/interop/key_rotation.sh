@@ -75,7 +75,7 @@ echo "PASS: chronyd ran NTS-KE again (key $keyid) and kept syncing (reach $reach
 kill -TERM "$client_pid"
 wait "$client_pid" || true
 client_pid=
-summary=$(grep -E "samples, .* NAKs" "$work/client.log" | tail -1)
+summary=$(grep -E "samples .* NAKs" "$work/client.log" | tail -1)
 echo "kairosd client: $summary"
 naks=$(sed -E 's/.* ([0-9]+) NAKs.*/\1/' <<<"$summary")
 ke_ok=$(sed -E 's/.*NTS-KE ([0-9]+) ok.*/\1/' <<<"$summary")
