@@ -71,8 +71,16 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
     source.residual = obs->offset;  // the clock is untouched yet: raw offsets compare directly
     if (!try_initialize(now)) return;
   } else {
+    // The residual compares the measurement with what the model says the offset was when it was
+    // taken (through our corrections since, for one from the past): the same prediction the
+    // update will use.
     kalman_.predict(obs->time);
-    source.residual = obs->offset - kalman_.estimate().offset;
+    const std::optional<double> predicted = kalman_.offset_at(obs->time);
+    if (!predicted) {
+      ++too_old_;
+      return;
+    }
+    source.residual = obs->offset - *predicted;
     const Selection sel = select(now);
     if (sel.status != SelectionStatus::kSelected) {
       state_ = DisciplineState::kNoMajority;
@@ -103,22 +111,24 @@ bool Discipline::try_initialize(double now) {
   std::sort(chosen.begin(), chosen.end(), [](const Observation* a, const Observation* b) { return a->time < b->time; });
   const Observation& first = *chosen.front();
   kalman_.initialize(first.time, first.offset, first.variance);
-  for (std::size_t k = 1; k < chosen.size(); ++k) {
-    kalman_.predict(chosen[k]->time);
-    kalman_.update(chosen[k]->offset, chosen[k]->variance);
-  }
+  for (std::size_t k = 1; k < chosen.size(); ++k) kalman_.update_at(chosen[k]->time, chosen[k]->offset, chosen[k]->variance);
   for (std::size_t i : sel.truechimers) sources_[i].residual = 0;
   return true;
 }
 
 void Discipline::feed(const Observation& obs) {
-  const UpdateResult res = kalman_.update(obs.offset, obs.variance);
+  const UpdateResult res = kalman_.update_at(obs.time, obs.offset, obs.variance);
+  if (res == UpdateResult::kTooOld) {
+    ++too_old_;
+    return;
+  }
   if (res == UpdateResult::kOutlier) {
     // A few outliers are noise the model did not expect; many in a row from sources that the
     // selection still trusts mean the model is wrong (an unexpected step): start the offset over.
+    // The step happened before this measurement was taken, so older ones no longer apply.
     if (++outliers_ < options_.max_outliers) return;
-    kalman_.forget_offset(obs.variance + obs.offset * obs.offset);
-    kalman_.update(obs.offset, obs.variance);
+    kalman_.forget_offset(obs.variance + obs.offset * obs.offset, obs.time);
+    kalman_.update_at(obs.time, obs.offset, obs.variance);
   }
   outliers_ = 0;
 }

@@ -87,6 +87,9 @@ class Discipline : public ClockServo {
   std::vector<SourceStatus> sources() const;
   double applied_frequency() const { return frequency_; }
   std::size_t steps() const { return steps_; }
+  // Measurements refused because they were taken before what the model can relate to now (more
+  // of our corrections since than it remembers, or an unknown step).
+  std::size_t too_old() const { return too_old_; }
 
  private:
   struct Source {
@@ -119,6 +122,7 @@ class Discipline : public ClockServo {
   double first_sample_time_ = std::numeric_limits<double>::quiet_NaN();
   std::size_t outliers_ = 0;
   std::size_t steps_ = 0;
+  std::size_t too_old_ = 0;
   Leap leap_ = Leap::kNone;
   Leap applied_leap_ = Leap::kNone;
   double slew_end_ = std::numeric_limits<double>::quiet_NaN();

@@ -38,13 +38,16 @@ void KalmanClock::initialize(double time, double offset, double variance, double
   }
   time_ = time;
   initialized_ = true;
+  corrections_.clear();
+  horizon_ = -std::numeric_limits<double>::infinity();
 }
 
-void KalmanClock::forget_offset(double variance) {
+void KalmanClock::forget_offset(double variance, std::optional<double> since) {
   for (Filter& f : filters_) {
     f.p(0, 0) = variance;
     f.p(0, 1) = f.p(1, 0) = 0;
   }
+  horizon_ = std::max(horizon_, since.value_or(time_));
 }
 
 Eigen::Matrix2d KalmanClock::process_noise(const OscillatorNoise& noise, double dt) {
@@ -68,23 +71,70 @@ void KalmanClock::predict(double time) {
   time_ = time;
 }
 
+std::optional<KalmanClock::Relation> KalmanClock::relation(double time) const {
+  if (time < horizon_) return std::nullopt;
+  Relation r;
+  if (time > time_) return r;  // predicted to first
+  r.lag = time_ - time;
+  // o(then) = o(now) - f·lag + Σ δ·(t_c - then) - Σ s: each rate change δ made at t_c added
+  // δ·(now - t_c) to the offset since, while f·lag counts it over the whole lag; each step
+  // moved the offset by s.
+  for (auto c = corrections_.rbegin(); c != corrections_.rend() && c->time >= time; ++c) {
+    r.known += c->frequency * (c->time - time) - c->step;
+  }
+  return r;
+}
+
+std::optional<double> KalmanClock::offset_at(double time) const {
+  if (!initialized_) return std::nullopt;
+  if (time > time_) return estimate_at(time).offset;
+  const std::optional<Relation> r = relation(time);
+  if (!r) return std::nullopt;
+  const KalmanEstimate now = estimate();
+  return now.offset - now.frequency * r->lag + r->known;
+}
+
 UpdateResult KalmanClock::update(double measured_offset, double variance) {
+  return update_with(Relation{}, measured_offset, variance);
+}
+
+UpdateResult KalmanClock::update_at(double time, double measured_offset, double variance) {
+  predict(time);
+  const std::optional<Relation> r = relation(time);
+  if (!r) return UpdateResult::kTooOld;
+  return update_with(*r, measured_offset, variance);
+}
+
+UpdateResult KalmanClock::update_with(const Relation& r, double measured_offset, double variance) {
+  const Eigen::RowVector2d h(1.0, -r.lag);
+  // The approximation for the lag: the oscillator's noise between then and now, h·Q(lag)·hᵀ, is
+  // added to the measurement's variance as if it were independent of the state now. It is not
+  // (the exact retrodiction of Bar-Shalom's out-of-sequence update keeps the cross terms), but
+  // over one poll it is tiny next to the timestamp noise, and leaving out the correlation only
+  // makes the update a little more cautious, never overconfident.
+  auto lag_noise = [&](const Filter& f) {
+    return r.lag > 0 ? (h * process_noise(f.noise, r.lag) * h.transpose())(0, 0) : 0.0;
+  };
+
   const KalmanEstimate prior = estimate();
-  const double chosen_s = prior.offset_variance + variance;
-  const double chosen_innovation = measured_offset - prior.offset;
+  Eigen::Matrix2d prior_p;
+  prior_p << prior.offset_variance, prior.covariance, prior.covariance, prior.frequency_variance;
+  const double chosen_s = (h * prior_p * h.transpose())(0, 0) + variance + lag_noise(best());
+  const double chosen_innovation = measured_offset - (prior.offset - prior.frequency * r.lag + r.known);
   last_nis_ = chosen_innovation / std::sqrt(chosen_s);
   if (std::abs(last_nis_) > options_.outlier_sigmas) return UpdateResult::kOutlier;
 
   const double forget = 1.0 - 1.0 / options_.memory;
   for (Filter& f : filters_) {
-    const double s = f.p(0, 0) + variance;
-    const double innovation = measured_offset - f.x(0);
-    const Eigen::Vector2d gain = f.p.col(0) / s;
+    const double v = variance + lag_noise(f);
+    const Eigen::Vector2d ph = f.p * h.transpose();
+    const double s = h.dot(ph) + v;
+    const double innovation = measured_offset - (h.dot(f.x) + r.known);
+    const Eigen::Vector2d gain = ph / s;
     f.x += gain * innovation;
     // Joseph form: stays symmetric and positive with variances 20 decades apart.
-    Eigen::Matrix2d i_kh = Eigen::Matrix2d::Identity();
-    i_kh.col(0) -= gain;
-    f.p = i_kh * f.p * i_kh.transpose() + gain * variance * gain.transpose();
+    const Eigen::Matrix2d i_kh = Eigen::Matrix2d::Identity() - gain * h;
+    f.p = i_kh * f.p * i_kh.transpose() + gain * v * gain.transpose();
     f.log_likelihood = forget * f.log_likelihood - 0.5 * (std::log(s) + innovation * innovation / s);
   }
   return UpdateResult::kAccepted;
@@ -92,10 +142,21 @@ UpdateResult KalmanClock::update(double measured_offset, double variance) {
 
 void KalmanClock::apply_frequency_change(double delta) {
   for (Filter& f : filters_) f.x(1) += delta;
+  log(Correction{.time = time_, .frequency = delta});
 }
 
 void KalmanClock::apply_step(double delta) {
   for (Filter& f : filters_) f.x(0) += delta;
+  log(Correction{.time = time_, .step = delta});
+}
+
+void KalmanClock::log(Correction correction) {
+  corrections_.push_back(correction);
+  while (corrections_.size() > options_.correction_log) {
+    // A measurement taken at or before the dropped correction would need it.
+    horizon_ = std::max(horizon_, std::nextafter(corrections_.front().time, std::numeric_limits<double>::infinity()));
+    corrections_.pop_front();
+  }
 }
 
 const KalmanClock::Filter& KalmanClock::best() const {

@@ -60,7 +60,9 @@ class World {
       servo_->add_source(SourceOptions{.name = "server" + std::to_string(i),
                                        .trusted = sc_.servers[i].trusted,
                                        .required = sc_.servers[i].required});
-      servers_.push_back(Server{.responder = NtpResponder([] { return NtpTimestamp(); }, random_fill())});
+      servers_.emplace_back(NtpResponder([this, i] { return server_transmit_stamp(i); }, random_fill()));
+      // Like a kairosd server with `interleaved` on: one responder, and its table, for all polls.
+      if (interleaved()) servers_.back().responder.enable_interleaved();
     }
     if (phc_) {
       follower_ = make_servo(system_);
@@ -107,10 +109,23 @@ class World {
   }
 
  private:
+  // The client's last valid exchange with a server, for its next interleaved request.
+  struct LastExchange {
+    InterleavedState state;
+    double time = 0;  // true time its response arrived: when the exchange was measured
+  };
+
   struct Server {
+    explicit Server(NtpResponder r) : responder(std::move(r)) {}
+
     NtpResponder responder;
     int burst_left = 0;
     std::uint64_t generation = 0;  // a new poll schedule replaces the old one
+    // Client side, interleaved only (as daemon/association.cpp keeps it).
+    std::optional<LastExchange> last;
+    int polls_since_valid = 0;
+    // Server side: when the server reads its clock for the T3 of the answer being built.
+    double transmit_read = 0;
   };
 
   // The daemon's PHC path over the simulated device: cross-timestamps through PhcDevice, and the
@@ -128,6 +143,10 @@ class World {
     phc_clock_ = std::move(phc_device_->clock().value());
   }
 
+  // After this many requests without a valid answer the client stops naming its last exchange
+  // (daemon/association.cpp's kMaxInterleavedGap).
+  static constexpr int kMaxInterleavedGap = 4;
+
   std::unique_ptr<ClockServo> make_servo(ClockDevice& clock) {
     if (options_.servo == Servo::kPi) {
       return std::make_unique<PiServo>(clock, PiServo::Options{.step_threshold = sc_.client.step_threshold,
@@ -141,6 +160,12 @@ class World {
   }
 
   ClockServo& output() { return follower_ ? *follower_ : *servo_; }
+
+  // The interleaved exchange yields samples one poll old. The PI baseline, like linuxptp's servo,
+  // takes every sample as taken now (PTP's two-step follow-up delivers the precise departure
+  // stamp within the same exchange), so it keeps the basic exchange, whose T3 here is the
+  // departure stamp itself.
+  bool interleaved() const { return sc_.client.interleaved && options_.servo == Servo::kKalman; }
 
   void at(double t, std::function<void()> action) { queue_.push(Event{t, sequence_++, std::move(action)}); }
 
@@ -177,6 +202,11 @@ class World {
   double utc(double t) const {
     if (sc_.leap && t >= sc_.leap->at) return t + (sc_.leap->insert ? -1.0 : 1.0);
     return t;
+  }
+
+  // The server's T3 as it writes it into the packet: the responder's clock.
+  NtpTimestamp server_transmit_stamp(std::size_t i) {
+    return NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, servers_[i].transmit_read) + stamp_noise()));
   }
 
   double server_time(std::size_t i, double t) const {
@@ -239,17 +269,29 @@ class World {
     const ServerModel& model = sc_.servers[i];
     SimClock& local = phc_ ? *phc_ : system_;
     const double send = now_;
+    // With hardware timestamping this is the NIC's stamp of the request's departure, which the
+    // daemon also puts into the interleaved state (the "t1 improvement") when it arrives in time.
     const timespec t1 = sim_unix_time(epoch_, local.reading_at(send) + stamp_noise());
-    auto exchange = std::make_shared<NtpClientExchange>(NtpClientExchange::plain(random_fill()));
+    // Interleaved: name the last valid exchange, unless too many requests went unanswered since.
+    std::optional<LastExchange> previous;
+    if (interleaved()) {
+      if (server.polls_since_valid >= kMaxInterleavedGap) server.last.reset();
+      ++server.polls_since_valid;
+      previous = server.last;
+    }
+    auto exchange = std::make_shared<NtpClientExchange>(
+        NtpClientExchange::plain(random_fill(), previous ? &previous->state : nullptr));
     if (lost(model, send)) return;
     const double arrive = send + delay(model.up);
-    at(arrive, [this, i, t1, exchange, arrive] {
+    at(arrive, [this, i, t1, exchange, arrive, previous] {
       const ServerModel& m = sc_.servers[i];
       Server& s = servers_[i];
       const double depart = arrive + m.processing;
       const NtpTimestamp rx = NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, arrive) + stamp_noise()));
-      const NtpTimestamp tx = NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, depart) + stamp_noise()));
-      s.responder = NtpResponder([tx] { return tx; }, random_fill());
+      // A server without TX stamps: `processing` is its T3 - T2, the clock read as the answer
+      // leaves. An interleaved server writes T3 as it builds the answer, `processing` before it
+      // reaches the wire; only the later (interleaved) answer carries the true departure.
+      s.transmit_read = interleaved() ? arrive : depart;
       ServerClockState state;
       state.leap = server_leap(arrive);
       state.stratum = 1;
@@ -261,20 +303,34 @@ class World {
       const Response response = s.responder.respond(exchange->request(), rx, RateDecision::kAllow, nullptr, out);
       if (response.kind != ResponseKind::kPlain) return;
       out.resize(response.length);
+      // The hardware stamp of the response's departure, as the server's error queue reports it
+      // after the packet left: a later interleaved request gets it as T3.
+      if (response.transmit_handle) {
+        const NtpTimestamp hardware =
+            NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, depart) + stamp_noise()));
+        (void)s.responder.note_transmit(response.transmit_handle, hardware);
+      }
       if (lost(m, depart)) return;
       const double back = depart + delay(m.down);
-      at(back, [this, i, t1, exchange, out = std::move(out), back] { receive(i, *exchange, out, t1, back); });
+      at(back, [this, i, t1, exchange, out = std::move(out), back, previous] {
+        receive(i, *exchange, out, t1, back, previous);
+      });
     });
   }
 
   void receive(std::size_t i, const NtpClientExchange& exchange, const std::vector<std::uint8_t>& response,
-               const timespec& t1, double time) {
+               const timespec& t1, double time, const std::optional<LastExchange>& previous) {
     SimClock& local = phc_ ? *phc_ : system_;
     const timespec t4 = sim_unix_time(epoch_, local.reading_at(time) + stamp_noise());
     auto sample = exchange.handle_response(response, t1, t4, nullptr);
     if (!sample) return;
+    if (interleaved()) {
+      servers_[i].last = LastExchange{.state = sample->next, .time = time};
+      servers_[i].polls_since_valid = 0;
+    }
     Measurement m;
-    m.time = time;
+    // An interleaved answer completes the previous exchange: its offset is from then.
+    m.time = sample->interleaved && previous ? previous->time : time;
     m.offset = sample->offset.seconds();
     m.delay = sample->delay.seconds();
     m.root_delay = sample->header.root_delay.to_duration().seconds();

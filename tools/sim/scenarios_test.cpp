@@ -49,7 +49,9 @@ TEST(Scenarios, WanSpreadStaysBelowChronyds) {
 }
 
 TEST(Scenarios, HardwareTimestampsGiveNanoseconds) {
-  const Metrics m = simulate("hwts");  // measured: rms 17.1 ns, PHC 16.8 ns, sync 1 s
+  // measured: rms 19.9 ns, PHC 19.9 ns, sync 1 s. The interleaved samples are a poll old, which
+  // costs ~2 ns over the on-time ones this limit was set for (17.1 / 16.8 ns); kept, not loosened.
+  const Metrics m = simulate("hwts");
   EXPECT_LT(m.rms_offset, 20 * kNs);
   EXPECT_LT(m.rms_phc_offset, 20 * kNs);
   EXPECT_LE(m.time_to_sync, 4);
@@ -57,7 +59,7 @@ TEST(Scenarios, HardwareTimestampsGiveNanoseconds) {
 }
 
 TEST(Scenarios, FastPollingWithHardwareTimestamps) {
-  const Metrics m = simulate("hwts-fast");  // measured: rms 9.23 ns
+  const Metrics m = simulate("hwts-fast");  // measured: rms 9.85 ns (on-time samples: 9.23 ns)
   EXPECT_LT(m.rms_offset, 10.5 * kNs);
   EXPECT_GE(m.bound_coverage, 0.9999);
 }
