@@ -15,17 +15,9 @@ Result<timespec> ObservedClock::now() {
   const double t = elapsed_();
   auto reading = real_.now();
   if (!reading) return reading;
-  const std::int64_t by = Duration::from_seconds(correction(t)).nanos();
-  std::int64_t ns = static_cast<std::int64_t>(reading->tv_nsec) + by % 1'000'000'000;
-  std::int64_t s = static_cast<std::int64_t>(reading->tv_sec) + by / 1'000'000'000;
-  if (ns < 0) {
-    ns += 1'000'000'000;
-    --s;
-  } else if (ns >= 1'000'000'000) {
-    ns -= 1'000'000'000;
-    ++s;
-  }
-  return timespec{static_cast<time_t>(s), static_cast<long>(ns)};
+  // NTP time arithmetic (ntp_time.hpp) rather than a second hand-written timespec carry.
+  const NtpTimestamp corrected = NtpTimestamp::from_timespec(*reading) + Duration::from_seconds(correction(t));
+  return corrected.to_timespec(*reading);
 }
 
 Result<void> ObservedClock::set_frequency(double f) {

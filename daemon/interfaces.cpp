@@ -136,12 +136,10 @@ void Interfaces::check_foreign_changes() {
       spdlog::warn("interface {}: cannot re-read its timestamping: {}", s.config.name, same.error().message);
       continue;
     }
-    if (s.config.hw_timestamping == HwTimestampingMode::kCheck) {
-      spdlog::warn("interface {}: another program changed its timestamping (check mode: left as it is)", s.config.name);
-      if (auto ok = set_up(s); !ok) spdlog::error("{}", ok.error().message);
-      continue;
-    }
-    spdlog::warn("interface {}: another program changed its timestamping; setting it again", s.config.name);
+    // In check mode the other program owns the NIC: set_up only reads what it did now.
+    spdlog::warn("interface {}: another program changed its timestamping; {}", s.config.name,
+                 s.config.hw_timestamping == HwTimestampingMode::kCheck ? "taking its setting as it is"
+                                                                        : "setting it again");
     if (auto ok = set_up(s); !ok) spdlog::error("{}", ok.error().message);
   }
 }
