@@ -1,5 +1,6 @@
 #include "daemon/ntp_server.hpp"
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -97,6 +98,40 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_
     return fail("cannot bind " + address.to_string() + ": " + std::strerror(errno));
   }
   return fd;
+}
+
+// Interleaved mode needs every request of one client to reach the worker that served its previous
+// one: only that worker's table holds the exchange the request names. The kernel's default
+// SO_REUSEPORT choice hashes the 4-tuple, and clients that open a fresh socket per request —
+// chronyd does, even with xleave, unless told an acquisitionport — would meet a random worker and
+// get a basic answer most of the time. This classic BPF program picks the worker from the source
+// address alone (mixed, then modulo the worker count), the key chronyd's own server state uses.
+// The program sees the UDP payload; SKF_NET_OFF reaches back into the IP header.
+Result<void> steer_by_source_address(int fd, int family, unsigned workers) {
+  constexpr auto net = static_cast<std::uint32_t>(SKF_NET_OFF);
+  std::vector<sock_filter> code;
+  if (family == AF_INET) {
+    code.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, net + 12));  // IPv4 source address
+  } else {
+    code.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, net + 8));  // IPv6 source address, 4 words
+    for (std::uint32_t word = 12; word <= 20; word += 4) {
+      code.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+      code.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, net + word));
+      code.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0));
+    }
+  }
+  // Neighbouring addresses should not share a worker: a multiplicative hash, its high bits.
+  code.push_back(BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u));
+  code.push_back(BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16));
+  code.push_back(BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, workers));
+  code.push_back(BPF_STMT(BPF_RET | BPF_A, 0));
+  const sock_fprog program{static_cast<unsigned short>(code.size()), code.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) != 0) {
+    return fail(std::string("SO_ATTACH_REUSEPORT_CBPF (needed for the interleaved mode with several workers; "
+                            "set [server] interleaved = false or workers = 1 to go without): ") +
+                std::strerror(errno));
+  }
+  return {};
 }
 
 SocketAddress bound_address(int fd) {
@@ -388,6 +423,14 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
       worker->sockets.push_back(std::move(*fd));
     }
     server->workers_.push_back(std::move(worker));
+  }
+  // The sockets of one address form one group, numbered in bind order: worker w's is number w.
+  if (config.interleaved && count > 1) {
+    for (std::size_t a = 0; a < wanted.size(); ++a) {
+      if (auto ok = steer_by_source_address(server->workers_.front()->sockets[a].get(), wanted[a].family(), count); !ok) {
+        return fail("[server] " + ok.error().message);
+      }
+    }
   }
   for (auto& worker : server->workers_) worker->thread = std::thread([w = worker.get()] { w->run(); });
   return server;

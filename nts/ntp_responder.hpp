@@ -19,10 +19,10 @@
 //
 // One responder per worker thread (not thread-safe); counters are merged across workers.
 // Interleaved mode and workers: each worker has its own table, so an interleaved request is only
-// recognised by the worker that served the previous response. SO_REUSEPORT picks the worker by a
-// hash of the 4-tuple, so a client that keeps its source port (kairos and chrony with xleave do)
-// always meets the same worker; a client whose port changes between requests lands on a worker
-// that may not know its origin timestamp and gets a basic response — correct, only not better.
+// recognised by the worker that served the previous response. The daemon therefore steers each
+// client's requests to one worker by source address (daemon/ntp_server.cpp), not by the default
+// 4-tuple hash: chronyd opens a fresh socket per request even with xleave. A client that still
+// lands elsewhere (its address changed) gets a basic response — correct, only not better.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -292,5 +292,76 @@ TEST(ConfigTopology, FollowingAPhcThatIsNotDisciplinedIsRejected) {
       << config.error().message;
 }
 
+
+TEST(ConfigInterleaved, XleaveIsOffUnlessASourceAsks) {
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+xleave = true
+[[source]]
+address = "b.example"
+nts = true
+xleave = false
+[[source]]
+address = "c.example"
+)",
+                             "x.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->sources.size(), 3u);
+  EXPECT_TRUE(config->sources[0].xleave);
+  EXPECT_FALSE(config->sources[1].xleave);
+  EXPECT_TRUE(config->sources[1].nts);
+  EXPECT_FALSE(config->sources[2].xleave);  // default: basic mode, a fresh port per request
+}
+
+TEST(ConfigInterleaved, ServerAnswersInterleavedUnlessTurnedOff) {
+  auto by_default = parse_config("[server]\nlisten = [\"127.0.0.1:123\"]\n", "x.toml");
+  ASSERT_TRUE(by_default) << by_default.error().message;
+  EXPECT_TRUE(by_default->server->interleaved);
+  auto off = parse_config("[server]\ninterleaved = false\n", "x.toml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->server->interleaved);
+  auto on = parse_config("[server]\ninterleaved = true\n", "x.toml");
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_TRUE(on->server->interleaved);
+}
+
+TEST(ConfigInterleaved, WrongTypesAreRejectedWithTheirLines) {
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+xleave = "yes"
+[[source]]
+address = "b.example"
+xleave = 1
+[server]
+interleaved = "on"
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:3: 'xleave' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:6: 'xleave' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:8: 'interleaved' must be true or false"), std::string::npos) << m;
+  auto zero = parse_config("[server]\ninterleaved = 0\n", "z.toml");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().message.find("z.toml:2: 'interleaved' must be true or false"), std::string::npos)
+      << zero.error().message;
+}
+
+TEST(ConfigInterleaved, EachTableTakesOnlyItsOwnName) {
+  // chrony's word is `xleave` on a source; the server's switch is `interleaved`. The other word in
+  // the wrong table is a mistake to report, not a setting to ignore silently.
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+interleaved = true
+[server]
+xleave = true
+)",
+                             "mix.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("mix.toml:3: unknown key 'interleaved' in [[source]]"), std::string::npos) << m;
+  EXPECT_NE(m.find("mix.toml:5: unknown key 'xleave' in [server]"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace kairos
