@@ -21,8 +21,12 @@ std::chrono::steady_clock::duration seconds(double s) {
 
 }  // namespace
 
-Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample)
-    : loop_(loop), config_(std::move(config)), on_sample_(std::move(on_sample)), poll_(config_.minpoll) {}
+Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware)
+    : loop_(loop),
+      config_(std::move(config)),
+      on_sample_(std::move(on_sample)),
+      hardware_(std::move(hardware)),
+      poll_(config_.minpoll) {}
 
 void Association::start() {
   auto target = split_host_port(config_.address, config_.nts ? kNtsKeDefaultPort : kNtpDefaultPort);
@@ -135,14 +139,21 @@ void Association::begin_exchange() {
   if (config_.xleave) {
     if (socket_ && socket_->server().to_string() != ntp_address_->to_string()) forget_interleaved();
     if (!socket_) {
-      auto socket = NtpClientSocket::open(*ntp_address_);
+      auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_));
       if (!socket) return retry_later("request", socket.error().message);
       socket_.emplace(std::move(*socket));
     }
     // The last request's transmit stamp, if it came after its answer: the interleaved sample is
     // only as good as this t1.
     if (last_exchange_ && last_request_id_) {
-      if (auto stamp = socket_->take_tx_stamp(*last_request_id_)) last_exchange_->t1 = stamp->time;
+      // Only a stamp of the clock the exchange's t4 was read on (a NIC's hardware TX stamp is
+      // corrected as choose_stamps does it).
+      const TxStamps stamps = socket_->take_tx_stamps(*last_request_id_);
+      const int phc = last_exchange_->phc_ifindex;
+      if (phc == 0 && stamps.software) last_exchange_->t1 = *stamps.software;
+      if (phc != 0 && stamps.hardware && hardware_) {
+        if (const auto correction = hardware_(phc)) last_exchange_->t1 = add_seconds(*stamps.hardware, correction->tx());
+      }
       last_request_id_.reset();
     }
     if (last_exchange_ && exchanges_since_valid_ >= kMaxInterleavedGap) last_exchange_.reset();
@@ -151,8 +162,8 @@ void Association::begin_exchange() {
   auto exchange = config_.nts ? NtpClientExchange::nts(*session_, random_, previous)
                               : Result<NtpClientExchange>(NtpClientExchange::plain(random_, previous));
   if (!exchange) return retry_later("request", exchange.error().message);
-  auto pending = socket_ ? PendingNtpExchange::start(std::move(*socket_), std::move(*exchange))
-                         : PendingNtpExchange::start(*ntp_address_, std::move(*exchange));
+  auto pending = socket_ ? PendingNtpExchange::start(std::move(*socket_), std::move(*exchange), hardware_)
+                         : PendingNtpExchange::start(*ntp_address_, std::move(*exchange), hardware_);
   socket_.reset();
   if (!pending) return retry_later("request", pending.error().message);
   ++exchanges_since_valid_;

@@ -29,7 +29,8 @@ class Association {
  public:
   using SampleCallback = std::function<void(const Association&, const NtpExchangeResult&)>;
 
-  Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample);
+  // `hardware`: the interfaces whose NIC stamps this source's exchanges may use (empty: none).
+  Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware = {});
   Association(const Association&) = delete;
   Association& operator=(const Association&) = delete;
 
@@ -55,6 +56,7 @@ class Association {
   EventLoop& loop_;
   SourceConfig config_;
   SampleCallback on_sample_;
+  HardwareInterfaces hardware_;
   std::string host_;
   std::uint16_t port_ = 0;
   int poll_;

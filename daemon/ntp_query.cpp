@@ -24,14 +24,15 @@ bool ends_exchange(ResponseProblem p) {
 
 }  // namespace
 
-Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server) {
+Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool hardware) {
   auto fd = open_socket(server.family(), SOCK_DGRAM);
   if (!fd) return std::unexpected(fd.error());
-  const bool kernel_stamps = enable_timestamping(fd->get(), false).has_value();
+  const bool hardware_stamps = hardware && enable_timestamping(fd->get(), true).has_value();
+  const bool kernel_stamps = hardware_stamps || enable_timestamping(fd->get(), false).has_value();
   if (connect(fd->get(), server.get(), server.length) != 0) {
     return fail("connect to " + server.to_string() + ": " + std::strerror(errno));
   }
-  return NtpClientSocket(std::move(*fd), server, kernel_stamps);
+  return NtpClientSocket(std::move(*fd), server, kernel_stamps, hardware_stamps);
 }
 
 Result<std::uint32_t> NtpClientSocket::send(std::span<const std::uint8_t> bytes) {
@@ -41,30 +42,33 @@ Result<std::uint32_t> NtpClientSocket::send(std::span<const std::uint8_t> bytes)
   return next_id_++;
 }
 
-std::optional<PacketStamp> NtpClientSocket::take_tx_stamp(std::uint32_t id) {
-  std::optional<PacketStamp> found;
+TxStamps NtpClientSocket::take_tx_stamps(std::uint32_t id) {
+  TxStamps found;
   for (int i = 0; i < 64; ++i) {
     auto tx = read_tx_stamp(fd());
     if (!tx) continue;  // not a timestamp (an ICMP error): skip
     if (!*tx) break;
-    if ((*tx)->id == id) found = (*tx)->stamp;
+    if ((*tx)->id == id) found.merge(**tx);
   }
   return found;
 }
 
 std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(const SocketAddress& server,
-                                                                              NtpClientExchange exchange) {
-  auto socket = NtpClientSocket::open(server);
+                                                                              NtpClientExchange exchange,
+                                                                              HardwareInterfaces hardware) {
+  auto socket = NtpClientSocket::open(server, static_cast<bool>(hardware));
   if (!socket) return std::unexpected(io_error(socket.error().message));
-  return start(std::move(*socket), std::move(exchange));
+  return start(std::move(*socket), std::move(exchange), std::move(hardware));
 }
 
 std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(NtpClientSocket socket,
-                                                                              NtpClientExchange exchange) {
-  PendingNtpExchange pending(std::move(socket), std::move(exchange));
+                                                                              NtpClientExchange exchange,
+                                                                              HardwareInterfaces hardware) {
+  if (!socket.hardware_stamps()) hardware = {};
+  PendingNtpExchange pending(std::move(socket), std::move(exchange), std::move(hardware));
   pending.have_tx_stamp_ = !pending.socket_.kernel_stamps();
   pending.result_.request_length = pending.exchange_.request().size();
-  pending.t1_ = PacketStamp{realtime_now(), StampSource::kDaemon};
+  pending.t1_daemon_ = realtime_now();
   auto id = pending.socket_.send(pending.exchange_.request());
   if (!id) return std::unexpected(io_error(id.error().message));
   pending.request_id_ = *id;
@@ -74,10 +78,10 @@ std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(Nt
 // Reads the error queue for our packet's TX stamp (by its OPT_ID). An empty queue with a pending
 // socket error means an ICMP error such as port unreachable.
 std::optional<NtpExchangeError> PendingNtpExchange::take_tx_stamp() {
-  if (auto stamp = socket_.take_tx_stamp(request_id_)) {
-    t1_ = *stamp;
-    have_tx_stamp_ = true;
-  }
+  const TxStamps stamps = socket_.take_tx_stamps(request_id_);
+  if (stamps.software) tx_.software = stamps.software;
+  if (stamps.hardware) tx_.hardware = stamps.hardware;
+  if (tx_.software) have_tx_stamp_ = true;
   int error = 0;
   socklen_t length = sizeof error;
   getsockopt(fd(), SOL_SOCKET, SO_ERROR, &error, &length);
@@ -101,8 +105,11 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
     if (!have_tx_stamp_) {
       if (auto error = take_tx_stamp()) return std::unexpected(*error);
     }
-    const PacketStamp t4 = (*packet)->stamps.best().value_or(PacketStamp{t4_fallback, StampSource::kDaemon});
-    auto sample = exchange_.handle_response({buffer, (*packet)->length}, t1_.time, t4.time, session);
+    const ControlStamps& rx = (*packet)->stamps;
+    if (hardware_ && rx.hardware && !tx_.hardware) wait_for_hardware_tx_stamp();
+    const ExchangeStamps stamps = choose_stamps(t1_daemon_, tx_, rx, t4_fallback, (*packet)->length,
+                                                socket_.server().family() == AF_INET6, hardware_);
+    auto sample = exchange_.handle_response({buffer, (*packet)->length}, stamps.t1, stamps.t4, session);
     if (!sample) {
       const ResponseProblem p = sample.error().problem;
       if (ends_exchange(p)) return std::unexpected(NtpExchangeError{p, sample.error().message, result_.rejected});
@@ -111,10 +118,33 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
       continue;
     }
     result_.sample = *sample;
-    result_.t1_source = t1_.source;
-    result_.t4_source = t4.source;
+    result_.sample.next.phc_ifindex = stamps.phc_ifindex;
+    result_.t1_source = stamps.t1_source;
+    result_.t4_source = stamps.t4_source;
+    // An interleaved answer completes the previous exchange: its stamps, its clock.
+    result_.phc_ifindex = sample->interleaved && exchange_.previous() ? exchange_.previous()->phc_ifindex
+                                                                       : stamps.phc_ifindex;
     result_.response_length = (*packet)->length;
     return result_;
+  }
+}
+
+// A NIC hands its transmit stamp to the kernel after the frame left, which on a fast path can be
+// after the answer came in. The wait is bounded (1 ms) so a NIC that never stamps costs little;
+// without the stamp the exchange uses the system clock's pair.
+void PendingNtpExchange::wait_for_hardware_tx_stamp() {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  while (!tx_.hardware) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{fd(), 0, 0};
+    const timespec wait{0, static_cast<long>(left.count()) * 1000};
+    if (ppoll(&p, 1, &wait, nullptr) <= 0) return;
+    if (!(p.revents & POLLERR)) return;
+    const TxStamps stamps = socket_.take_tx_stamps(request_id_);
+    if (stamps.software) tx_.software = stamps.software;
+    if (stamps.hardware) tx_.hardware = stamps.hardware;
+    if (!stamps.software && !stamps.hardware) return;  // something else on the error queue
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "daemon/net.hpp"
 #include "hwts/packet_timestamps.hpp"
+#include "hwts/stamp_choice.hpp"
 #include "nts/ntp_client.hpp"
 
 namespace kairos {
@@ -25,22 +26,26 @@ namespace kairos {
 // A connected UDP socket kept across exchanges, with the OPT_ID count of datagrams it has sent.
 class NtpClientSocket {
  public:
-  static Result<NtpClientSocket> open(const SocketAddress& server);
+  // With `hardware`, the socket also asks for NIC stamps (and the interface that took them); a
+  // kernel that refuses gets a software-only socket.
+  static Result<NtpClientSocket> open(const SocketAddress& server, bool hardware = false);
 
   int fd() const { return fd_.get(); }
   const SocketAddress& server() const { return server_; }
   bool kernel_stamps() const { return kernel_stamps_; }
+  bool hardware_stamps() const { return hardware_stamps_; }
   // Sends one datagram; returns the OPT_ID its transmit stamp will carry.
   Result<std::uint32_t> send(std::span<const std::uint8_t> bytes);
-  // Reads the error queue: the stamp of datagram `id` if it is there (others are dropped).
-  std::optional<PacketStamp> take_tx_stamp(std::uint32_t id);
+  // Reads the error queue: the stamps of datagram `id` that are there (others are dropped).
+  TxStamps take_tx_stamps(std::uint32_t id);
 
  private:
-  NtpClientSocket(UniqueFd fd, SocketAddress server, bool kernel_stamps)
-      : fd_(std::move(fd)), server_(server), kernel_stamps_(kernel_stamps) {}
+  NtpClientSocket(UniqueFd fd, SocketAddress server, bool kernel_stamps, bool hardware_stamps)
+      : fd_(std::move(fd)), server_(server), kernel_stamps_(kernel_stamps), hardware_stamps_(hardware_stamps) {}
   UniqueFd fd_;
   SocketAddress server_;
   bool kernel_stamps_ = false;
+  bool hardware_stamps_ = false;
   std::uint32_t next_id_ = 0;
 };
 
@@ -48,6 +53,9 @@ struct NtpExchangeResult {
   NtpSample sample;
   StampSource t1_source = StampSource::kDaemon;
   StampSource t4_source = StampSource::kDaemon;
+  // The clock the sample's offset is against: 0 the system clock, else the interface whose PHC
+  // stamped the exchange it describes (hardware t1 and t4).
+  int phc_ifindex = 0;
   std::size_t request_length = 0;
   std::size_t response_length = 0;
   std::size_t rejected = 0;  // responses that arrived but were not accepted (forged, stale…)
@@ -67,11 +75,14 @@ using NtpExchangeOutcome = std::expected<NtpExchangeResult, NtpExchangeError>;
 class PendingNtpExchange {
  public:
   // Opens the socket and sends the request.
+  // `hardware` names the interfaces whose NIC stamps may be used (none: system clock only).
   static std::expected<PendingNtpExchange, NtpExchangeError> start(const SocketAddress& server,
-                                                                   NtpClientExchange exchange);
+                                                                   NtpClientExchange exchange,
+                                                                   HardwareInterfaces hardware = {});
   // Sends the request on a kept socket (interleaved mode); release_socket() gives it back.
   static std::expected<PendingNtpExchange, NtpExchangeError> start(NtpClientSocket socket,
-                                                                   NtpClientExchange exchange);
+                                                                   NtpClientExchange exchange,
+                                                                   HardwareInterfaces hardware = {});
   NtpClientSocket release_socket() && { return std::move(socket_); }
   // The OPT_ID of this exchange's request, for a transmit stamp that comes after the answer.
   std::uint32_t request_id() const { return request_id_; }
@@ -85,14 +96,17 @@ class PendingNtpExchange {
   NtpExchangeError timed_out(std::chrono::milliseconds timeout) const;
 
  private:
-  PendingNtpExchange(NtpClientSocket socket, NtpClientExchange exchange)
-      : socket_(std::move(socket)), exchange_(std::move(exchange)) {}
+  PendingNtpExchange(NtpClientSocket socket, NtpClientExchange exchange, HardwareInterfaces hardware)
+      : socket_(std::move(socket)), exchange_(std::move(exchange)), hardware_(std::move(hardware)) {}
   std::optional<NtpExchangeError> take_tx_stamp();
+  void wait_for_hardware_tx_stamp();
 
   NtpClientSocket socket_;
   NtpClientExchange exchange_;
+  HardwareInterfaces hardware_;
   std::uint32_t request_id_ = 0;
-  PacketStamp t1_;
+  timespec t1_daemon_{};
+  TxStamps tx_;
   bool have_tx_stamp_ = false;
   NtpExchangeResult result_;
 };

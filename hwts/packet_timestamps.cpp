@@ -61,6 +61,12 @@ ControlStamps parse_control_stamps(std::span<const std::uint8_t> control) {
       sock_extended_err err;
       std::memcpy(&err, CMSG_DATA(c), sizeof err);
       if (err.ee_errno == ENOMSG && err.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) out.tx_id = err.ee_data;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING_PKTINFO &&
+               data_length >= sizeof(scm_ts_pktinfo)) {
+      scm_ts_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      out.stamp_ifindex = static_cast<int>(info.if_index);
+      out.stamp_length = info.pkt_length;
     } else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_PKTINFO && data_length >= sizeof(in_pktinfo)) {
       in_pktinfo info;
       std::memcpy(&info, CMSG_DATA(c), sizeof info);
@@ -138,7 +144,7 @@ Result<std::optional<TxStamp>> read_tx_stamp(int fd) {
   ControlStamps stamps = parse_control_stamps({control, msg.msg_controllen});
   auto best = stamps.best();
   if (!stamps.tx_id || !best) return fail("error queue message is not a transmit timestamp");
-  return std::optional<TxStamp>(TxStamp{*stamps.tx_id, *best});
+  return std::optional<TxStamp>(TxStamp{*stamps.tx_id, *best, stamps.software, stamps.hardware});
 }
 
 timespec realtime_now() {

@@ -33,6 +33,10 @@ struct ControlStamps {
   std::optional<timespec> hardware;  // scm_timestamping.ts[2] (raw hardware)
   std::optional<std::uint32_t> tx_id;  // set on error-queue messages: the packet's OPT_ID
   std::optional<int> ifindex;          // IP_PKTINFO / IPV6_PKTINFO, when enabled
+  // SCM_TIMESTAMPING_PKTINFO (OPT_PKTINFO), with hardware RX stamps: the interface whose NIC
+  // took the stamp and the frame's length at layer 2 (for the trailer correction).
+  std::optional<int> stamp_ifindex;
+  std::optional<std::uint32_t> stamp_length;
 
   // The best stamp available, hardware first.
   std::optional<PacketStamp> best() const;
@@ -60,7 +64,10 @@ Result<std::optional<ReceivedPacket>> receive_packet(int fd, std::span<std::uint
 
 struct TxStamp {
   std::uint32_t id = 0;
-  PacketStamp stamp;
+  PacketStamp stamp;  // the best of the two below
+  // With OPT_TX_SWHW a packet may get two messages, one per kind; each carries one of these.
+  std::optional<timespec> software;
+  std::optional<timespec> hardware;
 };
 // One message from the error queue; nullopt when it is empty. Messages that are not transmit
 // stamps (ICMP errors) are returned as errors so the caller can count them.

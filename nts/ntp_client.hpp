@@ -64,6 +64,9 @@ struct InterleavedState {
   NtpTimestamp server_receive;  // t2 the server reported: echoed as our origin timestamp
   timespec t1{};                // when our request left (best: the kernel's TX stamp)
   timespec t4{};                // when the server's response arrived
+  // The clock t1 and t4 were read on: 0 for the system clock, else the index of the interface
+  // whose PHC stamped both. An interleaved sample is in the timescale of the exchange it completes.
+  int phc_ifindex = 0;
 };
 
 struct NtpSample {
@@ -112,6 +115,7 @@ class NtpClientExchange {
   std::span<const std::uint8_t> request() const { return request_; }
   bool uses_nts() const { return nts_; }
   bool asks_interleaved() const { return previous_.has_value(); }
+  const std::optional<InterleavedState>& previous() const { return previous_; }
 
   // Checks a response and computes the sample from local t1 and t4 (CLOCK_REALTIME or PHC time).
   std::expected<NtpSample, ResponseError> handle_response(ByteView response, const timespec& t1, const timespec& t4,
