@@ -28,7 +28,11 @@ std::string text(const json& value) {
 
 double number(const json& value, double otherwise = 0) { return value.is_number() ? value.get<double>() : otherwise; }
 
-std::uint64_t count(const json& value) { return value.is_number_unsigned() ? value.get<std::uint64_t>() : 0; }
+std::uint64_t count(const json& value) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer() && value.get<std::int64_t>() > 0) return static_cast<std::uint64_t>(value.get<std::int64_t>());
+  return 0;
+}
 
 std::string label(const char* name, const std::string& value) { return fmt::format("{:<16}: {}\n", name, value); }
 
