@@ -219,6 +219,9 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
         spdlog::info("{}: server answers in the {} mode", name(), answered_interleaved_ ? "interleaved" : "basic");
       }
     }
+    last_sample_ = LastSample{.offset = outcome->sample.offset.seconds(),
+                              .delay = outcome->sample.delay.seconds(),
+                              .when = std::chrono::steady_clock::now()};
     on_sample_(*this, *outcome);
   } else {
     const NtpExchangeError& e = outcome.error();

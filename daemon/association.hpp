@@ -25,6 +25,13 @@ struct AssociationCounters {
   std::uint64_t interleaved = 0;  // samples from interleaved answers (xleave)
 };
 
+// The last accepted measurement, for status queries.
+struct LastSample {
+  double offset = 0;  // server minus us (s)
+  double delay = 0;   // round trip minus the server's processing (s)
+  std::chrono::steady_clock::time_point when;
+};
+
 class Association {
  public:
   using SampleCallback = std::function<void(const Association&, const NtpExchangeResult&)>;
@@ -39,6 +46,12 @@ class Association {
   const AssociationCounters& counters() const { return counters_; }
   std::uint8_t reach() const { return reach_; }
   int poll_exponent() const { return poll_; }
+  const std::optional<LastSample>& last_sample() const { return last_sample_; }
+  bool nts() const { return config_.nts; }
+  bool has_keys() const { return session_.has_value(); }
+  std::size_t cookies() const { return session_ ? session_->cookies() : 0; }
+  // The NTP address in use ("" until resolved or negotiated).
+  std::string ntp_address() const { return ntp_address_ ? ntp_address_->to_string() : std::string(); }
 
  private:
   void begin_ke();
@@ -65,6 +78,7 @@ class Association {
   bool denied_ = false;
   std::uint8_t reach_ = 0;
   AssociationCounters counters_;
+  std::optional<LastSample> last_sample_;
 
   std::optional<PendingKe> ke_;
   std::optional<NtsClientSession> session_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -335,6 +336,44 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
 }
 
+// [control]
+void read_control(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  ControlConfig& c = config.control;
+  c.line = t.source().begin.line;
+  reject_unknown_keys(t, {"enabled", "socket", "group", "mode"}, "[control]", problems);
+  if (auto v = get<bool>(t, "enabled", "true or false", problems)) c.enabled = *v;
+  if (auto v = get<std::string>(t, "socket", "a string", problems)) {
+    // sun_path holds 108 bytes with the terminating zero.
+    if (v->empty() || v->front() != '/' || v->back() == '/' || v->size() > 107) {
+      problems.add(t.get("socket"), "'socket' must be an absolute file path of at most 107 bytes");
+    } else {
+      c.socket = *v;
+    }
+  }
+  if (auto v = get<std::string>(t, "group", "a string", problems)) {
+    const bool valid = !v->empty() && v->size() <= 32 && v->front() != '-' &&
+                       std::all_of(v->begin(), v->end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+                       });
+    if (valid) {
+      c.group = *v;
+    } else {
+      problems.add(t.get("group"), "'group' must be a group name (letters, digits, '_', '-', '.')");
+    }
+  }
+  if (auto v = get<std::string>(t, "mode", "a string of octal digits, like \"0660\"", problems)) {
+    // The owner (the daemon) keeps read and write: it probes the socket for a running daemon.
+    const bool octal = v->size() >= 3 && v->size() <= 4 && v->find_first_not_of("01234567") == std::string::npos;
+    const unsigned long mode = octal ? std::stoul(*v, nullptr, 8) : 0;
+    if (!octal || mode > 0777 || (mode & 0600) != 0600) {
+      problems.add(t.get("mode"), "'mode' must be octal permission bits up to \"0777\" with owner read and write, "
+                                  "like \"0660\"");
+    } else {
+      c.mode = static_cast<std::uint32_t>(mode);
+    }
+  }
+}
+
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
@@ -361,10 +400,11 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
 
   DaemonConfig config;
-  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock"}, "the top level",
+  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock", "control"}, "the top level",
                       problems);
   read_section(root, "daemon", read_daemon, config, problems);
   read_section(root, "clock", read_clock, config, problems);
+  read_section(root, "control", read_control, config, problems);
   if (const toml::node* interfaces = root.get("interface")) {
     const toml::array* list = interfaces->as_array();
     if (!list || !list->is_array_of_tables()) {

@@ -81,6 +81,16 @@ struct SystemClockConfig {
   double max_slew = 500e-6;           // s/s
 };
 
+// [control]: the Unix socket kairosctl asks for status on (daemon/control_server.hpp).
+inline constexpr const char* kDefaultControlSocket = "/run/kairos/control.sock";
+struct ControlConfig {
+  bool enabled = true;
+  std::string socket = kDefaultControlSocket;
+  std::optional<std::string> group;  // owner group of the socket file; else the daemon's
+  std::uint32_t mode = 0660;         // permission bits of the socket file
+  std::size_t line = 0;
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
@@ -89,6 +99,7 @@ struct DaemonConfig {
   std::optional<KeServerConfig> ke_server;
   std::vector<InterfaceConfig> interfaces;
   SystemClockConfig system_clock;
+  ControlConfig control;
   const InterfaceConfig* interface(std::string_view name) const {
     for (const auto& i : interfaces) {
       if (i.name == name) return &i;

@@ -8,11 +8,14 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <list>
+#include <nlohmann/json.hpp>
 
 #include "clock/linux_clock.hpp"
 #include "daemon/association.hpp"
 #include "daemon/clock_graph.hpp"
 #include "daemon/config.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/daemon_status.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/interfaces.hpp"
 #include "daemon/realtime_watch.hpp"
@@ -29,6 +32,22 @@ void log_sample(const Association& source, const NtpExchangeResult& r) {
                to_string(r.t4_source), s.authenticated ? "authenticated" : "unauthenticated",
                s.interleaved ? " interleaved" : "",
                r.rejected ? fmt::format(" ({} forged or stale responses rejected)", r.rejected) : "");
+}
+
+// The control socket for kairosctl. A socket that was asked for ([control] in the file) must
+// open; the default one may not (no /run/kairos for an unprivileged test run, another kairosd
+// holding it): then kairosd runs without it and says so.
+Result<std::unique_ptr<ControlServer>> start_control(const ControlConfig& config, EventLoop& loop,
+                                                     ControlServer::Handler handler) {
+  ControlServerOptions options;
+  options.path = config.socket;
+  options.mode = config.mode;
+  if (config.group) {
+    auto gid = group_id(*config.group);
+    if (!gid) return std::unexpected(gid.error());
+    options.group = *gid;
+  }
+  return ControlServer::start(loop, std::move(options), std::move(handler));
 }
 
 }  // namespace
@@ -120,7 +139,24 @@ int main(int argc, char** argv) {
                       })
         .start();
   }
+  std::unique_ptr<ControlServer> control;
+  if (config->control.enabled) {
+    auto started = start_control(config->control, *loop, [&](ControlCommand command) {
+      const DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+      return answer_json(command, status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    });
+    if (started) {
+      control = std::move(*started);
+      spdlog::info("control socket {}", config->control.socket);
+    } else if (config->control.line != 0) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    } else {
+      spdlog::warn("running without a control socket: {}", started.error().message);
+    }
+  }
   auto ran = loop->run();
+  control.reset();
   for (const Association& a : associations) {
     const auto& c = a.counters();
     spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed",

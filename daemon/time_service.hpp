@@ -27,6 +27,9 @@ class TimeService {
   void set_clock_source(std::function<std::optional<ServerClockState>()> source) { clock_source_ = std::move(source); }
   // SIGHUP: the NTS-KE certificate and key are read again; service goes on either way.
   void reload();
+  // Counters for status queries: nullopt / nullptr for a role not served.
+  std::optional<NtpServerCounters> ntp_counters() const { return ntp_ ? std::optional(ntp_->counters()) : std::nullopt; }
+  const KeListenerCounters* ke_counters() const { return ke_ ? &ke_->counters() : nullptr; }
   // One log line per role with its counters.
   void log_counters() const;
 

@@ -363,5 +363,63 @@ xleave = true
   EXPECT_NE(m.find("mix.toml:5: unknown key 'xleave' in [server]"), std::string::npos) << m;
 }
 
+TEST(ConfigControl, SocketIsOnByDefaultAtTheRunPath) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n", "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->control.enabled);
+  EXPECT_EQ(config->control.socket, "/run/kairos/control.sock");
+  EXPECT_EQ(config->control.mode, 0660u);
+  EXPECT_FALSE(config->control.group);
+}
+
+TEST(ConfigControl, SocketGroupModeAndSwitchAreRead) {
+  auto config = parse_config(R"([[source]]
+address = "x"
+[control]
+socket = "/tmp/k/ctl.sock"
+group = "kairos-adm"
+mode = "0640"
+enabled = false
+)",
+                             "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->control.enabled);
+  EXPECT_EQ(config->control.socket, "/tmp/k/ctl.sock");
+  EXPECT_EQ(config->control.group, "kairos-adm");
+  EXPECT_EQ(config->control.mode, 0640u);
+}
+
+TEST(ConfigControl, BadValuesAreRejectedWithTheirLines) {
+  auto config = parse_config(R"([[source]]
+address = "x"
+[control]
+socket = "run/control.sock"
+group = "wheel;rm"
+mode = "0960"
+enabled = "yes"
+port = 3
+)",
+                             "ctl.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("ctl.toml:4: 'socket' must be an absolute file path"), std::string::npos) << m;
+  EXPECT_NE(m.find("ctl.toml:5: 'group' must be a group name"), std::string::npos) << m;
+  EXPECT_NE(m.find("ctl.toml:6: 'mode' must be octal permission bits"), std::string::npos) << m;
+  EXPECT_NE(m.find("ctl.toml:7: 'enabled' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("ctl.toml:8: unknown key 'port' in [control]"), std::string::npos) << m;
+}
+
+TEST(ConfigControl, ModeWithoutOwnerReadWriteAndOverlongPathAreRejected) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n[control]\nmode = \"0060\"\nsocket = \"/" +
+                                 std::string(120, 'a') + "\"\n",
+                             "c");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("c:4: 'mode'"), std::string::npos) << config.error().message;
+  EXPECT_NE(config.error().message.find("c:5: 'socket'"), std::string::npos) << config.error().message;
+  auto number = parse_config("[[source]]\naddress = \"x\"\n[control]\nmode = 432\n", "c");
+  ASSERT_FALSE(number);
+  EXPECT_NE(number.error().message.find("'mode' must be a string of octal digits"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kairos

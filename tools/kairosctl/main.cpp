@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "control.hpp"
 #include "query.hpp"
 
 int main(int argc, char** argv) {
@@ -25,6 +26,30 @@ int main(int argc, char** argv) {
   q->add_option("--aead", query.aeads, "AEAD algorithms to offer, in order (15, 16, 17)")->delimiter(',');
   q->add_flag("--json", query.json, "Print a JSON object");
 
+  // Commands answered by a running kairosd over its control socket.
+  kairos::ControlOptions control;
+  const auto add_control_options = [&control](CLI::App* command) {
+    command->add_flag("--json", control.json, "Print kairosd's JSON answer");
+    command->add_option("--socket", control.socket, "kairosd's control socket")->capture_default_str();
+  };
+  std::vector<std::pair<std::string, CLI::App*>> asks;
+  for (const auto& [name, help] : {std::pair{"status", "The system clock: state, offset and error bound"},
+                                   std::pair{"sources", "Each source: reach, poll, last sample, NTS state"},
+                                   std::pair{"clocks", "Every clock kairosd disciplines"},
+                                   std::pair{"server", "What kairosd's NTP and NTS-KE servers have done"}}) {
+    CLI::App* command = app.add_subcommand(name, help);
+    add_control_options(command);
+    asks.emplace_back(name, command);
+  }
+  kairos::WaitsyncOptions wait;
+  auto* w = app.add_subcommand("waitsync", "Wait until the system clock is synchronized (exit 0), "
+                                           "1 on timeout, 2 if kairosd is unreachable");
+  add_control_options(w);
+  w->add_option("--max-error", wait.max_error, "Largest error bound accepted, seconds (0: any)")
+      ->check(CLI::Range(0.0, 1e6));
+  w->add_option("--timeout", wait.timeout, "Seconds to wait in all")->capture_default_str()->check(CLI::Range(0.0, 1e7));
+  w->add_option("--interval", wait.interval, "Seconds between tries")->capture_default_str()->check(CLI::Range(0.01, 3600.0));
+
   CLI11_PARSE(app, argc, argv);
   if (nts && no_nts) {
     std::fprintf(stderr, "kairosctl: --nts and --no-nts exclude each other\n");
@@ -33,5 +58,9 @@ int main(int argc, char** argv) {
   query.nts = !no_nts;
   query.system_trust = !no_system_trust;
   if (q->parsed()) return kairos::run_query(query);
+  for (const auto& [name, command] : asks) {
+    if (command->parsed()) return kairos::run_control(name, control);
+  }
+  if (w->parsed()) return kairos::run_waitsync(control, wait);
   return 2;
 }

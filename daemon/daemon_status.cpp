@@ -1,0 +1,158 @@
+#include "daemon/daemon_status.hpp"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "daemon/time_service.hpp"
+
+namespace kairos {
+namespace {
+
+using nlohmann::json;
+
+// JSON has no infinity: an unknown bound is null.
+json seconds_or_null(double s) { return std::isfinite(s) ? json(s) : json(nullptr); }
+
+ServerSnapshot server_snapshot(const TimeService& service) {
+  ServerSnapshot s;
+  if (auto c = service.ntp_counters()) {
+    s.ntp = true;
+    s.received = c->received;
+    s.plain = c->responses.plain;
+    s.nts = c->responses.nts;
+    s.naks = c->responses.naks_total();
+    s.rate_limited = c->responses.rate_kisses_plain + c->responses.rate_kisses_nts;
+    s.dropped = c->responses.dropped_total();
+  }
+  if (const KeListenerCounters* k = service.ke_counters()) {
+    s.nts_ke = true;
+    s.ke_ok = k->responses;
+    s.ke_failed = k->handshakes_failed + k->no_agreement + k->error_records + k->aborted + k->timed_out;
+    s.ke_refused = k->over_limit + k->rate_limited;
+  }
+  return s;
+}
+
+json clock_json(const ClockStatus& c) {
+  std::size_t selected = 0;
+  for (const auto& s : c.sources) selected += s.selected ? 1 : 0;
+  return json{{"name", c.name},
+              {"state", to_string(c.state)},
+              {"steered", c.steered},
+              {"offset", c.offset},
+              {"error_bound", seconds_or_null(c.error_bound)},
+              {"frequency_ppm", c.frequency * 1e6},
+              {"frequency_sd_ppm", c.frequency_sd * 1e6},
+              {"steps", c.steps},
+              {"sources", c.sources.size()},
+              {"sources_selected", selected}};
+}
+
+json counters_json(const AssociationCounters& c) {
+  return json{{"samples", c.samples},     {"timeouts", c.timeouts}, {"rejected", c.rejected},
+              {"naks", c.naks},           {"ke_ok", c.ke_ok},       {"ke_failed", c.ke_failed},
+              {"interleaved", c.interleaved}};
+}
+
+json source_json(const SourceSnapshot& s) {
+  json last = nullptr;
+  if (s.last) {
+    // Without knowing where in the round trip the server read its clock, the true offset is
+    // anywhere within half the delay of the measured one.
+    last = json{{"offset", s.last->offset}, {"error", s.last->delay / 2}, {"delay", s.last->delay}, {"age", s.last_age}};
+  }
+  return json{{"name", s.name},
+              {"address", s.address},
+              {"mode", s.nts ? "nts" : "plain"},
+              {"has_keys", s.has_keys},
+              {"cookies", s.cookies},
+              {"reach", s.reach},
+              {"poll", s.poll},
+              {"selected", s.selected},
+              {"last_sample", last},
+              {"counters", counters_json(s.counters)}};
+}
+
+json server_json(const std::optional<ServerSnapshot>& server) {
+  if (!server) return nullptr;
+  const ServerSnapshot& s = *server;
+  json out = json::object();
+  out["ntp"] = s.ntp ? json{{"received", s.received},
+                            {"served", s.plain + s.nts},
+                            {"plain", s.plain},
+                            {"nts", s.nts},
+                            {"naks", s.naks},
+                            {"rate_limited", s.rate_limited},
+                            {"dropped", s.dropped}}
+                     : json(nullptr);
+  out["nts_ke"] = s.nts_ke ? json{{"ok", s.ke_ok}, {"failed", s.ke_failed}, {"refused", s.ke_refused}} : json(nullptr);
+  return out;
+}
+
+json sources_json(const std::vector<SourceSnapshot>& sources) {
+  json list = json::array();
+  for (const auto& s : sources) list.push_back(source_json(s));
+  return list;
+}
+
+json clocks_json(const std::vector<ClockStatus>& clocks) {
+  json list = json::array();
+  for (const auto& c : clocks) list.push_back(clock_json(c));
+  return list;
+}
+
+}  // namespace
+
+DaemonStatus collect_status(ClockStatus system, const std::list<Association>& associations, const TimeService* service,
+                            std::chrono::steady_clock::time_point now) {
+  DaemonStatus status;
+  std::size_t index = 0;
+  for (const Association& a : associations) {
+    SourceSnapshot s;
+    s.name = a.name();
+    s.address = a.ntp_address();
+    s.nts = a.nts();
+    s.has_keys = a.has_keys();
+    s.cookies = a.cookies();
+    s.reach = a.reach();
+    s.poll = a.poll_exponent();
+    s.counters = a.counters();
+    s.last = a.last_sample();
+    if (s.last) s.last_age = std::chrono::duration<double>(now - s.last->when).count();
+    // The clock model's sources were added in the associations' order.
+    if (index < system.sources.size() && system.sources[index].name == s.name) {
+      s.selected = system.sources[index].selected;
+    }
+    status.sources.push_back(std::move(s));
+    ++index;
+  }
+  if (service) status.server = server_snapshot(*service);
+  status.clocks.push_back(system);
+  status.system = std::move(system);
+  return status;
+}
+
+json to_json(const DaemonStatus& status) {
+  return json{{"system", clock_json(status.system)},
+              {"clocks", clocks_json(status.clocks)},
+              {"sources", sources_json(status.sources)},
+              {"server", server_json(status.server)}};
+}
+
+json answer_json(ControlCommand command, const DaemonStatus& status) {
+  switch (command) {
+    case ControlCommand::kStatus: {
+      std::size_t reachable = 0;
+      for (const auto& s : status.sources) reachable += s.reach ? 1 : 0;
+      json clock = clock_json(status.system);
+      clock["sources_reachable"] = reachable;
+      return json{{"system", clock}, {"serving", status.server.has_value()}};
+    }
+    case ControlCommand::kSources: return json{{"sources", sources_json(status.sources)}};
+    case ControlCommand::kClocks: return json{{"clocks", clocks_json(status.clocks)}};
+    case ControlCommand::kServer: return json{{"server", server_json(status.server)}};
+  }
+  return json{{"error", "unknown command"}};
+}
+
+}  // namespace kairos

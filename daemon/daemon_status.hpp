@@ -1,0 +1,67 @@
+#pragma once
+// What an operator asks kairosd for (kairosctl status/sources/clocks/server), as one plain
+// snapshot taken on the loop, and its JSON form for the control socket. Times are seconds as
+// doubles, states are words; a bound that is not known is null.
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/association.hpp"
+#include "daemon/clock_graph.hpp"
+#include "daemon/control_server.hpp"
+
+namespace kairos {
+
+class TimeService;
+
+struct SourceSnapshot {
+  std::string name;     // as configured
+  std::string address;  // the NTP address in use; empty until resolved or negotiated
+  bool nts = false;
+  bool has_keys = false;  // NTS-KE done, keys held
+  std::size_t cookies = 0;
+  std::uint8_t reach = 0;  // the last eight polls, newest in bit 0
+  int poll = 0;            // log2 seconds
+  bool selected = false;   // a truechimer in the model's last selection
+  std::optional<LastSample> last;
+  double last_age = 0;  // seconds since `last` was taken
+  AssociationCounters counters;
+};
+
+struct ServerSnapshot {
+  bool ntp = false;  // the NTP server runs
+  std::uint64_t received = 0;
+  std::uint64_t plain = 0;  // plain NTP answers
+  std::uint64_t nts = 0;    // authenticated NTS answers
+  std::uint64_t naks = 0;
+  std::uint64_t rate_limited = 0;  // RATE kisses, plain and NTS
+  std::uint64_t dropped = 0;
+  bool nts_ke = false;  // the NTS-KE listener runs
+  std::uint64_t ke_ok = 0;       // connections answered with cookies
+  std::uint64_t ke_failed = 0;   // handshake failed, no agreement, error record, aborted, timed out
+  std::uint64_t ke_refused = 0;  // closed at once: over the connection or rate limit
+};
+
+struct DaemonStatus {
+  ClockStatus system;
+  std::vector<ClockStatus> clocks;  // every disciplined clock, the system clock first
+  std::vector<SourceSnapshot> sources;
+  std::optional<ServerSnapshot> server;  // when serving time
+};
+
+// `system` is ClockGraph::system_status(), whose sources are the associations in order.
+DaemonStatus collect_status(ClockStatus system, const std::list<Association>& associations,
+                            const TimeService* service,
+                            std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+// The whole snapshot.
+nlohmann::json to_json(const DaemonStatus& status);
+// One control command's answer: status (system clock and a source summary), sources, clocks,
+// server (null when not serving).
+nlohmann::json answer_json(ControlCommand command, const DaemonStatus& status);
+
+}  // namespace kairos

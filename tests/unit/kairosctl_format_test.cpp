@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "status_format.hpp"
+
+namespace kairos {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+json status_answer(const char* state, json bound) {
+  return json{{"system",
+               {{"name", "system"}, {"state", state}, {"steered", false}, {"offset", 2.547e-6},
+                {"error_bound", bound}, {"frequency_ppm", -12.3456}, {"frequency_sd_ppm", 0.01}, {"steps", 0},
+                {"sources", 2}, {"sources_selected", 1}, {"sources_reachable", 2}}},
+              {"serving", true}};
+}
+
+TEST(KairosctlFormat, OffsetSpellsOutSecondsAndTheBound) {
+  EXPECT_EQ(format_offset(2.547e-6, 5.39e-6), "+0.000002547 s ± 0.000005390 s");
+  EXPECT_EQ(format_offset(-0.25, nullptr), "-0.250000000 s ± unknown");
+}
+
+TEST(KairosctlFormat, ReachIsOctal) {
+  EXPECT_EQ(format_reach(255), "377");
+  EXPECT_EQ(format_reach(5), "5");
+  EXPECT_EQ(format_reach(0), "0");
+}
+
+TEST(KairosctlFormat, StatusShowsStateOffsetFrequencyAndSources) {
+  const std::string out = format_status(status_answer("synchronized", 5.39e-6));
+  EXPECT_NE(out.find("System clock    : synchronized (observed, not steered)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Offset          : +0.000002547 s ± 0.000005390 s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Frequency       : -12.346 ppm ± 0.010 ppm\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Sources         : 1 selected of 2 (2 reachable)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Serving time    : yes\n"), std::string::npos) << out;
+}
+
+TEST(KairosctlFormat, SourcesAreAlignedColumnsWithMarks) {
+  const json answer = json::parse(R"({"sources":[
+    {"name":"time.example.net","address":"192.0.2.1:123","mode":"nts","has_keys":true,"cookies":8,"reach":255,
+     "poll":-2,"selected":true,"last_sample":{"offset":1e-4,"error":2e-5,"delay":4e-5,"age":0.3},
+     "counters":{"samples":12,"timeouts":1}},
+    {"name":"b","address":"","mode":"plain","has_keys":false,"cookies":0,"reach":0,"poll":6,"selected":false,
+     "last_sample":null,"counters":{"samples":0,"timeouts":3}}]})");
+  const auto out = lines(format_sources(answer));
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].rfind("S  NAME", 0), 0u) << out[0];
+  EXPECT_EQ(out[1].rfind("*  time.example.net  192.0.2.1:123  keys, 8 cookies  377", 0), 0u) << out[1];
+  EXPECT_NE(out[1].find("0.25 s"), std::string::npos) << out[1];
+  EXPECT_NE(out[1].find("+0.000100000 s ± 0.000020000 s"), std::string::npos) << out[1];
+  EXPECT_NE(out[1].find("0.000040000 s"), std::string::npos) << out[1];
+  EXPECT_EQ(out[2].rfind("?  b                 -              plain            0 ", 0), 0u) << out[2];
+  // Aligned: the POLL column starts at the same place on every row.
+  EXPECT_EQ(out[0].find("POLL"), out[1].find("0.25 s"));
+  EXPECT_EQ(out[0].find("POLL"), out[2].find("64 s"));
+}
+
+TEST(KairosctlFormat, ClocksShowOneRowPerClock) {
+  const json answer = json{{"clocks", json::array({status_answer("unsynchronized", nullptr)["system"]})}};
+  const auto out = lines(format_clocks(answer));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].rfind("system  unsynchronized (observed, not steered)", 0), 0u) << out[1];
+  EXPECT_NE(out[1].find("± unknown"), std::string::npos) << out[1];
+  EXPECT_NE(out[1].find("1/2 selected"), std::string::npos) << out[1];
+}
+
+TEST(KairosctlFormat, ServerShowsCountersOrSaysItServesNothing) {
+  const json answer = json::parse(R"({"server":{"ntp":{"received":15,"served":13,"plain":3,"nts":10,"naks":1,
+    "rate_limited":2,"dropped":0},"nts_ke":{"ok":4,"failed":1,"refused":0}}})");
+  const std::string out = format_server(answer);
+  EXPECT_NE(out.find("NTP served      : 13 (3 plain, 10 NTS)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Rate-limited    : 2 (RATE kisses)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("NTS-KE          : 4 ok, 1 failed, 0 refused"), std::string::npos) << out;
+  EXPECT_NE(format_server(json{{"server", nullptr}}).find("serves no time"), std::string::npos);
+}
+
+TEST(KairosctlFormat, MissingFieldsPrintAsDashesNotCrashes) {
+  EXPECT_NE(format_status(json::object()).find("System clock    : -"), std::string::npos);
+  EXPECT_EQ(format_sources(json::object()), "no sources\n");
+  EXPECT_EQ(format_clocks(json{{"clocks", 3}}), "no clocks\n");
+}
+
+TEST(KairosctlWaitsync, SynchronizedWithinTheMaxErrorPasses) {
+  EXPECT_TRUE(check_sync(status_answer("synchronized", 0.004), 0.01).synchronized);
+  EXPECT_FALSE(check_sync(status_answer("synchronized", 0.02), 0.01).synchronized);
+  EXPECT_FALSE(check_sync(status_answer("unsynchronized", 0.004), 0.01).synchronized);
+  EXPECT_FALSE(check_sync(status_answer("synchronized", nullptr), 1e9).synchronized);
+  EXPECT_TRUE(check_sync(status_answer("synchronized", 5.0), std::numeric_limits<double>::infinity()).synchronized);
+  EXPECT_EQ(check_sync(status_answer("no majority", 0.004), 0.01).summary,
+            "no majority, offset +0.000002547 s ± 0.004000000 s");
+}
+
+}  // namespace
+}  // namespace kairos

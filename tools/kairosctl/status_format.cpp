@@ -1,0 +1,167 @@
+#include "status_format.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace kairos {
+namespace {
+
+using nlohmann::json;
+
+// A field of an object, or null when the object or the field is missing.
+const json& field(const json& object, const char* key) {
+  static const json null_value;  // a constant, not state: the answer for every missing field
+  if (!object.is_object()) return null_value;
+  auto it = object.find(key);
+  return it == object.end() ? null_value : *it;
+}
+
+std::string text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "-";
+  return value.dump();
+}
+
+double number(const json& value, double otherwise = 0) { return value.is_number() ? value.get<double>() : otherwise; }
+
+std::uint64_t count(const json& value) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer() && value.get<std::int64_t>() > 0) return static_cast<std::uint64_t>(value.get<std::int64_t>());
+  return 0;
+}
+
+std::string label(const char* name, const std::string& value) { return fmt::format("{:<16}: {}\n", name, value); }
+
+std::string clock_state(const json& clock) {
+  std::string state = text(field(clock, "state"));
+  if (field(clock, "steered").is_boolean() && !field(clock, "steered").get<bool>()) state += " (observed, not steered)";
+  return state;
+}
+
+std::string frequency(const json& clock) {
+  return fmt::format("{:+.3f} ppm ± {:.3f} ppm", number(field(clock, "frequency_ppm")),
+                     number(field(clock, "frequency_sd_ppm")));
+}
+
+// Columns padded to their widest cell; the last column is not padded.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], width[i]) : row[i];
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_offset(double offset, const json& bound) {
+  if (!bound.is_number()) return fmt::format("{:+.9f} s ± unknown", offset);
+  return fmt::format("{:+.9f} s ± {:.9f} s", offset, bound.get<double>());
+}
+
+std::string format_reach(unsigned reach) { return fmt::format("{:o}", reach & 0xffu); }
+
+std::string format_status(const json& answer) {
+  const json& clock = field(answer, "system");
+  std::string out;
+  out += label("System clock", clock_state(clock));
+  out += label("Offset", format_offset(number(field(clock, "offset")), field(clock, "error_bound")));
+  out += label("Frequency", frequency(clock));
+  out += label("Sources", fmt::format("{} selected of {} ({} reachable)", count(field(clock, "sources_selected")),
+                                      count(field(clock, "sources")), count(field(clock, "sources_reachable"))));
+  out += label("Clock steps", std::to_string(count(field(clock, "steps"))));
+  const json& serving = field(answer, "serving");
+  out += label("Serving time", serving.is_boolean() && serving.get<bool>() ? "yes" : "no");
+  return out;
+}
+
+std::string format_sources(const json& answer) {
+  const json& sources = field(answer, "sources");
+  if (!sources.is_array() || sources.empty()) return "no sources\n";
+  std::vector<std::vector<std::string>> rows{
+      {"S", "NAME", "ADDRESS", "NTS", "REACH", "POLL", "LAST OFFSET ± ERROR", "DELAY", "AGE", "SAMPLES", "TIMEOUTS"}};
+  for (const json& s : sources) {
+    const json& last = field(s, "last_sample");
+    const bool selected = field(s, "selected").is_boolean() && field(s, "selected").get<bool>();
+    std::string nts = "plain";
+    if (text(field(s, "mode")) == "nts") {
+      const bool keys = field(s, "has_keys").is_boolean() && field(s, "has_keys").get<bool>();
+      nts = keys ? fmt::format("keys, {} cookies", count(field(s, "cookies"))) : "no keys";
+    }
+    const json& counters = field(s, "counters");
+    rows.push_back({last.is_null() ? "?" : selected ? "*" : "-", text(field(s, "name")),
+                    text(field(s, "address")).empty() ? "-" : text(field(s, "address")), nts,
+                    format_reach(static_cast<unsigned>(count(field(s, "reach")))),
+                    fmt::format("{} s", std::ldexp(1.0, static_cast<int>(number(field(s, "poll"))))),
+                    last.is_null() ? "-" : format_offset(number(field(last, "offset")), field(last, "error")),
+                    last.is_null() ? "-" : fmt::format("{:.9f} s", number(field(last, "delay"))),
+                    last.is_null() ? "-" : fmt::format("{:.1f} s", number(field(last, "age"))),
+                    std::to_string(count(field(counters, "samples"))), std::to_string(count(field(counters, "timeouts")))});
+  }
+  return table(rows) + "S: * selected by the clock model, - not selected, ? no sample yet\n";
+}
+
+std::string format_clocks(const json& answer) {
+  const json& clocks = field(answer, "clocks");
+  if (!clocks.is_array() || clocks.empty()) return "no clocks\n";
+  std::vector<std::vector<std::string>> rows{{"CLOCK", "STATE", "OFFSET ± BOUND", "FREQUENCY", "SOURCES", "STEPS"}};
+  for (const json& c : clocks) {
+    rows.push_back({text(field(c, "name")), clock_state(c),
+                    format_offset(number(field(c, "offset")), field(c, "error_bound")), frequency(c),
+                    fmt::format("{}/{} selected", count(field(c, "sources_selected")), count(field(c, "sources"))),
+                    std::to_string(count(field(c, "steps")))});
+  }
+  return table(rows);
+}
+
+std::string format_server(const json& answer) {
+  const json& server = field(answer, "server");
+  if (!server.is_object()) return "kairosd serves no time (no [server] or [nts-ke-server] configured)\n";
+  std::string out;
+  const json& ntp = field(server, "ntp");
+  if (ntp.is_object()) {
+    out += label("NTP served", fmt::format("{} ({} plain, {} NTS)", count(field(ntp, "served")),
+                                           count(field(ntp, "plain")), count(field(ntp, "nts"))));
+    out += label("NTP received", std::to_string(count(field(ntp, "received"))));
+    out += label("NTS NAKs", std::to_string(count(field(ntp, "naks"))));
+    out += label("Rate-limited", fmt::format("{} (RATE kisses)", count(field(ntp, "rate_limited"))));
+    out += label("Dropped", std::to_string(count(field(ntp, "dropped"))));
+  } else {
+    out += label("NTP server", "off");
+  }
+  const json& ke = field(server, "nts_ke");
+  if (ke.is_object()) {
+    out += label("NTS-KE", fmt::format("{} ok, {} failed, {} refused (over a limit)", count(field(ke, "ok")),
+                                       count(field(ke, "failed")), count(field(ke, "refused"))));
+  } else {
+    out += label("NTS-KE server", "off");
+  }
+  return out;
+}
+
+SyncCheck check_sync(const json& status, double max_error) {
+  const json& clock = field(status, "system");
+  SyncCheck check;
+  check.summary = fmt::format("{}, offset {}", text(field(clock, "state")),
+                              format_offset(number(field(clock, "offset")), field(clock, "error_bound")));
+  const json& bound = field(clock, "error_bound");
+  check.synchronized = text(field(clock, "state")) == "synchronized" && bound.is_number() &&
+                       bound.get<double>() <= max_error;
+  return check;
+}
+
+}  // namespace kairos
