@@ -81,6 +81,13 @@ struct SystemClockConfig {
   double max_slew = 500e-6;           // s/s
 };
 
+// [shm]: the page applications read the time and its error bound from (tools/kairos_now).
+struct ShmConfig {
+  bool enabled = true;
+  std::string path = "/run/kairos/time.shm";
+  double max_drift = 1e-6;  // s/s the bound grows by besides the model's frequency uncertainty
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
@@ -89,6 +96,7 @@ struct DaemonConfig {
   std::optional<KeServerConfig> ke_server;
   std::vector<InterfaceConfig> interfaces;
   SystemClockConfig system_clock;
+  ShmConfig shm;
   const InterfaceConfig* interface(std::string_view name) const {
     for (const auto& i : interfaces) {
       if (i.name == name) return &i;
