@@ -374,6 +374,21 @@ void read_control(const toml::table& t, DaemonConfig& config, Problems& problems
   }
 }
 
+// [shm]
+void read_shm(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  reject_unknown_keys(t, {"enabled", "path", "max-drift"}, "[shm]", problems);
+  ShmConfig& c = config.shm;
+  if (auto v = get<bool>(t, "enabled", "true or false", problems)) c.enabled = *v;
+  if (auto v = get<std::string>(t, "path", "a string", problems)) {
+    if (v->size() < 2 || v->front() != '/' || v->back() == '/') {
+      problems.add(t.get("path"), "'path' must be an absolute file path");
+    } else {
+      c.path = *v;
+    }
+  }
+  if (auto v = read_number(t, "max-drift", 0, 1e-3, problems)) c.max_drift = *v;
+}
+
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
@@ -400,11 +415,12 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
 
   DaemonConfig config;
-  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock", "control"}, "the top level",
-                      problems);
+  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm"},
+                      "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
   read_section(root, "clock", read_clock, config, problems);
   read_section(root, "control", read_control, config, problems);
+  read_section(root, "shm", read_shm, config, problems);
   if (const toml::node* interfaces = root.get("interface")) {
     const toml::array* list = interfaces->as_array();
     if (!list || !list->is_array_of_tables()) {

@@ -91,6 +91,13 @@ struct ControlConfig {
   std::size_t line = 0;
 };
 
+// [shm]: the page applications read the time and its error bound from (tools/kairos_now).
+struct ShmConfig {
+  bool enabled = true;
+  std::string path = "/run/kairos/time.shm";
+  double max_drift = 1e-6;  // s/s the bound grows by besides the model's frequency uncertainty
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
@@ -100,6 +107,7 @@ struct DaemonConfig {
   std::vector<InterfaceConfig> interfaces;
   SystemClockConfig system_clock;
   ControlConfig control;
+  ShmConfig shm;
   const InterfaceConfig* interface(std::string_view name) const {
     for (const auto& i : interfaces) {
       if (i.name == name) return &i;

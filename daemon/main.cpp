@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <list>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/interfaces.hpp"
 #include "daemon/realtime_watch.hpp"
+#include "daemon/shm_writer.hpp"
 #include "daemon/time_service.hpp"
 
 using namespace kairos;
@@ -113,7 +115,44 @@ int main(int argc, char** argv) {
     return 1;
   }
   ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
-  auto realtime_watch = RealtimeWatch::start(*loop, [&] { clocks.on_realtime_set(); });
+  // The time page for applications (tools/kairos_now): refreshed every second and after every
+  // sample. Without it kairosd still works, so a failure is only a warning.
+  std::unique_ptr<ShmWriter> shm;
+  if (config->shm.enabled) {
+    auto created = ShmWriter::create(config->shm.path);
+    if (created) {
+      shm = std::move(*created);
+    } else {
+      spdlog::warn("{}; applications get no time bound from kairosd", created.error().message);
+    }
+  }
+  const ShmOptions shm_options{.max_drift = config->shm.max_drift,
+                               .max_slew = config->system_clock.max_slew,
+                               .max_age = std::chrono::seconds(3)};  // 3 updates missed
+  // Only read (its frequency, to know the rate of a steered clock's offset), never adjusted.
+  const std::unique_ptr<KernelClock> system_reader = KernelClock::system();
+  auto publish_system = [&] {
+    if (!shm) return;
+    const auto t0 = EventLoop::Clock::now();
+    const ClockStatus status = clocks.system_status();
+    std::optional<double> kernel_frequency;
+    if (status.steered) {
+      if (auto f = system_reader->frequency()) kernel_frequency = *f;
+    }
+    const ShmClock record = shm_clock_from_status(status, kernel_frequency, shm_options, t0);
+    if (auto published = shm->publish(std::span(&record, 1)); !published) {
+      spdlog::warn("{}", published.error().message);
+    }
+  };
+  std::function<void()> shm_tick = [&] {
+    publish_system();
+    loop->add_timer(std::chrono::seconds(1), shm_tick);
+  };
+  if (shm) shm_tick();
+  auto realtime_watch = RealtimeWatch::start(*loop, [&] {
+    clocks.on_realtime_set();
+    publish_system();
+  });
   if (!realtime_watch) spdlog::warn("clock steps by other processes will go unnoticed: {}", realtime_watch.error().message);
   // After handle_signals: the server's worker threads inherit the blocked signal mask, so every
   // signal still arrives through the loop's signalfd.
@@ -133,9 +172,10 @@ int main(int argc, char** argv) {
     const std::size_t index = clocks.add_source(source.address);
     associations
         .emplace_back(*loop, source,
-                      [&clocks, index](const Association& a, const NtpExchangeResult& r) {
+                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
                         log_sample(a, r);
                         clocks.on_sample(index, r);
+                        publish_system();
                       })
         .start();
   }

@@ -421,5 +421,46 @@ TEST(ConfigControl, ModeWithoutOwnerReadWriteAndOverlongPathAreRejected) {
   EXPECT_NE(number.error().message.find("'mode' must be a string of octal digits"), std::string::npos);
 }
 
+TEST(ConfigShm, TimePageIsOnByDefault) {
+  auto config = parse_config("[[source]]\naddress = \"a\"\n", "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->shm.enabled);
+  EXPECT_EQ(config->shm.path, "/run/kairos/time.shm");
+  EXPECT_DOUBLE_EQ(config->shm.max_drift, 1e-6);
+}
+
+TEST(ConfigShm, ReadsPathEnabledAndMaxDrift) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+[shm]
+enabled = false
+path = "/run/other/page"
+max-drift = 5e-6
+)",
+                             "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->shm.enabled);
+  EXPECT_EQ(config->shm.path, "/run/other/page");
+  EXPECT_DOUBLE_EQ(config->shm.max_drift, 5e-6);
+}
+
+TEST(ConfigShm, UnknownKeysAndBadValuesAreRejected) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+[shm]
+file = "/run/x"
+path = "relative/page"
+max-drift = -1
+enabled = "yes"
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:4: unknown key 'file' in [shm]"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:5: 'path' must be an absolute file path"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:6: 'max-drift' must be a number between 0 and 0.001"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:7: 'enabled' must be true or false"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace kairos
