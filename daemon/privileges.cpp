@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/net.hpp"
+#include "daemon/seccomp_filter.hpp"
 
 namespace kairos {
 namespace {
@@ -171,12 +172,14 @@ Result<void> drop_privileges(const PrivilegePlan& plan) {
     if (auto ok = set_capabilities(held, effective); !ok) return ok;
     if (auto ok = clear_ambient_and_set_no_new_privs(); !ok) return ok;
     if (auto ok = verify(held); !ok) return ok;
+    if (auto ok = forbid_exec(); !ok) return ok;
     spdlog::info("running as {} (uid {}), capabilities kept: {}", *plan.user, getuid(), describe(held));
     return {};
   }
   if (auto ok = set_capabilities(kept, effective); !ok) return ok;
   if (auto ok = clear_ambient_and_set_no_new_privs(); !ok) return ok;
   if (auto ok = verify(kept); !ok) return ok;
+  if (auto ok = forbid_exec(); !ok) return ok;
   if (setuid(0) == 0) return fail("root could be regained after the drop");
   spdlog::info("running as {} (uid {}, gid {}), capabilities kept: {}", *plan.user, getuid(), getgid(), describe(kept));
   return {};

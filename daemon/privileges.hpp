@@ -29,8 +29,11 @@ PrivilegePlan plan_privileges(const DaemonConfig& config, bool steer);
 // no_new_privs. Not root with a user: checks that we already are that user and trims the
 // capabilities we hold to the plan's. No user: nothing. Any error is meant to stop the daemon.
 //
-// Threads already running (the NTP server's workers) follow the uid change, which glibc applies to
-// every thread; without PR_SET_KEEPCAPS of their own they lose every capability with it.
+// Capabilities, no_new_privs and the bounding set are per thread in the kernel. Threads already
+// running (the NTP server's workers) follow the uid change, which glibc applies to every thread,
+// and without PR_SET_KEEPCAPS of their own they lose every capability with it. no_new_privs
+// reaches them through a seccomp filter loaded with TSYNC that refuses execve (kairosd never runs
+// a program), so none of them can gain privileges from a set-uid binary either.
 Result<void> drop_privileges(const PrivilegePlan& plan);
 
 // Raises a permitted capability into the effective set of the calling thread for one scope (the

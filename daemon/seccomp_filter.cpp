@@ -88,4 +88,21 @@ Result<void> install_seccomp_filter() {
   return {};
 }
 
+Result<void> forbid_exec() {
+  std::unique_ptr<void, ContextDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
+  if (!ctx) return fail("seccomp: cannot create a filter");
+  if (int r = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); r != 0) {
+    return fail(std::string("seccomp: thread sync unavailable: ") + std::strerror(-r));
+  }
+  for (int nr : {SCMP_SYS(execve), SCMP_SYS(execveat)}) {
+    if (int r = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0); r != 0) {
+      return fail(std::string("seccomp: cannot refuse exec: ") + std::strerror(-r));
+    }
+  }
+  if (int r = seccomp_load(ctx.get()); r != 0) {
+    return fail(std::string("seccomp: cannot load the exec filter: ") + std::strerror(-r));
+  }
+  return {};
+}
+
 }  // namespace kairos

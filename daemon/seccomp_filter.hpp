@@ -19,4 +19,8 @@ std::span<const std::string_view> seccomp_allowed_syscalls();
 // no_new_privs itself.
 Result<void> install_seccomp_filter();
 
+// A filter that allows everything but execve/execveat (EPERM), loaded into every thread. Its use
+// is the side effect: TSYNC gives every thread the caller's no_new_privs, which prctl cannot.
+Result<void> forbid_exec();
+
 }  // namespace kairos
