@@ -30,6 +30,8 @@ constexpr std::string_view kAllowed[] = {
     "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "futex", "set_robust_list", "get_robust_list",
     "rseq", "clone", "clone3", "exit", "exit_group", "gettid", "getpid", "tgkill", "membarrier",
     "sched_getaffinity", "getrandom",
+    // sd_journal_send passes long entries in a sealed memfd.
+    "memfd_create", "ftruncate",
     // Sockets: NTP (batched), NTS-KE (TLS over TCP), DNS, netlink (link events), journald/syslog.
     "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "shutdown", "getsockname",
     "getpeername", "setsockopt", "getsockopt", "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
