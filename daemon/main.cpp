@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <list>
 
 #include "clock/linux_clock.hpp"
@@ -144,8 +145,17 @@ int main(int argc, char** argv) {
                       })
         .start();
   }
-  notifier->ready(fmt::format("{} sources, {}{}", config->sources.size(), steer ? "steering" : "observe-only",
-                              service ? ", serving time" : ""));
+  // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.
+  auto status_line = [&] {
+    return fmt::format("system clock {} ({}), {} sources{}", to_string(clocks.system_status().state),
+                       steer ? "steering" : "observe-only", config->sources.size(), service ? ", serving time" : "");
+  };
+  std::function<void()> report_status = [&] {
+    notifier->status(status_line());
+    loop->add_timer(std::chrono::seconds(5), report_status);
+  };
+  notifier->ready(status_line());
+  loop->add_timer(std::chrono::seconds(5), report_status);
   auto ran = loop->run();
   for (const Association& a : associations) {
     const auto& c = a.counters();
