@@ -56,13 +56,41 @@ std::optional<T> get(const toml::table& table, std::string_view key, const char*
 }
 
 void read_daemon(const toml::table& t, DaemonConfig& config, Problems& problems) {
-  reject_unknown_keys(t, {"steer", "state-dir"}, "[daemon]", problems);
+  reject_unknown_keys(t, {"steer", "state-dir", "user", "seccomp"}, "[daemon]", problems);
   if (auto v = get<bool>(t, "steer", "true or false", problems)) config.steer = *v;
+  if (auto v = get<std::string>(t, "user", "a string (a user name)", problems)) {
+    // A name, never a number: getpwnam is what resolves it, and "0" would be a silent root.
+    if (v->empty() || v->find_first_of(":/ \t\n") != std::string::npos ||
+        v->find_first_not_of("0123456789") == std::string::npos) {
+      problems.add(t.get("user"), "'user' must be a user name, like \"kairos\"");
+    } else {
+      config.user = *v;
+    }
+  }
+  if (auto v = get<bool>(t, "seccomp", "true or false", problems)) config.seccomp = *v;
   if (auto v = get<std::string>(t, "state-dir", "a string", problems)) {
     if (v->empty() || v->front() != '/') {
       problems.add(t.get("state-dir"), "'state-dir' must be an absolute path");
     } else {
       config.state_dir = *v;
+    }
+  }
+}
+
+void read_logging(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  reject_unknown_keys(t, {"target", "level"}, "[logging]", problems);
+  if (auto v = get<std::string>(t, "target", "a string", problems)) {
+    if (*v == "stderr" || *v == "journald" || *v == "syslog") {
+      config.logging.target = *v;
+    } else {
+      problems.add(t.get("target"), "'target' is \"stderr\", \"journald\" or \"syslog\"");
+    }
+  }
+  if (auto v = get<std::string>(t, "level", "a string", problems)) {
+    if (*v == "debug" || *v == "info" || *v == "warn" || *v == "error") {
+      config.logging.level = *v;
+    } else {
+      problems.add(t.get("level"), "'level' is \"debug\", \"info\", \"warn\" or \"error\"");
     }
   }
 }
@@ -415,9 +443,11 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   }
 
   DaemonConfig config;
-  reject_unknown_keys(root, {"daemon", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm"},
+  reject_unknown_keys(root,
+                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm"},
                       "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
+  read_section(root, "logging", read_logging, config, problems);
   read_section(root, "clock", read_clock, config, problems);
   read_section(root, "control", read_control, config, problems);
   read_section(root, "shm", read_shm, config, problems);

@@ -98,9 +98,19 @@ struct ShmConfig {
   double max_drift = 1e-6;  // s/s the bound grows by besides the model's frequency uncertainty
 };
 
+// [logging]: where kairosd's lines go and from which level on.
+struct LoggingConfig {
+  std::string target = "stderr";  // stderr | journald | syslog
+  std::string level = "info";     // debug | info | warn | error
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
+  // Started as root: the user it becomes once sockets are bound and NICs set up (daemon/privileges.hpp).
+  std::optional<std::string> user;
+  bool seccomp = false;  // a syscall allow-list (daemon/seccomp_filter.hpp)
+  LoggingConfig logging;
   std::vector<SourceConfig> sources;
   std::optional<NtpServerConfig> server;
   std::optional<KeServerConfig> ke_server;

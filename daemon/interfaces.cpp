@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/privileges.hpp"
+
 namespace kairos {
 namespace {
 
@@ -62,6 +64,8 @@ Result<void> Interfaces::set_up(InterfaceState& state) {
   state.info = std::move(*info);
   state.correction.speed_mbps = link_speed_mbps(name, sysfs_).value_or(0);
   if (c.hw_timestamping != HwTimestampingMode::kOff) {
+    // After the privilege drop CAP_NET_ADMIN is only permitted: effective for SIOCSHWTSTAMP alone.
+    const ScopedCapability net_admin(CAP_NET_ADMIN);
     auto nic = NicTimestamping::configure(name, c.hw_timestamping, ioctl_);
     if (!nic) {
       // `on` insists; `auto` and `check` go on with software stamps, loudly (often a missing
@@ -113,6 +117,7 @@ bool Interfaces::any_hardware() const {
 }
 
 void Interfaces::restore() {
+  const ScopedCapability net_admin(CAP_NET_ADMIN);
   for (auto& s : states_) {
     if (!s.nic) continue;
     if (auto ok = s.nic->restore(); !ok) spdlog::error("interface {}: {}", s.config.name, ok.error().message);

@@ -2,7 +2,6 @@
 // model (which steers the system clock with `steer = true`, and only observes otherwise), and
 // serves time (NTP and NTS, with an NTS-KE server) when configured.
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -19,8 +18,12 @@
 #include "daemon/daemon_status.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/interfaces.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/shm_writer.hpp"
+#include "daemon/sd_notify.hpp"
+#include "daemon/seccomp_filter.hpp"
 #include "daemon/time_service.hpp"
 
 using namespace kairos;
@@ -60,10 +63,13 @@ int main(int argc, char** argv) {
   bool no_steer = false;
   bool foreground = false;
   bool check_only = false;
+  std::optional<std::string> log_level;
   app.add_option("-c,--config", config_path, "Configuration file (TOML)");
   app.add_flag("--no-steer", no_steer, "Observe only: measure, never adjust a clock");
   app.add_flag("--foreground", foreground, "Stay in the foreground and log to stderr (the only mode so far)");
   app.add_flag("--check-config", check_only, "Check the configuration, print every problem and exit");
+  app.add_option("--log-level", log_level, "debug, info, warn or error (overrides [logging] level)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
 
   auto config = load_config(config_path);
@@ -78,14 +84,17 @@ int main(int argc, char** argv) {
   }
   const bool steer = config->steer && !no_steer;
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("kairosd"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (auto logging = set_up_logging(config->logging, log_level); !logging) {
+    std::fprintf(stderr, "%s\n", logging.error().message.c_str());
+    return 1;
+  }
   auto loop = EventLoop::create();
   if (!loop) {
     spdlog::critical("{}", loop.error().message);
     return 1;
   }
   std::unique_ptr<TimeService> service;
+  std::unique_ptr<SystemdNotifier> notifier;
   auto signals = loop->handle_signals({SIGTERM, SIGINT, SIGHUP}, [&](int signal) {
     if (signal == SIGHUP) {
       if (service) {
@@ -96,6 +105,7 @@ int main(int argc, char** argv) {
       return;
     }
     spdlog::info("signal {}: exiting", signal);
+    if (notifier) notifier->stopping();
     loop->stop();
   });
   if (!signals) {
@@ -168,17 +178,7 @@ int main(int argc, char** argv) {
     if (steer) service->set_clock_source([&clocks] { return clocks.server_state(); });
   }
   std::list<Association> associations;  // stable addresses: timers capture `this`
-  for (const SourceConfig& source : config->sources) {
-    const std::size_t index = clocks.add_source(source.address);
-    associations
-        .emplace_back(*loop, source,
-                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
-                        log_sample(a, r);
-                        clocks.on_sample(index, r);
-                        publish_system();
-                      })
-        .start();
-  }
+  // The control socket is made before the privileges go: its directory is usually root's.
   std::unique_ptr<ControlServer> control;
   if (config->control.enabled) {
     auto started = start_control(config->control, *loop, [&](ControlCommand command) {
@@ -195,6 +195,42 @@ int main(int argc, char** argv) {
       spdlog::warn("running without a control socket: {}", started.error().message);
     }
   }
+  // Everything that needed root is held now (ports, NICs, PHCs, the control socket): become [daemon] user with only
+  // the capabilities the configuration needs, then the syscall filter. Failing either must not
+  // leave a daemon running with more than it was told to keep.
+  if (auto dropped = drop_privileges(plan_privileges(*config, steer)); !dropped) {
+    spdlog::critical("cannot drop privileges: {}", dropped.error().message);
+    return 1;
+  }
+  if (config->seccomp) {
+    if (auto filtered = install_seccomp_filter(); !filtered) {
+      spdlog::critical("{}", filtered.error().message);
+      return 1;
+    }
+  }
+  notifier = std::make_unique<SystemdNotifier>(*loop);
+  for (const SourceConfig& source : config->sources) {
+    const std::size_t index = clocks.add_source(source.address);
+    associations
+        .emplace_back(*loop, source,
+                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
+                        log_sample(a, r);
+                        clocks.on_sample(index, r);
+                        publish_system();
+                      })
+        .start();
+  }
+  // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.
+  auto status_line = [&] {
+    return fmt::format("system clock {} ({}), {} sources{}", to_string(clocks.system_status().state),
+                       steer ? "steering" : "observe-only", config->sources.size(), service ? ", serving time" : "");
+  };
+  std::function<void()> report_status = [&] {
+    notifier->status(status_line());
+    loop->add_timer(std::chrono::seconds(5), report_status);
+  };
+  notifier->ready(status_line());
+  loop->add_timer(std::chrono::seconds(5), report_status);
   auto ran = loop->run();
   control.reset();
   for (const Association& a : associations) {

@@ -462,5 +462,55 @@ enabled = "yes"
   EXPECT_NE(m.find("bad.toml:7: 'enabled' must be true or false"), std::string::npos) << m;
 }
 
+TEST(ConfigService, UserSeccompAndLoggingAreRead) {
+  auto config = parse_config(R"([daemon]
+user = "kairos"
+seccomp = true
+[logging]
+target = "journald"
+level = "debug"
+[server]
+)",
+                             "svc.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->user, "kairos");
+  EXPECT_TRUE(config->seccomp);
+  EXPECT_EQ(config->logging.target, "journald");
+  EXPECT_EQ(config->logging.level, "debug");
+}
+
+TEST(ConfigService, DefaultsStayAsStartedWithoutSeccompOnStderr) {
+  auto config = parse_config("[server]\n", "d.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->user);
+  EXPECT_FALSE(config->seccomp);
+  EXPECT_EQ(config->logging.target, "stderr");
+  EXPECT_EQ(config->logging.level, "info");
+}
+
+TEST(ConfigService, ServiceProblemsAreReportedWithTheirLines) {
+  auto config = parse_config(R"([daemon]
+user = "0"
+seccomp = "yes"
+[logging]
+target = "file"
+level = "verbose"
+colour = true
+[server]
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:2: 'user' must be a user name"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:3: 'seccomp' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:5: 'target' is \"stderr\", \"journald\" or \"syslog\""), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:6: 'level' is \"debug\""), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:7: unknown key 'colour' in [logging]"), std::string::npos) << m;
+  auto empty = parse_config("[daemon]\nuser = \"\"\n[server]\n", "e.toml");
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message.find("e.toml:2: 'user' must be a user name"), std::string::npos)
+      << empty.error().message;
+}
+
 }  // namespace
 }  // namespace kairos
