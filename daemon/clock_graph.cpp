@@ -12,6 +12,8 @@ namespace kairos {
 namespace {
 
 constexpr auto kStatusInterval = std::chrono::seconds(64);
+constexpr auto kCrossInterval = std::chrono::seconds(1);
+constexpr int kReopenTicks = 10;  // a vanished PHC is looked for every 10 s
 
 double stamp_error(StampSource source) {
   switch (source) {
@@ -36,24 +38,46 @@ StepMode parse_step_mode(const std::string& text) {
   return StepMode::kStartOnly;
 }
 
+struct ClockGraph::Node {
+  std::string name;
+  int ifindex = 0;          // PHC nodes: the NIC whose stamps are in its time
+  bool ntp = false;         // the NTP sources discipline it
+  Node* leader = nullptr;   // followed by cross-timestamps
+  std::vector<Node*> followers;
+  PhcOpener open;
+  std::optional<PhcDevice> phc;
+  bool lost = false;
+  int reopen_in = 0;
+  std::unique_ptr<ClockDevice> real;
+  std::unique_ptr<ObservedClock> observed;  // when only observing
+  std::unique_ptr<Discipline> discipline;
+  std::vector<std::size_t> source_index;    // graph source → the discipline's source (ntp nodes)
+  PhcWatch watch;
+  std::size_t steps_seen = 0;      // steps of both ends at the last cross-timestamp
+  std::size_t own_steps_seen = 0;  // the system clock: steps of ours the timerfd will report
+  std::optional<EventLoop::TimerId> timer;
+  DisciplineState logged_state = DisciplineState::kUnsynchronized;
+  std::string problem;  // the last cross-timestamp failure, logged once
+
+  double correction(double t) const { return observed ? observed->correction(t) : 0.0; }
+};
+
 ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_ptr<ClockDevice> real_system,
                        bool steer, std::function<double()> elapsed)
     : loop_(loop),
       steer_(steer),
       start_(EventLoop::Clock::now()),
       elapsed_(std::move(elapsed)),
-      real_system_(std::move(real_system)) {
-  DisciplineOptions options;
-  options.step_mode = parse_step_mode(config.system_clock.step);
-  options.step_threshold = config.system_clock.step_threshold;
-  options.max_slew = config.system_clock.max_slew;
-  ClockDevice* device = real_system_.get();
-  // (`this->`: the constructor parameter `elapsed` shadows the member function.)
-  if (!steer_) {
-    observed_system_ = std::make_unique<ObservedClock>(*real_system_, [this] { return this->elapsed(); });
-    device = observed_system_.get();
-  }
-  system_ = std::make_unique<Discipline>(*device, options);
+      system_follows_(config.system_clock.follow) {
+  options_.step_mode = parse_step_mode(config.system_clock.step);
+  options_.step_threshold = config.system_clock.step_threshold;
+  options_.max_slew = config.system_clock.max_slew;
+  auto system = std::make_unique<Node>();
+  system->name = "system";
+  system->ntp = !system_follows_;
+  system->real = std::move(real_system);
+  nodes_.push_back(std::move(system));
+  (void)build(*nodes_.front());
   status_timer_ = loop_.add_timer(kStatusInterval, [this] {
     status_timer_.reset();
     log_status();
@@ -62,8 +86,11 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
 }
 
 ClockGraph::~ClockGraph() {
-  if (timer_) loop_.cancel_timer(*timer_);
+  for (auto& node : nodes_) {
+    if (node->timer) loop_.cancel_timer(*node->timer);
+  }
   if (status_timer_) loop_.cancel_timer(*status_timer_);
+  if (cross_timer_) loop_.cancel_timer(*cross_timer_);
 }
 
 double ClockGraph::elapsed() const {
@@ -71,86 +98,310 @@ double ClockGraph::elapsed() const {
   return std::chrono::duration<double>(EventLoop::Clock::now() - start_).count();
 }
 
+// The devices and the model of a node, made anew (a PHC that came back starts from scratch).
+Result<void> ClockGraph::build(Node& node) {
+  if (node.timer) loop_.cancel_timer(*node.timer);
+  node.timer.reset();
+  node.discipline.reset();
+  node.observed.reset();
+  if (node.open) {
+    node.real.reset();
+    node.phc.reset();
+    auto device = node.open();
+    if (!device) return std::unexpected(device.error());
+    node.phc.emplace(std::move(*device));
+    if (steer_) {
+      auto clock = node.phc->clock();
+      if (!clock) return std::unexpected(clock.error());
+      node.real = std::move(*clock);
+    } else {
+      node.real = node.phc->read_only_clock();
+    }
+    node.lost = false;
+    node.watch.forget();
+  }
+  ClockDevice* device = node.real.get();
+  if (!steer_) {
+    node.observed = std::make_unique<ObservedClock>(*node.real, [this] { return this->elapsed(); });
+    device = node.observed.get();
+  }
+  node.discipline = std::make_unique<Discipline>(*device, options_);
+  node.own_steps_seen = 0;
+  node.logged_state = DisciplineState::kUnsynchronized;
+  // The followers learn of every correction as a known control input.
+  node.discipline->set_steer_listener([&node](double t, double df, double step) {
+    for (Node* f : node.followers) {
+      if (!f->discipline) continue;
+      if (df != 0) f->discipline->on_reference_frequency_change(t, df);
+      if (step != 0) f->discipline->on_reference_step(t, step);
+    }
+  });
+  if (node.leader) {
+    node.discipline->add_source(SourceOptions{.name = node.leader->name});
+    Node* leader = node.leader;
+    node.discipline->set_reference_error([leader](double t) {
+      return leader->discipline ? leader->discipline->error(t) : ClockError{};
+    });
+  }
+  node.source_index.clear();
+  if (node.ntp) {
+    for (const std::string& name : source_names_) {
+      node.source_index.push_back(node.discipline->add_source(SourceOptions{.name = name}));
+    }
+  }
+  return {};
+}
+
+Result<void> ClockGraph::add_phc(const PhcPlan& plan, PhcOpener open) {
+  auto node = std::make_unique<Node>();
+  node->ifindex = plan.ifindex;
+  node->ntp = plan.discipline;
+  node->open = std::move(open);
+  if (plan.follows_system && !plan.discipline) {
+    node->leader = &system();
+    system().followers.push_back(node.get());
+  }
+  if (auto built = build(*node); !built) {
+    if (node->leader) std::erase(system().followers, node.get());
+    return fail("interface " + plan.interface + ": " + built.error().message);
+  }
+  node->name = plan.interface + " PHC (" + node->phc->path() + ")";
+  Node& added = *node;
+  nodes_.push_back(std::move(node));
+  spdlog::info("{}: {}, {}", added.name,
+               added.ntp      ? "disciplined by NTP through its NIC's hardware stamps"
+               : added.leader ? "follows the system clock"
+                              : "watched",
+               steer_ ? "steered" : "observed, not steered");
+  if (system_follows_ && *system_follows_ == plan.interface) {
+    Node& sys = system();
+    sys.leader = &added;
+    added.followers.push_back(&sys);
+    sys.discipline->add_source(SourceOptions{.name = added.name});
+    sys.discipline->set_reference_error([leader = &added](double t) {
+      return leader->discipline ? leader->discipline->error(t) : ClockError{};
+    });
+    spdlog::info("system clock: follows {} by cross-timestamps", added.name);
+  }
+  if (!cross_timer_) schedule_cross_tick();
+  return {};
+}
+
+void ClockGraph::schedule_cross_tick() {
+  cross_timer_ = loop_.add_timer(kCrossInterval, [this] {
+    cross_timer_.reset();
+    on_cross_tick();
+    schedule_cross_tick();
+  });
+}
+
+ClockGraph::Node* ClockGraph::phc_by_ifindex(int ifindex) const {
+  for (const auto& node : nodes_) {
+    if (node->open && node->ifindex == ifindex) return node.get();
+  }
+  return nullptr;
+}
+
 std::size_t ClockGraph::add_source(const std::string& name) {
   source_names_.push_back(name);
   source_strata_.push_back(16);
   source_refids_.push_back(0);
-  return system_->add_source(SourceOptions{.name = name});
+  source_unused_warned_.push_back(false);
+  for (auto& node : nodes_) {
+    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(SourceOptions{.name = name}));
+  }
+  return source_names_.size() - 1;
 }
 
 void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
+  if (source >= source_names_.size()) return;
+  Node* node = nullptr;
+  if (result.phc_ifindex != 0) {
+    node = phc_by_ifindex(result.phc_ifindex);
+  } else if (system().ntp) {
+    node = &system();
+  }
+  if (!node || !node->ntp || !node->discipline || node->lost) {
+    ++unused_samples_;
+    if (!source_unused_warned_[source]) {
+      source_unused_warned_[source] = true;
+      spdlog::warn("{}: sample {} is used by no clock ({}); further ones are counted, not logged",
+                   source_names_[source], result.phc_ifindex ? "in PHC time" : "in system time",
+                   result.phc_ifindex ? "that NIC's PHC is not disciplined or is gone"
+                                      : "the system clock follows a PHC: only hardware-stamped samples count");
+    }
+    return;
+  }
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
   Measurement m = to_measurement(result.sample, taken, stamp_precision(result.t1_source, result.t4_source));
   // The model steers the corrected clock; the exchange measured the real one.
-  if (observed_system_) m.offset -= observed_system_->correction(taken);
-  if (source < source_strata_.size()) {
-    source_strata_[source] = result.sample.header.stratum;
-    source_refids_[source] = result.sample.header.reference_id;
-  }
-  system_->on_measurement(source, m, now);
-  rearm_timer();
-  note_state();
+  m.offset -= node->correction(taken);
+  source_strata_[source] = result.sample.header.stratum;
+  source_refids_[source] = result.sample.header.reference_id;
+  node->discipline->on_measurement(node->source_index[source], m, now);
+  rearm_timer(*node);
+  note_state(*node);
 }
 
 void ClockGraph::on_realtime_set() {
-  if (steer_ && system_->steps() != own_steps_seen_) {
-    own_steps_seen_ = system_->steps();  // our own step through ADJ_SETOFFSET
+  Node& sys = system();
+  // The system clock moved, not the PHCs: their next cross-timestamp starts afresh.
+  for (auto& node : nodes_) node->watch.forget();
+  if (steer_ && sys.discipline->steps() != sys.own_steps_seen) {
+    sys.own_steps_seen = sys.discipline->steps();  // our own step through ADJ_SETOFFSET
     return;
   }
   spdlog::warn("system clock: set by another process; its offset is unknown until the next measurement");
-  system_->on_clock_stepped(elapsed());
-  note_state();
+  sys.discipline->on_clock_stepped(elapsed());
+  note_state(sys);
 }
 
-void ClockGraph::rearm_timer() {
-  if (timer_) loop_.cancel_timer(*timer_);
-  timer_.reset();
-  const auto next = system_->next_timer();
+void ClockGraph::on_cross_tick() {
+  for (std::size_t i = 1; i < nodes_.size(); ++i) cross_tick(*nodes_[i]);
+}
+
+void ClockGraph::phc_lost(Node& phc, const std::string& why) {
+  spdlog::error("{}: {}; its clock is unsynchronized until the device is back (looked for every {} s)", phc.name, why,
+                kReopenTicks);
+  phc.lost = true;
+  phc.reopen_in = kReopenTicks;
+  phc.discipline->on_clock_stepped(elapsed());
+  note_state(phc);
+}
+
+void ClockGraph::cross_tick(Node& phc) {
+  if (phc.lost) {
+    if (--phc.reopen_in > 0) return;
+    phc.reopen_in = kReopenTicks;
+    const std::string name = phc.name;
+    if (auto built = build(phc); !built) return;
+    spdlog::info("{}: the device is back; locking again from scratch", name);
+    return;
+  }
+  auto cross = phc.phc->cross_timestamp();
+  if (!cross) {
+    if (phc.phc->gone()) return phc_lost(phc, cross.error().message);
+    if (phc.problem != cross.error().message) {
+      phc.problem = cross.error().message;
+      spdlog::warn("{}: {}", phc.name, phc.problem);
+    }
+    return;
+  }
+  phc.problem.clear();
+  const double now = elapsed();
+  // Our own steps of either end are no jump.
+  const std::size_t steps = phc.discipline->steps() + system().discipline->steps();
+  if (steps != phc.steps_seen) {
+    phc.steps_seen = steps;
+    phc.watch.forget();
+  }
+  const PhcEvent event = phc.watch.check(*cross);
+  // Too far from the system clock for any servo (a PHC restarted at 1970, a fresh one never
+  // set): brought to the system clock's time by one step, then NTP or the leader refines it.
+  const bool far = !phc.discipline->synchronized() && std::abs(cross->offset) > options_.panic_threshold;
+  if (event == PhcEvent::kReset || far) {
+    spdlog::warn("{}: {} (PHC minus system {:+.3f} s): stepped to the system clock's time, locking again", phc.name,
+                 event == PhcEvent::kReset ? "reset" : "far from the system clock", cross->offset);
+    ClockDevice& device = phc.observed ? static_cast<ClockDevice&>(*phc.observed) : *phc.real;
+    if (auto stepped = device.step(-cross->offset - phc.correction(now)); !stepped) {
+      spdlog::error("{}: step failed: {}", phc.name, stepped.error().message);
+    }
+    phc.discipline->on_clock_stepped(now);
+    phc.watch.forget();
+    phc.steps_seen = phc.discipline->steps() + system().discipline->steps();
+    note_state(phc);
+    return;
+  }
+  if (event == PhcEvent::kJump) {
+    spdlog::warn("{}: jumped (PHC minus system now {:+.9f} s): offset unknown, locking again", phc.name, cross->offset);
+    phc.discipline->on_clock_stepped(now);
+    note_state(phc);
+    return;
+  }
+  // The system clock follows this PHC, while the PHC knows its time.
+  for (Node* f : phc.followers) {
+    if (!phc.discipline->synchronized() || !f->discipline) continue;
+    Measurement m = to_measurement(*cross, now);
+    m.offset += phc.correction(now) - f->correction(now);
+    f->discipline->on_measurement(0, m, now);
+    rearm_timer(*f);
+    note_state(*f);
+  }
+  // This PHC follows the system clock, while the system clock knows its time.
+  if (phc.leader && phc.leader->discipline->synchronized()) {
+    Measurement m = to_measurement(*cross, now);
+    m.offset = -m.offset + phc.leader->correction(now) - phc.correction(now);
+    phc.discipline->on_measurement(0, m, now);
+    rearm_timer(phc);
+    note_state(phc);
+  }
+}
+
+void ClockGraph::rearm_timer(Node& node) {
+  if (node.timer) loop_.cancel_timer(*node.timer);
+  node.timer.reset();
+  const auto next = node.discipline->next_timer();
   if (!next) return;
   const auto at = start_ + std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(*next));
-  timer_ = loop_.add_timer(at, [this] {
-    timer_.reset();
-    system_->on_timer(elapsed());
-    rearm_timer();
+  node.timer = loop_.add_timer(at, [this, &node] {
+    node.timer.reset();
+    node.discipline->on_timer(elapsed());
+    rearm_timer(node);
   });
 }
 
-void ClockGraph::note_state() {
-  if (system_->state() == logged_state_) return;
-  logged_state_ = system_->state();
-  log_status();
+void ClockGraph::note_state(Node& node) {
+  if (node.discipline->state() == node.logged_state) return;
+  node.logged_state = node.discipline->state();
+  log_node(node);
 }
 
-ClockStatus ClockGraph::system_status() const {
+ClockStatus ClockGraph::status_of(const Node& node) const {
   const double now = elapsed();
   ClockStatus s;
-  s.name = "system";
-  s.state = system_->state();
+  s.name = node.name;
+  s.state = node.lost ? DisciplineState::kUnsynchronized : node.discipline->state();
   s.steered = steer_;
-  const ClockError e = system_->error(now);
+  s.follows = node.leader ? node.leader->name : "";
+  const ClockError e = node.discipline->error(now);
   // True minus the real reading: the model's view of the clock it steers, plus what the
   // observed clock's virtual correction adds on top of the real one.
-  s.offset = e.offset + (observed_system_ ? observed_system_->correction(now) : 0.0);
-  s.error_bound = std::isfinite(e.sd) ? 4.0 * e.sd : std::numeric_limits<double>::infinity();
-  if (system_->model().initialized()) {
-    const auto est = system_->model().estimate_at(now);
-    s.frequency = system_->applied_frequency() - est.frequency;
+  s.offset = e.offset + node.correction(now);
+  s.error_bound = std::isfinite(e.sd) && !node.lost ? options_.bound_sigmas * e.sd
+                                                    : std::numeric_limits<double>::infinity();
+  if (node.discipline->model().initialized()) {
+    const auto est = node.discipline->model().estimate_at(now);
+    s.frequency = node.discipline->applied_frequency() - est.frequency;
     s.frequency_sd = std::sqrt(std::max(0.0, est.frequency_variance));
   }
-  s.steps = system_->steps();
-  s.sources = system_->sources();
+  s.steps = node.discipline->steps();
+  s.sources = node.discipline->sources();
   return s;
 }
 
+ClockStatus ClockGraph::system_status() const { return status_of(system()); }
+
+std::vector<ClockStatus> ClockGraph::clock_statuses() const {
+  std::vector<ClockStatus> out;
+  for (const auto& node : nodes_) out.push_back(status_of(*node));
+  return out;
+}
+
 std::optional<ServerClockState> ClockGraph::server_state() const {
-  if (!system_->synchronized()) return std::nullopt;
-  const auto sources = system_->sources();
+  const Node& sys = system();
+  if (!sys.discipline->synchronized()) return std::nullopt;
+  // The stratum comes from the NTP sources at the root of the graph: the system clock's own, or
+  // those of the PHC it follows (which must itself be synchronized to be followed).
+  const Node& root = sys.leader ? *sys.leader : sys;
+  if (!root.ntp || root.lost || !root.discipline->synchronized()) return std::nullopt;
+  const auto sources = root.discipline->sources();
   std::uint8_t stratum = 16;
   std::uint32_t refid = 0;
-  for (std::size_t i = 0; i < sources.size() && i < source_strata_.size(); ++i) {
-    if (sources[i].selected && source_strata_[i] < stratum) {
+  for (std::size_t i = 0; i < source_strata_.size() && i < root.source_index.size(); ++i) {
+    const std::size_t k = root.source_index[i];
+    if (k < sources.size() && sources[k].selected && source_strata_[i] < stratum) {
       stratum = source_strata_[i];
       refid = source_refids_[i];
     }
@@ -160,19 +411,24 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
   state.leap = NtpLeap::kNone;
   state.stratum = static_cast<std::uint8_t>(stratum + 1);
   state.reference_id = refid;
-  const ClockError e = system_->error(elapsed());
-  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(4.0 * e.sd));
+  const ClockError e = sys.discipline->error(elapsed());
+  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(options_.bound_sigmas * e.sd));
   return state;
 }
 
-void ClockGraph::log_status() const {
-  const ClockStatus s = system_status();
+void ClockGraph::log_node(const Node& node) const {
+  const ClockStatus s = status_of(node);
   std::size_t selected = 0;
   for (const auto& src : s.sources) selected += src.selected ? 1 : 0;
-  spdlog::info("system clock: {}{}, offset {:+.9f} s ± {:.9f} s, frequency {:+.3f} ppm ± {:.3f}, {} of {} sources "
+  spdlog::info("{} clock: {}{}, offset {:+.9f} s ± {:.9f} s, frequency {:+.3f} ppm ± {:.3f}, {} of {} sources "
                "selected, {} steps",
-               to_string(s.state), s.steered ? "" : " (observed, not steered)", s.offset, s.error_bound,
+               s.name, to_string(s.state), s.steered ? "" : " (observed, not steered)", s.offset, s.error_bound,
                s.frequency * 1e6, s.frequency_sd * 1e6, selected, s.sources.size(), s.steps);
+}
+
+void ClockGraph::log_status() const {
+  for (const auto& node : nodes_) log_node(*node);
+  if (unused_samples_ != 0) spdlog::info("{} samples reached no clock", unused_samples_);
 }
 
 }  // namespace kairos

@@ -1,13 +1,16 @@
 #pragma once
 // The clocks kairosd disciplines and how they hang together (ARCHITECTURE.md, "clock graph"):
-// the system clock, disciplined by the NTP sources, or following a NIC's PHC that they
-// discipline. Each clock is a Discipline (the Kalman model, selection, steering) over a
-// ClockDevice: the kernel's own clock when steering, an ObservedClock over it when only
-// observing (`steer = false`), so the same model runs either way and reports the real clock's
-// offset. The event loop drives it: samples in, slew-end timers, status out.
+// the system clock, disciplined by the NTP sources or following a NIC's PHC; PHCs disciplined
+// by NTP measured with that NIC's hardware stamps, or following the system clock. Each clock is
+// a Discipline (the Kalman model, selection, steering) over a ClockDevice: the kernel's own clock
+// when steering, an ObservedClock over it when only observing (`steer = false`), so the same
+// model runs either way and reports the real clock's offset. A follower's single source is its
+// leader, measured by cross-timestamps every second; the leader's corrections reach it as known
+// control inputs and its error adds to the follower's. The event loop drives it all.
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,8 @@
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/ntp_query.hpp"
+#include "hwts/phc_device.hpp"
+#include "hwts/phc_watch.hpp"
 #include "nts/ntp_responder.hpp"
 
 namespace kairos {
@@ -30,7 +35,17 @@ struct ClockStatus {
   double frequency = 0;        // the model's correction of the clock's rate (fractional)
   double frequency_sd = 0;
   std::size_t steps = 0;
+  std::string follows;         // the clock it follows by cross-timestamps; empty: NTP sources
   std::vector<SourceStatus> sources;
+};
+
+// A PHC of an [[interface]] that takes part: disciplined by NTP through its NIC, or following the
+// system clock (or both named: discipline wins, following is then refused by the config check).
+struct PhcPlan {
+  std::string interface;
+  int ifindex = 0;
+  bool discipline = false;      // discipline-phc
+  bool follows_system = false;  // phc-follows-system
 };
 
 class ClockGraph {
@@ -44,39 +59,64 @@ class ClockGraph {
   ClockGraph& operator=(const ClockGraph&) = delete;
   ~ClockGraph();
 
-  // A source of the system clock's model; returns its index for on_sample.
+  // A PHC joins the graph. `open` opens its device (again after it went away): read-write when
+  // steering, read-only when observing. Call before add_source. Fails when it cannot be opened.
+  using PhcOpener = std::function<Result<PhcDevice>()>;
+  Result<void> add_phc(const PhcPlan& plan, PhcOpener open);
+
+  // An NTP source (of every clock NTP disciplines); returns its index for on_sample.
   std::size_t add_source(const std::string& name);
+  // A sample goes to the clock its stamps were read on: a PHC for a hardware-stamped exchange
+  // through a disciplining NIC, else the system clock (unless that follows a PHC: then unused).
   void on_sample(std::size_t source, const NtpExchangeResult& result);
   // Somebody else set CLOCK_REALTIME (timerfd cancel-on-set): the offset is unknown again.
   void on_realtime_set();
+  // Cross-timestamps of every PHC: reset and jump detection, and the followers' measurements.
+  // Runs every second on the loop; public for tests.
+  void on_cross_tick();
 
   ClockStatus system_status() const;
+  // Every clock, the system clock first.
+  std::vector<ClockStatus> clock_statuses() const;
   // What our NTP server should announce while we are synchronized (stratum from the selected
   // source, leap, root distance from the bound); nullopt while unsynchronized.
   std::optional<ServerClockState> server_state() const;
   void log_status() const;
+  // Samples that reached no clock (a system-clock sample while the system clock follows a PHC,
+  // a hardware sample from a NIC whose PHC is not disciplined).
+  std::size_t unused_samples() const { return unused_samples_; }
 
   // The model's time axis: monotonic seconds since the graph was made.
   double elapsed() const;
 
  private:
-  void rearm_timer();
-  void note_state();
+  struct Node;
+  Node& system() const { return *nodes_.front(); }
+  Node* phc_by_ifindex(int ifindex) const;
+  Result<void> build(Node& node);
+  void connect_leader(Node& follower, Node& leader);
+  void cross_tick(Node& phc);
+  void schedule_cross_tick();
+  void phc_lost(Node& phc, const std::string& why);
+  void rearm_timer(Node& node);
+  void note_state(Node& node);
+  ClockStatus status_of(const Node& node) const;
+  void log_node(const Node& node) const;
 
   EventLoop& loop_;
   bool steer_;
+  DisciplineOptions options_;
   EventLoop::Clock::time_point start_;
   std::function<double()> elapsed_;
-  std::unique_ptr<ClockDevice> real_system_;
-  std::unique_ptr<ObservedClock> observed_system_;  // when not steering
-  std::unique_ptr<Discipline> system_;
+  std::optional<std::string> system_follows_;
+  std::vector<std::unique_ptr<Node>> nodes_;  // [0]: the system clock; stable addresses
   std::vector<std::string> source_names_;
   std::vector<std::uint8_t> source_strata_;
   std::vector<std::uint32_t> source_refids_;
-  std::optional<EventLoop::TimerId> timer_;
+  std::vector<bool> source_unused_warned_;
+  std::size_t unused_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;
-  DisciplineState logged_state_ = DisciplineState::kUnsynchronized;
-  std::size_t own_steps_seen_ = 0;
+  std::optional<EventLoop::TimerId> cross_timer_;
 };
 
 // The sd of one exchange's timestamp error (both ends) for the stamps it had.

@@ -44,6 +44,7 @@ json clock_json(const ClockStatus& c) {
               {"frequency_ppm", c.frequency * 1e6},
               {"frequency_sd_ppm", c.frequency_sd * 1e6},
               {"steps", c.steps},
+              {"follows", c.follows.empty() ? json(nullptr) : json(c.follows)},
               {"sources", c.sources.size()},
               {"sources_selected", selected}};
 }

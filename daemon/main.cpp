@@ -125,6 +125,32 @@ int main(int argc, char** argv) {
     return 1;
   }
   ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
+  // The PHCs that take part, opened before the privileges go (read-only when observing).
+  HardwareInterfaces hardware;
+  for (const InterfaceState& nic : (*interfaces)->states()) {
+    const InterfaceConfig& c = nic.config;
+    if (!(c.discipline_phc || c.phc_follows_system) || !nic.phc_index()) continue;
+    const std::string path = "/dev/ptp" + std::to_string(*nic.phc_index());
+    const PhcAccess access = steer ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
+    auto added = clocks.add_phc(PhcPlan{.interface = c.name,
+                                        .ifindex = nic.ifindex(),
+                                        .discipline = c.discipline_phc,
+                                        .follows_system = c.phc_follows_system},
+                                [path, access] { return PhcDevice::open(path, {}, access); });
+    if (!added) {
+      spdlog::critical("{}", added.error().message);
+      return 1;
+    }
+    if (c.discipline_phc) {
+      // Client sockets ask for NIC stamps; an exchange uses them when they came from one of
+      // these NICs (still stamping in hardware), with that NIC's corrections.
+      hardware = [&nics = **interfaces](int ifindex) -> std::optional<StampCorrection> {
+        const InterfaceState* state = nics.by_ifindex(ifindex);
+        if (!state || !state->config.discipline_phc || !state->hardware()) return std::nullopt;
+        return state->correction;
+      };
+    }
+  }
   // The time page for applications (tools/kairos_now): refreshed every second and after every
   // sample. Without it kairosd still works, so a failure is only a warning.
   std::unique_ptr<ShmWriter> shm;
@@ -182,7 +208,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ControlServer> control;
   if (config->control.enabled) {
     auto started = start_control(config->control, *loop, [&](ControlCommand command) {
-      const DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+      DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+      status.clocks = clocks.clock_statuses();
       return answer_json(command, status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     });
     if (started) {
@@ -217,7 +244,8 @@ int main(int argc, char** argv) {
                         log_sample(a, r);
                         clocks.on_sample(index, r);
                         publish_system();
-                      })
+                      },
+                      hardware)
         .start();
   }
   // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.

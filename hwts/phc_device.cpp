@@ -235,4 +235,21 @@ Result<std::unique_ptr<ClockDevice>> PhcDevice::clock() const {
                                        static_cast<double>(caps_.max_adj) * 1e-9, std::move(calls));
 }
 
+std::unique_ptr<ClockDevice> PhcDevice::read_only_clock() const {
+  std::shared_ptr<Handle> handle = handle_;
+  KernelSyscalls calls{
+      .adjtime =
+          [handle](clockid_t id, timex* tx) {
+            if (tx->modes != 0) {
+              errno = EPERM;
+              return -1;
+            }
+            return handle->syscalls.adjtime(id, tx);
+          },
+      .gettime = [handle](clockid_t id, timespec* ts) { return handle->syscalls.gettime(id, ts); },
+  };
+  return std::make_unique<KernelClock>(KernelClock::Kind::kPhc, clock_id(), path_,
+                                       static_cast<double>(caps_.max_adj) * 1e-9, std::move(calls));
+}
+
 }  // namespace kairos

@@ -83,6 +83,9 @@ class PhcDevice {
   // ADJ_SETOFFSET, read-only when max_adj is 0. It keeps the descriptor open on its own, so it may
   // outlive this object. Refused on a device opened read-only: steering needs write access.
   Result<std::unique_ptr<ClockDevice>> clock() const;
+  // A ClockDevice that only reads this clock (the base of an observed clock when kairosd only
+  // observes): every adjustment is refused before it reaches the kernel, whatever the access.
+  std::unique_ptr<ClockDevice> read_only_clock() const;
 
  private:
   // The descriptor and the calls that go with it, shared with the clocks handed out.

@@ -122,7 +122,9 @@ std::string format_clocks(const json& answer) {
   for (const json& c : clocks) {
     rows.push_back({text(field(c, "name")), clock_state(c),
                     format_offset(number(field(c, "offset")), field(c, "error_bound")), frequency(c),
-                    fmt::format("{}/{} selected", count(field(c, "sources_selected")), count(field(c, "sources"))),
+                    field(c, "follows").is_string()
+                        ? "follows " + text(field(c, "follows"))
+                        : fmt::format("{}/{} selected", count(field(c, "sources_selected")), count(field(c, "sources"))),
                     std::to_string(count(field(c, "steps")))});
   }
   return table(rows);
