@@ -100,23 +100,28 @@ double ClockGraph::elapsed() const {
 
 // The devices and the model of a node, made anew (a PHC that came back starts from scratch).
 Result<void> ClockGraph::build(Node& node) {
+  // A PHC is opened first: while it cannot be, the node stays as it was (lost, or never made).
+  std::optional<PhcDevice> phc;
+  std::unique_ptr<ClockDevice> real;
+  if (node.open) {
+    auto device = node.open();
+    if (!device) return std::unexpected(device.error());
+    if (steer_) {
+      auto clock = device->clock();
+      if (!clock) return std::unexpected(clock.error());
+      real = std::move(*clock);
+    } else {
+      real = device->read_only_clock();
+    }
+    phc.emplace(std::move(*device));
+  }
   if (node.timer) loop_.cancel_timer(*node.timer);
   node.timer.reset();
   node.discipline.reset();
   node.observed.reset();
   if (node.open) {
-    node.real.reset();
-    node.phc.reset();
-    auto device = node.open();
-    if (!device) return std::unexpected(device.error());
-    node.phc.emplace(std::move(*device));
-    if (steer_) {
-      auto clock = node.phc->clock();
-      if (!clock) return std::unexpected(clock.error());
-      node.real = std::move(*clock);
-    } else {
-      node.real = node.phc->read_only_clock();
-    }
+    node.real = std::move(real);
+    node.phc = std::move(phc);
     node.lost = false;
     node.watch.forget();
   }
@@ -308,6 +313,8 @@ void ClockGraph::cross_tick(Node& phc) {
     if (auto stepped = device.step(-cross->offset - phc.correction(now)); !stepped) {
       spdlog::error("{}: step failed: {}", phc.name, stepped.error().message);
     }
+    // A driver that restarts its clock forgets its frequency adjustment too: set ours again.
+    if (event == PhcEvent::kReset) (void)device.set_frequency(phc.discipline->applied_frequency());
     phc.discipline->on_clock_stepped(now);
     phc.watch.forget();
     phc.steps_seen = phc.discipline->steps() + system().discipline->steps();
@@ -336,6 +343,16 @@ void ClockGraph::cross_tick(Node& phc) {
     phc.discipline->on_measurement(0, m, now);
     rearm_timer(phc);
     note_state(phc);
+  }
+}
+
+void ClockGraph::run_due_timers() {
+  const double now = elapsed();
+  for (auto& node : nodes_) {
+    const auto next = node->discipline->next_timer();
+    if (!next || *next > now) continue;
+    node->discipline->on_timer(now);
+    rearm_timer(*node);
   }
 }
 

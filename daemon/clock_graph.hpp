@@ -74,6 +74,9 @@ class ClockGraph {
   // Cross-timestamps of every PHC: reset and jump detection, and the followers' measurements.
   // Runs every second on the loop; public for tests.
   void on_cross_tick();
+  // Ends the slews that are due by the model's time axis (the loop's timers do it in kairosd;
+  // tests on a simulated time axis call this).
+  void run_due_timers();
 
   ClockStatus system_status() const;
   // Every clock, the system clock first.

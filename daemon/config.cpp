@@ -468,6 +468,17 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       problems.add(at, "[clock.system] follows '" + *follow +
                            "', whose PHC is not disciplined: set discipline-phc = true on that interface");
     }
+  } else {
+    // Samples through a disciplining NIC are in its PHC's time: without following a PHC the
+    // system clock would get none of them.
+    for (const InterfaceConfig& iface : config.interfaces) {
+      if (iface.discipline_phc) {
+        problems.add(iface.line, "[[interface]] " + iface.name +
+                                     " disciplines its PHC, so NTP through it is measured in PHC time: set "
+                                     "[clock.system] follow = \"" + iface.name + "\" (the system clock follows that PHC)");
+        break;
+      }
+    }
   }
   read_section(root, "server", read_server, config, problems);
   read_section(root, "nts-ke-server", read_ke_server, config, problems);

@@ -512,5 +512,29 @@ colour = true
       << empty.error().message;
 }
 
+TEST(ConfigInterface, DiscipliningAPhcNeedsTheSystemClockToFollowIt) {
+  auto config = parse_config(R"([[source]]
+address = "x"
+[[interface]]
+name = "eth0"
+discipline-phc = true
+)",
+                             "phc.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("phc.toml:3: [[interface]] eth0 disciplines its PHC"), std::string::npos)
+      << config.error().message;
+  EXPECT_NE(config.error().message.find("follow = \"eth0\""), std::string::npos) << config.error().message;
+  auto following = parse_config(R"([[source]]
+address = "x"
+[[interface]]
+name = "eth0"
+discipline-phc = true
+[clock.system]
+follow = "eth0"
+)",
+                                "phc.toml");
+  EXPECT_TRUE(following) << following.error().message;
+}
+
 }  // namespace
 }  // namespace kairos

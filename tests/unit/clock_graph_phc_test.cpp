@@ -1,0 +1,167 @@
+// The daemon's PHC path on a simulated PHC: hardware-stamped NTP disciplines the NIC's clock,
+// the system clock follows it (or the PHC follows the system clock), and the faults real PHCs
+// show — a reset to 1970, a device that vanishes and returns — end in a relock, never in the
+// system clock following a broken PHC.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "clock/sim_clock.hpp"
+#include "daemon/clock_graph.hpp"
+#include "hwts/sim_phc.hpp"
+
+namespace kairos {
+namespace {
+
+constexpr int kIfindex = 7;
+
+struct ClockGraphPhcTest : ::testing::Test {
+  double t = 0;
+  SimClock* system = nullptr;  // owned by the graph
+  SimClock phc{"phc", [this] { return t; }, 1'700'000'000, 5e-3, 20e-6, 500e-6};
+  std::unique_ptr<SimPhc> sim;
+  EventLoop loop = EventLoop::create().value();
+  DaemonConfig config;
+  std::unique_ptr<ClockGraph> graph;
+  std::size_t source = 0;
+
+  void make(bool steer, bool system_follows, bool phc_follows_system = false) {
+    InterfaceConfig eth0;
+    eth0.name = "eth0";
+    eth0.discipline_phc = !phc_follows_system;
+    eth0.phc_follows_system = phc_follows_system;
+    config.interfaces.push_back(eth0);
+    if (system_follows) config.system_clock.follow = "eth0";
+    auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -30e-6, 0.1);
+    system = clock.get();
+    sim = std::make_unique<SimPhc>(*system, phc, [this] { return t; });
+    graph = std::make_unique<ClockGraph>(config, loop, std::move(clock), steer, [this] { return t; });
+    const PhcAccess access = steer ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
+    auto added = graph->add_phc(PhcPlan{.interface = "eth0",
+                                        .ifindex = kIfindex,
+                                        .discipline = !phc_follows_system,
+                                        .follows_system = phc_follows_system},
+                                [this, access] { return PhcDevice::open("/dev/ptp0", sim->syscalls(), access); });
+    ASSERT_TRUE(added) << added.error().message;
+    source = graph->add_source("server");
+  }
+
+  // An exchange with a perfect server, stamped by the NIC (PHC time) or the kernel (system time).
+  NtpExchangeResult sample(bool hardware) {
+    SimClock& clock = hardware ? phc : *system;
+    NtpExchangeResult r;
+    r.sample.offset = Duration::from_seconds(-clock.offset_at(t));
+    r.sample.delay = Duration::from_seconds(50e-6);
+    r.sample.header.stratum = 1;
+    r.sample.header.precision = -24;
+    r.sample.header.leap = NtpLeap::kNone;
+    r.sample.header.reference_id = 0x47505300;
+    r.t1_source = r.t4_source = hardware ? StampSource::kHardware : StampSource::kKernel;
+    r.phc_ifindex = hardware ? kIfindex : 0;
+    return r;
+  }
+
+  // Runs from now to `until`: cross-timestamps every second, an NTP sample every 16 s.
+  void run(double until, bool hardware = true, const std::function<void()>& each_second = {}) {
+    for (double next = std::floor(t) + 1; next <= until; next += 1) {
+      t = next;
+      graph->run_due_timers();
+      graph->on_cross_tick();
+      t = std::max(t, sim->cursor());  // reading the PHC took time: the clocks were read up to there
+      if (std::fmod(next, 16.0) == 0) graph->on_sample(source, sample(hardware));
+      if (each_second) each_second();
+    }
+  }
+
+  ClockStatus phc_status() const { return graph->clock_statuses().at(1); }
+};
+
+TEST_F(ClockGraphPhcTest, ObservingLearnsThePhcAndTheSystemClockThroughIt) {
+  make(/*steer=*/false, /*system_follows=*/true);
+  run(1200);
+  const ClockStatus p = phc_status();
+  EXPECT_EQ(p.name, "eth0 PHC (/dev/ptp0)");
+  EXPECT_EQ(p.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(p.offset, -phc.offset_at(t), 1e-6);
+  EXPECT_LT(std::abs(p.offset + phc.offset_at(t)), p.error_bound);
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_EQ(s.follows, "eth0 PHC (/dev/ptp0)");
+  EXPECT_NEAR(s.offset, -system->offset_at(t), 5e-6);
+  EXPECT_LT(std::abs(s.offset + system->offset_at(t)), s.error_bound);
+  // Observing: neither real clock was adjusted.
+  EXPECT_EQ(*phc.frequency(), 0.0);
+  EXPECT_EQ(*system->frequency(), 0.0);
+  EXPECT_NEAR(phc.offset_at(t), 5e-3 + 20e-6 * t, 1e-9);
+  // The server's stratum comes from the PHC's NTP source.
+  auto state = graph->server_state();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->stratum, 2);
+}
+
+TEST_F(ClockGraphPhcTest, SteeringBringsThePhcAndTheSystemClockToTrueTime) {
+  make(/*steer=*/true, /*system_follows=*/true);
+  run(1200);
+  EXPECT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(phc.offset_at(t)), 1e-6);
+  EXPECT_NEAR(*phc.frequency(), -20e-6, 0.1e-6);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(system->offset_at(t)), 5e-6);
+  EXPECT_NEAR(*system->frequency(), 30e-6, 0.5e-6);
+}
+
+TEST_F(ClockGraphPhcTest, SystemSamplesAreUnusedWhileTheSystemClockFollowsThePhc) {
+  make(/*steer=*/false, /*system_follows=*/true);
+  t = 16;
+  graph->on_sample(source, sample(/*hardware=*/false));
+  EXPECT_EQ(graph->unused_samples(), 1u);
+  EXPECT_EQ(graph->system_status().sources.size(), 1u);  // its only source is the PHC
+}
+
+TEST_F(ClockGraphPhcTest, ThePhcResetTo1970IsSteppedBackAndTheSystemClockNeverFollowsIt) {
+  make(/*steer=*/true, /*system_follows=*/true);
+  run(1200);
+  ASSERT_LT(std::abs(phc.offset_at(t)), 1e-6);
+  sim->reset_at(t + 0.5);
+  double worst_system = 0;
+  run(t + 3, true, [&] { worst_system = std::max(worst_system, std::abs(system->offset_at(t))); });
+  // Detected and stepped back to the system clock's time at once.
+  EXPECT_LT(std::abs(phc.offset_at(t)), 1e-3);
+  EXPECT_NE(phc_status().state, DisciplineState::kSynchronized);
+  run(t + 600, true, [&] { worst_system = std::max(worst_system, std::abs(system->offset_at(t))); });
+  EXPECT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(phc.offset_at(t)), 1e-6);
+  EXPECT_LT(worst_system, 50e-6);
+}
+
+TEST_F(ClockGraphPhcTest, AVanishedPhcIsUnsynchronizedAndRelocksWhenBack) {
+  make(/*steer=*/false, /*system_follows=*/true);
+  run(600);
+  ASSERT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  sim->remove();
+  run(t + 5);
+  EXPECT_EQ(phc_status().state, DisciplineState::kUnsynchronized);
+  EXPECT_TRUE(std::isinf(phc_status().error_bound));
+  const std::size_t unused = graph->unused_samples();
+  run(t + 32);
+  EXPECT_GT(graph->unused_samples(), unused);  // hardware samples of a gone PHC reach no clock
+  sim->restore();
+  run(t + 600);
+  EXPECT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(phc_status().offset, -phc.offset_at(t), 1e-6);
+}
+
+TEST_F(ClockGraphPhcTest, ThePhcFollowsTheSystemClock) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/true);
+  run(1200, /*hardware=*/false);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(system->offset_at(t)), 2e-6);
+  const ClockStatus p = phc_status();
+  EXPECT_EQ(p.follows, "system");
+  EXPECT_EQ(p.state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(phc.offset_at(t) - system->offset_at(t)), 5e-6);
+}
+
+}  // namespace
+}  // namespace kairos
