@@ -19,6 +19,8 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/interfaces.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/metrics_server.hpp"
+#include "daemon/metrics_text.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/shm_writer.hpp"
@@ -195,6 +197,17 @@ int main(int argc, char** argv) {
       spdlog::warn("running without a control socket: {}", started.error().message);
     }
   }
+  // The Prometheus endpoint, bound before the drop too: a port it cannot have stops the start.
+  std::unique_ptr<MetricsServer> metrics;
+  if (config->metrics) {
+    auto started = MetricsServer::start(*config->metrics);
+    if (!started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    metrics = std::move(*started);
+    spdlog::info("metrics on http://{}/metrics", config->metrics->listen);
+  }
   // Everything that needed root is held now (ports, NICs, PHCs, the control socket): become [daemon] user with only
   // the capabilities the configuration needs, then the syscall filter. Failing either must not
   // leave a daemon running with more than it was told to keep.
@@ -220,6 +233,13 @@ int main(int argc, char** argv) {
                       })
         .start();
   }
+  // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
+  std::function<void()> metrics_tick = [&] {
+    const DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+    metrics->publish(metrics_text(status, KAIROS_VERSION));
+    loop->add_timer(std::chrono::seconds(1), metrics_tick);
+  };
+  if (metrics) metrics_tick();
   // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.
   auto status_line = [&] {
     return fmt::format("system clock {} ({}), {} sources{}", to_string(clocks.system_status().state),
@@ -233,6 +253,7 @@ int main(int argc, char** argv) {
   loop->add_timer(std::chrono::seconds(5), report_status);
   auto ran = loop->run();
   control.reset();
+  metrics.reset();
   for (const Association& a : associations) {
     const auto& c = a.counters();
     spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed",

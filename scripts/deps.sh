@@ -18,6 +18,8 @@ packages=(
   clang-16 libclang-rt-16-dev
   # Tests: namespaces and veth pairs, unprivileged reference peers (setpriv).
   iproute2 util-linux
+  # GET /metrics in the end-to-end tests.
+  curl
   # chronyd's runtime libraries; chrony itself is unpacked, not installed (tests/interop).
   libgnutls30 libnettle8 libseccomp2 libcap2 libedit2
   # kairos-sim --plot draws with gnuplot (PNG without X).
