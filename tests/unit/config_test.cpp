@@ -512,9 +512,6 @@ colour = true
       << empty.error().message;
 }
 
-}  // namespace
-}  // namespace kairos
-
 TEST(ConfigMetrics, NoSectionMeansNoEndpoint) {
   auto config = parse_config("[[source]]\naddress = \"x\"\n", "c");
   ASSERT_TRUE(config) << config.error().message;
@@ -547,3 +544,6 @@ TEST(ConfigMetrics, MissingPortListAndUnknownKeysAreRejected) {
   EXPECT_NE(empty.error().message.find("m.toml:3: [metrics] needs 'listen"), std::string::npos)
       << empty.error().message;
 }
+
+}  // namespace
+}  // namespace kairos

@@ -96,7 +96,7 @@ kairos_source_selected{source="time.example:4460"} 1
 kairos_source_selected{source="silent"} 0
 # HELP kairos_source_last_offset_seconds Offset of the last accepted sample, server minus us.
 # TYPE kairos_source_last_offset_seconds gauge
-kairos_source_last_offset_seconds{source="time.example:4460"} 0.0005
+kairos_source_last_offset_seconds{source="time.example:4460"} 5e-04
 # HELP kairos_source_last_delay_seconds Round-trip delay of the last accepted sample.
 # TYPE kairos_source_last_delay_seconds gauge
 kairos_source_last_delay_seconds{source="time.example:4460"} 0.012
