@@ -417,6 +417,26 @@ void read_shm(const toml::table& t, DaemonConfig& config, Problems& problems) {
   if (auto v = read_number(t, "max-drift", 0, 1e-3, problems)) c.max_drift = *v;
 }
 
+// [metrics]
+void read_metrics(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  reject_unknown_keys(t, {"listen"}, "[metrics]", problems);
+  MetricsConfig m;
+  m.line = t.source().begin.line;
+  const toml::node* node = t.get("listen");
+  if (!node) {
+    problems.add(m.line, "[metrics] needs 'listen = \"address:port\"' (remove the section for no endpoint)");
+    return;
+  }
+  auto text = node->value_exact<std::string>();
+  auto split = text ? split_host_port(*text, 0) : fail("not a string");
+  if (!text || !split || split->second == 0 || split->first.empty()) {
+    problems.add(node, "'listen' is one \"address:port\" string with a port above 0 ([addr]:port for IPv6)");
+    return;
+  }
+  m.listen = *text;
+  config.metrics = std::move(m);
+}
+
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
@@ -444,13 +464,15 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
 
   DaemonConfig config;
   reject_unknown_keys(root,
-                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm"},
+                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm",
+                       "metrics"},
                       "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
   read_section(root, "logging", read_logging, config, problems);
   read_section(root, "clock", read_clock, config, problems);
   read_section(root, "control", read_control, config, problems);
   read_section(root, "shm", read_shm, config, problems);
+  read_section(root, "metrics", read_metrics, config, problems);
   if (const toml::node* interfaces = root.get("interface")) {
     const toml::array* list = interfaces->as_array();
     if (!list || !list->is_array_of_tables()) {

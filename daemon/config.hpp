@@ -98,6 +98,12 @@ struct ShmConfig {
   double max_drift = 1e-6;  // s/s the bound grows by besides the model's frequency uncertainty
 };
 
+// [metrics]: the Prometheus endpoint (daemon/metrics_server.hpp). No section: no endpoint.
+struct MetricsConfig {
+  std::string listen;  // host:port, IPv6 in brackets; meant for loopback or a management network
+  std::size_t line = 0;
+};
+
 // [logging]: where kairosd's lines go and from which level on.
 struct LoggingConfig {
   std::string target = "stderr";  // stderr | journald | syslog
@@ -118,6 +124,7 @@ struct DaemonConfig {
   SystemClockConfig system_clock;
   ControlConfig control;
   ShmConfig shm;
+  std::optional<MetricsConfig> metrics;
   const InterfaceConfig* interface(std::string_view name) const {
     for (const auto& i : interfaces) {
       if (i.name == name) return &i;

@@ -19,6 +19,8 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/interfaces.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/metrics_server.hpp"
+#include "daemon/metrics_text.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/shm_writer.hpp"
@@ -205,11 +207,16 @@ int main(int argc, char** argv) {
   }
   std::list<Association> associations;  // stable addresses: timers capture `this`
   // The control socket is made before the privileges go: its directory is usually root's.
+  // One snapshot of the daemon for the control socket and the metrics page alike.
+  auto snapshot = [&] {
+    DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+    status.clocks = clocks.clock_statuses();
+    return status;
+  };
   std::unique_ptr<ControlServer> control;
   if (config->control.enabled) {
     auto started = start_control(config->control, *loop, [&](ControlCommand command) {
-      DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
-      status.clocks = clocks.clock_statuses();
+      const DaemonStatus status = snapshot();
       return answer_json(command, status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     });
     if (started) {
@@ -221,6 +228,17 @@ int main(int argc, char** argv) {
     } else {
       spdlog::warn("running without a control socket: {}", started.error().message);
     }
+  }
+  // The Prometheus endpoint, bound before the drop too: a port it cannot have stops the start.
+  std::unique_ptr<MetricsServer> metrics;
+  if (config->metrics) {
+    auto started = MetricsServer::start(*config->metrics);
+    if (!started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    metrics = std::move(*started);
+    spdlog::info("metrics on http://{}/metrics", config->metrics->listen);
   }
   // Everything that needed root is held now (ports, NICs, PHCs, the control socket): become [daemon] user with only
   // the capabilities the configuration needs, then the syscall filter. Failing either must not
@@ -248,6 +266,12 @@ int main(int argc, char** argv) {
                       hardware)
         .start();
   }
+  // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
+  std::function<void()> metrics_tick = [&] {
+    metrics->publish(metrics_text(snapshot(), KAIROS_VERSION));
+    loop->add_timer(std::chrono::seconds(1), metrics_tick);
+  };
+  if (metrics) metrics_tick();
   // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.
   auto status_line = [&] {
     return fmt::format("system clock {} ({}), {} sources{}", to_string(clocks.system_status().state),
@@ -261,6 +285,7 @@ int main(int argc, char** argv) {
   loop->add_timer(std::chrono::seconds(5), report_status);
   auto ran = loop->run();
   control.reset();
+  metrics.reset();
   for (const Association& a : associations) {
     const auto& c = a.counters();
     spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed",

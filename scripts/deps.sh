@@ -11,11 +11,15 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libsystemd-dev libcap-dev libseccomp-dev
+  # The Prometheus endpoint's HTTP server (daemon/metrics_server.cpp).
+  libcpp-httplib-dev
   # libFuzzer: clang-16 is the oldest Debian 12 clang whose concepts support lets it use
   # libstdc++ 12's <expected> (see CMakeLists.txt).
   clang-16 libclang-rt-16-dev
   # Tests: namespaces and veth pairs, unprivileged reference peers (setpriv).
   iproute2 util-linux
+  # GET /metrics in the end-to-end tests.
+  curl
   # chronyd's runtime libraries; chrony itself is unpacked, not installed (tests/interop).
   libgnutls30 libnettle8 libseccomp2 libcap2 libedit2
   # kairos-sim --plot draws with gnuplot (PNG without X).

@@ -2,7 +2,8 @@
 # kairosd started as root with [daemon] user = "nobody": once its NTS server listens it must run
 # as nobody with no capability at all (observe-only, ports above 1024, no interfaces), bounding
 # set empty and no_new_privs in every thread, and still serve kairosctl. Then the same with
-# seccomp = true: a query, a SIGHUP reload and a clean SIGTERM exit must all pass the filter.
+# seccomp = true: a query, a GET /metrics, a SIGHUP reload and a clean SIGTERM exit must all pass
+# the filter.
 # Needs root (exit 77 = skipped otherwise). Never steers: observe-only, --no-steer.
 set -euo pipefail
 build=$1
@@ -19,6 +20,7 @@ trap 'stop_pid "$pid"; rm -rf "$work"' EXIT
 
 ntp_port=${NTP_PORT:-13323}
 ke_port=${KE_PORT:-13660}
+metrics_port=${METRICS_PORT:-13913}
 make_test_pki "$work/pki"
 mkdir -p "$work/state"
 chown nobody:nogroup "$work/state"
@@ -36,6 +38,8 @@ seccomp = $seccomp
 socket = "$work/control.sock"
 [shm]
 path = "$work/time.shm"
+[metrics]
+listen = "127.0.0.1:$metrics_port"
 [server]
 listen = ["127.0.0.1:$ntp_port"]
 workers = 2
@@ -89,6 +93,9 @@ query() {
   local page
   page=$("$build/tools/kairos_now/kairos-now" --path "$work/time.shm" 2>&1) || true
   grep -q '^0 system: ' <<<"$page" || fail "kairos-now cannot read the page: $page"
+  # The metrics thread (bound as root, serving as nobody, under the filter) answers.
+  page=$(curl -sS --max-time 5 "http://127.0.0.1:$metrics_port/metrics" 2>&1) || fail "GET /metrics: $page"
+  grep -q '^kairos_clock_synchronized{clock="system"} [01]$' <<<"$page" || fail "metrics page: $page"
 }
 
 run_case() {

@@ -536,5 +536,38 @@ follow = "eth0"
   EXPECT_TRUE(following) << following.error().message;
 }
 
+TEST(ConfigMetrics, NoSectionMeansNoEndpoint) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n", "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->metrics);
+}
+
+TEST(ConfigMetrics, ListenAddressIsReadWithItsLine) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n[metrics]\nlisten = \"[::1]:9123\"\n", "c");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_TRUE(config->metrics);
+  EXPECT_EQ(config->metrics->listen, "[::1]:9123");
+  EXPECT_EQ(config->metrics->line, 3u);
+}
+
+TEST(ConfigMetrics, MissingPortListAndUnknownKeysAreRejected) {
+  auto no_port = parse_config("[[source]]\naddress = \"x\"\n[metrics]\nlisten = \"127.0.0.1\"\n", "m.toml");
+  ASSERT_FALSE(no_port);
+  EXPECT_NE(no_port.error().message.find("m.toml:4: 'listen' is one \"address:port\" string"), std::string::npos)
+      << no_port.error().message;
+  auto list = parse_config("[[source]]\naddress = \"x\"\n[metrics]\nlisten = [\"127.0.0.1:9123\"]\n", "m.toml");
+  ASSERT_FALSE(list);
+  EXPECT_NE(list.error().message.find("m.toml:4: 'listen' is one"), std::string::npos) << list.error().message;
+  auto unknown = parse_config("[[source]]\naddress = \"x\"\n[metrics]\nlisten = \"127.0.0.1:9123\"\npath = \"/m\"\n",
+                              "m.toml");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("m.toml:5: unknown key 'path' in [metrics]"), std::string::npos)
+      << unknown.error().message;
+  auto empty = parse_config("[[source]]\naddress = \"x\"\n[metrics]\n", "m.toml");
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message.find("m.toml:3: [metrics] needs 'listen"), std::string::npos)
+      << empty.error().message;
+}
+
 }  // namespace
 }  // namespace kairos

@@ -1,0 +1,183 @@
+#include "daemon/metrics_text.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+
+namespace kairos {
+namespace {
+
+// The format's floats are Go's ParseFloat syntax, with +Inf, -Inf and NaN spelled so.
+std::string number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  std::array<char, 32> buffer{};
+  // Shortest text that reads back as the same double: exact in tests, no noise in scrapes.
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return ec == std::errc{} ? std::string(buffer.data(), end) : "NaN";
+}
+
+std::string number(std::uint64_t value) { return std::to_string(value); }
+std::string number(bool value) { return value ? "1" : "0"; }
+
+// One metric family: HELP and TYPE once, then its samples, as the format wants them grouped.
+class Family {
+ public:
+  Family(std::string& out, std::string_view name, std::string_view type, std::string_view help)
+      : out_(out), name_(name) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;  // constant text here, without backslashes or line feeds to escape
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  // labels: name="value" pairs, values escaped here.
+  template <class T>
+  void sample(std::initializer_list<std::pair<std::string_view, std::string_view>> labels, T value) {
+    out_ += name_;
+    if (labels.size() != 0) {
+      out_ += '{';
+      bool first = true;
+      for (const auto& [label, text] : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += label;
+        out_ += "=\"";
+        out_ += escape_label_value(text);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += number(value);
+    out_ += '\n';
+  }
+
+ private:
+  std::string& out_;
+  std::string_view name_;
+};
+
+void clock_metrics(std::string& out, const std::vector<ClockStatus>& clocks) {
+  using Get = std::function<void(Family&, const ClockStatus&)>;
+  auto each = [&](std::string_view name, std::string_view type, std::string_view help, const Get& get) {
+    Family family(out, name, type, help);
+    for (const ClockStatus& c : clocks) get(family, c);
+  };
+  each("kairos_clock_synchronized", "gauge", "1 when the clock's model is synchronized to its sources, else 0.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.state == DisciplineState::kSynchronized); });
+  each("kairos_clock_steered", "gauge", "1 when kairosd adjusts this clock, 0 when it only observes it.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.steered); });
+  each("kairos_clock_offset_seconds", "gauge", "True time minus the clock's reading, as the model estimates it.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.offset); });
+  each("kairos_clock_error_bound_seconds", "gauge",
+       "Half-width of the bound around the offset; +Inf while unknown.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.error_bound); });
+  each("kairos_clock_frequency_offset_ratio", "gauge",
+       "The model's correction of the clock's rate, a fraction (1e-06 is 1 ppm).",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.frequency); });
+  each("kairos_clock_steps_total", "counter", "Times the clock was stepped instead of slewed.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, static_cast<std::uint64_t>(c.steps)); });
+}
+
+void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources) {
+  using Get = std::function<void(Family&, const SourceSnapshot&)>;
+  auto each = [&](std::string_view name, std::string_view type, std::string_view help, const Get& get) {
+    Family family(out, name, type, help);
+    for (const SourceSnapshot& s : sources) get(family, s);
+  };
+  each("kairos_source_reachable", "gauge", "1 when one of the last eight polls was answered, else 0.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.reach != 0); });
+  each("kairos_source_reach", "gauge", "The reach register: the last eight polls, newest in bit 0 (0 to 255).",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, std::uint64_t{s.reach}); });
+  each("kairos_source_poll_seconds", "gauge", "The current poll interval.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, std::ldexp(1.0, s.poll)); });
+  each("kairos_source_selected", "gauge", "1 when the source was a truechimer in the last selection, else 0.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.selected); });
+  // A source that has no sample yet has no series here rather than a made-up zero.
+  each("kairos_source_last_offset_seconds", "gauge", "Offset of the last accepted sample, server minus us.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.last) f.sample({{"source", s.name}}, s.last->offset);
+       });
+  each("kairos_source_last_delay_seconds", "gauge", "Round-trip delay of the last accepted sample.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.last) f.sample({{"source", s.name}}, s.last->delay);
+       });
+  each("kairos_source_last_sample_age_seconds", "gauge", "Time since the last accepted sample was taken.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.last) f.sample({{"source", s.name}}, s.last_age);
+       });
+  each("kairos_source_samples_total", "counter", "Samples accepted from the source.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.samples); });
+  each("kairos_source_interleaved_samples_total", "counter", "Accepted samples from interleaved answers.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.interleaved); });
+  each("kairos_source_timeouts_total", "counter", "Polls that got no usable answer in time.",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.timeouts); });
+  each("kairos_source_rejected_total", "counter", "Responses that failed a check (forged, stale, unauthenticated).",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.rejected); });
+  each("kairos_source_naks_total", "counter", "NTS NAKs received (the server could not open our cookie).",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.naks); });
+  each("kairos_source_nts_ke_total", "counter", "NTS-KE sessions with the source's key-exchange server, by result.",
+       [](Family& f, const SourceSnapshot& s) {
+         f.sample({{"source", s.name}, {"result", "ok"}}, s.counters.ke_ok);
+         f.sample({{"source", s.name}, {"result", "failed"}}, s.counters.ke_failed);
+       });
+}
+
+void server_metrics(std::string& out, const ServerSnapshot& s) {
+  if (s.ntp) {
+    Family(out, "kairos_server_ntp_requests_total", "counter", "NTP requests received by the server.")
+        .sample({}, s.received);
+    Family responses(out, "kairos_server_ntp_responses_total", "counter", "NTP responses sent with time, by kind.");
+    responses.sample({{"kind", "plain"}}, s.plain);
+    responses.sample({{"kind", "nts"}}, s.nts);
+    Family(out, "kairos_server_ntp_naks_total", "counter", "NTS NAKs sent (cookie that could not be opened).")
+        .sample({}, s.naks);
+    Family(out, "kairos_server_ntp_rate_limited_total", "counter", "RATE kiss-o'-death answers, plain and NTS.")
+        .sample({}, s.rate_limited);
+    Family(out, "kairos_server_ntp_dropped_total", "counter", "Requests dropped without an answer.")
+        .sample({}, s.dropped);
+  }
+  if (s.nts_ke) {
+    Family ke(out, "kairos_server_nts_ke_connections_total", "counter",
+              "NTS-KE connections by result: ok (cookies sent), failed, refused (over a limit).");
+    ke.sample({{"result", "ok"}}, s.ke_ok);
+    ke.sample({{"result", "failed"}}, s.ke_failed);
+    ke.sample({{"result", "refused"}}, s.ke_refused);
+  }
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string metrics_text(const DaemonStatus& status, std::string_view version) {
+  std::string out;
+  Family(out, "kairos_build_info", "gauge", "Always 1; the version of kairosd as a label.")
+      .sample({{"version", version}}, std::uint64_t{1});
+  clock_metrics(out, status.clocks);
+  source_metrics(out, status.sources);
+  if (status.server) server_metrics(out, *status.server);
+  return out;
+}
+
+}  // namespace kairos

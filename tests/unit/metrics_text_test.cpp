@@ -1,0 +1,216 @@
+#include "daemon/metrics_text.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+
+namespace kairos {
+namespace {
+
+// One synchronized system clock, two sources (one without a sample yet), a server doing NTP and
+// NTS-KE: every family the endpoint has.
+DaemonStatus fixed_status() {
+  DaemonStatus status;
+  ClockStatus system;
+  system.name = "system";
+  system.state = DisciplineState::kSynchronized;
+  system.steered = true;
+  system.offset = -0.00025;
+  system.error_bound = 0.0015;
+  system.frequency = 1.25e-05;
+  system.steps = 1;
+  status.system = system;
+  status.clocks.push_back(system);
+
+  SourceSnapshot a;
+  a.name = "time.example:4460";
+  a.nts = true;
+  a.reach = 0xff;
+  a.poll = 6;
+  a.selected = true;
+  a.last = LastSample{.offset = 0.0005, .delay = 0.012, .when = {}};
+  a.last_age = 3.5;
+  a.counters = {.samples = 42, .timeouts = 2, .rejected = 1, .naks = 0, .ke_ok = 1, .ke_failed = 3, .interleaved = 7};
+  status.sources.push_back(a);
+
+  SourceSnapshot b;
+  b.name = "silent";
+  b.reach = 0;
+  b.poll = -2;
+  status.sources.push_back(b);
+
+  ServerSnapshot server;
+  server.ntp = true;
+  server.received = 100;
+  server.plain = 60;
+  server.nts = 35;
+  server.naks = 2;
+  server.rate_limited = 1;
+  server.dropped = 2;
+  server.nts_ke = true;
+  server.ke_ok = 5;
+  server.ke_failed = 1;
+  server.ke_refused = 4;
+  status.server = server;
+  return status;
+}
+
+TEST(MetricsText, FixedSnapshotGivesExactExposition) {
+  const std::string expected = R"(# HELP kairos_build_info Always 1; the version of kairosd as a label.
+# TYPE kairos_build_info gauge
+kairos_build_info{version="1.2.3"} 1
+# HELP kairos_clock_synchronized 1 when the clock's model is synchronized to its sources, else 0.
+# TYPE kairos_clock_synchronized gauge
+kairos_clock_synchronized{clock="system"} 1
+# HELP kairos_clock_steered 1 when kairosd adjusts this clock, 0 when it only observes it.
+# TYPE kairos_clock_steered gauge
+kairos_clock_steered{clock="system"} 1
+# HELP kairos_clock_offset_seconds True time minus the clock's reading, as the model estimates it.
+# TYPE kairos_clock_offset_seconds gauge
+kairos_clock_offset_seconds{clock="system"} -0.00025
+# HELP kairos_clock_error_bound_seconds Half-width of the bound around the offset; +Inf while unknown.
+# TYPE kairos_clock_error_bound_seconds gauge
+kairos_clock_error_bound_seconds{clock="system"} 0.0015
+# HELP kairos_clock_frequency_offset_ratio The model's correction of the clock's rate, a fraction (1e-06 is 1 ppm).
+# TYPE kairos_clock_frequency_offset_ratio gauge
+kairos_clock_frequency_offset_ratio{clock="system"} 1.25e-05
+# HELP kairos_clock_steps_total Times the clock was stepped instead of slewed.
+# TYPE kairos_clock_steps_total counter
+kairos_clock_steps_total{clock="system"} 1
+# HELP kairos_source_reachable 1 when one of the last eight polls was answered, else 0.
+# TYPE kairos_source_reachable gauge
+kairos_source_reachable{source="time.example:4460"} 1
+kairos_source_reachable{source="silent"} 0
+# HELP kairos_source_reach The reach register: the last eight polls, newest in bit 0 (0 to 255).
+# TYPE kairos_source_reach gauge
+kairos_source_reach{source="time.example:4460"} 255
+kairos_source_reach{source="silent"} 0
+# HELP kairos_source_poll_seconds The current poll interval.
+# TYPE kairos_source_poll_seconds gauge
+kairos_source_poll_seconds{source="time.example:4460"} 64
+kairos_source_poll_seconds{source="silent"} 0.25
+# HELP kairos_source_selected 1 when the source was a truechimer in the last selection, else 0.
+# TYPE kairos_source_selected gauge
+kairos_source_selected{source="time.example:4460"} 1
+kairos_source_selected{source="silent"} 0
+# HELP kairos_source_last_offset_seconds Offset of the last accepted sample, server minus us.
+# TYPE kairos_source_last_offset_seconds gauge
+kairos_source_last_offset_seconds{source="time.example:4460"} 5e-04
+# HELP kairos_source_last_delay_seconds Round-trip delay of the last accepted sample.
+# TYPE kairos_source_last_delay_seconds gauge
+kairos_source_last_delay_seconds{source="time.example:4460"} 0.012
+# HELP kairos_source_last_sample_age_seconds Time since the last accepted sample was taken.
+# TYPE kairos_source_last_sample_age_seconds gauge
+kairos_source_last_sample_age_seconds{source="time.example:4460"} 3.5
+# HELP kairos_source_samples_total Samples accepted from the source.
+# TYPE kairos_source_samples_total counter
+kairos_source_samples_total{source="time.example:4460"} 42
+kairos_source_samples_total{source="silent"} 0
+# HELP kairos_source_interleaved_samples_total Accepted samples from interleaved answers.
+# TYPE kairos_source_interleaved_samples_total counter
+kairos_source_interleaved_samples_total{source="time.example:4460"} 7
+kairos_source_interleaved_samples_total{source="silent"} 0
+# HELP kairos_source_timeouts_total Polls that got no usable answer in time.
+# TYPE kairos_source_timeouts_total counter
+kairos_source_timeouts_total{source="time.example:4460"} 2
+kairos_source_timeouts_total{source="silent"} 0
+# HELP kairos_source_rejected_total Responses that failed a check (forged, stale, unauthenticated).
+# TYPE kairos_source_rejected_total counter
+kairos_source_rejected_total{source="time.example:4460"} 1
+kairos_source_rejected_total{source="silent"} 0
+# HELP kairos_source_naks_total NTS NAKs received (the server could not open our cookie).
+# TYPE kairos_source_naks_total counter
+kairos_source_naks_total{source="time.example:4460"} 0
+kairos_source_naks_total{source="silent"} 0
+# HELP kairos_source_nts_ke_total NTS-KE sessions with the source's key-exchange server, by result.
+# TYPE kairos_source_nts_ke_total counter
+kairos_source_nts_ke_total{source="time.example:4460",result="ok"} 1
+kairos_source_nts_ke_total{source="time.example:4460",result="failed"} 3
+kairos_source_nts_ke_total{source="silent",result="ok"} 0
+kairos_source_nts_ke_total{source="silent",result="failed"} 0
+# HELP kairos_server_ntp_requests_total NTP requests received by the server.
+# TYPE kairos_server_ntp_requests_total counter
+kairos_server_ntp_requests_total 100
+# HELP kairos_server_ntp_responses_total NTP responses sent with time, by kind.
+# TYPE kairos_server_ntp_responses_total counter
+kairos_server_ntp_responses_total{kind="plain"} 60
+kairos_server_ntp_responses_total{kind="nts"} 35
+# HELP kairos_server_ntp_naks_total NTS NAKs sent (cookie that could not be opened).
+# TYPE kairos_server_ntp_naks_total counter
+kairos_server_ntp_naks_total 2
+# HELP kairos_server_ntp_rate_limited_total RATE kiss-o'-death answers, plain and NTS.
+# TYPE kairos_server_ntp_rate_limited_total counter
+kairos_server_ntp_rate_limited_total 1
+# HELP kairos_server_ntp_dropped_total Requests dropped without an answer.
+# TYPE kairos_server_ntp_dropped_total counter
+kairos_server_ntp_dropped_total 2
+# HELP kairos_server_nts_ke_connections_total NTS-KE connections by result: ok (cookies sent), failed, refused (over a limit).
+# TYPE kairos_server_nts_ke_connections_total counter
+kairos_server_nts_ke_connections_total{result="ok"} 5
+kairos_server_nts_ke_connections_total{result="failed"} 1
+kairos_server_nts_ke_connections_total{result="refused"} 4
+)";
+  EXPECT_EQ(metrics_text(fixed_status(), "1.2.3"), expected);
+}
+
+TEST(MetricsText, QuoteBackslashAndNewlineInSourceNameAreEscaped) {
+  DaemonStatus status;
+  SourceSnapshot s;
+  s.name = "odd\"name\\with\nbreak";
+  status.sources.push_back(s);
+  const std::string text = metrics_text(status, "v");
+  EXPECT_NE(text.find("kairos_source_samples_total{source=\"odd\\\"name\\\\with\\nbreak\"} 0\n"), std::string::npos)
+      << text;
+  // No raw line feed inside a sample: every line is a comment or starts with a metric name.
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    EXPECT_TRUE(line.starts_with("# ") || line.starts_with("kairos_")) << line;
+    start = end + 1;
+  }
+}
+
+TEST(MetricsText, EscapeLabelValueLeavesPlainTextAlone) {
+  EXPECT_EQ(escape_label_value("ntp.example:123"), "ntp.example:123");
+  EXPECT_EQ(escape_label_value("a\"b"), "a\\\"b");
+  EXPECT_EQ(escape_label_value("a\\b"), "a\\\\b");
+  EXPECT_EQ(escape_label_value("a\nb"), "a\\nb");
+}
+
+TEST(MetricsText, UnknownErrorBoundIsPlusInf) {
+  DaemonStatus status;
+  ClockStatus c;
+  c.name = "system";
+  c.error_bound = std::numeric_limits<double>::infinity();
+  status.clocks.push_back(c);
+  const std::string text = metrics_text(status, "v");
+  EXPECT_NE(text.find("kairos_clock_error_bound_seconds{clock=\"system\"} +Inf\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_clock_synchronized{clock=\"system\"} 0\n"), std::string::npos) << text;
+}
+
+TEST(MetricsText, SourceWithoutSampleHasNoLastSampleSeries) {
+  DaemonStatus status;
+  SourceSnapshot s;
+  s.name = "new";
+  status.sources.push_back(s);
+  const std::string text = metrics_text(status, "v");
+  EXPECT_EQ(text.find("kairos_source_last_offset_seconds{"), std::string::npos) << text;
+  EXPECT_EQ(text.find("kairos_source_last_delay_seconds{"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_reachable{source=\"new\"} 0\n"), std::string::npos) << text;
+}
+
+TEST(MetricsText, NoServerMeansNoServerFamilies) {
+  DaemonStatus status;
+  EXPECT_EQ(metrics_text(status, "v").find("kairos_server_"), std::string::npos);
+  status.server = ServerSnapshot{};  // serving, but neither NTP nor NTS-KE runs
+  EXPECT_EQ(metrics_text(status, "v").find("kairos_server_"), std::string::npos);
+  status.server->nts_ke = true;
+  const std::string text = metrics_text(status, "v");
+  EXPECT_EQ(text.find("kairos_server_ntp_"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_server_nts_ke_connections_total{result=\"ok\"} 0\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace kairos
