@@ -50,6 +50,8 @@ server_sock="$work/run/server/control.sock"
 client_sock="$work/run/client/control.sock"
 client_page="$work/run/client/time.shm"
 
+# rate-limit = false: both clients (kairosd and chronyd) poll every 0.25 s from 127.0.0.1, which
+# the default limit (one request per 2 s per address) would answer with RATE kisses.
 cat >"$work/server.toml" <<CONF
 [daemon]
 state-dir = "$work/state-server"
@@ -57,6 +59,7 @@ state-dir = "$work/state-server"
 listen = ["127.0.0.1:$ntp_port"]
 workers = 2
 local-stratum = 1
+rate-limit = false
 [nts-ke-server]
 listen = ["127.0.0.1:$ke_port"]
 certificate = "$work/pki/fullchain.crt"
@@ -94,17 +97,19 @@ for _ in $(seq 1 50); do [[ -S $client_sock ]] && break; sleep 0.1; done
 [[ -S $client_sock ]] || { echo "the client kairosd did not open its control socket:"; cat "$work/client.log"; exit 1; }
 echo "   control socket $client_sock, time page $client_page (pid $CLIENT_PID)"
 
-step "(c) kairosctl status and sources every 2 s until the client is synchronized within 1 ms"
+step "(c) kairosctl status and sources every 2 s (at least 3 times) until synchronized within 1 ms"
+# iburst on loopback synchronizes within a second: the rounds after that show the frequency
+# estimate and the error bound settling.
 synced=
-for round in $(seq 1 10); do
-  echo "-- $round: kairosctl status; kairosctl sources"
+for round in $(seq 1 15); do
+  echo "-- round $round: kairosctl status; kairosctl sources; is it synchronized within 1 ms?"
   "$kairosctl" status --socket "$client_sock" | indent
   "$kairosctl" sources --socket "$client_sock" | indent
   # --timeout 0: one look, no waiting; the wait is this loop's, so the progress shows.
-  if "$kairosctl" waitsync --socket "$client_sock" --max-error 0.001 --timeout 0 >/dev/null 2>&1; then
-    synced=1
-    break
+  if "$kairosctl" waitsync --socket "$client_sock" --max-error 0.001 --timeout 0 2>/dev/null | indent; then
+    synced=${synced:-$round}
   fi
+  [[ -n $synced ]] && ((round >= 3)) && break
   sleep 2
 done
 echo "-- kairosctl waitsync --max-error 0.001 --timeout 10"
@@ -113,7 +118,7 @@ if ! "$kairosctl" waitsync --socket "$client_sock" --max-error 0.001 --timeout 1
   tail -n 20 "$work/client.log" | indent
   exit 1
 fi
-[[ -n $synced ]] || echo "   (synchronized after the last round)"
+[[ -n $synced ]] && echo "   (first synchronized within 1 ms in round $synced)"
 
 step "kairosctl status: the client's system clock (observed: its offset is measured, not corrected)"
 "$kairosctl" status --socket "$client_sock" | indent
@@ -128,7 +133,7 @@ step "kairos-now --path $client_page: the time with its error bound, as an appli
 
 step "(d) chronyd -x as an NTS client of the kairosd server (chronyc sources once synced)"
 start_chronyd_nts_client "$build/chrony" "$work/chronyd-client" 127.0.0.1 "$ke_port" "$work/pki/ca.crt"
-for _ in $(seq 1 40); do
+for _ in $(seq 1 60); do
   sleep 0.25
   state=$(chronyc_client "$build/chrony" "$work/chronyd-client" -c sources 2>/dev/null | cut -d, -f2 || true)
   [[ $state == '*' ]] && break
