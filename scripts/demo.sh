@@ -153,16 +153,16 @@ echo "   refused, as it should be"
 
 step "(e) SIGTERM to both kairosd: each stops cleanly"
 stop_kairosd() {
-  local name=$1 pid=$2 log=$3 rc=0
+  local name=$1 pid=$2 rc=0
   kill -TERM "$pid"
   wait "$pid" || rc=$?
   echo "   $name kairosd (pid $pid) exited with code $rc"
   [[ $rc == 0 ]]
 }
 client_rc=0 server_rc=0
-stop_kairosd client "$CLIENT_PID" "$work/client.log" || client_rc=1
+stop_kairosd client "$CLIENT_PID" || client_rc=1
 CLIENT_PID=
-stop_kairosd server "$KAIROSD_PID" "$work/server.log" || server_rc=1
+stop_kairosd server "$KAIROSD_PID" || server_rc=1
 KAIROSD_PID=
 echo "   the server's counters at exit:"
 grep -E "server:|nts-ke:" "$work/server.log" | tail -2 | indent
