@@ -58,6 +58,7 @@ struct ClockGraph::Node {
   std::optional<EventLoop::TimerId> timer;
   DisciplineState logged_state = DisciplineState::kUnsynchronized;
   std::string problem;  // the last cross-timestamp failure, logged once
+  std::optional<double> last_measurement;  // elapsed() of the last one its model took
 
   double correction(double t) const { return observed ? observed->correction(t) : 0.0; }
 };
@@ -246,6 +247,7 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
   source_strata_[source] = result.sample.header.stratum;
   source_refids_[source] = result.sample.header.reference_id;
   node->discipline->on_measurement(node->source_index[source], m, now);
+  node->last_measurement = now;
   rearm_timer(*node);
   note_state(*node);
 }
@@ -333,6 +335,7 @@ void ClockGraph::cross_tick(Node& phc) {
     Measurement m = to_measurement(*cross, now);
     m.offset += phc.correction(now) - f->correction(now);
     f->discipline->on_measurement(0, m, now);
+    f->last_measurement = now;
     rearm_timer(*f);
     note_state(*f);
   }
@@ -341,6 +344,7 @@ void ClockGraph::cross_tick(Node& phc) {
     Measurement m = to_measurement(*cross, now);
     m.offset = -m.offset + phc.leader->correction(now) - phc.correction(now);
     phc.discipline->on_measurement(0, m, now);
+    phc.last_measurement = now;
     rearm_timer(phc);
     note_state(phc);
   }
@@ -395,6 +399,7 @@ ClockStatus ClockGraph::status_of(const Node& node) const {
   }
   s.steps = node.discipline->steps();
   s.sources = node.discipline->sources();
+  if (node.last_measurement) s.last_update_age = now - *node.last_measurement;
   return s;
 }
 

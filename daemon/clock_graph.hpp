@@ -36,6 +36,7 @@ struct ClockStatus {
   double frequency_sd = 0;
   std::size_t steps = 0;
   std::string follows;         // the clock it follows by cross-timestamps; empty: NTP sources
+  std::optional<double> last_update_age;  // seconds since its model took a measurement; none yet
   std::vector<SourceStatus> sources;
 };
 

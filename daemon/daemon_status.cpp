@@ -45,6 +45,7 @@ json clock_json(const ClockStatus& c) {
               {"frequency_sd_ppm", c.frequency_sd * 1e6},
               {"steps", c.steps},
               {"follows", c.follows.empty() ? json(nullptr) : json(c.follows)},
+              {"last_update_age", c.last_update_age ? json(*c.last_update_age) : json(nullptr)},
               {"sources", c.sources.size()},
               {"sources_selected", selected}};
 }

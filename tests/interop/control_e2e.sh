@@ -125,6 +125,13 @@ ke_ok=$(get "$server" '.server.nts_ke.ok')
   { echo "FAIL: the client claims to serve"; exit 1; }
 echo "PASS: status, sources, clocks, server (served $served, NTS-KE ok $ke_ok)"
 
+# phcstat shows kairosd's view of its clocks from the same socket (no PHC here: the system clock).
+phcstat_text=$("$build/tools/phcstat/phcstat" --socket "$client_sock") || true
+grep -Eq '^  system +synchronized, observed only, offset [-+][0-9.]+ s ± .*, updated .* ago$' <<<"$phcstat_text" ||
+  { echo "FAIL: phcstat's kairosd view"; echo "$phcstat_text"; exit 1; }
+grep -q '^  OK    kairosd system: synchronized' <<<"$phcstat_text" || { echo "FAIL: phcstat check"; echo "$phcstat_text"; exit 1; }
+echo "PASS: phcstat shows kairosd's view"
+
 # Garbage on the socket gets an error line; the daemon answers the next request.
 reply=$(python3 - "$client_sock" <<'PY'
 import socket, sys

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "control_client.hpp"
 #include "report.hpp"
 
 int main(int argc, char** argv) {
@@ -23,7 +24,19 @@ int main(int argc, char** argv) {
   app.add_option("--fail-offset", th.fail_offset, "FAIL when a PHC is this far (s) from the system clock");
   app.add_option("--warn-read-delay", th.warn_read_delay, "WARN when a cross-timestamp window is wider (s)");
   app.add_option("--sysfs", env.sysfs, "Where sysfs is mounted")->default_val("/sys");
+  std::string socket = "/run/kairos/control.sock";
+  bool no_kairosd = false;
+  app.add_option("--socket", socket, "kairosd's control socket")->default_val(socket);
+  app.add_flag("--no-kairosd", no_kairosd, "Do not ask kairosd for its view");
   CLI11_PARSE(app, argc, argv);
+  if (!no_kairosd) {
+    env.ask_kairosd = [socket]() -> std::expected<std::string, std::string> {
+      auto answer = kairos::control_request(socket, "clocks", std::chrono::milliseconds(2000));
+      if (answer) return *answer;
+      if (answer.error().unreachable) return std::unexpected("kairosd not running? no control socket at " + socket);
+      return std::unexpected(answer.error().message);
+    };
+  }
 
   if (watch > 0) {
     for (;;) {

@@ -147,6 +147,69 @@ TEST_F(PhcstatTest, JsonCarriesTheSameFacts) {
   EXPECT_EQ(j["failures"], 0);
 }
 
+// What kairosd answers to {"command":"clocks"} when its system clock follows eth0's PHC.
+constexpr const char* kKairosdClocks = R"j({"clocks":[
+ {"name":"system","state":"synchronized","steered":true,"offset":-2e-8,"error_bound":1.5e-7,
+  "follows":"eth0 PHC (/dev/ptp0)","last_update_age":0.4},
+ {"name":"eth0 PHC (/dev/ptp0)","state":"unsynchronized","steered":true,"offset":0,"error_bound":null,
+  "follows":null,"last_update_age":null}]})j";
+
+TEST_F(PhcstatTest, ShowsKairosdsViewOfEachClockAndWarnsOnAnUnsynchronizedOne) {
+  Environment e = env();
+  e.ask_kairosd = [] { return std::expected<std::string, std::string>(kKairosdClocks); };
+  const Report r = build_report(e, Thresholds{});
+  ASSERT_TRUE(r.kairosd.reached) << r.kairosd.error;
+  ASSERT_EQ(r.kairosd.clocks.size(), 2u);
+  const KairosdClock* phc_view = r.kairosd.clock_for("/dev/ptp0");
+  ASSERT_NE(phc_view, nullptr);
+  EXPECT_EQ(phc_view->state, "unsynchronized");
+  EXPECT_EQ(r.kairosd.clock_for("/dev/ptp1"), nullptr);
+  const Check* sys = find(r, "kairosd system");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_EQ(sys->verdict, Verdict::kOk);
+  const Check* phc_check = find(r, "kairosd eth0 PHC (/dev/ptp0)");
+  ASSERT_NE(phc_check, nullptr);
+  EXPECT_EQ(phc_check->verdict, Verdict::kWarn);
+  EXPECT_EQ(r.failures(), 0);
+  const std::string text = to_text(r);
+  // Under the device itself, and in kairosd's own list.
+  EXPECT_NE(text.find("/dev/ptp0 (sim_ptp), interfaces eth0\n  kairosd       unsynchronized, steered, no update yet"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("system        synchronized, steered, offset -0.000000020 s ± "), std::string::npos) << text;
+  EXPECT_NE(text.find("follows eth0 PHC (/dev/ptp0), updated "), std::string::npos) << text;
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["kairosd"]["clocks"][0]["follows"], "eth0 PHC (/dev/ptp0)");
+  EXPECT_TRUE(j["kairosd"]["clocks"][1]["error_bound"].is_null());
+}
+
+TEST_F(PhcstatTest, KairosdOutOfReachIsSaidAndFailsNothing) {
+  Environment e = env();
+  e.ask_kairosd = [] {
+    return std::expected<std::string, std::string>(std::unexpect, "kairosd not running? no control socket at /x");
+  };
+  const Report r = build_report(e, Thresholds{});
+  EXPECT_FALSE(r.kairosd.reached);
+  EXPECT_EQ(r.failures(), 0);
+  EXPECT_NE(to_text(r).find("kairosd        not reached: kairosd not running? no control socket at /x"),
+            std::string::npos);
+  EXPECT_EQ(to_json(r)["kairosd"]["error"], "kairosd not running? no control socket at /x");
+}
+
+TEST(PhcstatKairosd, ErrorAndMalformedAnswersAreRejected) {
+  EXPECT_EQ(parse_kairosd_clocks(R"({"error":"unknown command"})").error(), "kairosd: unknown command");
+  EXPECT_FALSE(parse_kairosd_clocks("not json"));
+  EXPECT_FALSE(parse_kairosd_clocks("[1,2]"));
+  EXPECT_FALSE(parse_kairosd_clocks(R"({"clocks":{}})"));
+  EXPECT_FALSE(parse_kairosd_clocks(R"({"clocks":[1]})"));
+  EXPECT_FALSE(parse_kairosd_clocks(R"({"clocks":[{"state":"synchronized"}]})"));
+  // Fields of the wrong type are read as absent rather than trusted.
+  auto odd = parse_kairosd_clocks(R"({"clocks":[{"name":"system","steered":"yes","error_bound":"1"}]})");
+  ASSERT_TRUE(odd) << odd.error();
+  EXPECT_FALSE((*odd)[0].steered);
+  EXPECT_FALSE((*odd)[0].error_bound);
+}
+
 TEST(PhcstatChecks, NtpIncapableNicWarns) {
   Report r;
   r.system.read = true;

@@ -70,6 +70,51 @@ int Report::warnings() const {
   return static_cast<int>(std::count_if(checks.begin(), checks.end(), [](const Check& c) { return c.verdict == Verdict::kWarn; }));
 }
 
+const KairosdClock* KairosdView::clock_for(const std::string& device_path) const {
+  // kairosd names a PHC clock "<interface> PHC (<device>)".
+  const std::string suffix = "(" + device_path + ")";
+  for (const KairosdClock& c : clocks) {
+    if (c.name.size() >= suffix.size() && c.name.ends_with(suffix)) return &c;
+  }
+  return nullptr;
+}
+
+std::expected<std::vector<KairosdClock>, std::string> parse_kairosd_clocks(std::string_view answer) {
+  using nlohmann::json;
+  const json j = json::parse(answer, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::unexpected("kairosd's answer is not a JSON object");
+  if (auto e = j.find("error"); e != j.end()) {
+    return std::unexpected("kairosd: " + (e->is_string() ? e->get<std::string>() : e->dump()));
+  }
+  auto list = j.find("clocks");
+  if (list == j.end() || !list->is_array()) return std::unexpected("kairosd's answer has no clocks list");
+  std::vector<KairosdClock> clocks;
+  for (const json& c : *list) {
+    if (!c.is_object()) return std::unexpected("kairosd's clocks list holds a non-object");
+    KairosdClock k;
+    auto text = [&c](const char* key) {
+      auto it = c.find(key);
+      return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    auto number = [&c](const char* key) -> std::optional<double> {
+      auto it = c.find(key);
+      if (it == c.end() || !it->is_number()) return std::nullopt;
+      return it->get<double>();
+    };
+    k.name = text("name");
+    if (k.name.empty()) return std::unexpected("kairosd's clocks list holds a clock without a name");
+    k.state = text("state");
+    auto steered = c.find("steered");
+    k.steered = steered != c.end() && steered->is_boolean() && steered->get<bool>();
+    k.offset = number("offset").value_or(0.0);
+    k.error_bound = number("error_bound");
+    k.follows = text("follows");
+    k.last_update_age = number("last_update_age");
+    clocks.push_back(std::move(k));
+  }
+  return clocks;
+}
+
 SystemClockReport read_system_clock(const AdjtimeFn& adjtime) {
   SystemClockReport r;
   timex tx{};
@@ -148,6 +193,16 @@ Report build_report(const Environment& env, const Thresholds& thresholds) {
     }
     report.phcs.push_back(std::move(p));
   }
+  if (env.ask_kairosd) {
+    auto answer = env.ask_kairosd();
+    auto clocks = answer ? parse_kairosd_clocks(*answer) : std::unexpected(answer.error());
+    if (clocks) {
+      report.kairosd.reached = true;
+      report.kairosd.clocks = std::move(*clocks);
+    } else {
+      report.kairosd.error = clocks.error();
+    }
+  }
   report.checks = evaluate(report, thresholds);
   return report;
 }
@@ -212,8 +267,30 @@ std::vector<Check> evaluate(const Report& report, const Thresholds& th) {
                                   rx_filters_to_string(i.info->rx_filters) + ")"});
     }
   }
+  // kairosd's own view: a clock it keeps but cannot vouch for is worth a warning, not a failure
+  // (it may still be starting).
+  for (const KairosdClock& c : report.kairosd.clocks) {
+    if (c.state == "synchronized") {
+      checks.push_back({"kairosd " + c.name, Verdict::kOk,
+                        c.error_bound ? "synchronized, error bound " + duration_text(*c.error_bound) : "synchronized"});
+    } else {
+      checks.push_back({"kairosd " + c.name, Verdict::kWarn, "kairosd reports it " + c.state});
+    }
+  }
   return checks;
 }
+
+namespace {
+
+std::string kairosd_clock_text(const KairosdClock& c) {
+  std::string out = fmt::format("{}, {}", c.state, c.steered ? "steered" : "observed only");
+  if (c.error_bound) out += fmt::format(", offset {:+.9f} s ± {}", c.offset, duration_text(*c.error_bound));
+  if (!c.follows.empty()) out += ", follows " + c.follows;
+  out += c.last_update_age ? ", updated " + duration_text(*c.last_update_age) + " ago" : ", no update yet";
+  return out;
+}
+
+}  // namespace
 
 std::string to_text(const Report& r) {
   std::string out;
@@ -240,6 +317,7 @@ std::string to_text(const Report& r) {
       for (int n : p.entry.vclocks) v += fmt::format("{}/dev/ptp{}", v.empty() ? "" : " ", n);
       out += "  vclocks       " + v + "\n";
     }
+    if (const KairosdClock* k = r.kairosd.clock_for(p.entry.path)) out += "  kairosd       " + kairosd_clock_text(*k) + "\n";
     if (!p.error.empty()) {
       out += "  " + p.error + "\n";
       continue;
@@ -280,7 +358,15 @@ std::string to_text(const Report& r) {
       }
     }
   }
-  out += "kairosd        not shown: this version of kairosd has no control socket to ask\n";
+  if (r.kairosd.reached) {
+    out += "kairosd\n";
+    for (const KairosdClock& c : r.kairosd.clocks) out += fmt::format("  {:<13} {}\n", c.name, kairosd_clock_text(c));
+    for (const PhcReport& p : r.phcs) {
+      if (!r.kairosd.clock_for(p.entry.path)) out += fmt::format("  {:<13} not kept by kairosd\n", p.entry.path);
+    }
+  } else if (!r.kairosd.error.empty()) {
+    out += "kairosd        not reached: " + r.kairosd.error + "\n";
+  }
   out += "Checks\n";
   for (const Check& c : r.checks) out += fmt::format("  {:<5} {}: {}\n", to_string(c.verdict), c.name, c.detail);
   out += fmt::format("{} failed, {} warnings\n", r.failures(), r.warnings());
@@ -333,6 +419,21 @@ nlohmann::json to_json(const Report& r) {
       x["timestamping"].push_back(t);
     }
     j["phcs"].push_back(x);
+  }
+  if (r.kairosd.reached) {
+    json clocks = json::array();
+    for (const KairosdClock& c : r.kairosd.clocks) {
+      clocks.push_back({{"name", c.name},
+                        {"state", c.state},
+                        {"steered", c.steered},
+                        {"offset", c.offset},
+                        {"error_bound", c.error_bound ? json(*c.error_bound) : json(nullptr)},
+                        {"follows", c.follows.empty() ? json(nullptr) : json(c.follows)},
+                        {"last_update_age", c.last_update_age ? json(*c.last_update_age) : json(nullptr)}});
+    }
+    j["kairosd"] = {{"clocks", clocks}};
+  } else {
+    j["kairosd"] = {{"error", r.kairosd.error.empty() ? json(nullptr) : json(r.kairosd.error)}};
   }
   j["checks"] = json::array();
   for (const Check& c : r.checks) {

@@ -7,6 +7,8 @@
 // NICs' timestamping is only read (the "check" mode never writes).
 #include <nlohmann/json.hpp>
 
+#include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,9 +73,32 @@ struct SystemClockReport {
   std::string leap = "none";  // none | insert | delete
 };
 
+// One clock as kairosd reports it over its control socket (`kairosctl clocks --json`).
+struct KairosdClock {
+  std::string name;  // "system" or "eth0 PHC (/dev/ptp0)"
+  std::string state;
+  bool steered = false;
+  double offset = 0;
+  std::optional<double> error_bound;  // none while unknown
+  std::string follows;
+  std::optional<double> last_update_age;
+};
+
+struct KairosdView {
+  bool reached = false;
+  std::string error;  // why not, when not reached
+  std::vector<KairosdClock> clocks;
+  // The clock kairosd keeps for this PHC device path, if any.
+  const KairosdClock* clock_for(const std::string& device_path) const;
+};
+
+// Reads the answer to {"command":"clocks"}; an {"error":…} or malformed answer is an error.
+std::expected<std::vector<KairosdClock>, std::string> parse_kairosd_clocks(std::string_view answer);
+
 struct Report {
   SystemClockReport system;
   std::vector<PhcReport> phcs;
+  KairosdView kairosd;
   std::string ptp_dir;  // where PHCs were looked for, for the "none found" line
   std::vector<Check> checks;
   int failures() const;
@@ -88,6 +113,9 @@ struct Environment {
   AdjtimeFn adjtime = ::clock_adjtime;
   std::vector<std::string> devices;  // only these /dev/ptpN (default: every PHC in sysfs)
   int readings = 9;
+  // Asks kairosd's control socket for its clocks: the answer line, or why it could not. Unset:
+  // kairosd is not asked.
+  std::function<std::expected<std::string, std::string>()> ask_kairosd;
 };
 
 SystemClockReport read_system_clock(const AdjtimeFn& adjtime);
