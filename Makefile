@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 JOBS        ?= $(shell nproc)
 CMAKE_GEN   := -G Ninja
 
-.PHONY: all deps build test unit-asan demo bench bench-server sim fuzz fuzz-build clean
+.PHONY: all deps build test unit-asan demo bench bench-server sim fuzz fuzz-build fuzz-long clean
 
 all: build
 
@@ -50,6 +50,13 @@ fuzz-build: deps
 # Every fuzzer for FUZZ_SECONDS, each from its seed corpus; a crash fails the target.
 fuzz: fuzz-build
 	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Hour-long runs for a nightly machine: each target FUZZ_LONG_SECONDS (default 3600), new inputs
+# merged into tests/fuzz/corpus/; FUZZ_TARGETS="ke_client config" picks targets. A crash leaves
+# its reproducer in tests/fuzz/artifacts/ — make it a unit test or a corpus seed before fixing it.
+FUZZ_LONG_SECONDS ?= 3600
+fuzz-long: fuzz-build
+	@FUZZ_MERGE=1 bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_LONG_SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
