@@ -1,12 +1,13 @@
 # Thin wrapper around CMake (as neovim does): every target installs what is missing first.
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
+TSAN_BUILD  ?= build-tsan
 FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS        ?= $(shell nproc)
 CMAKE_GEN   := -G Ninja
 
-.PHONY: all deps build test unit-asan demo bench bench-server sim fuzz fuzz-build fuzz-long clean
+.PHONY: all deps build test unit-asan unit-tsan demo bench bench-server sim fuzz fuzz-build fuzz-long clean
 
 all: build
 
@@ -27,6 +28,14 @@ unit-asan: deps
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DKAIROS_SANITIZE=ON -DKAIROS_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+# The tests that run threads (NTP server workers, NTS-KE listener, control socket, shared page,
+# resolver) under ThreadSanitizer; only the unit binary is built.
+TSAN_TESTS ?= ControlServer*:KairosctlClient*:KeFetch*:KeListenerTest*:NtpServer*:Shm*:TimeService*:Resolver*
+unit-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKAIROS_TSAN=ON -DKAIROS_BENCH=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target kairos_unit_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(TSAN_BUILD)/tests/kairos_unit_tests --gtest_filter='$(TSAN_TESTS)'
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
@@ -59,4 +68,4 @@ fuzz-long: fuzz-build
 	@FUZZ_MERGE=1 bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_LONG_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
