@@ -94,7 +94,8 @@ nts = false
 }
 
 TEST(PlanReload, EveryOptionOfASourceCounts) {
-  const SourceConfig base{.address = "a.example.net"};
+  SourceConfig base;
+  base.address = "a.example.net";
   EXPECT_TRUE(same_source(base, base));
   SourceConfig moved = base;
   moved.line = 42;
