@@ -27,6 +27,14 @@ std::size_t Discipline::add_source(SourceOptions options) {
   return sources_.size() - 1;
 }
 
+void Discipline::retire_source(std::size_t source_id) {
+  if (source_id >= sources_.size()) return;
+  Source& source = sources_[source_id];
+  source.retired = true;
+  source.selected = false;
+  source.last.reset();  // select() only looks at sources with a sample
+}
+
 Selection Discipline::select(double now) {
   std::vector<Candidate> candidates;
   std::vector<std::size_t> index;
@@ -55,7 +63,7 @@ Selection Discipline::select(double now) {
 }
 
 void Discipline::on_measurement(std::size_t source_id, const Measurement& m, double now) {
-  if (source_id >= sources_.size()) return;
+  if (source_id >= sources_.size() || sources_[source_id].retired) return;
   Source& source = sources_[source_id];
   const std::optional<Observation> obs = source.filter.add(m);
   if (!obs) return;
@@ -96,10 +104,14 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
 
 bool Discipline::try_initialize(double now) {
   std::size_t with_samples = 0;
-  for (const Source& s : sources_) with_samples += s.last.has_value();
+  std::size_t live = 0;
+  for (const Source& s : sources_) {
+    with_samples += s.last.has_value();
+    live += !s.retired;
+  }
   // Wait for a majority of the configured sources, so that a falseticker that happens to answer
   // first does not set the clock; after init_wait, go with what there is.
-  if (2 * with_samples <= sources_.size() && now - first_sample_time_ < options_.init_wait) return false;
+  if (2 * with_samples <= live && now - first_sample_time_ < options_.init_wait) return false;
   const Selection sel = select(now);
   if (sel.status != SelectionStatus::kSelected) {
     state_ = DisciplineState::kNoMajority;
@@ -240,7 +252,8 @@ std::vector<SourceStatus> Discipline::sources() const {
                                .last_delay = s.last_delay,
                                .min_delay = s.filter.samples() ? s.filter.min_delay() : 0,
                                .residual = s.residual,
-                               .samples = s.filter.samples()});
+                               .samples = s.filter.samples(),
+                               .retired = s.retired});
   }
   return out;
 }

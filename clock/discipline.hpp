@@ -58,6 +58,7 @@ struct SourceStatus {
   double min_delay = 0;
   double residual = 0;      // last measurement against the model's prediction
   std::size_t samples = 0;
+  bool retired = false;     // removed by retire_source; kept so that source ids stay valid
 };
 
 class Discipline : public ClockServo {
@@ -66,6 +67,10 @@ class Discipline : public ClockServo {
   Discipline(ClockDevice& device, DisciplineOptions options);
 
   std::size_t add_source(SourceOptions options) override;
+  // The source is gone (removed from the configuration): it no longer takes part in selection
+  // or in the majority the start waits for, and its later measurements are ignored. Its id is
+  // never reused, so the ids of the others stay as they are.
+  void retire_source(std::size_t source);
   void set_steer_listener(SteerListener listener) override { listener_ = std::move(listener); }
   void set_reference_error(std::function<ClockError(double time)> reference_error) override {
     reference_error_ = std::move(reference_error);
@@ -84,6 +89,7 @@ class Discipline : public ClockServo {
   bool synchronized() const override { return state_ == DisciplineState::kSynchronized; }
   DisciplineState state() const { return state_; }
   const KalmanClock& model() const { return kalman_; }
+  // Every source ever added, indexed by id (retired ones flagged).
   std::vector<SourceStatus> sources() const;
   double applied_frequency() const { return frequency_; }
   std::size_t steps() const { return steps_; }
@@ -100,6 +106,7 @@ class Discipline : public ClockServo {
     double last_delay = 0;
     double interval = 0;  // smoothed time between its measurements
     bool selected = false;
+    bool retired = false;
   };
 
   Selection select(double now);

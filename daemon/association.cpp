@@ -28,6 +28,13 @@ Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on
       hardware_(std::move(hardware)),
       poll_(config_.minpoll) {}
 
+Association::~Association() {
+  if (next_step_) loop_.cancel_timer(*next_step_);
+  if (deadline_) loop_.cancel_timer(*deadline_);
+  if (ke_) loop_.unwatch(ke_->fd());
+  if (exchange_) loop_.unwatch(exchange_->fd());
+}
+
 void Association::start() {
   auto target = split_host_port(config_.address, config_.nts ? kNtsKeDefaultPort : kNtpDefaultPort);
   if (!target) {
@@ -54,7 +61,11 @@ Result<void> Association::resolve_ntp(const std::string& host, std::uint16_t por
 }
 
 void Association::schedule(std::chrono::steady_clock::duration after, void (Association::*step)()) {
-  loop_.add_timer(after, [this, step] { (this->*step)(); });
+  if (next_step_) loop_.cancel_timer(*next_step_);
+  next_step_ = loop_.add_timer(after, [this, step] {
+    next_step_.reset();
+    (this->*step)();
+  });
 }
 
 std::chrono::steady_clock::duration Association::poll_interval() const { return seconds(std::ldexp(1.0, poll_)); }

@@ -40,6 +40,9 @@ class Association {
   Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware = {});
   Association(const Association&) = delete;
   Association& operator=(const Association&) = delete;
+  // Stops it: its timers are cancelled and its sockets unwatched and closed (a source removed
+  // on SIGHUP), so no callback of the loop reaches it afterwards.
+  ~Association();
 
   void start();
   const std::string& name() const { return config_.address; }
@@ -85,6 +88,7 @@ class Association {
   std::optional<SocketAddress> ntp_address_;
   std::optional<PendingNtpExchange> exchange_;
   std::optional<EventLoop::TimerId> deadline_;
+  std::optional<EventLoop::TimerId> next_step_;  // the timer schedule() set
   RandomFill random_ = system_random();
 
   // Interleaved mode (xleave): the kept socket and the last valid exchange, whose request's

@@ -151,8 +151,10 @@ Result<void> ClockGraph::build(Node& node) {
   }
   node.source_index.clear();
   if (node.ntp) {
-    for (const std::string& name : source_names_) {
-      node.source_index.push_back(node.discipline->add_source(SourceOptions{.name = name}));
+    for (std::size_t i = 0; i < source_names_.size(); ++i) {
+      node.source_index.push_back(node.discipline->add_source(SourceOptions{.name = source_names_[i]}));
+      // Kept in place so that the indexes line up; a rebuilt model must not wait for it.
+      if (source_removed_[i]) node.discipline->retire_source(node.source_index.back());
     }
   }
   return {};
@@ -213,14 +215,25 @@ std::size_t ClockGraph::add_source(const std::string& name) {
   source_strata_.push_back(16);
   source_refids_.push_back(0);
   source_unused_warned_.push_back(false);
+  source_removed_.push_back(false);
   for (auto& node : nodes_) {
     if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(SourceOptions{.name = name}));
   }
   return source_names_.size() - 1;
 }
 
+void ClockGraph::remove_source(std::size_t source) {
+  if (source >= source_names_.size() || source_removed_[source]) return;
+  source_removed_[source] = true;
+  for (auto& node : nodes_) {
+    if (node->ntp && node->discipline && source < node->source_index.size()) {
+      node->discipline->retire_source(node->source_index[source]);
+    }
+  }
+}
+
 void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
-  if (source >= source_names_.size()) return;
+  if (source >= source_names_.size() || source_removed_[source]) return;
   Node* node = nullptr;
   if (result.phc_ifindex != 0) {
     node = phc_by_ifindex(result.phc_ifindex);
@@ -400,6 +413,8 @@ ClockStatus ClockGraph::status_of(const Node& node) const {
   s.steps = node.discipline->steps();
   s.sources = node.discipline->sources();
   if (node.last_measurement) s.last_update_age = now - *node.last_measurement;
+  // Removed sources are kept in the model only so that indexes stay valid: nobody lists them.
+  std::erase_if(s.sources, [](const SourceStatus& source) { return source.retired; });
   return s;
 }
 

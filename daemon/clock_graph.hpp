@@ -67,6 +67,9 @@ class ClockGraph {
 
   // An NTP source (of every clock NTP disciplines); returns its index for on_sample.
   std::size_t add_source(const std::string& name);
+  // The source is gone (SIGHUP without it): no clock counts it in selection any more and its
+  // late samples are dropped. Indexes are never reused; a source that comes back is added anew.
+  void remove_source(std::size_t source);
   // A sample goes to the clock its stamps were read on: a PHC for a hardware-stamped exchange
   // through a disciplining NIC, else the system clock (unless that follows a PHC: then unused).
   void on_sample(std::size_t source, const NtpExchangeResult& result);
@@ -118,6 +121,7 @@ class ClockGraph {
   std::vector<std::uint8_t> source_strata_;
   std::vector<std::uint32_t> source_refids_;
   std::vector<bool> source_unused_warned_;
+  std::vector<bool> source_removed_;
   std::size_t unused_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;
   std::optional<EventLoop::TimerId> cross_timer_;

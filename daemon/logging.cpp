@@ -63,4 +63,11 @@ Result<void> set_up_logging(const LoggingConfig& config, const std::optional<std
   return {};
 }
 
+Result<void> set_log_level(const std::string& level) {
+  auto parsed = parse_level(level);
+  if (!parsed) return std::unexpected(parsed.error());
+  spdlog::set_level(*parsed);
+  return {};
+}
+
 }  // namespace kairos

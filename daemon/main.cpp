@@ -23,6 +23,7 @@
 #include "daemon/metrics_text.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
+#include "daemon/reload.hpp"
 #include "daemon/shm_writer.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/seccomp_filter.hpp"
@@ -55,6 +56,62 @@ Result<std::unique_ptr<ControlServer>> start_control(const ControlConfig& config
     options.group = *gid;
   }
   return ControlServer::start(loop, std::move(options), std::move(handler));
+}
+
+// SIGHUP: the configuration file read again and what can change live applied (daemon/reload.hpp).
+// An invalid file changes nothing. `running` is what runs: its sources in the order of
+// `associations`, whose clock-graph indexes are `graph_ids`; `start_source` starts one more
+// source at the end of both. `level_fixed`: --log-level wins over the file.
+void reload_configuration(const std::string& path, DaemonConfig& running, bool level_fixed,
+                          std::list<Association>& associations, std::vector<std::size_t>& graph_ids,
+                          ClockGraph& clocks, TimeService* service,
+                          const std::function<void(const SourceConfig&)>& start_source) {
+  auto next = load_config(path);
+  if (!next) {
+    spdlog::error("SIGHUP: {} has problems; nothing changed, the running configuration stays:", path);
+    const std::string& problems = next.error().message;
+    for (std::size_t begin = 0; begin < problems.size();) {
+      const std::size_t end = std::min(problems.find('\n', begin), problems.size());
+      spdlog::error("  {}", problems.substr(begin, end - begin));
+      begin = end + 1;
+    }
+    return;
+  }
+  ReloadPlan plan = plan_reload(running, *next);
+  if (!plan.restart_needed.empty()) {
+    std::string keys;
+    for (const std::string& key : plan.restart_needed) keys += (keys.empty() ? "" : ", ") + key;
+    spdlog::warn("SIGHUP: {} changed: needs a restart; keeping the old value", keys);
+  }
+  // From the back, so that the indexes still to go stay valid.
+  for (auto i = plan.remove.rbegin(); i != plan.remove.rend(); ++i) {
+    const std::size_t at = *i;
+    const auto association = std::next(associations.begin(), static_cast<std::ptrdiff_t>(at));
+    spdlog::info("SIGHUP: source {} removed", association->name());
+    associations.erase(association);  // its timers, sockets and NTS session go with it
+    clocks.remove_source(graph_ids[at]);
+    graph_ids.erase(graph_ids.begin() + static_cast<std::ptrdiff_t>(at));
+    running.sources.erase(running.sources.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+  for (const SourceConfig& source : plan.add) {
+    spdlog::info("SIGHUP: source {} added", source.address);
+    running.sources.push_back(source);
+    start_source(source);
+  }
+  if (plan.log_level && level_fixed) {
+    spdlog::info("SIGHUP: [logging] level {} not applied: --log-level was given", *plan.log_level);
+    plan.log_level.reset();
+  }
+  if (plan.log_level) {
+    if (auto set = set_log_level(*plan.log_level); set) {
+      running.logging.level = *plan.log_level;
+    } else {
+      spdlog::error("SIGHUP: {}", set.error().message);
+      plan.log_level.reset();
+    }
+  }
+  if (service) service->reload();  // the certificate and key files, as every SIGHUP
+  spdlog::info("{}", reload_summary(plan));
 }
 
 }  // namespace
@@ -97,12 +154,14 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<TimeService> service;
   std::unique_ptr<SystemdNotifier> notifier;
+  std::function<void()> reload;  // set once everything runs (signals are read only then)
   auto signals = loop->handle_signals({SIGTERM, SIGINT, SIGHUP}, [&](int signal) {
     if (signal == SIGHUP) {
-      if (service) {
+      // Synchronous on the loop: a storm of them is so many reloads in a row, never two at once.
+      if (reload) {
+        reload();
+      } else if (service) {
         service->reload();
-      } else {
-        spdlog::warn("SIGHUP: nothing to reload (sources are read at start only)");
       }
       return;
     }
@@ -266,6 +325,26 @@ int main(int argc, char** argv) {
                       hardware)
         .start();
   }
+  // The associations started above are the graph's sources 0, 1, ... in the file's order.
+  std::vector<std::size_t> graph_ids(associations.size());
+  for (std::size_t i = 0; i < graph_ids.size(); ++i) graph_ids[i] = i;
+  std::function<void(const SourceConfig&)> start_source = [&](const SourceConfig& source) {
+    const std::size_t index = clocks.add_source(source.address);
+    graph_ids.push_back(index);
+    associations
+        .emplace_back(*loop, source,
+                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
+                        log_sample(a, r);
+                        clocks.on_sample(index, r);
+                        publish_system();
+                      },
+                      hardware)
+        .start();
+  };
+  reload = [&] {
+    reload_configuration(config_path, *config, log_level.has_value(), associations, graph_ids, clocks, service.get(),
+                         start_source);
+  };
   // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
   std::function<void()> metrics_tick = [&] {
     metrics->publish(metrics_text(snapshot(), KAIROS_VERSION));

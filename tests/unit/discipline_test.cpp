@@ -448,5 +448,37 @@ TEST(Discipline, LeapAnnouncedByAMinorityIsIgnored) {
   EXPECT_EQ(w.clock.leaps(), 0);
 }
 
+TEST(Discipline, RetiredMajorityNoLongerOutvotesTheTruth) {
+  World w(0, 0, {}, 5);
+  const std::size_t good = w.discipline.add_source({.name = "good"});
+  const std::size_t bad1 = w.discipline.add_source({.name = "bad1"});
+  const std::size_t bad2 = w.discipline.add_source({.name = "bad2"});
+  // Two agreeing falsetickers 5 ms ahead are the majority: the clock follows them.
+  for (double t = 1; t < 200; t += 16) {
+    w.advance_to(t);
+    w.measure(good);
+    w.measure(bad1, 0.005);
+    w.measure(bad2, 0.005);
+  }
+  ASSERT_TRUE(w.discipline.sources()[bad1].selected);
+  ASSERT_FALSE(w.discipline.sources()[good].selected);
+  ASSERT_GT(w.true_error(), 3e-3);
+  w.discipline.retire_source(bad1);
+  w.discipline.retire_source(bad2);
+  for (double t = 201; t < 1000; t += 16) {
+    w.advance_to(t);
+    w.measure(good);
+    w.measure(bad1, 0.005);  // ignored from now on
+    w.measure(bad2, 0.005);
+  }
+  const auto sources = w.discipline.sources();
+  EXPECT_TRUE(sources[bad1].retired);
+  EXPECT_FALSE(sources[bad1].selected);
+  EXPECT_FALSE(sources[bad2].selected);
+  EXPECT_TRUE(sources[good].selected);
+  EXPECT_TRUE(w.discipline.synchronized());
+  EXPECT_LT(std::abs(w.true_error()), 100e-6);
+}
+
 }  // namespace
 }  // namespace kairos
