@@ -144,9 +144,12 @@ Result<void> Association::use_keys(const KeClientResult& ke) {
   if (!session) return std::unexpected(session.error());
   if (auto ok = resolve_ntp(ke.ntp_server, ke.ntp_port); !ok) return ok;
   session_.emplace(std::move(*session));
-  session_origin_.emplace(KeClientResult{.keys = ke.keys});
-  session_origin_->ntp_server = ke.ntp_server;
-  session_origin_->ntp_port = ke.ntp_port;
+  session_origin_.emplace(KeClientResult{.keys = ke.keys,
+                                         .cookies = {},
+                                         .ntp_server = ke.ntp_server,
+                                         .ntp_port = ke.ntp_port,
+                                         .server_negotiated = ke.server_negotiated,
+                                         .port_negotiated = ke.port_negotiated});
   return {};
 }
 

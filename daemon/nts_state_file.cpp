@@ -140,9 +140,13 @@ Result<SavedNtsState> parse_nts_state(ByteView bytes) {
   const auto* cookies = member(j, "cookies");
   if (!cookies || !cookies->is_array()) return fail("no \"cookies\"");
   if (cookies->empty() || cookies->size() > kMaxSavedCookies) return fail("bad number of cookies");
-  SavedNtsState state{.source = source->get<std::string>(), .ke = KeClientResult{.keys = *keys}};
-  state.ke.ntp_server = server_name;
-  state.ke.ntp_port = static_cast<std::uint16_t>(port->get<std::uint64_t>());
+  SavedNtsState state{.source = source->get<std::string>(),
+                      .ke = KeClientResult{.keys = *keys,
+                                           .cookies = {},
+                                           .ntp_server = server_name,
+                                           .ntp_port = static_cast<std::uint16_t>(port->get<std::uint64_t>()),
+                                           .server_negotiated = false,
+                                           .port_negotiated = false}};
   for (const auto& text : *cookies) {
     auto cookie = from_hex(text, "a cookie", kMaxSavedCookieSize);
     if (!cookie) return std::unexpected(cookie.error());
