@@ -93,7 +93,9 @@ std::string format_nts_state(const SavedNtsState& state) {
   nlohmann::json cookies = nlohmann::json::array();
   for (const auto& cookie : state.ke.cookies) cookies.push_back(to_hex(cookie));
   j["cookies"] = std::move(cookies);
-  std::string text = j.dump(1) + "\n";
+  // A server name that is not UTF-8 (it came from the network) must not throw: replaced, it will
+  // not resolve, and the restart falls back to NTS-KE.
+  std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   // The keys' hex copies inside the json object go with it; wipe what we can reach.
   for (const char* key : {"c2s", "s2c"}) wipe(j[key].get_ref<std::string&>());
   for (auto& cookie : j["cookies"]) wipe(cookie.get_ref<std::string&>());

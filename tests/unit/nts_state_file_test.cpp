@@ -144,6 +144,14 @@ TEST(NtsStateFile, SavingWithoutCookiesRemovesTheOldFile) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("nts/" + nts_state_file_name(state.source))));
 }
 
+TEST(NtsStateFile, ServerNameThatIsNotUtf8DoesNotThrow) {
+  SavedNtsState state = sample_state();
+  state.ke.ntp_server = "ntp\xff.example.net";
+  auto parsed = parse_nts_state(view(format_nts_state(state)));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_NE(parsed->ke.ntp_server, state.ke.ntp_server);
+}
+
 TEST(NtsStateFile, FileNamesStayInTheDirectoryAndNeverCollide) {
   EXPECT_EQ(nts_state_file_name("time.example.net"), "time.example.net");
   EXPECT_EQ(nts_state_file_name("time.example.net:4460"), "time.example.net_3a4460");
