@@ -44,7 +44,18 @@ void Association::start() {
   host_ = target->first;
   port_ = target->second;
   burst_left_ = config_.iburst ? kBurstCount : 1;
-  if (config_.nts) {
+  if (config_.nts && saved_ke_) {
+    const KeClientResult saved = std::move(*saved_ke_);
+    saved_ke_.reset();
+    if (auto used = use_keys(saved); !used) {
+      spdlog::warn("{}: saved NTS state not usable ({}); NTS-KE instead", name(), used.error().message);
+      return begin_ke();
+    }
+    restored_unconfirmed_ = true;
+    spdlog::info("{}: NTS keys and {} cookies from the last run, NTP server {}; no NTS-KE", name(),
+                 saved.cookies.size(), ntp_address_->to_string());
+    begin_exchange();
+  } else if (config_.nts) {
     begin_ke();
   } else {
     if (auto ok = resolve_ntp(host_, port_); !ok) return retry_later("resolving", ok.error().message);
@@ -127,20 +138,37 @@ void Association::ke_done(Result<KeClientResult> result) {
     ++counters_.ke_failed;
     return retry_later("NTS-KE", result.error().message);
   }
-  auto session = NtsClientSession::create(*result);
-  if (!session) {
+  if (auto used = use_keys(*result); !used) {
     ++counters_.ke_failed;
-    return retry_later("NTS-KE", session.error().message);
-  }
-  if (auto ok = resolve_ntp(result->ntp_server, result->ntp_port); !ok) {
-    ++counters_.ke_failed;
-    return retry_later("NTS-KE", ok.error().message);
+    return retry_later("NTS-KE", used.error().message);
   }
   ++counters_.ke_ok;
-  session_.emplace(std::move(*session));
   spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead_id(),
                result->cookies.size(), ntp_address_->to_string());
+  if (on_keys_) on_keys_(*this);
   begin_exchange();
+}
+
+// Keys and cookies from an NTS-KE, or saved by the last run.
+Result<void> Association::use_keys(const KeClientResult& ke) {
+  auto session = NtsClientSession::create(ke);
+  if (!session) return std::unexpected(session.error());
+  if (auto ok = resolve_ntp(ke.ntp_server, ke.ntp_port); !ok) return ok;
+  session_.emplace(std::move(*session));
+  session_origin_.emplace(KeClientResult{.keys = ke.keys,
+                                         .cookies = {},
+                                         .ntp_server = ke.ntp_server,
+                                         .ntp_port = ke.ntp_port,
+                                         .server_negotiated = ke.server_negotiated,
+                                         .port_negotiated = ke.port_negotiated});
+  return {};
+}
+
+std::optional<KeClientResult> Association::nts_state() const {
+  if (!session_ || !session_origin_) return std::nullopt;
+  KeClientResult state = *session_origin_;
+  state.cookies.assign(session_->jar().begin(), session_->jar().end());
+  return state;
 }
 
 void Association::begin_exchange() {
@@ -216,6 +244,14 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
     --burst_left_;
     next = std::min(next, std::chrono::steady_clock::duration(kBurstSpacing));
   }
+  // Saved keys that get no valid answer may be stale (server restarted, moved): no more of their
+  // cookies are spent, the next exchange begins with an NTS-KE.
+  if (restored_unconfirmed_ && !outcome && session_) {
+    spdlog::warn("{}: no valid answer with the saved NTS state; NTS-KE instead", name());
+    session_->drop_cookies();
+    next = std::chrono::seconds(0);
+  }
+  restored_unconfirmed_ = false;
   if (outcome) {
     failures_ = 0;
     reach_ |= 1;

@@ -45,6 +45,13 @@ class Association {
   ~Association();
 
   void start();
+  // NTS: keys and cookies saved by an earlier run, used by start() instead of an NTS-KE (once;
+  // if they do not work, the NTS-KE follows as usual).
+  void restore_nts(KeClientResult saved) { saved_ke_.emplace(std::move(saved)); }
+  // The NTS state to save: keys, NTP server and the unused cookies; nullopt without keys.
+  std::optional<KeClientResult> nts_state() const;
+  // Called after every successful NTS-KE (to save the new state).
+  void on_keys(std::function<void(const Association&)> listener) { on_keys_ = std::move(listener); }
   const std::string& name() const { return config_.address; }
   const AssociationCounters& counters() const { return counters_; }
   std::uint8_t reach() const { return reach_; }
@@ -60,6 +67,7 @@ class Association {
   void begin_ke();
   void ke_ready(short revents);
   void ke_done(Result<KeClientResult> result);
+  Result<void> use_keys(const KeClientResult& ke);
   void begin_exchange();
   void exchange_ready(short revents);
   void exchange_done(NtpExchangeOutcome outcome);
@@ -85,6 +93,10 @@ class Association {
 
   std::optional<PendingKe> ke_;
   std::optional<NtsClientSession> session_;
+  std::optional<KeClientResult> saved_ke_;        // from restore_nts, until start() uses it
+  std::optional<KeClientResult> session_origin_;  // the session's keys and NTP server (no cookies)
+  std::function<void(const Association&)> on_keys_;
+  bool restored_unconfirmed_ = false;  // saved keys in use, no answer with them yet
   std::optional<SocketAddress> ntp_address_;
   std::optional<PendingNtpExchange> exchange_;
   std::optional<EventLoop::TimerId> deadline_;

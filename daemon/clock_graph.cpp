@@ -131,7 +131,18 @@ Result<void> ClockGraph::build(Node& node) {
     node.observed = std::make_unique<ObservedClock>(*node.real, [this] { return this->elapsed(); });
     device = node.observed.get();
   }
-  node.discipline = std::make_unique<Discipline>(*device, options_);
+  DisciplineOptions options = options_;
+  if (&node == nodes_.front().get() && system_seed_) {
+    // The discipline reads the device's frequency as its starting point; the model's prior is
+    // then "no error left", as sure as the seed says.
+    const double limit = device->max_frequency();
+    if (auto set = device->set_frequency(std::clamp(system_seed_->frequency, -limit, limit)); !set) {
+      spdlog::warn("system clock: cannot set the saved frequency: {}", set.error().message);
+    } else {
+      options.kalman.initial_frequency_sd = std::min(system_seed_->sd, options.kalman.initial_frequency_sd);
+    }
+  }
+  node.discipline = std::make_unique<Discipline>(*device, options);
   node.own_steps_seen = 0;
   node.logged_state = DisciplineState::kUnsynchronized;
   // The followers learn of every correction as a known control input.
@@ -158,6 +169,11 @@ Result<void> ClockGraph::build(Node& node) {
     }
   }
   return {};
+}
+
+void ClockGraph::seed_system_frequency(double frequency, double sd) {
+  system_seed_ = FrequencySeed{.frequency = frequency, .sd = sd};
+  (void)build(system());
 }
 
 Result<void> ClockGraph::add_phc(const PhcPlan& plan, PhcOpener open) {

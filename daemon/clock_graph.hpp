@@ -60,6 +60,12 @@ class ClockGraph {
   ClockGraph& operator=(const ClockGraph&) = delete;
   ~ClockGraph();
 
+  // Starts the system clock's model from a frequency known before any sample (the frequency
+  // file): the clock device is set to `frequency` (the kernel when steering, the virtual
+  // correction when observing) and the model believes it to within `sd`. Call before add_phc and
+  // add_source.
+  void seed_system_frequency(double frequency, double sd);
+
   // A PHC joins the graph. `open` opens its device (again after it went away): read-write when
   // steering, read-only when observing. Call before add_source. Fails when it cannot be opened.
   using PhcOpener = std::function<Result<PhcDevice>()>;
@@ -116,6 +122,11 @@ class ClockGraph {
   EventLoop::Clock::time_point start_;
   std::function<double()> elapsed_;
   std::optional<std::string> system_follows_;
+  struct FrequencySeed {
+    double frequency;
+    double sd;
+  };
+  std::optional<FrequencySeed> system_seed_;
   std::vector<std::unique_ptr<Node>> nodes_;  // [0]: the system clock; stable addresses
   std::vector<std::string> source_names_;
   std::vector<std::uint8_t> source_strata_;

@@ -3,9 +3,13 @@
 // serves time (NTP and NTS, with an NTS-KE server) when configured.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <functional>
 #include <list>
 #include <nlohmann/json.hpp>
@@ -17,10 +21,12 @@
 #include "daemon/control_server.hpp"
 #include "daemon/daemon_status.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/frequency_file.hpp"
 #include "daemon/interfaces.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/metrics_text.hpp"
+#include "daemon/nts_state_file.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/reload.hpp"
@@ -114,6 +120,44 @@ void reload_configuration(const std::string& path, DaemonConfig& running, bool l
   spdlog::info("{}", reload_summary(plan));
 }
 
+// The system clock's frequency is saved this often while synchronized (and at exit).
+constexpr auto kFrequencySaveInterval = std::chrono::minutes(10);
+
+// The frequency file, if there is a usable one, seeds the system clock's model. A missing file
+// is the first start; anything else wrong with it is said once and then ignored.
+void seed_frequency(ClockGraph& clocks, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return;
+  auto saved = load_frequency_file(path);
+  if (!saved) {
+    spdlog::warn("frequency file ignored: {}", saved.error().message);
+    return;
+  }
+  const double sd = seeded_frequency_sd(*saved);
+  clocks.seed_system_frequency(saved->frequency, sd);
+  spdlog::info("system clock: frequency {:+.3f} ppm ± {:.3f} from {} (starting from ± {:.3f})", saved->frequency * 1e6,
+               saved->sd * 1e6, path, sd * 1e6);
+}
+
+// Only a synchronized model's frequency is worth keeping; otherwise the old file stays.
+void save_frequency(const ClockGraph& clocks, const std::string& path) {
+  const ClockStatus status = clocks.system_status();
+  if (status.state != DisciplineState::kSynchronized) return;
+  const SavedFrequency saved{.frequency = status.frequency, .sd = status.frequency_sd, .written = std::time(nullptr)};
+  if (auto written = save_frequency_file(path, saved); !written) {
+    spdlog::warn("frequency not saved: {}", written.error().message);
+  }
+}
+
+void save_nts(const Association& source, const std::string& state_dir) {
+  auto state = source.nts_state();
+  if (!state) return;
+  if (auto written = save_nts_state(state_dir, SavedNtsState{.source = source.name(), .ke = std::move(*state)});
+      !written) {
+    spdlog::warn("{}: NTS state not saved: {}", source.name(), written.error().message);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +230,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
+  // The state directory holds the frequency and NTS files; made here, before the privileges go.
+  if (::mkdir(config->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("cannot create state-dir {}: {}; frequency and NTS state are not kept", config->state_dir,
+                 std::strerror(errno));
+  }
+  const std::string frequency_path = config->state_dir + "/frequency";
+  seed_frequency(clocks, frequency_path);
   // The PHCs that take part, opened before the privileges go (read-only when observing).
   HardwareInterfaces hardware;
   for (const InterfaceState& nic : (*interfaces)->states()) {
@@ -313,38 +364,41 @@ int main(int argc, char** argv) {
     }
   }
   notifier = std::make_unique<SystemdNotifier>(*loop);
-  for (const SourceConfig& source : config->sources) {
-    const std::size_t index = clocks.add_source(source.address);
-    associations
-        .emplace_back(*loop, source,
-                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
-                        log_sample(a, r);
-                        clocks.on_sample(index, r);
-                        publish_system();
-                      },
-                      hardware)
-        .start();
-  }
-  // The associations started above are the graph's sources 0, 1, ... in the file's order.
-  std::vector<std::size_t> graph_ids(associations.size());
-  for (std::size_t i = 0; i < graph_ids.size(); ++i) graph_ids[i] = i;
+  // Every source, at start and added by SIGHUP: its graph index in `graph_ids`, in the order of
+  // `associations`; an NTS source takes its saved keys and cookies if any and saves new ones.
+  std::vector<std::size_t> graph_ids;
   std::function<void(const SourceConfig&)> start_source = [&](const SourceConfig& source) {
     const std::size_t index = clocks.add_source(source.address);
     graph_ids.push_back(index);
-    associations
-        .emplace_back(*loop, source,
-                      [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
-                        log_sample(a, r);
-                        clocks.on_sample(index, r);
-                        publish_system();
-                      },
-                      hardware)
-        .start();
+    Association& association = associations.emplace_back(
+        *loop, source,
+        [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
+          log_sample(a, r);
+          clocks.on_sample(index, r);
+          publish_system();
+        },
+        hardware);
+    if (source.nts) {
+      auto saved = take_nts_state(config->state_dir, source.address);
+      if (!saved) {
+        spdlog::warn("{}: saved NTS state ignored: {}", source.address, saved.error().message);
+      } else if (*saved) {
+        association.restore_nts(std::move(**saved));
+      }
+      association.on_keys([&state_dir = config->state_dir](const Association& a) { save_nts(a, state_dir); });
+    }
+    association.start();
   };
+  for (const SourceConfig& source : config->sources) start_source(source);
   reload = [&] {
     reload_configuration(config_path, *config, log_level.has_value(), associations, graph_ids, clocks, service.get(),
                          start_source);
   };
+  std::function<void()> frequency_tick = [&] {
+    save_frequency(clocks, frequency_path);
+    loop->add_timer(kFrequencySaveInterval, frequency_tick);
+  };
+  loop->add_timer(kFrequencySaveInterval, frequency_tick);
   // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
   std::function<void()> metrics_tick = [&] {
     metrics->publish(metrics_text(snapshot(), KAIROS_VERSION));
@@ -372,6 +426,12 @@ int main(int argc, char** argv) {
   }
   if (service) service->log_counters();
   clocks.log_status();
+  // A clean exit saves the latest of both; after a crash what is left is the last periodic
+  // frequency and the NTS state written after the last NTS-KE.
+  save_frequency(clocks, frequency_path);
+  for (const Association& a : associations) {
+    if (a.nts()) save_nts(a, config->state_dir);
+  }
   service.reset();
   if (!ran) {
     spdlog::critical("{}", ran.error().message);

@@ -48,6 +48,8 @@ class NtsClientSession {
   // No cookie left: a new NTS-KE is needed.
   bool exhausted() const { return jar_.empty(); }
   void drop_cookies() { jar_.clear(); }
+  // The unused cookies, oldest first (saved across a restart by the daemon).
+  const std::deque<std::vector<std::uint8_t>>& jar() const { return jar_; }
 
  private:
   friend class NtpClientExchange;

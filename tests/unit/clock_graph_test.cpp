@@ -97,6 +97,45 @@ TEST_F(ClockGraphTest, AForeignStepMakesTheOffsetUnknown) {
   EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
 }
 
+// The frequency file's seed: the model starts at the saved rate, not from ± 1000 ppm.
+TEST_F(ClockGraphTest, SeededObserverStartsFromTheSavedFrequency) {
+  auto first_estimate = [&](bool seeded) {
+    t = 0;
+    auto graph = make(false);
+    if (seeded) graph->seed_system_frequency(30e-6, 5e-6);
+    const std::size_t source = graph->add_source("server");
+    graph->on_sample(source, sample_now());  // one sample: an offset, nothing about the rate yet
+    EXPECT_EQ(*real->frequency(), 0.0);      // observing: the kernel clock is never touched
+    return graph->system_status();
+  };
+  const ClockStatus unseeded = first_estimate(false);
+  const ClockStatus seeded = first_estimate(true);
+  EXPECT_NEAR(unseeded.frequency, 0.0, 1e-9);
+  EXPECT_GT(unseeded.frequency_sd, 100e-6);
+  EXPECT_NEAR(seeded.frequency, 30e-6, 1e-9);
+  EXPECT_NEAR(seeded.frequency_sd, 5e-6, 1e-6);
+}
+
+TEST_F(ClockGraphTest, SteeringSetsTheSavedFrequencyBeforeAnySample) {
+  auto graph = make(true);
+  graph->seed_system_frequency(30e-6, 5e-6);
+  graph->add_source("server");
+  EXPECT_DOUBLE_EQ(*real->frequency(), 30e-6);
+}
+
+TEST_F(ClockGraphTest, AStaleSeedIsCorrected) {
+  auto graph = make(false);
+  graph->seed_system_frequency(20e-6, 5e-6);  // the clock really runs 30 ppm slow
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(source, sample_now());
+  }
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(graph->system_status().frequency, 30e-6, 0.5e-6);
+  EXPECT_NEAR(graph->system_status().offset, -real->offset_at(t), 5e-6);
+}
+
 TEST(StampPrecision, HardwareStampsAreTrustedMore) {
   EXPECT_LT(stamp_precision(StampSource::kHardware, StampSource::kHardware),
             stamp_precision(StampSource::kKernel, StampSource::kKernel));
