@@ -26,6 +26,7 @@ struct ClockGraphRemoveTest : ::testing::Test {
     r.sample.offset = Duration::from_seconds(-real->offset_at(t) + error);
     r.sample.delay = Duration::from_seconds(200e-6);
     r.sample.header.stratum = 2;
+    r.sample.header.precision = -24;  // the default, 2^0 s, would make every interval overlap
     r.sample.header.leap = NtpLeap::kNone;
     r.t1_source = r.t4_source = StampSource::kKernel;
     return r;

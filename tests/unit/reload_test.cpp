@@ -26,15 +26,14 @@ certificate = "/etc/kairos/fullchain.pem"
 private-key = "/etc/kairos/key.pem"
 )";
 
-const std::string kTwoSources = R"(
-[logging]
-level = "info"
+const std::string kSources = R"(
 [[source]]
 address = "a.example.net"
 [[source]]
 address = "10.0.0.1:123"
 nts = false
 )";
+const std::string kTwoSources = "[logging]\nlevel = \"info\"\n" + kSources;
 
 TEST(PlanReload, UnchangedFileChangesNothing) {
   const DaemonConfig running = parse(kTwoSources + kServing);
@@ -144,11 +143,9 @@ name = "eth0"
 [metrics]
 listen = "127.0.0.1:9100"
 )");
-  const ReloadPlan plan = plan_reload(running, parse(kTwoSources + R"(
+  const ReloadPlan plan = plan_reload(running, parse("[logging]\nlevel = \"info\"\ntarget = \"journald\"\n" + kSources + R"(
 [daemon]
 user = "kairos"
-[logging]
-target = "journald"
 [server]
 listen = ["127.0.0.1:1123"]
 [nts-ke-server]
