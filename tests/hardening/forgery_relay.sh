@@ -12,7 +12,7 @@ source "$top/tests/interop/lib.sh"
 source "$top/tests/hardening/lib.sh"
 work=$(mktemp -d /tmp/kairos-forgery-relay.XXXXXX)
 chmod 0755 "$work"
-KAIROSD_PID= CLIENT_PID=
+KAIROSD_PID='' CLIENT_PID=''
 trap 'stop_pid "$CLIENT_PID"; stop_relays; stop_pid "$KAIROSD_PID"; rm -rf "$work"' EXIT
 
 ntp_port=${NTP_PORT:-14510}

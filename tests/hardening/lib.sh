@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154
 # Shared by the hardening tests: a kairosd server, observe-only kairosd clients and kairos-relay
 # instances between them, all on loopback. Source it after tests/interop/lib.sh; set `work`,
 # `build` and call set_launcher first. Every daemon runs with --no-steer; no configuration
