@@ -21,12 +21,18 @@ std::chrono::steady_clock::duration seconds(double s) {
 
 }  // namespace
 
-Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware)
+Association::Association(EventLoop& loop, Resolver& resolver, SourceConfig config, SampleCallback on_sample,
+                         HardwareInterfaces hardware)
     : loop_(loop),
+      resolver_(resolver),
       config_(std::move(config)),
       on_sample_(std::move(on_sample)),
       hardware_(std::move(hardware)),
       poll_(config_.minpoll) {}
+
+Association::~Association() {
+  if (lookup_) resolver_.cancel(*lookup_);
+}
 
 void Association::start() {
   auto target = split_host_port(config_.address, config_.nts ? kNtsKeDefaultPort : kNtpDefaultPort);
@@ -40,17 +46,21 @@ void Association::start() {
   if (config_.nts) {
     begin_ke();
   } else {
-    if (auto ok = resolve_ntp(host_, port_); !ok) return retry_later("resolving", ok.error().message);
-    begin_exchange();
+    resolve_ntp(host_, port_, [this](Result<void> ok) {
+      if (!ok) return retry_later("resolving", ok.error().message);
+      begin_exchange();
+    });
   }
 }
 
-Result<void> Association::resolve_ntp(const std::string& host, std::uint16_t port) {
-  // TODO(daemon issue): resolution blocks the loop; move it off the loop.
-  auto addresses = resolve(host, port, SOCK_DGRAM);
-  if (!addresses) return std::unexpected(addresses.error());
-  ntp_address_ = addresses->front();
-  return {};
+void Association::resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then) {
+  lookup_ = resolver_.lookup(host, port, SOCK_DGRAM,
+                             [this, then = std::move(then)](Result<Resolver::Addresses> addresses) {
+                               lookup_.reset();
+                               if (!addresses) return then(std::unexpected(addresses.error()));
+                               ntp_address_ = addresses->front();
+                               then({});
+                             });
 }
 
 void Association::schedule(std::chrono::steady_clock::duration after, void (Association::*step)()) {
@@ -83,9 +93,20 @@ void Association::forget_interleaved() {
 void Association::begin_ke() {
   session_.reset();
   forget_interleaved();  // new keys, maybe a new server: nothing of the old exchanges applies
+  lookup_ = resolver_.lookup(host_, port_, SOCK_STREAM, [this](Result<Resolver::Addresses> addresses) {
+    lookup_.reset();
+    if (!addresses) {
+      ++counters_.ke_failed;
+      return retry_later("NTS-KE", addresses.error().message);
+    }
+    connect_ke(addresses->front());
+  });
+}
+
+void Association::connect_ke(const SocketAddress& address) {
   KeFetchOptions options{
       .host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true, .aeads = config_.aeads};
-  auto pending = PendingKe::start(options);
+  auto pending = PendingKe::connect(options, address);
   if (!pending) {
     ++counters_.ke_failed;
     return retry_later("NTS-KE", pending.error().message);
@@ -121,15 +142,20 @@ void Association::ke_done(Result<KeClientResult> result) {
     ++counters_.ke_failed;
     return retry_later("NTS-KE", session.error().message);
   }
-  if (auto ok = resolve_ntp(result->ntp_server, result->ntp_port); !ok) {
-    ++counters_.ke_failed;
-    return retry_later("NTS-KE", ok.error().message);
-  }
-  ++counters_.ke_ok;
+  // The keys are held while the NTP server's name is looked up; a failed lookup drops them.
   session_.emplace(std::move(*session));
-  spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead_id(),
-               result->cookies.size(), ntp_address_->to_string());
-  begin_exchange();
+  resolve_ntp(result->ntp_server, result->ntp_port,
+              [this, aead = result->keys.aead_id(), cookies = result->cookies.size()](Result<void> ok) {
+                if (!ok) {
+                  session_.reset();
+                  ++counters_.ke_failed;
+                  return retry_later("NTS-KE", ok.error().message);
+                }
+                ++counters_.ke_ok;
+                spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), aead, cookies,
+                             ntp_address_->to_string());
+                begin_exchange();
+              });
 }
 
 void Association::begin_exchange() {

@@ -23,6 +23,7 @@
 #include "daemon/metrics_text.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
+#include "daemon/resolver.hpp"
 #include "daemon/shm_writer.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/seccomp_filter.hpp"
@@ -205,6 +206,7 @@ int main(int argc, char** argv) {
     // unsynchronized may be announced then.
     if (steer) service->set_clock_source([&clocks] { return clocks.server_state(); });
   }
+  std::unique_ptr<Resolver> resolver;    // started after the privilege drop; outlives the sources
   std::list<Association> associations;  // stable addresses: timers capture `this`
   // The control socket is made before the privileges go: its directory is usually root's.
   // One snapshot of the daemon for the control socket and the metrics page alike.
@@ -254,10 +256,20 @@ int main(int argc, char** argv) {
     }
   }
   notifier = std::make_unique<SystemdNotifier>(*loop);
+  // Its thread starts here, after the drop and the filter: it never holds a capability and
+  // getaddrinfo runs under the same seccomp filter as the loop.
+  if (!config->sources.empty()) {
+    auto started = Resolver::start(*loop);
+    if (!started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    resolver = std::move(*started);
+  }
   for (const SourceConfig& source : config->sources) {
     const std::size_t index = clocks.add_source(source.address);
     associations
-        .emplace_back(*loop, source,
+        .emplace_back(*loop, *resolver, source,
                       [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
                         log_sample(a, r);
                         clocks.on_sample(index, r);
