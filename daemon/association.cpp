@@ -21,8 +21,10 @@ std::chrono::steady_clock::duration seconds(double s) {
 
 }  // namespace
 
-Association::Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware)
+Association::Association(EventLoop& loop, Resolver& resolver, SourceConfig config, SampleCallback on_sample,
+                         HardwareInterfaces hardware)
     : loop_(loop),
+      resolver_(resolver),
       config_(std::move(config)),
       on_sample_(std::move(on_sample)),
       hardware_(std::move(hardware)),
@@ -33,6 +35,7 @@ Association::~Association() {
   if (deadline_) loop_.cancel_timer(*deadline_);
   if (ke_) loop_.unwatch(ke_->fd());
   if (exchange_) loop_.unwatch(exchange_->fd());
+  if (lookup_) resolver_.cancel(*lookup_);
 }
 
 void Association::start() {
@@ -47,28 +50,34 @@ void Association::start() {
   if (config_.nts && saved_ke_) {
     const KeClientResult saved = std::move(*saved_ke_);
     saved_ke_.reset();
-    if (auto used = use_keys(saved); !used) {
-      spdlog::warn("{}: saved NTS state not usable ({}); NTS-KE instead", name(), used.error().message);
-      return begin_ke();
-    }
-    restored_unconfirmed_ = true;
-    spdlog::info("{}: NTS keys and {} cookies from the last run, NTP server {}; no NTS-KE", name(),
-                 saved.cookies.size(), ntp_address_->to_string());
-    begin_exchange();
+    use_keys(saved, [this, cookies = saved.cookies.size()](Result<void> used) {
+      if (!used) {
+        spdlog::warn("{}: saved NTS state not usable ({}); NTS-KE instead", name(), used.error().message);
+        return begin_ke();
+      }
+      restored_unconfirmed_ = true;
+      spdlog::info("{}: NTS keys and {} cookies from the last run, NTP server {}; no NTS-KE", name(), cookies,
+                   ntp_address_->to_string());
+      begin_exchange();
+    });
   } else if (config_.nts) {
     begin_ke();
   } else {
-    if (auto ok = resolve_ntp(host_, port_); !ok) return retry_later("resolving", ok.error().message);
-    begin_exchange();
+    resolve_ntp(host_, port_, [this](Result<void> ok) {
+      if (!ok) return retry_later("resolving", ok.error().message);
+      begin_exchange();
+    });
   }
 }
 
-Result<void> Association::resolve_ntp(const std::string& host, std::uint16_t port) {
-  // TODO(daemon issue): resolution blocks the loop; move it off the loop.
-  auto addresses = resolve(host, port, SOCK_DGRAM);
-  if (!addresses) return std::unexpected(addresses.error());
-  ntp_address_ = addresses->front();
-  return {};
+void Association::resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then) {
+  lookup_ = resolver_.lookup(host, port, SOCK_DGRAM,
+                             [this, then = std::move(then)](Result<Resolver::Addresses> addresses) {
+                               lookup_.reset();
+                               if (!addresses) return then(std::unexpected(addresses.error()));
+                               ntp_address_ = addresses->front();
+                               then({});
+                             });
 }
 
 void Association::schedule(std::chrono::steady_clock::duration after, void (Association::*step)()) {
@@ -105,9 +114,20 @@ void Association::forget_interleaved() {
 void Association::begin_ke() {
   session_.reset();
   forget_interleaved();  // new keys, maybe a new server: nothing of the old exchanges applies
+  lookup_ = resolver_.lookup(host_, port_, SOCK_STREAM, [this](Result<Resolver::Addresses> addresses) {
+    lookup_.reset();
+    if (!addresses) {
+      ++counters_.ke_failed;
+      return retry_later("NTS-KE", addresses.error().message);
+    }
+    connect_ke(addresses->front());
+  });
+}
+
+void Association::connect_ke(const SocketAddress& address) {
   KeFetchOptions options{
       .host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true, .aeads = config_.aeads};
-  auto pending = PendingKe::start(options);
+  auto pending = PendingKe::connect(options, address);
   if (!pending) {
     ++counters_.ke_failed;
     return retry_later("NTS-KE", pending.error().message);
@@ -138,22 +158,23 @@ void Association::ke_done(Result<KeClientResult> result) {
     ++counters_.ke_failed;
     return retry_later("NTS-KE", result.error().message);
   }
-  if (auto used = use_keys(*result); !used) {
-    ++counters_.ke_failed;
-    return retry_later("NTS-KE", used.error().message);
-  }
-  ++counters_.ke_ok;
-  spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), result->keys.aead_id(),
-               result->cookies.size(), ntp_address_->to_string());
-  if (on_keys_) on_keys_(*this);
-  begin_exchange();
+  use_keys(*result, [this, aead = result->keys.aead_id(), cookies = result->cookies.size()](Result<void> used) {
+    if (!used) {
+      ++counters_.ke_failed;
+      return retry_later("NTS-KE", used.error().message);
+    }
+    ++counters_.ke_ok;
+    spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), aead, cookies,
+                 ntp_address_->to_string());
+    if (on_keys_) on_keys_(*this);
+    begin_exchange();
+  });
 }
 
-// Keys and cookies from an NTS-KE, or saved by the last run.
-Result<void> Association::use_keys(const KeClientResult& ke) {
+// The keys are held while the NTP server's name is looked up; a failed lookup drops them.
+void Association::use_keys(const KeClientResult& ke, std::function<void(Result<void>)> done) {
   auto session = NtsClientSession::create(ke);
-  if (!session) return std::unexpected(session.error());
-  if (auto ok = resolve_ntp(ke.ntp_server, ke.ntp_port); !ok) return ok;
+  if (!session) return done(std::unexpected(session.error()));
   session_.emplace(std::move(*session));
   session_origin_.emplace(KeClientResult{.keys = ke.keys,
                                          .cookies = {},
@@ -161,7 +182,13 @@ Result<void> Association::use_keys(const KeClientResult& ke) {
                                          .ntp_port = ke.ntp_port,
                                          .server_negotiated = ke.server_negotiated,
                                          .port_negotiated = ke.port_negotiated});
-  return {};
+  resolve_ntp(ke.ntp_server, ke.ntp_port, [this, done = std::move(done)](Result<void> ok) {
+    if (!ok) {
+      session_.reset();
+      session_origin_.reset();
+    }
+    done(std::move(ok));
+  });
 }
 
 std::optional<KeClientResult> Association::nts_state() const {

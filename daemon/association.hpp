@@ -12,6 +12,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/ke_fetch.hpp"
 #include "daemon/ntp_query.hpp"
+#include "daemon/resolver.hpp"
 
 namespace kairos {
 
@@ -37,11 +38,13 @@ class Association {
   using SampleCallback = std::function<void(const Association&, const NtpExchangeResult&)>;
 
   // `hardware`: the interfaces whose NIC stamps this source's exchanges may use (empty: none).
-  Association(EventLoop& loop, SourceConfig config, SampleCallback on_sample, HardwareInterfaces hardware = {});
+  // Names are looked up through `resolver`, which must outlive the association.
+  Association(EventLoop& loop, Resolver& resolver, SourceConfig config, SampleCallback on_sample,
+              HardwareInterfaces hardware = {});
   Association(const Association&) = delete;
   Association& operator=(const Association&) = delete;
-  // Stops it: its timers are cancelled and its sockets unwatched and closed (a source removed
-  // on SIGHUP), so no callback of the loop reaches it afterwards.
+  // Stops it: its timers are cancelled, its sockets unwatched and closed and its name lookup
+  // cancelled (a source removed on SIGHUP), so no callback of the loop reaches it afterwards.
   ~Association();
 
   void start();
@@ -65,9 +68,12 @@ class Association {
 
  private:
   void begin_ke();
+  void connect_ke(const SocketAddress& address);
   void ke_ready(short revents);
   void ke_done(Result<KeClientResult> result);
-  Result<void> use_keys(const KeClientResult& ke);
+  // Takes keys and cookies (from an NTS-KE or saved by the last run); `done` once the NTP
+  // server's name is looked up, with the keys dropped again if that failed.
+  void use_keys(const KeClientResult& ke, std::function<void(Result<void>)> done);
   void begin_exchange();
   void exchange_ready(short revents);
   void exchange_done(NtpExchangeOutcome outcome);
@@ -75,9 +81,12 @@ class Association {
   void schedule(std::chrono::steady_clock::duration after, void (Association::*step)());
   std::chrono::steady_clock::duration poll_interval() const;
   std::chrono::milliseconds exchange_timeout() const;
-  Result<void> resolve_ntp(const std::string& host, std::uint16_t port);
+  // Looks the NTP server up off the loop; `then` runs with ntp_address_ set, or with the error.
+  void resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then);
 
   EventLoop& loop_;
+  Resolver& resolver_;
+  std::optional<Resolver::RequestId> lookup_;  // while a name is being looked up
   SourceConfig config_;
   SampleCallback on_sample_;
   HardwareInterfaces hardware_;

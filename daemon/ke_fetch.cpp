@@ -8,15 +8,18 @@
 namespace kairos {
 
 Result<PendingKe> PendingKe::start(const KeFetchOptions& options) {
+  auto addresses = resolve(options.host, options.port, SOCK_STREAM);
+  if (!addresses) return std::unexpected(addresses.error());
+  return connect(options, addresses->front());
+}
+
+Result<PendingKe> PendingKe::connect(const KeFetchOptions& options, const SocketAddress& address) {
   auto ctx = make_tls_client_context(
       {.server_name = options.host, .ca_file = options.ca_file, .system_trust = options.system_trust});
   if (!ctx) return std::unexpected(ctx.error());
-  auto addresses = resolve(options.host, options.port, SOCK_STREAM);
-  if (!addresses) return std::unexpected(addresses.error());
-  const SocketAddress& address = addresses->front();
   auto fd = open_socket(address.family(), SOCK_STREAM);
   if (!fd) return std::unexpected(fd.error());
-  if (connect(fd->get(), address.get(), address.length) != 0 && errno != EINPROGRESS) {
+  if (::connect(fd->get(), address.get(), address.length) != 0 && errno != EINPROGRESS) {
     return fail("NTS-KE connect to " + address.to_string() + ": " + std::strerror(errno));
   }
   return PendingKe(std::move(*ctx), std::move(*fd), address, options);

@@ -26,6 +26,8 @@ class PendingKe {
  public:
   // Resolves the server (blocking getaddrinfo), builds the TLS context and starts connecting.
   static Result<PendingKe> start(const KeFetchOptions& options);
+  // The same with the address already known (kairosd resolves through its Resolver, off the loop).
+  static Result<PendingKe> connect(const KeFetchOptions& options, const SocketAddress& address);
 
   int fd() const { return fd_.get(); }
   short events() const;

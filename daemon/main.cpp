@@ -30,6 +30,7 @@
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/reload.hpp"
+#include "daemon/resolver.hpp"
 #include "daemon/shm_writer.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/seccomp_filter.hpp"
@@ -315,6 +316,7 @@ int main(int argc, char** argv) {
     // unsynchronized may be announced then.
     if (steer) service->set_clock_source([&clocks] { return clocks.server_state(); });
   }
+  std::unique_ptr<Resolver> resolver;    // started after the privilege drop; outlives the sources
   std::list<Association> associations;  // stable addresses: timers capture `this`
   // The control socket is made before the privileges go: its directory is usually root's.
   // One snapshot of the daemon for the control socket and the metrics page alike.
@@ -364,6 +366,17 @@ int main(int argc, char** argv) {
     }
   }
   notifier = std::make_unique<SystemdNotifier>(*loop);
+  // Its thread starts here, after the drop and the filter: it never holds a capability and
+  // getaddrinfo runs under the same seccomp filter as the loop. Started even without sources:
+  // a SIGHUP may add some.
+  {
+    auto started = Resolver::start(*loop);
+    if (!started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    resolver = std::move(*started);
+  }
   // Every source, at start and added by SIGHUP: its graph index in `graph_ids`, in the order of
   // `associations`; an NTS source takes its saved keys and cookies if any and saves new ones.
   std::vector<std::size_t> graph_ids;
@@ -371,7 +384,7 @@ int main(int argc, char** argv) {
     const std::size_t index = clocks.add_source(source.address);
     graph_ids.push_back(index);
     Association& association = associations.emplace_back(
-        *loop, source,
+        *loop, *resolver, source,
         [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
           log_sample(a, r);
           clocks.on_sample(index, r);

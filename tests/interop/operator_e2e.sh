@@ -15,8 +15,8 @@ chmod 0755 "$work"
 KAIROSD_PID= client_pid=
 trap 'stop_pid "$client_pid"; stop_pid "$KAIROSD_PID"; rm -rf "$work"' EXIT
 
-ntp_port=${NTP_PORT:-13523}
-ke_port=${KE_PORT:-13860}
+ntp_port=${NTP_PORT:-13543}
+ke_port=${KE_PORT:-13880}
 metrics_port=${METRICS_PORT:-13914}
 ctl="$build/tools/kairosctl/kairosctl"
 set_launcher

@@ -18,8 +18,8 @@ chmod 0755 "$work"
 pid=
 trap 'stop_pid "$pid"; rm -rf "$work"' EXIT
 
-ntp_port=${NTP_PORT:-13323}
-ke_port=${KE_PORT:-13660}
+ntp_port=${NTP_PORT:-13333}
+ke_port=${KE_PORT:-13670}
 metrics_port=${METRICS_PORT:-13913}
 make_test_pki "$work/pki"
 mkdir -p "$work/state"

@@ -438,12 +438,13 @@ TEST(DaemonStatusJson, ClocksListsEveryClockAndFullSnapshotHasAllParts) {
 
 TEST(DaemonStatus, SourceIsSelectedByItsClockModelEntry) {
   EventLoop loop = EventLoop::create().value();
+  auto resolver = Resolver::start(loop).value();
   std::list<Association> associations;
   for (const char* name : {"a.example", "b.example"}) {
     SourceConfig config;
     config.address = name;
     config.minpoll = 5;
-    associations.emplace_back(loop, config, [](const Association&, const NtpExchangeResult&) {});
+    associations.emplace_back(loop, *resolver, config, [](const Association&, const NtpExchangeResult&) {});
   }
   ClockStatus system;
   system.sources = {model_source("a.example", false), model_source("b.example", true)};
