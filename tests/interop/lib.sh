@@ -168,3 +168,26 @@ wait_tcp_listener() {
   echo "$name did not open port $port" >&2
   return 1
 }
+
+# Prints the configuration of a kairosd NTS server on loopback (local stratum 1, one worker, no
+# rate limit: tests poll every 0.25 s from one address) with its control socket and no time page.
+# Usage: loopback_server_config STATE_DIR NTP_PORT KE_PORT PKI_DIR CONTROL_SOCKET
+loopback_server_config() {
+  cat <<CONF
+[daemon]
+state-dir = "$1"
+[server]
+listen = ["127.0.0.1:$2"]
+workers = 1
+local-stratum = 1
+rate-limit = false
+[nts-ke-server]
+listen = ["127.0.0.1:$3"]
+certificate = "$4/fullchain.crt"
+private-key = "$4/server.key"
+[control]
+socket = "$5"
+[shm]
+enabled = false
+CONF
+}

@@ -24,22 +24,7 @@ mkdir -p "$work/state" "$work/run"
 [[ $RUN_USER == nobody ]] && chown nobody:nogroup "$work/state" "$work/run"
 client_sock="$work/run/client/control.sock"
 
-cat >"$work/server.toml" <<CONF
-[daemon]
-state-dir = "$work/state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$work/pki/fullchain.crt"
-private-key = "$work/pki/server.key"
-[control]
-socket = "$work/run/server/control.sock"
-[shm]
-enabled = false
-CONF
+loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$work/run/server/control.sock" >"$work/server.toml"
 client_config() {
   cat <<CONF
 [daemon]

@@ -27,22 +27,7 @@ server_sock="$work/run/server/control.sock"
 client_sock="$work/run/client/control.sock"
 page="$work/run/client/time.shm"
 
-cat >"$work/server.toml" <<CONF
-[daemon]
-state-dir = "$work/state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$work/pki/fullchain.crt"
-private-key = "$work/pki/server.key"
-[control]
-socket = "$server_sock"
-[shm]
-enabled = false
-CONF
+loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
 client_config() {
   cat <<CONF
 [daemon]

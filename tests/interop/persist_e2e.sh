@@ -27,22 +27,7 @@ state="$work/client-state"
 source_name="localhost:$ke_port"
 nts_file="$state/nts/localhost_3a$ke_port"
 
-cat >"$work/server.toml" <<CONF
-[daemon]
-state-dir = "$work/server-state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$work/pki/fullchain.crt"
-private-key = "$work/pki/server.key"
-[control]
-socket = "$server_sock"
-[shm]
-enabled = false
-CONF
+loopback_server_config "$work/server-state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
 cat >"$work/client.toml" <<CONF
 [daemon]
 state-dir = "$state"

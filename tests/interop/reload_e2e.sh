@@ -26,21 +26,7 @@ client_sock="$work/run/client/control.sock"
 nts_source="localhost:$ke_port"
 plain_source="127.0.0.1:$ntp_port"
 
-cat >"$work/server.toml" <<CONF
-[daemon]
-state-dir = "$work/state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-rate-limit = false  # two sources of one client polling every 0.25 s
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$work/pki/fullchain.crt"
-private-key = "$work/pki/server.key"
-[control]
-socket = "$server_sock"
-CONF
+loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
 
 # client_conf MODE SOURCES...: the client's file with these [[source]] entries ("nts" or "plain").
 client_conf() {
