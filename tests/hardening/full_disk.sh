@@ -29,20 +29,15 @@ server_sock="$work/run/server/control.sock"
 nts_file="$state/nts/localhost_3a$ke_port"
 
 loopback_server_config "$work/server-state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
-cat >"$work/client.toml" <<CONF
-[daemon]
-state-dir = "$state"
-[[source]]
-address = "localhost:$ke_port"
-ca = "$work/pki/ca.crt"
-minpoll = -2
-maxpoll = -2
-iburst = true
+{
+  loopback_client_config "$state" "$ke_port" "$work/pki"
+  cat <<CONF
 [control]
 socket = "$client_sock"
 [shm]
 enabled = false
 CONF
+} >"$work/client.toml"
 
 ke_ok() { "$ctl" server --json --socket "$server_sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["server"]["nts_ke"]["ok"])'; }
 run_client() {

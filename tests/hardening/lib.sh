@@ -6,16 +6,6 @@
 
 ctl() { "$build/tools/kairosctl/kairosctl" "$@"; }
 
-# get JSON PATH: the value at a jq-style path (.a.b[0].c) as JSON text.
-get() {
-  python3 -c '
-import json, re, sys
-value = json.load(sys.stdin)
-for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
-    value = value[name] if name else value[int(index)]
-print(json.dumps(value))' "$2" <<<"$1"
-}
-
 # write_server_config FILE NTP_PORT [KE_PORT ANNOUNCED_NTP_PORT]: a stratum-1 server for labs, no
 # rate limit (every client is 127.0.0.1). With KE_PORT an NTS-KE server that sends its clients
 # to ANNOUNCED_NTP_PORT (a relay) rather than to the server's own port.

@@ -25,19 +25,14 @@ server_sock="$work/run/server/control.sock"
 client_sock="$work/run/client/control.sock"
 
 loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
-cat >"$work/client.toml" <<CONF
-[daemon]
-state-dir = "$work/state"
-[[source]]
-address = "localhost:$ke_port"
-ca = "$work/pki/ca.crt"
-minpoll = -2
-maxpoll = -2
-iburst = true
+{
+  loopback_client_config "$work/state" "$ke_port" "$work/pki"
+  cat <<CONF
 [control]
 socket = "$client_sock"
 mode = "0600"
 CONF
+} >"$work/client.toml"
 if grep -q "steer" "$work/server.toml" "$work/client.toml"; then echo "FAIL: a config mentions steer"; exit 1; fi
 "$build/daemon/kairosd" --config "$work/client.toml" --check-config
 
@@ -75,19 +70,6 @@ for command in status sources clocks; do
 done
 "$ctl" server --socket "$server_sock"
 
-# get JSON PATH: the value at a jq-style path (.a.b[0].c) as JSON text; jq when installed.
-if command -v jq >/dev/null; then
-  get() { jq -c "$2" <<<"$1"; }
-else
-  get() {
-    python3 -c '
-import json, re, sys
-value = json.load(sys.stdin)
-for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
-    value = value[name] if name else value[int(index)]
-print(json.dumps(value))' "$2" <<<"$1"
-  }
-fi
 status=$("$ctl" status --json --socket "$client_sock")
 sources=$("$ctl" sources --json --socket "$client_sock")
 clocks=$("$ctl" clocks --json --socket "$client_sock")

@@ -191,3 +191,30 @@ socket = "$5"
 enabled = false
 CONF
 }
+
+# Prints the head of an observe-only kairosd client's configuration: its state-dir and one NTS
+# source, the kairosd NTS-KE server on 127.0.0.1 (as localhost), polled every 0.25 s. The caller
+# appends the sections its test needs.
+# Usage: loopback_client_config STATE_DIR KE_PORT PKI_DIR
+loopback_client_config() {
+  cat <<CONF
+[daemon]
+state-dir = "$1"
+[[source]]
+address = "localhost:$2"
+ca = "$3/ca.crt"
+minpoll = -2
+maxpoll = -2
+iburst = true
+CONF
+}
+
+# get JSON PATH: the value at a jq-style path (.a.b[0].c) in JSON, printed as JSON text.
+get() {
+  python3 -c '
+import json, re, sys
+value = json.load(sys.stdin)
+for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
+    value = value[name] if name else value[int(index)]
+print(json.dumps(value))' "$2" <<<"$1"
+}

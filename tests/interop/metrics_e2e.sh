@@ -26,15 +26,8 @@ client_sock="$work/run/client/control.sock"
 
 loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$work/run/server/control.sock" >"$work/server.toml"
 client_config() {
+  loopback_client_config "$work/state" "$ke_port" "$work/pki"
   cat <<CONF
-[daemon]
-state-dir = "$work/state"
-[[source]]
-address = "localhost:$ke_port"
-ca = "$work/pki/ca.crt"
-minpoll = -2
-maxpoll = -2
-iburst = true
 [control]
 socket = "$1"
 [shm]

@@ -29,16 +29,7 @@ page="$work/run/client/time.shm"
 
 loopback_server_config "$work/state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
 client_config() {
-  cat <<CONF
-[daemon]
-state-dir = "$work/state"
-[[source]]
-address = "localhost:$ke_port"
-ca = "$work/pki/ca.crt"
-minpoll = -2
-maxpoll = -2
-iburst = true
-CONF
+  loopback_client_config "$work/state" "$ke_port" "$work/pki"
   # $1: a second, plain NTP source (added by the reload).
   [[ ${1:-} == plain ]] && cat <<CONF
 [[source]]

@@ -28,30 +28,16 @@ source_name="localhost:$ke_port"
 nts_file="$state/nts/localhost_3a$ke_port"
 
 loopback_server_config "$work/server-state" "$ntp_port" "$ke_port" "$work/pki" "$server_sock" >"$work/server.toml"
-cat >"$work/client.toml" <<CONF
-[daemon]
-state-dir = "$state"
-[[source]]
-address = "$source_name"
-ca = "$work/pki/ca.crt"
-minpoll = -2
-maxpoll = -2
-iburst = true
+{
+  loopback_client_config "$state" "$ke_port" "$work/pki"
+  cat <<CONF
 [control]
 socket = "$client_sock"
 [shm]
 enabled = false
 CONF
+} >"$work/client.toml"
 
-# get JSON PATH: the value at a jq-style path (.a.b[0].c) as JSON text.
-get() {
-  python3 -c '
-import json, re, sys
-value = json.load(sys.stdin)
-for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
-    value = value[name] if name else value[int(index)]
-print(json.dumps(value))' "$2" <<<"$1"
-}
 server_ke_ok() { get "$("$ctl" server --json --socket "$server_sock")" '.server.nts_ke.ok'; }
 client_ke_ok() { get "$("$ctl" sources --json --socket "$client_sock")" '.sources[0].counters.ke_ok'; }
 
