@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace kairos {
@@ -99,8 +100,12 @@ void Association::retry_later(const std::string& what, const std::string& why) {
   ++failures_;
   // Exponential backoff so a dead or hostile server is never hammered.
   const double cap = std::max(16.0, std::ldexp(1.0, config_.maxpoll));
-  const double wait = std::min(cap, std::ldexp(1.0, std::min(failures_, 20)));
-  spdlog::warn("{}: {} failed: {}; retrying in {:.0f} s", name(), what, why, wait);
+  // Spread by ±20 % so that clients which failed together (a server restart) come back spread out.
+  std::array<std::uint8_t, 2> draw{};
+  random_(draw);
+  const double spread = 0.8 + 0.4 * static_cast<double>(draw[0] << 8 | draw[1]) / 65536.0;
+  const double wait = std::min(cap, std::ldexp(1.0, std::min(failures_, 20))) * spread;
+  spdlog::warn("{}: {} failed: {}; retrying in {:.1f} s", name(), what, why, wait);
   schedule(seconds(wait), &Association::start);
 }
 
