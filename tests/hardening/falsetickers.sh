@@ -5,7 +5,9 @@
 # each other), a liar must never be selected and the client's offset must stay far below 0.2 s.
 # With 2 sources, one honest and one liar, there is no majority (clock/selection.hpp: 1 of 2 is
 # not one): the daemon must neither select a source nor call itself synchronized; its state is
-# "no majority". No clock is steered (--no-steer).
+# "no majority". Last, a source whose served time steps by 0.2 s once the client is synchronized
+# to it must be dropped by the selection, and the client's offset must not follow the step.
+# No clock is steered (--no-steer).
 set -euo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +19,7 @@ KAIROSD_PID='' CLIENT_PID=''
 trap 'stop_pid "$CLIENT_PID"; stop_relays; stop_pid "$KAIROSD_PID"; rm -rf "$work"' EXIT
 
 ntp_port=${NTP_PORT:-14520}
-relay_base=${RELAY_BASE_PORT:-14521}  # relays on relay_base .. relay_base + 4
+relay_base=${RELAY_BASE_PORT:-14521}  # relays on relay_base .. relay_base + 5
 lie=0.2
 set_launcher
 mkdir -p "$work/state" "$work/run"
@@ -41,6 +43,10 @@ for n in 1 2 3 4 5; do
   start_relay "relay$n" --udp-listen "127.0.0.1:$port" --udp-upstream "127.0.0.1:$ntp_port" --seed "$n" "${args[@]}"
   relay_pid[$n]=$RELAY_PID
 done
+# Relay 6 is honest for its first 30 responses, then lies: the served time steps.
+start_relay relay6 --udp-listen "127.0.0.1:$((relay_base + 5))" --udp-upstream "127.0.0.1:$ntp_port" --seed 6 \
+  --offset "$lie" --offset-from 30
+relay_pid[6]=$RELAY_PID
 
 # run_client NAME RELAYS...: a client with one plain source per relay, in that order.
 run_client() {
@@ -132,7 +138,35 @@ echo "PASS: NoMajorityFollowsNeitherSource"
 stop_pid "$CLIENT_PID"
 CLIENT_PID=
 
-for n in 1 2 3 4 5; do
+# Part 4: three sources; the third's served time steps by +0.2 s after its 30th answer.
+run_client step 1 2 6
+step_sock="$work/run/step/control.sock"
+ctl waitsync --socket "$step_sock" --max-error 0.05 --timeout 20 --interval 0.5 ||
+  { echo "FAIL: 3 sources before the step: no synchronization"; tail -n 20 "$work/step.log"; exit 1; }
+selected_before=0
+for i in $(seq 1 40); do
+  (($(relay_count "${relay_pid[6]}" relay6 responses rewritten) > 0)) && break
+  [[ $(get "$(ctl sources --json --socket "$step_sock")" '.sources[2].selected') == true ]] && selected_before=1
+  sleep 0.25
+done
+((selected_before == 1)) || { echo "FAIL: the source was never selected before its step"; exit 1; }
+relay_snapshot "${relay_pid[6]}" relay6
+(($(relay_field responses rewritten) > 0)) || { echo "FAIL: the served time never stepped"; exit 1; }
+watch step 6 2
+sources=$(ctl sources --json --socket "$step_sock")
+echo "3 sources, one steps by $lie s: selected before the step; after it selected in $LIAR_SELECTED of $CHECKS checks," \
+  "honest in $HONEST_SELECTED, synchronized in $SYNCED (states $STATES), largest |offset| $WORST s;" \
+  "its last offset $(get "$sources" '.sources[2].last_sample.offset') s"
+# Its estimate may lag its first stepped sample by a poll; after that it must stay out.
+((LIAR_SELECTED <= 2)) || { echo "FAIL: the stepped source stayed selected"; echo "$sources"; exit 1; }
+[[ $(get "$sources" '.sources[2].selected') == false ]] || { echo "FAIL: the stepped source is selected"; exit 1; }
+((5 * HONEST_SELECTED >= 4 * CHECKS && 5 * SYNCED >= 4 * CHECKS)) || { echo "FAIL: lost the honest sources"; exit 1; }
+python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 0.02)" "$WORST" || { echo "FAIL: offset $WORST"; exit 1; }
+echo "PASS: SourceWhoseServedTimeStepsIsDropped"
+stop_pid "$CLIENT_PID"
+CLIENT_PID=
+
+for n in 1 2 3 4 5 6; do
   relay_snapshot "${relay_pid[$n]}" "relay$n"
   echo "relay$n: $(relay_field responses received) responses, $(relay_field responses rewritten) rewritten"
 done

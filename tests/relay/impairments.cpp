@@ -41,7 +41,7 @@ std::vector<Delivery> Impairer::impair(Direction direction, std::span<const std:
   DirectionCounters& c = counters(direction);
   ++c.received;
   std::vector<std::uint8_t> bytes(datagram.begin(), datagram.end());
-  if (direction == Direction::kResponse && impairments_.offset != 0 &&
+  if (direction == Direction::kResponse && impairments_.offset != 0 && c.received > impairments_.offset_from &&
       shift_server_timestamps(bytes, Duration::from_seconds(impairments_.offset))) {
     ++c.rewritten;
   }

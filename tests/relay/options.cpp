@@ -25,6 +25,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--offset", i.offset,
                  "Seconds added to the receive and transmit timestamps of NTP responses (a lying server)")
       ->check(CLI::Range(-1e6, 1e6));
+  app.add_option("--offset-from", i.offset_from,
+                 "Responses relayed honestly before --offset applies: the served time steps then");
   const std::map<std::string, Affected> affected{
       {"both", Affected::kBoth}, {"requests", Affected::kRequests}, {"responses", Affected::kResponses}};
   app.add_option("--affect", i.affected, "Datagrams the impairments touch: both, requests or responses")

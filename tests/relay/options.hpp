@@ -24,6 +24,7 @@ struct Impairments {
   double truncate = 0;   // cut to a random shorter length
   double replay = 0;     // an older datagram of the same direction sent again, later
   double offset = 0;     // added to the receive and transmit timestamps of NTP responses
+  std::uint64_t offset_from = 0;  // responses relayed honestly before the lie starts (a step)
   Affected affected = Affected::kBoth;
 };
 

@@ -70,5 +70,13 @@ TEST(RelayNtpRewrite, OffsetRewritesEveryResponseButNoRequest) {
   EXPECT_EQ(impairer.counters(Direction::kRequest).rewritten, 0u);
 }
 
+TEST(RelayNtpRewrite, OffsetFromRelaysTheFirstResponsesHonestlyThenSteps) {
+  Impairer impairer(Impairments{.offset = 0.2, .offset_from = 2}, 1);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(impairer.impair(Direction::kResponse, response())[0].bytes, response());
+  const auto stepped = impairer.impair(Direction::kResponse, response());
+  EXPECT_NE(stepped[0].bytes, response());
+  EXPECT_EQ(impairer.counters(Direction::kResponse).rewritten, 1u);
+}
+
 }  // namespace
 }  // namespace kairos::relay
