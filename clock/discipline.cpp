@@ -237,9 +237,12 @@ void Discipline::publish_error(double now) {
   const double est = options_.bound_sigmas * e.sd;
   (void)device_.set_error_estimate(ClockErrorEstimate{
       .max_error = std::abs(e.offset) + est, .est_error = e.sd, .synchronized = state_ == DisciplineState::kSynchronized});
-  if (leap_ != applied_leap_ && (leap_ == Leap::kInsert || leap_ == Leap::kDelete || leap_ == Leap::kNone)) {
-    if (device_.set_leap(leap_)) applied_leap_ = leap_;
+  Leap wanted = leap_ == Leap::kUnsynchronized ? applied_leap_ : leap_;
+  if (wanted == Leap::kInsert || wanted == Leap::kDelete) {
+    const Result<timespec> reading = device_.now();
+    if (!reading || !last_day_of_month(reading->tv_sec)) wanted = Leap::kNone;
   }
+  if (wanted != applied_leap_ && device_.set_leap(wanted)) applied_leap_ = wanted;
 }
 
 std::vector<SourceStatus> Discipline::sources() const {

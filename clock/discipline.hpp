@@ -93,6 +93,10 @@ class Discipline : public ClockServo {
   std::vector<SourceStatus> sources() const;
   double applied_frequency() const { return frequency_; }
   std::size_t steps() const { return steps_; }
+  // The leap second the selected sources announce by majority, and the one armed on the device
+  // (the same, but only on the last day of a month).
+  Leap leap() const { return leap_; }
+  Leap armed_leap() const { return applied_leap_; }
   // Measurements refused because they were taken before what the model can relate to now (more
   // of our corrections since than it remembers, or an unknown step).
   std::size_t too_old() const { return too_old_; }

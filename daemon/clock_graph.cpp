@@ -427,6 +427,8 @@ ClockStatus ClockGraph::status_of(const Node& node) const {
     s.frequency_sd = std::sqrt(std::max(0.0, est.frequency_variance));
   }
   s.steps = node.discipline->steps();
+  s.leap = node.discipline->leap();
+  s.leap_armed = node.discipline->armed_leap();
   s.sources = node.discipline->sources();
   if (node.last_measurement) s.last_update_age = now - *node.last_measurement;
   // Removed sources are kept in the model only so that indexes stay valid: nobody lists them.
@@ -461,7 +463,11 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
   }
   if (stratum >= 15) return std::nullopt;
   ServerClockState state;
-  state.leap = NtpLeap::kNone;
+  // Passed on as armed: only on the month's last day, so clients of ours never leap early.
+  const Leap armed = root.discipline->armed_leap();
+  state.leap = armed == Leap::kInsert ? NtpLeap::kInsertSecond
+               : armed == Leap::kDelete ? NtpLeap::kDeleteSecond
+                                        : NtpLeap::kNone;
   state.stratum = static_cast<std::uint8_t>(stratum + 1);
   state.reference_id = refid;
   const ClockError e = sys.discipline->error(elapsed());

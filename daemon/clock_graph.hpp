@@ -36,6 +36,8 @@ struct ClockStatus {
   double frequency_sd = 0;
   std::size_t steps = 0;
   std::string follows;         // the clock it follows by cross-timestamps; empty: NTP sources
+  Leap leap = Leap::kNone;      // announced by the majority of its selected sources
+  Leap leap_armed = Leap::kNone;  // set on the clock (only on the last day of a month)
   std::optional<double> last_update_age;  // seconds since its model took a measurement; none yet
   std::vector<SourceStatus> sources;
 };

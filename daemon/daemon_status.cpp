@@ -46,6 +46,8 @@ json clock_json(const ClockStatus& c) {
               {"steps", c.steps},
               {"follows", c.follows.empty() ? json(nullptr) : json(c.follows)},
               {"last_update_age", c.last_update_age ? json(*c.last_update_age) : json(nullptr)},
+              {"leap", to_string(c.leap)},
+              {"leap_armed", c.leap_armed == Leap::kInsert || c.leap_armed == Leap::kDelete},
               {"sources", c.sources.size()},
               {"sources_selected", selected}};
 }

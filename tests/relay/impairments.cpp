@@ -45,6 +45,10 @@ std::vector<Delivery> Impairer::impair(Direction direction, std::span<const std:
       shift_server_timestamps(bytes, Duration::from_seconds(impairments_.offset))) {
     ++c.rewritten;
   }
+  if (direction == Direction::kResponse && impairments_.leap >= 0 &&
+      set_leap_indicator(bytes, static_cast<unsigned>(impairments_.leap))) {
+    ++c.rewritten;
+  }
   auto& old = history(direction);
   if (!affects(direction)) {
     old.clear();  // nothing is ever replayed in this direction

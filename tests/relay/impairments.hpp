@@ -23,7 +23,7 @@ struct DirectionCounters {
   std::uint64_t corrupted = 0;
   std::uint64_t truncated = 0;
   std::uint64_t replayed = 0;
-  std::uint64_t rewritten = 0;  // responses whose timestamps --offset moved
+  std::uint64_t rewritten = 0;  // responses whose timestamps --offset moved or --leap marked
 };
 
 // One datagram to send, `delay` seconds after the original arrived.

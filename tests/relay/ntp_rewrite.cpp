@@ -32,4 +32,10 @@ bool shift_server_timestamps(std::span<std::uint8_t> packet, Duration by) {
   return true;
 }
 
+bool set_leap_indicator(std::span<std::uint8_t> packet, unsigned li) {
+  if (packet.size() < kNtpHeaderSize || (packet[0] & 0x07) != kServerMode) return false;
+  packet[0] = static_cast<std::uint8_t>((packet[0] & 0x3f) | ((li & 3u) << 6));
+  return true;
+}
+
 }  // namespace kairos::relay

@@ -16,4 +16,8 @@ inline constexpr std::size_t kNtpHeaderSize = 48;
 // packets (too short, another mode) untouched.
 bool shift_server_timestamps(std::span<std::uint8_t> packet, Duration by);
 
+// Sets the leap indicator (the top two bits, RFC 5905 §7.3) of a server-mode NTP packet to `li`
+// (0 none, 1 insert, 2 delete): a server announcing a leap second. False for other packets.
+bool set_leap_indicator(std::span<std::uint8_t> packet, unsigned li);
+
 }  // namespace kairos::relay

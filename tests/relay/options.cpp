@@ -25,6 +25,9 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--offset", i.offset,
                  "Seconds added to the receive and transmit timestamps of NTP responses (a lying server)")
       ->check(CLI::Range(-1e6, 1e6));
+  const std::map<std::string, int> leaps{{"none", 0}, {"insert", 1}, {"delete", 2}};
+  app.add_option("--leap", i.leap, "Leap second the NTP responses announce: none, insert or delete")
+      ->transform(CLI::CheckedTransformer(leaps, CLI::ignore_case));
   app.add_option("--offset-from", i.offset_from,
                  "Responses relayed honestly before --offset applies: the served time steps then");
   const std::map<std::string, Affected> affected{

@@ -25,6 +25,7 @@ struct Impairments {
   double replay = 0;     // an older datagram of the same direction sent again, later
   double offset = 0;     // added to the receive and transmit timestamps of NTP responses
   std::uint64_t offset_from = 0;  // responses relayed honestly before the lie starts (a step)
+  int leap = -1;  // leap indicator written into NTP responses (1 insert, 2 delete); -1 untouched
   Affected affected = Affected::kBoth;
 };
 

@@ -16,8 +16,8 @@ struct ClockGraphTest : ::testing::Test {
   EventLoop loop = EventLoop::create().value();
   DaemonConfig config;
 
-  std::unique_ptr<ClockGraph> make(bool steer) {
-    auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -30e-6, 0.1);
+  std::unique_ptr<ClockGraph> make(bool steer, std::int64_t epoch = 1'700'000'000) {
+    auto clock = std::make_unique<SimClock>("system", [this] { return t; }, epoch, -2e-3, -30e-6, 0.1);
     real = clock.get();
     return std::make_unique<ClockGraph>(config, loop, std::move(clock), steer, [this] { return t; });
   }
@@ -95,6 +95,29 @@ TEST_F(ClockGraphTest, AForeignStepMakesTheOffsetUnknown) {
   t += 16;
   graph->on_sample(source, sample_now());
   EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+}
+
+// A leap second announced by the sources: shown, armed and passed on to our own clients only on
+// the last day of a month (2026-12-31 from 23:00 here; 2023-11-14 in the second half).
+TEST_F(ClockGraphTest, AnnouncedLeapIsArmedAndServedOnlyOnTheMonthsLastDay) {
+  for (const std::int64_t epoch : {std::int64_t{1'798'761'600 - 3600}, std::int64_t{1'700'000'000}}) {
+    const bool last_day = epoch != 1'700'000'000;
+    t = 0;
+    auto graph = make(false, epoch);
+    const std::size_t source = graph->add_source("server");
+    for (int i = 0; i < 64; ++i) {
+      t = 16.0 * i;
+      NtpExchangeResult r = sample_now();
+      r.sample.header.leap = NtpLeap::kInsertSecond;
+      graph->on_sample(source, r);
+    }
+    const ClockStatus s = graph->system_status();
+    EXPECT_EQ(s.leap, Leap::kInsert) << epoch;
+    EXPECT_EQ(s.leap_armed, last_day ? Leap::kInsert : Leap::kNone) << epoch;
+    auto state = graph->server_state();
+    ASSERT_TRUE(state);
+    EXPECT_EQ(state->leap, last_day ? NtpLeap::kInsertSecond : NtpLeap::kNone) << epoch;
+  }
 }
 
 // The frequency file's seed: the model starts at the saved rate, not from ± 1000 ppm.

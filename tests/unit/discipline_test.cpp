@@ -14,6 +14,8 @@ namespace kairos {
 namespace {
 
 constexpr std::int64_t kEpoch = 1798761600;  // 2027-01-01 00:00:00 UTC
+// Readings start 200 s before 2027-01-01 00:00:00: a leap point at 200 is the end of Dec 31.
+constexpr std::int64_t kLeapDayEpoch = kEpoch - 200;
 constexpr double kPrecision = 1e-6;
 
 // One disciplined SimClock and synthetic NTP exchanges with servers whose clocks are a given
@@ -26,8 +28,9 @@ struct World {
   double base_delay = 1e-3;  // round trip without queueing
   double jitter = 20e-6;     // mean queueing per direction (exponential)
 
-  World(double initial_offset, double oscillator, DisciplineOptions options = {}, std::uint64_t seed = 1)
-      : clock("sim", [this] { return now; }, kEpoch, initial_offset, oscillator, 500e-6),
+  World(double initial_offset, double oscillator, DisciplineOptions options = {}, std::uint64_t seed = 1,
+        std::int64_t epoch = kEpoch)
+      : clock("sim", [this] { return now; }, epoch, initial_offset, oscillator, 500e-6),
         discipline(clock, options),
         rng(seed) {}
 
@@ -407,7 +410,7 @@ TEST(Discipline, ReferenceStepKeepsFollowerConsistent) {
 }
 
 TEST(Discipline, LeapAnnouncedBySourcesArmsTheDevice) {
-  World w(0, 0);
+  World w(0, 0, {}, 1, kLeapDayEpoch);
   const std::size_t s = w.discipline.add_source({.name = "a"});
   w.clock.set_leap_point(200);
   for (double t = 1; t <= 100; t += 10) {
@@ -422,8 +425,33 @@ TEST(Discipline, LeapAnnouncedBySourcesArmsTheDevice) {
   EXPECT_NEAR(w.clock.reading_at(w.now), 199.5, 1e-3);
 }
 
-TEST(Discipline, WithdrawnLeapAnnouncementDisarmsTheDevice) {
+TEST(Discipline, LeapAnnouncedBeforeTheMonthsLastDayIsNotArmed) {
+  // Readings on 2027-01-01: a server announcing all month long must not make us leap tonight.
   World w(0, 0);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kInsert);
+  }
+  EXPECT_EQ(w.discipline.leap(), Leap::kInsert);
+  EXPECT_EQ(w.discipline.armed_leap(), Leap::kNone);
+  w.advance_to(200.5);
+  EXPECT_EQ(w.clock.leaps(), 0);
+}
+
+TEST(Discipline, LastDayOfMonthIsTheLeapDay) {
+  EXPECT_TRUE(last_day_of_month(kEpoch - 1));           // 2026-12-31 23:59:59
+  EXPECT_FALSE(last_day_of_month(kEpoch));              // 2027-01-01 00:00:00
+  EXPECT_TRUE(last_day_of_month(1782777600));           // 2026-06-30 00:00:00
+  EXPECT_FALSE(last_day_of_month(1782777599));          // 2026-06-29 23:59:59
+  EXPECT_TRUE(last_day_of_month(1709164800));           // 2024-02-29 00:00:00 (leap year)
+  EXPECT_TRUE(last_day_of_month(1677542400));           // 2023-02-28 00:00:00
+  EXPECT_FALSE(last_day_of_month(1677542400 - 86400));  // 2023-02-27 00:00:00
+}
+
+TEST(Discipline, WithdrawnLeapAnnouncementDisarmsTheDevice) {
+  World w(0, 0, {}, 1, kLeapDayEpoch);
   const std::size_t s = w.discipline.add_source({.name = "a"});
   w.clock.set_leap_point(200);
   for (double t = 1; t <= 100; t += 10) {
@@ -435,7 +463,7 @@ TEST(Discipline, WithdrawnLeapAnnouncementDisarmsTheDevice) {
 }
 
 TEST(Discipline, LeapAnnouncedByAMinorityIsIgnored) {
-  World w(0, 0);
+  World w(0, 0, {}, 1, kLeapDayEpoch);
   for (const char* name : {"a", "b", "c"}) (void)w.discipline.add_source({.name = name});
   w.clock.set_leap_point(200);
   for (double t = 1; t <= 100; t += 10) {

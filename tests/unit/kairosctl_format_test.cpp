@@ -47,6 +47,18 @@ TEST(KairosctlFormat, StatusShowsStateOffsetFrequencyAndSources) {
   EXPECT_NE(out.find("Serving time    : yes\n"), std::string::npos) << out;
 }
 
+TEST(KairosctlFormat, StatusNamesAnAnnouncedLeapSecondAndWhetherItIsArmed) {
+  json answer = status_answer("synchronized", 5.39e-6);
+  EXPECT_EQ(format_status(answer).find("Leap second"), std::string::npos);
+  answer["system"]["leap"] = "insert";
+  answer["system"]["leap_armed"] = false;
+  EXPECT_NE(format_status(answer).find("Leap second     : insert announced; armed on the month's last day\n"),
+            std::string::npos);
+  answer["system"]["leap_armed"] = true;
+  EXPECT_NE(format_status(answer).find("Leap second     : insert announced; armed for midnight UTC\n"),
+            std::string::npos);
+}
+
 TEST(KairosctlFormat, SourcesAreAlignedColumnsWithMarks) {
   const json answer = json::parse(R"({"sources":[
     {"name":"time.example.net","address":"192.0.2.1:123","mode":"nts","has_keys":true,"cookies":8,"reach":255,

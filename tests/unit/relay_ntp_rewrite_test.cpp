@@ -78,5 +78,15 @@ TEST(RelayNtpRewrite, OffsetFromRelaysTheFirstResponsesHonestlyThenSteps) {
   EXPECT_EQ(impairer.counters(Direction::kResponse).rewritten, 1u);
 }
 
+TEST(RelayNtpRewrite, LeapSetsTheIndicatorOfResponsesOnly) {
+  Impairer impairer(Impairments{.leap = 1}, 1);
+  const auto out = impairer.impair(Direction::kResponse, response());
+  EXPECT_EQ(out[0].bytes[0] >> 6, 1);
+  EXPECT_EQ(out[0].bytes[0] & 0x3f, response()[0] & 0x3f);
+  std::vector<std::uint8_t> request = response(3);
+  EXPECT_FALSE(set_leap_indicator(request, 1));
+  EXPECT_EQ(request, response(3));
+}
+
 }  // namespace
 }  // namespace kairos::relay

@@ -84,6 +84,12 @@ std::string format_status(const json& answer) {
   out += label("Sources", fmt::format("{} selected of {} ({} reachable)", count(field(clock, "sources_selected")),
                                       count(field(clock, "sources")), count(field(clock, "sources_reachable"))));
   out += label("Clock steps", std::to_string(count(field(clock, "steps"))));
+  const std::string leap = text(field(clock, "leap"));
+  if (leap == "insert" || leap == "delete") {
+    const bool armed = field(clock, "leap_armed").is_boolean() && field(clock, "leap_armed").get<bool>();
+    out += label("Leap second", fmt::format("{} announced; {}", leap,
+                                            armed ? "armed for midnight UTC" : "armed on the month's last day"));
+  }
   const json& serving = field(answer, "serving");
   out += label("Serving time", serving.is_boolean() && serving.get<bool>() ? "yes" : "no");
   return out;
