@@ -7,18 +7,22 @@
 
 namespace kairos {
 
-Result<PendingKe> PendingKe::start(const KeFetchOptions& options) {
+Result<PendingKe> PendingKe::start(const KeFetchOptions& options, const std::optional<SocketAddress>& source) {
   auto addresses = resolve(options.host, options.port, SOCK_STREAM);
   if (!addresses) return std::unexpected(addresses.error());
-  return connect(options, addresses->front());
+  return connect(options, addresses->front(), source);
 }
 
-Result<PendingKe> PendingKe::connect(const KeFetchOptions& options, const SocketAddress& address) {
+Result<PendingKe> PendingKe::connect(const KeFetchOptions& options, const SocketAddress& address,
+                                     const std::optional<SocketAddress>& source) {
   auto ctx = make_tls_client_context(
       {.server_name = options.host, .ca_file = options.ca_file, .system_trust = options.system_trust});
   if (!ctx) return std::unexpected(ctx.error());
   auto fd = open_socket(address.family(), SOCK_STREAM);
   if (!fd) return std::unexpected(fd.error());
+  if (source && ::bind(fd->get(), source->get(), source->length) != 0) {
+    return fail("NTS-KE bind to " + source->to_string() + ": " + std::strerror(errno));
+  }
   if (::connect(fd->get(), address.get(), address.length) != 0 && errno != EINPROGRESS) {
     return fail("NTS-KE connect to " + address.to_string() + ": " + std::strerror(errno));
   }

@@ -24,10 +24,13 @@ struct KeFetchOptions {
 
 class PendingKe {
  public:
-  // Resolves the server (blocking getaddrinfo), builds the TLS context and starts connecting.
-  static Result<PendingKe> start(const KeFetchOptions& options);
+  // Resolves the server (blocking getaddrinfo), builds the TLS context and starts connecting,
+  // from `source` when given (its port 0: the kernel picks one; load tests come from several
+  // loopback addresses), else from an address the kernel chooses.
+  static Result<PendingKe> start(const KeFetchOptions& options, const std::optional<SocketAddress>& source = std::nullopt);
   // The same with the address already known (kairosd resolves through its Resolver, off the loop).
-  static Result<PendingKe> connect(const KeFetchOptions& options, const SocketAddress& address);
+  static Result<PendingKe> connect(const KeFetchOptions& options, const SocketAddress& address,
+                                   const std::optional<SocketAddress>& source = std::nullopt);
 
   int fd() const { return fd_.get(); }
   short events() const;

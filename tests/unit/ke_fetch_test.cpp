@@ -106,5 +106,33 @@ TEST(KeFetch, ClosedPortIsAClearError) {
   EXPECT_NE(result.error().message.find("refused"), std::string::npos) << result.error().message;
 }
 
+TEST(KeFetch, ConnectsFromTheGivenSourceAddress) {
+  std::atomic<std::uint32_t> peer{0};
+  HostileServer server([&peer](int fd) {
+    sockaddr_in from{};
+    socklen_t length = sizeof from;
+    getpeername(fd, reinterpret_cast<sockaddr*>(&from), &length);
+    peer = ntohl(from.sin_addr.s_addr);
+  });
+  auto source = resolve("127.0.0.3", 0, SOCK_STREAM);  // all of 127/8 is on loopback
+  ASSERT_TRUE(source);
+  auto pending = PendingKe::start(options_for(server.port(), 2000), source->front());
+  ASSERT_TRUE(pending) << pending.error().message;
+  // Until the server closes (no TLS there): only where the connection came from matters.
+  for (int i = 0; i < 100; ++i) {
+    pollfd p{pending->fd(), pending->events(), 0};
+    if (poll(&p, 1, 20) == 1 && pending->on_ready(p.revents)) break;
+  }
+  EXPECT_EQ(peer.load(), 0x7f000003u);
+}
+
+TEST(KeFetch, SourceAddressThatIsNotOursIsAClearError) {
+  auto source = resolve("192.0.2.1", 0, SOCK_STREAM);  // TEST-NET-1: never a local address
+  ASSERT_TRUE(source);
+  auto pending = PendingKe::start(options_for(9, 500), source->front());
+  ASSERT_FALSE(pending);
+  EXPECT_NE(pending.error().message.find("bind"), std::string::npos) << pending.error().message;
+}
+
 }  // namespace
 }  // namespace kairos

@@ -52,10 +52,16 @@ Result<KeLoadReport> run_ke_load(const KeLoadOptions& options) {
   const auto start = Clock::now();
   const auto stop_starting = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration));
 
+  std::optional<SocketAddress> source;
+  std::size_t next_source = 0;
   auto start_exchange = [&](Slot& slot, Clock::time_point now) {
     slot.pending.reset();
     if (now >= stop_starting) return;
-    auto pending = PendingKe::start(options.fetch);
+    if (!options.bind.empty()) {
+      source = options.bind[next_source];
+      next_source = next_source + 1 == options.bind.size() ? 0 : next_source + 1;
+    }
+    auto pending = PendingKe::start(options.fetch, source);
     if (!pending) {
       note_failure(report, pending.error().message);
       return;

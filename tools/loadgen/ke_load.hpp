@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "clock/result.hpp"
 #include "daemon/ke_fetch.hpp"
@@ -16,6 +17,8 @@ struct KeLoadOptions {
   KeFetchOptions fetch;      // server, trust, AEADs, per-exchange timeout
   std::size_t concurrency = 8;
   double duration = 3.0;     // seconds during which new exchanges start
+  // Source addresses (port 0) taken in turn by successive exchanges; empty: the kernel chooses.
+  std::vector<SocketAddress> bind;
 };
 
 struct KeLoadReport {

@@ -1,6 +1,9 @@
 // kairos-loadgen: drives an NTP/NTS server or an NTS-KE server with measured load, for the
-// server benchmark (scripts/bench_server.sh). Loopback labs only: it sends as fast as asked.
+// server benchmark (scripts/bench_server.sh), and floods them, for the hardening tests
+// (tests/hardening/floods.sh). Loopback labs only: it sends as fast as asked.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,7 @@
 
 #include "daemon/ke_fetch.hpp"
 #include "daemon/net.hpp"
+#include "hold_load.hpp"
 #include "ke_load.hpp"
 #include "ntp_load.hpp"
 #include "request_set.hpp"
@@ -34,6 +38,8 @@ struct NtpCommand {
   std::size_t per_cookie = 64;
   std::size_t verify_every = 64;
   double drain = 0.2;
+  std::vector<std::string> bind;
+  double junk = 0;
   bool json = false;
 };
 
@@ -44,12 +50,41 @@ struct KeCommand {
   std::size_t concurrency = 8;
   double duration = 3.0;
   double timeout = 5.0;
+  std::vector<std::string> bind;
+  bool json = false;
+};
+
+struct HoldCommand {
+  std::string server;
+  std::vector<std::string> bind;
+  std::size_t connections = 100;
+  double rate = 100;
+  double duration = 10;
+  double trickle = 0;
+  std::size_t garbage = 0;
   bool json = false;
 };
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "kairos-loadgen: %s\n", message.c_str());
   return 2;
+}
+
+// --bind: addresses (no port) to send from, each resolved to one socket address of port 0.
+Result<std::vector<SocketAddress>> source_addresses(const std::vector<std::string>& names, int socktype) {
+  std::vector<SocketAddress> out;
+  for (const std::string& name : names) {
+    auto resolved = resolve(name, 0, socktype);
+    if (!resolved) return fail("--bind " + name + ": " + resolved.error().message);
+    out.push_back(resolved->front());
+  }
+  return out;
+}
+
+Json address_list(const std::vector<SocketAddress>& addresses) {
+  Json out = Json::array();
+  for (const SocketAddress& a : addresses) out.push_back(a.to_string());
+  return out;
 }
 
 KeFetchOptions fetch_options(const std::string& host, std::uint16_t port, const std::string& ca,
@@ -65,6 +100,8 @@ int run_ntp(const NtpCommand& cmd) {
   if (!target) return usage_error(target.error().message);
   auto addresses = resolve(target->first, target->second, SOCK_DGRAM);
   if (!addresses) return usage_error(addresses.error().message);
+  auto sources = source_addresses(cmd.bind, SOCK_DGRAM);
+  if (!sources) return usage_error(sources.error().message);
 
   const RandomFill random = system_random();
   Json out;
@@ -101,8 +138,11 @@ int run_ntp(const NtpCommand& cmd) {
 
   NtpLoadOptions options{.server = addresses->front(), .rate = cmd.rate, .duration = cmd.duration,
                          .sockets = cmd.sockets, .batch = cmd.batch, .gso = !cmd.no_gso,
-                         .drain = std::chrono::milliseconds(static_cast<long>(cmd.drain * 1000))};
-  auto report = run_ntp_load(options, *requests);
+                         .drain = std::chrono::milliseconds(static_cast<long>(cmd.drain * 1000)),
+                         .tick = std::chrono::microseconds(100), .bind = *sources, .junk = cmd.junk};
+  // A few hundred datagrams of every kind, reused round-robin like the requests.
+  JunkSet junk(cmd.junk > 0 ? 64 * kJunkKindCount : 0, random);
+  auto report = run_ntp_load(options, *requests, &junk);
   if (!report) {
     std::fprintf(stderr, "kairos-loadgen: %s\n", report.error().message.c_str());
     return 1;
@@ -113,7 +153,11 @@ int run_ntp(const NtpCommand& cmd) {
   out["sockets"] = cmd.sockets;
   out["gso"] = r.gso;
   out["planned"] = r.planned;
+  out["bind"] = address_list(*sources);
   out["sent"] = r.sent;
+  out["junk_fraction"] = cmd.junk;
+  out["junk_sent"] = r.junk_sent;
+  out["answered_junk"] = r.answered_junk;
   out["send_failed"] = r.send_failed;
   out["received"] = r.received;
   out["served"] = r.served();
@@ -142,6 +186,10 @@ int run_ntp(const NtpCommand& cmd) {
                 static_cast<unsigned long long>(r.send_failed));
     std::printf("served          %llu valid answers\n", static_cast<unsigned long long>(r.served()));
     std::printf("loss            %.3f %%\n", r.loss_percent());
+    if (cmd.junk > 0) {
+      std::printf("junk            %llu sent, %llu answered (any answer is a finding)\n",
+                  static_cast<unsigned long long>(r.junk_sent), static_cast<unsigned long long>(r.answered_junk));
+    }
     std::printf("naks            %llu\n", static_cast<unsigned long long>(r.count(Verdict::kNak)));
     std::printf("other           %llu kisses, %llu failed authentication (of %llu checked), %llu unmatched, "
                 "%llu malformed\n",
@@ -159,8 +207,10 @@ int run_ntp(const NtpCommand& cmd) {
 int run_ke(const KeCommand& cmd) {
   auto target = split_host_port(cmd.server, kNtsKeDefaultPort);
   if (!target) return usage_error(target.error().message);
+  auto sources = source_addresses(cmd.bind, SOCK_STREAM);
+  if (!sources) return usage_error(sources.error().message);
   KeLoadOptions options{.fetch = fetch_options(target->first, target->second, cmd.ca, cmd.aeads, cmd.timeout),
-                        .concurrency = cmd.concurrency, .duration = cmd.duration};
+                        .concurrency = cmd.concurrency, .duration = cmd.duration, .bind = *sources};
   auto report = run_ke_load(options);
   if (!report) {
     std::fprintf(stderr, "kairos-loadgen: %s\n", report.error().message.c_str());
@@ -173,6 +223,7 @@ int run_ke(const KeCommand& cmd) {
     out["server"] = cmd.server;
     out["concurrency"] = cmd.concurrency;
     out["duration"] = cmd.duration;
+    out["bind"] = address_list(*sources);
     out["completed"] = r.completed;
     out["failed"] = r.failed;
     out["rate"] = r.rate();
@@ -195,11 +246,75 @@ int run_ke(const KeCommand& cmd) {
   return r.completed > 0 ? 0 : 1;
 }
 
+// Each held connection is a descriptor here: the soft limit goes up to the hard one.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int run_hold_command(const HoldCommand& cmd) {
+  auto target = split_host_port(cmd.server, kNtsKeDefaultPort);
+  if (!target) return usage_error(target.error().message);
+  auto addresses = resolve(target->first, target->second, SOCK_STREAM);
+  if (!addresses) return usage_error(addresses.error().message);
+  auto sources = source_addresses(cmd.bind, SOCK_STREAM);
+  if (!sources) return usage_error(sources.error().message);
+  if (cmd.trickle > 0 && cmd.garbage > 0) return usage_error("--trickle and --garbage exclude each other");
+  raise_descriptor_limit();
+  const HoldOptions options{.server = addresses->front(), .bind = *sources, .connections = cmd.connections,
+                            .rate = cmd.rate, .duration = cmd.duration, .trickle = cmd.trickle, .garbage = cmd.garbage};
+  auto report = run_hold(options);
+  if (!report) {
+    std::fprintf(stderr, "kairos-loadgen: %s\n", report.error().message.c_str());
+    return 1;
+  }
+  const HoldReport& r = *report;
+  const char* mode = cmd.trickle > 0 ? "trickle" : cmd.garbage > 0 ? "garbage" : "silent";
+  if (cmd.json) {
+    Json out;
+    out["mode"] = mode;
+    out["server"] = addresses->front().to_string();
+    out["bind"] = address_list(*sources);
+    out["connections"] = cmd.connections;
+    out["rate"] = cmd.rate;
+    out["duration"] = cmd.duration;
+    out["trickle"] = cmd.trickle;
+    out["garbage"] = cmd.garbage;
+    out["attempted"] = r.attempted;
+    out["opened"] = r.opened;
+    out["connect_failed"] = r.connect_failed;
+    out["closed_by_server"] = r.closed_by_server;
+    out["still_open"] = r.still_open;
+    out["peak_open"] = r.peak_open;
+    out["bytes_sent"] = r.bytes_sent;
+    out["bytes_received"] = r.bytes_received;
+    out["longest_lifetime"] = r.longest_lifetime;
+    out["median_lifetime"] = r.median_lifetime;
+    out["wall_seconds"] = r.wall_seconds;
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf("held connections to %s (%s): %zu at %.0f/s for at most %.1f s\n",
+                addresses->front().to_string().c_str(), mode, cmd.connections, cmd.rate, cmd.duration);
+    std::printf("opened          %llu of %llu (%llu failed to connect), at most %llu at once\n",
+                static_cast<unsigned long long>(r.opened), static_cast<unsigned long long>(r.attempted),
+                static_cast<unsigned long long>(r.connect_failed), static_cast<unsigned long long>(r.peak_open));
+    std::printf("closed          %llu by the server, %llu still open at the end\n",
+                static_cast<unsigned long long>(r.closed_by_server), static_cast<unsigned long long>(r.still_open));
+    std::printf("lifetime        longest %.3f s, median %.3f s\n", r.longest_lifetime, r.median_lifetime);
+    std::printf("bytes           %llu sent, %llu received, in %.2f s\n", static_cast<unsigned long long>(r.bytes_sent),
+                static_cast<unsigned long long>(r.bytes_received), r.wall_seconds);
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace kairos
 
 int main(int argc, char** argv) {
-  CLI::App app{"kairos-loadgen — NTP, NTS and NTS-KE load for server benchmarks (loopback labs only)"};
+  CLI::App app{"kairos-loadgen — NTP, NTS and NTS-KE load and floods for server benchmarks and tests (loopback labs only)"};
   app.require_subcommand(1);
 
   kairos::NtpCommand ntp;
@@ -219,6 +334,8 @@ int main(int argc, char** argv) {
   n->add_option("--per-cookie", ntp.per_cookie, "Sealed requests per cookie")->check(CLI::Range(1, 4096));
   n->add_option("--verify-every", ntp.verify_every, "Check every Nth NTS answer with the S2C key")->check(CLI::Range(1, 1 << 20));
   n->add_option("--drain", ntp.drain, "Seconds of receiving after the last send")->check(CLI::Range(0.0, 10.0));
+  n->add_option("--bind", ntp.bind, "Source addresses, used round-robin over the sockets")->delimiter(',');
+  n->add_option("--junk", ntp.junk, "Fraction of datagrams that are malformed or oversize")->check(CLI::Range(0.0, 1.0));
   n->add_flag("--json", ntp.json, "Print a JSON object");
 
   kairos::KeCommand ke;
@@ -229,10 +346,23 @@ int main(int argc, char** argv) {
   k->add_option("--concurrency", ke.concurrency, "Exchanges in flight")->check(CLI::Range(1, 1000));
   k->add_option("--duration", ke.duration, "Seconds during which exchanges start")->check(CLI::Range(0.01, 3600.0));
   k->add_option("--timeout", ke.timeout, "Seconds one exchange may take")->check(CLI::Range(0.05, 60.0));
+  k->add_option("--bind", ke.bind, "Source addresses, used round-robin over the exchanges")->delimiter(',');
   k->add_flag("--json", ke.json, "Print a JSON object");
+
+  kairos::HoldCommand hold;
+  auto* h = app.add_subcommand("hold", "Connections held open against an NTS-KE server (connection flood, slowloris)");
+  h->add_option("--server", hold.server, "NTS-KE server HOST:PORT")->required();
+  h->add_option("--bind", hold.bind, "Source addresses, used round-robin over the connections")->delimiter(',');
+  h->add_option("--connections", hold.connections, "Connections to open")->check(CLI::Range(1, 100000));
+  h->add_option("--rate", hold.rate, "Connections opened per second")->check(CLI::Range(0.01, 1e6));
+  h->add_option("--duration", hold.duration, "Seconds the run may take at most")->check(CLI::Range(0.01, 3600.0));
+  h->add_option("--trickle", hold.trickle, "Send one byte every this many seconds (slowloris)")->check(CLI::Range(0.001, 3600.0));
+  h->add_option("--garbage", hold.garbage, "Send this many random bytes once connected")->check(CLI::Range(1, 1 << 20));
+  h->add_flag("--json", hold.json, "Print a JSON object");
 
   CLI11_PARSE(app, argc, argv);
   if (n->parsed()) return kairos::run_ntp(ntp);
   if (k->parsed()) return kairos::run_ke(ke);
+  if (h->parsed()) return kairos::run_hold_command(hold);
   return 2;
 }

@@ -36,10 +36,11 @@ double cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-// One connected UDP socket per source port; SO_RXQ_OVFL reports what its queue dropped.
-Result<std::vector<UniqueFd>> open_sockets(const NtpLoadOptions& options) {
+// `count` connected UDP sockets, each its own source port; socket i comes from
+// options.bind[i % size] when addresses are given. SO_RXQ_OVFL reports what a queue dropped.
+Result<std::vector<UniqueFd>> open_sockets(const NtpLoadOptions& options, std::size_t count) {
   std::vector<UniqueFd> sockets;
-  for (std::size_t i = 0; i < options.sockets; ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     auto fd = open_socket(options.server.family(), SOCK_DGRAM);
     if (!fd) return std::unexpected(fd.error());
     const int on = 1;
@@ -47,6 +48,12 @@ Result<std::vector<UniqueFd>> open_sockets(const NtpLoadOptions& options) {
     // Room for bursts of answers while the generator is busy sending; capped by rmem_max.
     const int buffer = 1 << 20;
     setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    if (!options.bind.empty()) {
+      const SocketAddress& source = options.bind[i % options.bind.size()];
+      if (bind(fd->get(), source.get(), source.length) != 0) {
+        return fail("bind to " + source.to_string() + ": " + std::strerror(errno));
+      }
+    }
     if (connect(fd->get(), options.server.get(), options.server.length) != 0) {
       return fail("connect to " + options.server.to_string() + ": " + std::strerror(errno));
     }
@@ -63,8 +70,9 @@ class Receiver {
     }
   }
 
-  // Reads everything queued on one socket and classifies it.
-  void drain(int fd, std::size_t socket, RequestSet& requests, NtpLoadReport& report) {
+  // Reads everything queued on one socket and classifies it; on a junk socket everything is an
+  // answer to junk.
+  void drain(int fd, std::size_t socket, bool junk_socket, RequestSet& requests, NtpLoadReport& report) {
     for (;;) {
       for (std::size_t i = 0; i < kReceiveBatch; ++i) {
         msgs_[i].msg_hdr = {};
@@ -77,10 +85,14 @@ class Receiver {
       if (n <= 0) return;  // EAGAIN, or an ICMP error reported once: nothing more to read now
       for (int i = 0; i < n; ++i) {
         const auto& msg = msgs_[static_cast<std::size_t>(i)];
+        note_drops(msg.msg_hdr, socket);
+        if (junk_socket) {
+          ++report.answered_junk;
+          continue;
+        }
         ++report.received;
         const Verdict v = requests.classify({buffers_[static_cast<std::size_t>(i)].data(), msg.msg_len});
         ++report.verdicts[static_cast<std::size_t>(v)];
-        note_drops(msg.msg_hdr, socket);
       }
       if (static_cast<std::size_t>(n) < kReceiveBatch) return;
     }
@@ -182,14 +194,54 @@ class Sender {
   std::vector<std::size_t> index_;
 };
 
+// Junk goes datagram by datagram (sendmmsg): its sizes differ, so UDP GSO cannot carry it.
+class JunkSender {
+ public:
+  explicit JunkSender(std::size_t batch) : batch_(std::clamp<std::size_t>(batch, 1, kMaxGsoSegments)), msgs_(batch_), iov_(batch_) {}
+
+  // Sends `count` (at most one batch) junk datagrams from one socket; returns how many it tried.
+  std::size_t send(int fd, std::size_t count, JunkSet& junk, NtpLoadReport& report) {
+    count = std::min(count, batch_);
+    for (std::size_t i = 0; i < count; ++i) {
+      const ByteView bytes = junk.next();
+      iov_[i] = {const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+      msgs_[i] = {};
+      msgs_[i].msg_hdr.msg_iov = &iov_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = sendmmsg(fd, msgs_.data(), static_cast<unsigned>(count), MSG_DONTWAIT);
+    const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+    report.junk_sent += sent;
+    report.send_failed += count - sent;
+    return count;
+  }
+
+ private:
+  std::size_t batch_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iov_;
+};
+
 }  // namespace
 
-Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& requests) {
+Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& requests, JunkSet* junk) {
   if (!(options.rate > 0) || !(options.duration > 0)) return fail("rate and duration must be positive");
   if (options.sockets == 0) return fail("at least one socket is needed");
   if (requests.size() == 0) return fail("no requests to send");
-  auto sockets = open_sockets(options);
+  if (!(options.junk >= 0 && options.junk <= 1)) return fail("the junk fraction must be from 0 to 1");
+  const bool with_junk = options.junk > 0;
+  if (with_junk && (junk == nullptr || junk->size() == 0)) return fail("a junk fraction needs junk to send");
+  // Request sockets first, then the junk sockets (one per source address), in one list so one
+  // epoll watches them all; an index at or past `junk_first` is a junk socket.
+  auto sockets = open_sockets(options, options.sockets);
   if (!sockets) return std::unexpected(sockets.error());
+  const std::size_t junk_first = sockets->size();
+  if (with_junk) {
+    auto junk_sockets = open_sockets(options, std::max<std::size_t>(1, options.bind.size()));
+    if (!junk_sockets) return std::unexpected(junk_sockets.error());
+    for (auto& fd : *junk_sockets) sockets->push_back(std::move(fd));
+  }
+  const std::size_t junk_count = sockets->size() - junk_first;
 
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return fail(std::string("epoll_create1: ") + std::strerror(errno));
@@ -206,6 +258,7 @@ Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& re
   report.planned = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(options.rate * options.duration)));
   Receiver receiver(sockets->size());
   Sender sender(options.batch, options.gso);
+  JunkSender junk_sender(options.batch);
   std::array<epoll_event, 64> events{};
   const double ns_per_request = 1e9 / options.rate;
   const std::int64_t drain_ns = std::chrono::nanoseconds(options.drain).count();
@@ -214,8 +267,14 @@ Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& re
   const std::int64_t start = monotonic_ns();
   std::int64_t last_send = start;
   std::int64_t receive_end = -1;  // set once everything is sent
-  std::uint64_t attempted = 0;    // sent + refused
+  std::uint64_t attempted = 0;    // sent + refused, requests and junk
+  std::uint64_t junk_attempted = 0;
   std::size_t next_socket = 0;
+  std::size_t next_junk_socket = 0;
+  // Of the first k datagrams, floor(k × junk) are junk: the share holds at every moment.
+  auto junk_share = [&](std::uint64_t k) {
+    return static_cast<std::uint64_t>(std::floor(static_cast<double>(k) * options.junk));
+  };
   std::int64_t last_wake = start;
   const std::int64_t tick_ns = std::chrono::nanoseconds(options.tick).count();
 
@@ -225,15 +284,30 @@ Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& re
       // Request k is due at start + k / rate: deadlines are absolute, so lateness is caught up.
       const auto due = std::min<std::uint64_t>(
           report.planned, static_cast<std::uint64_t>(static_cast<double>(now - start) / ns_per_request) + 1);
+      const std::uint64_t junk_due = junk_share(due);
+      const std::uint64_t requests_due = due - junk_due;
       std::uint64_t budget = kSendsPerTurn;
       while (attempted < due && budget > 0) {
-        const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(due - attempted, budget));
+        if (junk_attempted < junk_due) {
+          const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(junk_due - junk_attempted, budget));
+          const std::size_t tried =
+              junk_sender.send((*sockets)[junk_first + next_junk_socket].get(), count, *junk, report);
+          junk_attempted += tried;
+          attempted += tried;
+          budget -= std::min<std::uint64_t>(budget, tried);
+          next_junk_socket = next_junk_socket + 1 == junk_count ? 0 : next_junk_socket + 1;
+          last_send = now;
+          continue;
+        }
+        const std::uint64_t requests_attempted = attempted - junk_attempted;
+        if (requests_attempted >= requests_due) break;
+        const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(requests_due - requests_attempted, budget));
         const std::size_t before = report.send_failed;
         const std::size_t sent = sender.send((*sockets)[next_socket].get(), count, requests, report);
         const std::size_t tried = sent + (report.send_failed - before);
         attempted += tried;
         budget -= std::min<std::uint64_t>(budget, tried);
-        next_socket = next_socket + 1 == sockets->size() ? 0 : next_socket + 1;
+        next_socket = next_socket + 1 == junk_first ? 0 : next_socket + 1;
         if (sent > 0) last_send = now;
       }
       if (attempted == report.planned) {
@@ -248,7 +322,7 @@ Result<NtpLoadReport> run_ntp_load(const NtpLoadOptions& options, RequestSet& re
       if (ready < 0 && errno != EINTR) return fail(std::string("epoll_wait: ") + std::strerror(errno));
       for (int i = 0; i < ready; ++i) {
         const auto socket = static_cast<std::size_t>(events[static_cast<std::size_t>(i)].data.u64);
-        receiver.drain((*sockets)[socket].get(), socket, requests, report);
+        receiver.drain((*sockets)[socket].get(), socket, socket >= junk_first, requests, report);
       }
       if (ready < static_cast<int>(events.size())) break;
     }
