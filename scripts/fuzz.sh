@@ -5,7 +5,7 @@
 # FUZZ_TARGETS="ke_client ntp_packet" limits the run to those targets; FUZZ_MERGE=1 folds the new
 # inputs that add coverage back into the committed corpus (for `make fuzz-long`, then commit).
 set -uo pipefail
-build=${1:-build-fuzz}
+build=${1:-build-san}
 seconds=${2:-20}
 top=$(cd "$(dirname "$0")/.." && pwd)
 artifacts="$top/tests/fuzz/artifacts"

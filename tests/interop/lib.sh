@@ -2,11 +2,21 @@
 # and a throwaway PKI. Source it; every function takes explicit directories.
 
 # Unpacks Debian's chrony into DIR/root without installing it (installing would register a time
-# service on the user's machine). Reuses an earlier unpack.
+# service on the user's machine). Reuses an earlier unpack. Tests run in parallel: one unpacks
+# under a lock into a scratch directory and renames it into place, so no test ever runs a chronyd
+# that is still being written.
 fetch_chrony() {
   local dir=$1
   if [[ -x "$dir/root/usr/sbin/chronyd" ]]; then return 0; fi
   mkdir -p "$dir"
+  (
+    flock 9
+    [[ -x "$dir/root/usr/sbin/chronyd" ]] || fetch_chrony_unlocked "$dir"
+  ) 9>"$dir/.lock"
+}
+
+fetch_chrony_unlocked() {
+  local dir=$1
   # apt's sandbox user cannot write into most directories; download where it can.
   local dl
   dl=$(mktemp -d /tmp/kairos-chrony-dl.XXXXXX)
@@ -15,8 +25,11 @@ fetch_chrony() {
     apt-get update -qq >/dev/null 2>&1 || true
     (cd "$dl" && apt-get download -q chrony >/dev/null 2>&1) || { echo "cannot download Debian's chrony" >&2; rm -rf "$dl"; return 1; }
   fi
-  dpkg -x "$dl"/chrony_*.deb "$dir/root"
+  rm -rf "$dir/root.new"
+  dpkg -x "$dl"/chrony_*.deb "$dir/root.new" && rm -rf "$dir/root" && mv "$dir/root.new" "$dir/root"
+  local ok=$?
   rm -rf "$dl"
+  return $ok
 }
 
 # A CA and a server certificate for localhost/127.0.0.1 in DIR: ca.crt, server.key, fullchain.crt.
