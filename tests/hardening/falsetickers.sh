@@ -25,14 +25,7 @@ set_launcher
 mkdir -p "$work/state" "$work/run"
 [[ $RUN_USER == nobody ]] && chown nobody:nogroup "$work/state" "$work/run"
 
-write_server_config "$work/server.toml" "$ntp_port"
-"$build/daemon/kairosd" --config "$work/server.toml" --check-config >/dev/null
-# Not start_kairosd: it waits for a TCP port, and a plain NTP server has none; its control
-# socket says it is up.
-"${LAUNCHER[@]}" "$build/daemon/kairosd" --config "$work/server.toml" --no-steer --foreground 2>"$work/server.log" &
-KAIROSD_PID=$!
-for i in $(seq 1 50); do [[ -S $work/run/server/control.sock ]] && break; sleep 0.1; done
-[[ -S $work/run/server/control.sock ]] || { echo "FAIL: server did not start"; cat "$work/server.log"; exit 1; }
+start_plain_server "$ntp_port"
 
 # Relays 1, 2 and 4 are honest; 3 and 5 lie by the same amount, so they agree with each other.
 declare -A relay_pid

@@ -37,6 +37,20 @@ CONF
   fi
 }
 
+# start_plain_server NTP_PORT: write_server_config's plain NTP server from $work/server.toml,
+# logging to $work/server.log. Not start_kairosd: that waits for a TCP port, and a plain NTP server
+# has none; its control socket says it is up. Sets KAIROSD_PID.
+start_plain_server() {
+  local i
+  write_server_config "$work/server.toml" "$1"
+  "$build/daemon/kairosd" --config "$work/server.toml" --check-config >/dev/null
+  "${LAUNCHER[@]}" "$build/daemon/kairosd" --config "$work/server.toml" --no-steer --foreground 2>"$work/server.log" &
+  KAIROSD_PID=$!
+  for i in $(seq 1 50); do [[ -S $work/run/server/control.sock ]] && return 0; sleep 0.1; done
+  echo "FAIL: server did not start"; cat "$work/server.log"
+  return 1
+}
+
 # write_client_header FILE NAME: the [daemon], [control] and [shm] tables of a client whose
 # control socket is $work/run/NAME/control.sock; append [[source]] tables after it.
 write_client_header() {
