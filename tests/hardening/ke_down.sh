@@ -30,10 +30,9 @@ client_sock="$work/run/client/control.sock"
 
 write_server_config "$work/server.toml" "$ntp_port" "$ke_port" "$ntp_port"
 # The client keeps its state apart from the server's: the server's cookie keys live in $work/state.
-write_client_header "$work/client.toml" client
-sed -i "s|state-dir = \"$work/state\"|state-dir = \"$work/client-state\"|" "$work/client.toml"
 mkdir -p "$work/client-state"
 [[ $RUN_USER == nobody ]] && chown nobody:nogroup "$work/client-state"
+write_client_header "$work/client.toml" client "$work/client-state"
 add_source "$work/client.toml" "localhost:$relay_ke" nts
 "$build/daemon/kairosd" --config "$work/server.toml" --check-config >/dev/null
 "$build/daemon/kairosd" --config "$work/client.toml" --check-config >/dev/null

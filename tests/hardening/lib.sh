@@ -51,13 +51,14 @@ start_plain_server() {
   return 1
 }
 
-# write_client_header FILE NAME: the [daemon], [control] and [shm] tables of a client whose
-# control socket is $work/run/NAME/control.sock; append [[source]] tables after it.
+# write_client_header FILE NAME [STATE_DIR]: the [daemon], [control] and [shm] tables of a client
+# whose control socket is $work/run/NAME/control.sock and state-dir STATE_DIR ($work/state by
+# default); append [[source]] tables after it.
 write_client_header() {
-  local file=$1 name=$2
+  local file=$1 name=$2 state=${3:-$work/state}
   cat >"$file" <<CONF
 [daemon]
-state-dir = "$work/state"
+state-dir = "$state"
 [control]
 socket = "$work/run/$name/control.sock"
 [shm]
