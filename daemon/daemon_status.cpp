@@ -27,7 +27,8 @@ ServerSnapshot server_snapshot(const TimeService& service) {
   if (const KeListenerCounters* k = service.ke_counters()) {
     s.nts_ke = true;
     s.ke_ok = k->responses;
-    s.ke_failed = k->handshakes_failed + k->no_agreement + k->error_records + k->aborted + k->timed_out;
+    s.ke_failed = k->handshakes_failed + k->no_agreement + k->error_records + k->aborted + k->timed_out +
+                  k->evicted;
     s.ke_refused = k->over_limit + k->rate_limited;
   }
   return s;

@@ -42,7 +42,7 @@ struct ServerSnapshot {
   std::uint64_t dropped = 0;
   bool nts_ke = false;  // the NTS-KE listener runs
   std::uint64_t ke_ok = 0;       // connections answered with cookies
-  std::uint64_t ke_failed = 0;   // handshake failed, no agreement, error record, aborted, timed out
+  std::uint64_t ke_failed = 0;   // handshake failed, no agreement, error record, aborted, timed out, evicted
   std::uint64_t ke_refused = 0;  // closed at once: over the connection or rate limit
 };
 

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -71,6 +72,11 @@ std::int64_t monotonic_ns() {
 
 }  // namespace
 
+std::chrono::nanoseconds eviction_age(double timeout_seconds) {
+  const auto quarter = std::chrono::duration<double>(timeout_seconds / 4);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::min(quarter, std::chrono::duration<double>(1.0)));
+}
+
 Result<std::unique_ptr<KeListener>> KeListener::create(const KeServerConfig& config, EventLoop& loop, KeyRing& ring,
                                                        std::optional<std::uint16_t> announced_port) {
   KeServerOptions options{
@@ -100,7 +106,8 @@ KeListener::KeListener(Private, const KeServerConfig& config, EventLoop& loop, K
       options_(std::move(options)),
       ctx_(std::move(ctx)),
       listeners_(std::move(listeners)),
-      timeout_(std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(config.timeout))) {
+      timeout_(std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(config.timeout))),
+      eviction_age_(std::chrono::duration_cast<EventLoop::Clock::duration>(eviction_age(config.timeout))) {
   if (config.rate_limit) rate_limiter_.emplace(make_rate_limiter(*config.rate_limit));
   watch_listeners();
 }
@@ -197,10 +204,19 @@ bool KeListener::admit(const SocketAddress& peer) {
       return false;
     }
   }
-  if (connections_.size() >= config_.max_connections) {
+  if (connections_.size() >= config_.max_connections && !evict_oldest()) {
     ++counters_.over_limit;
     return false;
   }
+  return true;
+}
+
+bool KeListener::evict_oldest() {
+  if (by_age_.empty()) return false;
+  const int fd = by_age_.begin()->second;
+  const Connection& oldest = connections_.at(fd);
+  if (EventLoop::Clock::now() - oldest.accepted_at < eviction_age_) return false;
+  close_connection(fd, /*evicted=*/true);
   return true;
 }
 
@@ -215,6 +231,8 @@ void KeListener::start_connection(UniqueFd fd) {
   const std::uint64_t serial = next_serial_++;
   auto [it, inserted] = connections_.try_emplace(raw, std::move(fd), std::move(*session), serial);
   Connection& c = it->second;
+  c.accepted_at = EventLoop::Clock::now();
+  by_age_.emplace(serial, raw);
   c.deadline = loop_.add_timer(timeout_, [this, raw, serial] { on_deadline(raw, serial); });
   loop_.watch(raw, POLLIN, [this, raw](short revents) { on_connection_ready(raw, revents); });
 }
@@ -339,7 +357,7 @@ void KeListener::on_deadline(int fd, std::uint64_t serial) {
   close_connection(fd);
 }
 
-void KeListener::close_connection(int fd) {
+void KeListener::close_connection(int fd, bool evicted) {
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
   Connection& c = it->second;
@@ -353,6 +371,8 @@ void KeListener::close_connection(int fd) {
         spdlog::debug("NTS-KE: Error record {} sent: {}", answer->error_code.value_or(0), answer->problem);
         break;
     }
+  } else if (evicted) {
+    ++counters_.evicted;  // an answered one, lingering, was a response and is counted so
   } else if (session.state() == KeServerSession::State::kFailed) {
     ++(session.handshake_done() ? counters_.aborted : counters_.handshakes_failed);
     spdlog::debug("NTS-KE: connection failed: {}", session.failure());
@@ -363,6 +383,7 @@ void KeListener::close_connection(int fd) {
   }
   if (c.deadline != 0) loop_.cancel_timer(c.deadline);
   loop_.unwatch(fd);
+  by_age_.erase(c.serial);
   connections_.erase(it);  // closes the socket
 }
 

@@ -2,13 +2,20 @@
 // kairosd's NTS-KE server (RFC 8915 §4) on its EventLoop: TCP listeners on every configured
 // address and, per accepted connection, a KeServerSession moved by readiness, with a deadline.
 //
-// Bounded under a flood: at most max_connections sessions at once (more are accepted and closed
-// at once), a per-address rate limit, a deadline from accept to close, and a request size limit;
-// when the process runs out of descriptors the listeners rest for kAcceptPause instead of
-// spinning on a backlog they cannot accept from.
+// Bounded under a flood: at most max_connections sessions at once, a per-address rate limit, a
+// deadline from accept to close, and a request size limit; when the process runs out of
+// descriptors the listeners rest for kAcceptPause instead of spinning on a backlog they cannot
+// accept from.
+//
+// At max_connections a newcomer takes the slot of the oldest connection if that one has been
+// open for longer than an honest client needs (eviction_age); otherwise the newcomer is closed.
+// Refusing newcomers alone would let a slowloris from a few addresses (connections trickling a
+// ClientHello until the deadline) lock every client out; evicting the youngest-first would let a
+// fast flood cut off every handshake before it ends.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -30,9 +37,14 @@ inline constexpr std::chrono::milliseconds kAcceptPause{100};
 // Connections accepted per readiness event, so a flood cannot hold the loop in accept.
 inline constexpr int kAcceptBatch = 64;
 
+// How long a connection is safe from eviction: a quarter of the deadline, at most a second
+// (several round trips and a handshake's crypto on a slow path).
+std::chrono::nanoseconds eviction_age(double timeout_seconds);
+
 struct KeListenerCounters {
   std::uint64_t accepted = 0;           // every socket accept returned, including those closed at once
-  std::uint64_t over_limit = 0;         // closed at once: max_connections sessions were running
+  std::uint64_t over_limit = 0;         // closed at once: max_connections sessions, none old enough to evict
+  std::uint64_t evicted = 0;            // unanswered, closed to make room for a newcomer at max_connections
   std::uint64_t rate_limited = 0;       // closed at once: the address is over its rate limit
   std::uint64_t handshakes_ok = 0;
   std::uint64_t handshakes_failed = 0;  // TLS failed, no or wrong ALPN, TLS < 1.3, closed mid-handshake
@@ -79,7 +91,8 @@ class KeListener {
         : fd(std::move(socket)), session(std::move(ke)), serial(number) {}
     UniqueFd fd;
     KeServerSession session;
-    std::uint64_t serial = 0;  // tells a stale deadline from one of a later connection on the fd
+    std::uint64_t serial = 0;  // tells a stale deadline from one of a later connection on the fd; orders by age
+    EventLoop::Clock::time_point accepted_at{};
     EventLoop::TimerId deadline = 0;
     std::vector<std::uint8_t> outgoing;
     bool handshake_counted = false;
@@ -92,6 +105,7 @@ class KeListener {
   void on_listener_ready(int listen_fd);
   void pause_accepting(int error);
   bool admit(const SocketAddress& peer);
+  bool evict_oldest();
   void start_connection(UniqueFd fd);
   void on_connection_ready(int fd, short revents);
   void receive(Connection& c, bool& peer_closed, bool& broken);
@@ -99,7 +113,7 @@ class KeListener {
   bool flush(Connection& c);
   void account(Connection& c);
   void on_deadline(int fd, std::uint64_t serial);
-  void close_connection(int fd);
+  void close_connection(int fd, bool evicted = false);
 
   KeServerConfig config_;
   EventLoop& loop_;
@@ -109,7 +123,9 @@ class KeListener {
   std::vector<UniqueFd> listeners_;
   std::optional<RateLimiter> rate_limiter_;
   EventLoop::Clock::duration timeout_;
+  EventLoop::Clock::duration eviction_age_;
   std::unordered_map<int, Connection> connections_;
+  std::map<std::uint64_t, int> by_age_;  // serial → fd of every connection, oldest first
   std::uint64_t next_serial_ = 1;
   bool paused_ = false;
   EventLoop::TimerId pause_timer_ = 0;

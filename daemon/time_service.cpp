@@ -131,9 +131,9 @@ void TimeService::log_counters() const {
   if (ke_) {
     const KeListenerCounters& c = ke_->counters();
     spdlog::info("nts-ke: {} accepted, {} handshakes ok, {} failed, {} answered with cookies, {} error records, "
-                 "{} over the connection limit, {} rate-limited, {} timed out",
+                 "{} over the connection limit, {} evicted for a newcomer, {} rate-limited, {} timed out",
                  c.accepted, c.handshakes_ok, c.handshakes_failed, c.responses, c.error_records, c.over_limit,
-                 c.rate_limited, c.timed_out);
+                 c.evicted, c.rate_limited, c.timed_out);
   }
 }
 

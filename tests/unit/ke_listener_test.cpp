@@ -231,6 +231,7 @@ TEST_F(KeListenerTest, ListensOnIpv4AndIpv6Loopback) {
   EXPECT_EQ((*listener)->counters().responses, 2u);
 }
 
+// Connections younger than the eviction age (0.75 s here) keep their slots: a newcomer is closed.
 TEST_F(KeListenerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   config.max_connections = 2;
   auto listener = start(15402);
@@ -242,6 +243,7 @@ TEST_F(KeListenerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   UniqueFd third = connect_raw(15402);
   run_until([&] { return listener->counters().accepted == 3; });
   EXPECT_EQ(listener->counters().over_limit, 1u);
+  EXPECT_EQ(listener->counters().evicted, 0u);
   EXPECT_EQ(listener->connection_count(), 2u);
   EXPECT_TRUE(closed_by_server(third.get(), 1000ms));
   EXPECT_TRUE(still_open(first.get()));
@@ -252,6 +254,37 @@ TEST_F(KeListenerTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   run_until([&] { return listener->connection_count() == 1; });
   auto result = fetch(*listener, fetch_options(15402, pki.ca_file()));
   EXPECT_TRUE(result) << result.error().message;
+}
+
+// A slowloris: every slot held by a connection trickling (here: one byte of) a ClientHello.
+// Once they are older than the eviction age a client still gets in, in the oldest one's slot.
+TEST_F(KeListenerTest, SlowlorisAtTheLimitCannotLockOutAClient) {
+  config.max_connections = 4;
+  config.timeout = 2.0;
+  EXPECT_EQ(eviction_age(2.0), 500ms);
+  EXPECT_EQ(eviction_age(60.0), 1s);
+  auto listener = start(15414);
+  ASSERT_TRUE(listener);
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(connect_raw(15414));
+    const std::uint8_t first_byte = 0x16;  // a TLS handshake record, and nothing more
+    ASSERT_EQ(send(held.back().get(), &first_byte, 1, MSG_NOSIGNAL), 1);
+    run_until([&] { return listener->counters().accepted == static_cast<std::uint64_t>(i + 1); });
+  }
+  const auto young = std::chrono::steady_clock::now();
+  run_until([&] { return std::chrono::steady_clock::now() - young > 600ms; }, 1000ms);
+  EXPECT_EQ(listener->connection_count(), 4u);
+
+  auto result = fetch(*listener, fetch_options(15414, pki.ca_file()));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(listener->counters().responses, 1u);
+  EXPECT_EQ(listener->counters().evicted, 1u);
+  EXPECT_EQ(listener->counters().over_limit, 0u);
+  EXPECT_TRUE(closed_by_server(held[0].get(), 1000ms)) << "the oldest is the one evicted";
+  for (int i = 1; i < 4; ++i) EXPECT_TRUE(still_open(held[i].get())) << i;
+  EXPECT_EQ(listener->counters().handshakes_failed + listener->counters().timed_out, 0u)
+      << "an eviction is counted as such, not as a failure too";
 }
 
 TEST_F(KeListenerTest, FloodStaysWithinTheConnectionLimit) {
