@@ -314,14 +314,19 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       spdlog::warn("{}: {}", name(), e.message);
       next = std::chrono::seconds(0);  // begin_exchange re-keys: the jar is empty
     } else if (*e.problem == ResponseProblem::kDenied) {
+      ++counters_.kisses;
       denied_ = true;
       spdlog::error("{}: server denied access (kiss DENY/RSTR); no more requests to it", name());
       return;
     } else if (*e.problem == ResponseProblem::kRateLimited) {
+      ++counters_.kisses;
       poll_ = std::min(poll_ + 1, std::max(config_.maxpoll, poll_));
       spdlog::warn("{}: server asks to slow down (kiss RATE); poll now 2^{} s", name(), poll_);
       next = poll_interval();
     } else {
+      // An answer that ended the exchange without being a sample (unsynchronized server): it
+      // failed a check like any other.
+      ++counters_.rejected;
       spdlog::warn("{}: {}", name(), e.message);
     }
   }

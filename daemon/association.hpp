@@ -19,8 +19,9 @@ namespace kairos {
 struct AssociationCounters {
   std::uint64_t samples = 0;
   std::uint64_t timeouts = 0;
-  std::uint64_t rejected = 0;  // responses that failed a check (forged, stale, unauthenticated)
+  std::uint64_t rejected = 0;  // responses that failed a check (forged, stale, unauthenticated, unsynchronized)
   std::uint64_t naks = 0;
+  std::uint64_t kisses = 0;  // RATE, DENY and RSTR kisses (after their checks)
   std::uint64_t ke_ok = 0;
   std::uint64_t ke_failed = 0;
   std::uint64_t interleaved = 0;  // samples from interleaved answers (xleave)

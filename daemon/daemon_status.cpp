@@ -56,7 +56,7 @@ json clock_json(const ClockStatus& c) {
 json counters_json(const AssociationCounters& c) {
   return json{{"samples", c.samples},     {"timeouts", c.timeouts}, {"rejected", c.rejected},
               {"naks", c.naks},           {"ke_ok", c.ke_ok},       {"ke_failed", c.ke_failed},
-              {"interleaved", c.interleaved}};
+              {"kisses", c.kisses},       {"interleaved", c.interleaved}};
 }
 
 json source_json(const SourceSnapshot& s) {

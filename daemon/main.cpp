@@ -434,8 +434,9 @@ int main(int argc, char** argv) {
   metrics.reset();
   for (const Association& a : associations) {
     const auto& c = a.counters();
-    spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, NTS-KE {} ok / {} failed",
-                 a.name(), c.samples, c.interleaved, c.timeouts, c.rejected, c.naks, c.ke_ok, c.ke_failed);
+    spdlog::info("{}: {} samples ({} interleaved), {} timeouts, {} rejected responses, {} NAKs, {} kisses, "
+                 "NTS-KE {} ok / {} failed",
+                 a.name(), c.samples, c.interleaved, c.timeouts, c.rejected, c.naks, c.kisses, c.ke_ok, c.ke_failed);
   }
   if (service) service->log_counters();
   clocks.log_status();

@@ -124,6 +124,8 @@ void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.rejected); });
   each("kairos_source_naks_total", "counter", "NTS NAKs received (the server could not open our cookie).",
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.naks); });
+  each("kairos_source_kisses_total", "counter", "Kiss-o'-Death answers received (RATE, DENY, RSTR).",
+       [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.kisses); });
   each("kairos_source_nts_ke_total", "counter", "NTS-KE sessions with the source's key-exchange server, by result.",
        [](Family& f, const SourceSnapshot& s) {
          f.sample({{"source", s.name}, {"result", "ok"}}, s.counters.ke_ok);

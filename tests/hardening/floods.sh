@@ -12,7 +12,9 @@
 #     TLS record that never completes: the server's descriptors stay bounded, the excess is
 #     refused while the held ones are young, a legitimate query served while every slot is held
 #     (it takes the oldest one's slot), every held connection closed by the deadline;
-#  d. random bytes on the NTS-KE port at rate: counted as failures, survived.
+#  d. random bytes on the NTS-KE port at rate: counted as failures, survived;
+#  e. a kairosd client polling 4 times a second, over the rate limit: it counts the RATE kisses
+#     it gets and polls less often (last, as it spends 127.0.0.1's allowance).
 # At the end the server still answers, exits cleanly and its log has no crash or sanitizer
 # report. Observe-only throughout: --no-steer, no configuration mentions steer.
 set -euo pipefail
@@ -22,8 +24,8 @@ source "$top/tests/interop/lib.sh"
 source "$top/tests/hardening/lib.sh"
 work=$(mktemp -d /tmp/kairos-floods.XXXXXX)
 chmod 0755 "$work"
-KAIROSD_PID='' FLOOD_PID=''
-trap 'stop_pid "$FLOOD_PID"; stop_pid "$KAIROSD_PID"; rm -rf "$work"' EXIT
+KAIROSD_PID='' FLOOD_PID='' CLIENT_PID=''
+trap 'stop_pid "$FLOOD_PID"; stop_pid "$CLIENT_PID"; stop_pid "$KAIROSD_PID"; rm -rf "$work"' EXIT
 
 ntp_port=${NTP_PORT:-14600}
 ke_port=${KE_PORT:-14601}
@@ -225,6 +227,27 @@ echo "PASS: GarbageOnTheKePortIsCountedAndSurvived"
 # --- The end ------------------------------------------------------------------------------------
 final=$(query --count 1 --timeout 2) || fail "no answer after the floods: $final"
 echo "floods: final query offset=$(get "$final" .offset) authenticated=$(get "$final" .authenticated)"
+
+# --- e. A kairosd client over the rate limit ----------------------------------------------------
+write_client_header "$work/client.toml" client
+add_source "$work/client.toml" "127.0.0.1:$ntp_port" plain
+sed -i 's/^maxpoll = -2$/maxpoll = 4/' "$work/client.toml"
+start_client "$work/client.toml" client
+kiss_sources=''
+for _ in $(seq 1 40); do
+  kiss_sources=$(ctl sources --json --socket "$work/run/client/control.sock")
+  (($(get "$kiss_sources" '.sources[0].counters.kisses') > 0)) && break
+  sleep 0.25
+done
+stop_pid "$CLIENT_PID"
+CLIENT_PID=''
+kisses=$(get "$kiss_sources" '.sources[0].counters.kisses') poll=$(get "$kiss_sources" '.sources[0].poll')
+echo "floods: kairosd client at 2^-2 s: samples=$(get "$kiss_sources" '.sources[0].counters.samples') kisses=$kisses" \
+  "timeouts=$(get "$kiss_sources" '.sources[0].counters.timeouts') poll now 2^$poll s"
+((kisses > 0)) || fail "the client counted no RATE kiss: $kiss_sources"
+((poll > -2)) || fail "the client did not slow down after a RATE kiss: $kiss_sources"
+grep -q "kiss RATE" "$work/client.log" || fail "the client did not log the kiss"
+echo "PASS: ClientOverTheRateLimitCountsKissesAndSlowsDown"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?

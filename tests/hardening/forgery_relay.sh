@@ -4,7 +4,10 @@
 # server's responses; the client must still synchronize from the clean ones and count the others
 # as rejected. Part 2: the relay moves the timestamps of every response by +0.5 s (a lying
 # server); NTS authentication covers them, so every altered response must be rejected and the
-# client must never report an offset anywhere near 0.5 s. No clock is steered (--no-steer).
+# client must never report an offset anywhere near 0.5 s. Part 3: the relay corrupts, truncates
+# and replays the client's requests instead; the server must answer a forged request with an NTS
+# NAK or drop it, and count it, while the client re-keys and stays synchronized. No clock is
+# steered (--no-steer).
 set -euo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -109,5 +112,66 @@ echo "liar: relay rewrote $rewritten of $received responses; client rejected $re
 python3 -c "import sys; sys.exit(float(sys.argv[1]) > 0.1)" "$worst" || { echo "FAIL: offset $worst seen"; exit 1; }
 [[ $(get "$status" '.system.state') != '"synchronized"' ]] || { echo "FAIL: synchronized to a liar"; exit 1; }
 echo "PASS: LyingNtsResponsesAreAllRejected"
+
+stop_pid "$CLIENT_PID"
+CLIENT_PID=
+stop_relays
+RELAY_PIDS=()
+
+# Part 3: forged requests. The server's counters before and after say what it did with them.
+server_sock="$work/run/server/control.sock"
+sleep 0.3  # the last of part 2's requests reach the published counters
+server_before=$(ctl server --json --socket "$server_sock")
+start_relay reqforge --udp-listen "127.0.0.1:$relay_ntp" --udp-upstream "127.0.0.1:$ntp_port" \
+  --tcp-listen "127.0.0.1:$relay_ke" --tcp-upstream "127.0.0.1:$ke_port" --affect requests \
+  --corrupt 0.3 --truncate 0.1 --replay 0.2 --seed 3
+reqforge_pid=$RELAY_PID
+start_client "$work/client.toml" client
+ctl waitsync --socket "$client_sock" --max-error 0.01 --timeout 30 --interval 0.5 ||
+  { echo "FAIL: no synchronization through forged requests"; tail -n 30 "$work/client.log"; exit 1; }
+for i in $(seq 1 60); do
+  (($(relay_count "$reqforge_pid" reqforge requests received) >= 40)) && break
+  sleep 0.25
+done
+sources=$(ctl sources --json --socket "$client_sock")
+status=$(ctl status --json --socket "$client_sock")
+# No more requests, so the relay's counts and the server's cover the same ones.
+stop_pid "$CLIENT_PID"
+CLIENT_PID=
+relay_snapshot "$reqforge_pid" reqforge
+# The server's NTP workers publish their counters every 250 ms.
+sleep 0.3
+server_after=$(ctl server --json --socket "$server_sock")
+server_delta() { echo $(($(get "$server_after" "$1") - $(get "$server_before" "$1"))); }
+received=$(relay_field requests received)
+corrupted=$(relay_field requests corrupted)
+truncated=$(relay_field requests truncated)
+replayed=$(relay_field requests replayed)
+s_received=$(server_delta .server.ntp.received)
+s_nts=$(server_delta .server.ntp.nts)
+s_naks=$(server_delta .server.ntp.naks)
+s_dropped=$(server_delta .server.ntp.dropped)
+c_naks=$(get "$sources" '.sources[0].counters.naks')
+c_samples=$(get "$sources" '.sources[0].counters.samples')
+c_ke=$(get "$sources" '.sources[0].counters.ke_ok')
+offset=$(get "$status" '.system.offset')
+echo "forged requests: relay saw $received requests, corrupted $corrupted, truncated $truncated, replayed $replayed;" \
+  "server received $s_received, answered $s_nts with NTS, $s_naks NAKs, dropped $s_dropped;" \
+  "client $c_samples samples, $c_naks NAKs, $c_ke NTS-KE, offset $offset s"
+((corrupted + truncated > 0)) || { echo "FAIL: the relay forged no request"; exit 1; }
+((s_naks > 0)) || { echo "FAIL: the server sent no NAK for a forged request"; echo "$server_after"; exit 1; }
+((s_dropped > 0)) || { echo "FAIL: the server dropped no forged request"; echo "$server_after"; exit 1; }
+# Every request the relay let through clean was answered; every forged one NAKed or dropped; a
+# replayed copy is a valid request (NTS servers keep no state) and answered too.
+((s_naks + s_dropped <= corrupted + truncated)) ||
+  { echo "FAIL: $s_naks NAKs and $s_dropped drops for $((corrupted + truncated)) forged requests"; exit 1; }
+((s_nts + s_naks + s_dropped == s_received)) || { echo "FAIL: server counts do not add up"; echo "$server_after"; exit 1; }
+((s_received == received + replayed)) || { echo "FAIL: the server received $s_received of $received + $replayed"; exit 1; }
+# A request can be both corrupted and truncated, so the clean ones are at least these many.
+((s_nts >= received - corrupted - truncated + replayed)) || { echo "FAIL: only $s_nts clean requests answered"; exit 1; }
+((c_naks > 0 && c_ke > 1)) || { echo "FAIL: the client did not re-key after a NAK"; echo "$sources"; exit 1; }
+[[ $(get "$status" '.system.state') == '"synchronized"' ]] || { echo "FAIL: not synchronized"; echo "$status"; exit 1; }
+python3 -c "import sys; sys.exit(not abs(float(sys.argv[1])) < 0.01)" "$offset" || { echo "FAIL: offset $offset"; exit 1; }
+echo "PASS: ForgedRequestsAreNakedOrDroppedAndCountedByTheServer"
 grep -q "steering the system clock" "$work"/*.log && { echo "FAIL: a daemon steered"; exit 1; }
 echo "PASS: forgery relay"

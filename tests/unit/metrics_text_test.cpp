@@ -31,7 +31,7 @@ DaemonStatus fixed_status() {
   a.selected = true;
   a.last = LastSample{.offset = 0.0005, .delay = 0.012, .when = {}};
   a.last_age = 3.5;
-  a.counters = {.samples = 42, .timeouts = 2, .rejected = 1, .naks = 0, .ke_ok = 1, .ke_failed = 3, .interleaved = 7};
+  a.counters = {.samples = 42, .timeouts = 2, .rejected = 1, .naks = 0, .kisses = 5, .ke_ok = 1, .ke_failed = 3, .interleaved = 7};
   status.sources.push_back(a);
 
   SourceSnapshot b;
@@ -123,6 +123,10 @@ kairos_source_rejected_total{source="silent"} 0
 # TYPE kairos_source_naks_total counter
 kairos_source_naks_total{source="time.example:4460"} 0
 kairos_source_naks_total{source="silent"} 0
+# HELP kairos_source_kisses_total Kiss-o'-Death answers received (RATE, DENY, RSTR).
+# TYPE kairos_source_kisses_total counter
+kairos_source_kisses_total{source="time.example:4460"} 5
+kairos_source_kisses_total{source="silent"} 0
 # HELP kairos_source_nts_ke_total NTS-KE sessions with the source's key-exchange server, by result.
 # TYPE kairos_source_nts_ke_total counter
 kairos_source_nts_ke_total{source="time.example:4460",result="ok"} 1
