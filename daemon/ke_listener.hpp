@@ -10,8 +10,8 @@
 // At max_connections a newcomer takes the slot of the oldest connection if that one has been
 // open for longer than an honest client needs (eviction_age); otherwise the newcomer is closed.
 // Refusing newcomers alone would let a slowloris from a few addresses (connections trickling a
-// ClientHello until the deadline) lock every client out; evicting the youngest-first would let a
-// fast flood cut off every handshake before it ends.
+// ClientHello until the deadline) lock every client out; evicting at any age would let a fast
+// flood of connections cut off every handshake before it ends.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
