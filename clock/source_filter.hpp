@@ -27,6 +27,8 @@ class SourceFilter {
   // Delays remembered for the minimum. Long on purpose: when a path gets longer, the old minimum
   // only makes variances too large (safe); when it gets shorter, the new minimum counts at once.
   static constexpr std::size_t kWindow = 256;
+  // Below this many delays their spread does not yet say how far their minimum is from the path's.
+  static constexpr std::size_t kFewDelays = 8;
 
   // nullopt for measurements that cannot be right (negative delay, NaN).
   std::optional<Observation> add(const Measurement& m);

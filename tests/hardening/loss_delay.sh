@@ -2,7 +2,8 @@
 # A bad path: an observe-only kairosd NTS client reaches a kairosd NTS server through kairos-relay
 # dropping half the datagrams (requests and responses alike, so three exchanges in four fail) and
 # delaying the rest by 5 ms ± 2 ms each way. The client must still synchronize within 50 ms of
-# error bound in 40 s, and count its lost exchanges as timeouts. No clock is steered (--no-steer).
+# error bound in 40 s, with the truth (offset 0: one clock) inside its bound, and count its lost
+# exchanges as timeouts. No clock is steered (--no-steer).
 set -euo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +53,10 @@ echo "loss and delay: synchronized after $took s; relay lost $lost_requests of $
   "$lost_responses responses; client $samples samples, $timeouts timeouts, error bound" \
   "$(get "$status" '.system.error_bound') s, offset $(get "$status" '.system.offset') s"
 [[ $(get "$status" '.system.state') == '"synchronized"' ]] || { echo "FAIL: not synchronized"; exit 1; }
+# Server and client read the same clock, so the true offset is 0: the bound must hold it.
+python3 -c 'import sys; o, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not abs(o) <= b)' \
+  "$(get "$status" '.system.offset')" "$(get "$status" '.system.error_bound')" ||
+  { echo "FAIL: the true offset (0) is outside the error bound"; exit 1; }
 ((lost_requests + lost_responses > 0)) || { echo "FAIL: the relay lost nothing"; exit 1; }
 ((timeouts > 0)) || { echo "FAIL: no timeouts counted"; echo "$sources"; exit 1; }
 # Each lost datagram costs one exchange (a lost request has no response to lose), so the
