@@ -35,20 +35,27 @@ add_source "$work/client.toml" "localhost:$relay_ke" nts
 "$build/daemon/kairosd" --config "$work/client.toml" --check-config >/dev/null
 start_kairosd "$build" "$work/server.toml" "$work/server.log" "$ke_port"
 
+# sync_through_forgeries NAME requests|responses ARGS...: a relay NAME damaging the datagrams
+# of one direction as ARGS say, the client started behind it and synchronized, and then at least
+# 40 of those datagrams through, so the counts mean something. Sets RELAY_PID.
+sync_through_forgeries() {
+  local name=$1 direction=$2 i
+  shift 2
+  start_relay "$name" --udp-listen "127.0.0.1:$relay_ntp" --udp-upstream "127.0.0.1:$ntp_port" \
+    --tcp-listen "127.0.0.1:$relay_ke" --tcp-upstream "127.0.0.1:$ke_port" --affect "$direction" "$@"
+  start_client "$work/client.toml" client
+  ctl waitsync --socket "$client_sock" --max-error 0.01 --timeout 30 --interval 0.5 ||
+    { echo "FAIL: no synchronization through forged $direction"; tail -n 30 "$work/client.log"; exit 1; }
+  for i in $(seq 1 60); do
+    (($(relay_count "$RELAY_PID" "$name" "$direction" received) >= 40)) && break
+    sleep 0.25
+  done
+}
+
 # Part 1: forgeries among clean answers. Only responses are touched: the question is what the
 # client accepts.
-start_relay forge --udp-listen "127.0.0.1:$relay_ntp" --udp-upstream "127.0.0.1:$ntp_port" \
-  --tcp-listen "127.0.0.1:$relay_ke" --tcp-upstream "127.0.0.1:$ke_port" --affect responses \
-  --corrupt 0.3 --truncate 0.1 --replay 0.2 --duplicate 0.2 --seed 1
+sync_through_forgeries forge responses --corrupt 0.3 --truncate 0.1 --replay 0.2 --duplicate 0.2 --seed 1
 forge_pid=$RELAY_PID
-start_client "$work/client.toml" client
-ctl waitsync --socket "$client_sock" --max-error 0.01 --timeout 30 --interval 0.5 ||
-  { echo "FAIL: no synchronization through forgeries"; tail -n 30 "$work/client.log"; exit 1; }
-# Let enough answers through for the counts to mean something.
-for i in $(seq 1 60); do
-  (($(relay_count "$forge_pid" forge responses received) >= 40)) && break
-  sleep 0.25
-done
 sources=$(ctl sources --json --socket "$client_sock")
 status=$(ctl status --json --socket "$client_sock")
 rejected=$(get "$sources" '.sources[0].counters.rejected')
@@ -122,17 +129,8 @@ RELAY_PIDS=()
 server_sock="$work/run/server/control.sock"
 sleep 0.3  # the last of part 2's requests reach the published counters
 server_before=$(ctl server --json --socket "$server_sock")
-start_relay reqforge --udp-listen "127.0.0.1:$relay_ntp" --udp-upstream "127.0.0.1:$ntp_port" \
-  --tcp-listen "127.0.0.1:$relay_ke" --tcp-upstream "127.0.0.1:$ke_port" --affect requests \
-  --corrupt 0.3 --truncate 0.1 --replay 0.2 --seed 3
+sync_through_forgeries reqforge requests --corrupt 0.3 --truncate 0.1 --replay 0.2 --seed 3
 reqforge_pid=$RELAY_PID
-start_client "$work/client.toml" client
-ctl waitsync --socket "$client_sock" --max-error 0.01 --timeout 30 --interval 0.5 ||
-  { echo "FAIL: no synchronization through forged requests"; tail -n 30 "$work/client.log"; exit 1; }
-for i in $(seq 1 60); do
-  (($(relay_count "$reqforge_pid" reqforge requests received) >= 40)) && break
-  sleep 0.25
-done
 sources=$(ctl sources --json --socket "$client_sock")
 status=$(ctl status --json --socket "$client_sock")
 # No more requests, so the relay's counts and the server's cover the same ones.
