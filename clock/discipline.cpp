@@ -117,6 +117,13 @@ bool Discipline::try_initialize(double now) {
     state_ = DisciplineState::kNoMajority;
     return false;
   }
+  // A majority of those that answered is not enough while more may answer: 2 agreeing liars of 5
+  // outvote the 1 honest source that answered with them, and the model would start from their
+  // time. Until init_wait, the start needs a majority of all configured sources to agree.
+  if (2 * sel.truechimers.size() <= live && now - first_sample_time_ < options_.init_wait) {
+    for (Source& s : sources_) s.selected = false;
+    return false;
+  }
   leap_ = sel.leap;
   std::vector<const Observation*> chosen;
   for (std::size_t i : sel.truechimers) chosen.push_back(&*sources_[i].last);

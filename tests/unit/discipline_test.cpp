@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include "clock/sim_clock.hpp"
 
@@ -189,6 +190,32 @@ TEST(Discipline, FalsetickerIsNotSelected) {
   EXPECT_NEAR(w.discipline.sources()[bad].last_offset, 0.010, 1e-3);
   // Settled: a few measurement errors (~15 µs each) at most.
   EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 50e-6);
+}
+
+// 2 agreeing falsetickers of 5 that answer first, with 1 honest source: they are a majority of
+// those that answered, not of the sources. The start waits for the other honest two.
+// (hardening.falsetickers caught kairosd synchronized to the liars, 0.2 s off, for a moment.)
+TEST(Discipline, AgreeingFalsetickersThatAnswerFirstDoNotStartTheModel) {
+  World w(0, 10e-6, {}, 5);
+  std::vector<std::size_t> honest;
+  std::vector<std::size_t> liars;
+  for (int i = 0; i < 3; ++i) honest.push_back(w.discipline.add_source({.name = "honest"}));
+  for (int i = 0; i < 2; ++i) liars.push_back(w.discipline.add_source({.name = "liar"}));
+  w.advance_to(1);
+  w.measure(liars[0], 0.2);
+  w.measure(liars[1], 0.2);
+  w.measure(honest[0]);
+  EXPECT_FALSE(w.discipline.synchronized());
+  EXPECT_FALSE(w.discipline.sources()[liars[0]].selected);
+  w.advance_to(1.01);
+  w.measure(honest[1]);
+  EXPECT_FALSE(w.discipline.synchronized()) << "2 against 2 is no majority either";
+  w.advance_to(1.02);
+  w.measure(honest[2]);
+  ASSERT_TRUE(w.discipline.synchronized());
+  for (std::size_t i : honest) EXPECT_TRUE(w.discipline.sources()[i].selected);
+  for (std::size_t i : liars) EXPECT_FALSE(w.discipline.sources()[i].selected);
+  EXPECT_LT(std::abs(w.discipline.error(w.now).offset), 1e-3);
 }
 
 TEST(Discipline, ErrorIsUnknownBeforeTheFirstMeasurement) {
