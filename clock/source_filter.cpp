@@ -26,10 +26,10 @@ std::optional<Observation> SourceFilter::add(const Measurement& m) {
   // excess over sqrt(n) for the exponential-like queueing seen in practice. That spread says
   // little while n is small (two samples of about the same delay would claim the minimum is
   // known): a first measurement says nothing about the minimum, so half its delay may be
-  // queueing, and until kFewDelays samples that share falls only as 1/n.
+  // queueing, and until kFewDelays samples that share falls only as 1/sqrt(n).
   const double n = static_cast<double>(delays_.size());
   const double spread = (mean - minimum) / std::sqrt(n);
-  const double min_uncertainty = delays_.size() < kFewDelays ? std::max(spread, minimum / (2 * n)) : spread;
+  const double min_uncertainty = delays_.size() < kFewDelays ? std::max(spread, minimum / (2 * std::sqrt(n))) : spread;
   const double excess = m.delay - minimum + min_uncertainty;
   const double variance = m.precision * m.precision + excess * excess / 12.0;
 

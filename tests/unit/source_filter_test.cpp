@@ -51,10 +51,10 @@ TEST(SourceFilter, ExcessDelayOverTheMinimumSetsTheVariance) {
 TEST(SourceFilter, FewSimilarDelaysDoNotClaimTheMinimumIsKnown) {
   SourceFilter filter;
   (void)filter.add(with_delay(10.01e-3, 1e-6));
-  const double excess = 10e-3 / (2 * 2);  // the minimum's share for n = 2
+  const double excess = 10e-3 / (2 * std::sqrt(2.0));  // the minimum's share for n = 2
   EXPECT_NEAR(variance_of(filter, with_delay(10e-3, 1e-6)), 1e-12 + excess * excess / 12, 1e-18);
   while (filter.samples() < SourceFilter::kFewDelays - 2) (void)filter.add(with_delay(10e-3, 1e-6));
-  const double last_share = 10e-3 / (2.0 * static_cast<double>(SourceFilter::kFewDelays - 1));
+  const double last_share = 10e-3 / (2.0 * std::sqrt(static_cast<double>(SourceFilter::kFewDelays - 1)));
   EXPECT_GE(std::sqrt(variance_of(filter, with_delay(10e-3, 1e-6))), 0.99 * last_share / std::sqrt(12.0));
   // From kFewDelays on, the spread of the delays alone: almost none here, so about the precision.
   EXPECT_LT(variance_of(filter, with_delay(10e-3, 1e-6)), 1e-12 + 1e-13);
