@@ -329,9 +329,8 @@ void NtpServer::Worker::run() {
         // Only requests that could be answered use up a client's rate: junk is dropped anyway
         // and must not crowd real clients out of the limiter's table, nor take the one kiss an
         // over-limit client gets per interval (the responder drops a bad version unanswered).
-        const std::uint8_t version = request.size() > 0 ? (request[0] >> 3) & 7 : 0;
-        const bool answerable = request.size() >= kNtpHeaderLength && (request[0] & 0x7) == 3 && version >= 1 &&
-                                version <= 4;
+        const bool answerable = request.size() >= kNtpHeaderLength && (request[0] & 0x7) == 3 &&
+                                ((request[0] >> 3) & 7) >= 1 && ((request[0] >> 3) & 7) <= 4;
         const RateDecision decision = limiter && answerable ? limiter->check(*rate_key_of(batch->from[slot]), now_ns)
                                                             : RateDecision::kAllow;
         const Response response = responder.respond(request, t2, decision, ring ? &*ring : nullptr, batch->out[replies]);
