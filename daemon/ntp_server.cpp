@@ -326,14 +326,9 @@ void NtpServer::Worker::run() {
           t2 = realtime_ntp_now();
         }
         const ByteView request(batch->in[slot].data(), batch->in_msgs[slot].msg_len);
-        // Only requests that could be answered use up a client's rate: junk is dropped anyway
-        // and must not crowd real clients out of the limiter's table, nor take the one kiss an
-        // over-limit client gets per interval (the responder drops a bad version unanswered).
-        const bool answerable = request.size() >= kNtpHeaderLength && (request[0] & 0x7) == 3 &&
-                                ((request[0] >> 3) & 7) >= 1 && ((request[0] >> 3) & 7) <= 4;
-        const RateDecision decision = limiter && answerable ? limiter->check(*rate_key_of(batch->from[slot]), now_ns)
-                                                            : RateDecision::kAllow;
-        const Response response = responder.respond(request, t2, decision, ring ? &*ring : nullptr, batch->out[replies]);
+        std::optional<RateKey> client = limiter ? rate_key_of(batch->from[slot]) : std::nullopt;
+        const RateCheck rate = client ? RateCheck(*limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
+        const Response response = responder.respond(request, t2, rate, ring ? &*ring : nullptr, batch->out[replies]);
         if (response.length == 0) continue;
         batch->handles[replies] = response.transmit_handle;
         batch->out_iov[replies] = {batch->out[replies].data(), response.length};

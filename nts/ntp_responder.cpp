@@ -113,7 +113,7 @@ std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const NtpHeader& 
   return table_->take(request.origin_time, nts);
 }
 
-Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateDecision rate, KeyRing* ring,
+Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateCheck rate, KeyRing* ring,
                                std::span<std::uint8_t> out) {
   if (request.size() < kNtpHeaderLength) return drop(DropReason::kTooShort);
   // Version and mode from the first octet before any parsing: most junk stops here.
@@ -123,19 +123,24 @@ Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateDecis
   // RFC 5905 §9.2: a server answers client mode only. Symmetric modes would need associations,
   // broadcast is not ours, and control (6) and private (7) are amplification vectors.
   if (mode != NtpMode::kClient) return drop(DropReason::kNotClientMode);
-  if (rate == RateDecision::kDrop) return drop(DropReason::kRateLimited);
 
+  // The limiter is asked after parsing (see RateCheck); parsing is cheap next to answering.
+  NtpHeader header;
   if (request.size() == kNtpHeaderLength) {
-    auto header = parse_ntp_header(request);
-    if (!header) return drop(DropReason::kMalformed);
-    return respond_plain(*header, rx_time, rate, out);
+    auto parsed = parse_ntp_header(request);
+    if (!parsed) return drop(DropReason::kMalformed);
+    header = *parsed;
+  } else {
+    auto parsed = parse_ntp_packet(request);
+    if (!parsed) return drop(DropReason::kMalformed);
+    if (parsed->mac) return drop(DropReason::kLegacyMac);
+    if (has_nts_field(*parsed)) return respond_nts(request, *parsed, rx_time, rate, ring, out);
+    // Unknown extension fields are ignored (RFC 7822 §3): the answer is a plain header.
+    header = parsed->header;
   }
-  auto parsed = parse_ntp_packet(request);
-  if (!parsed) return drop(DropReason::kMalformed);
-  if (parsed->mac) return drop(DropReason::kLegacyMac);
-  if (has_nts_field(*parsed)) return respond_nts(request, *parsed, rx_time, rate, ring, out);
-  // Unknown extension fields are ignored (RFC 7822 §3): the answer is a plain header.
-  return respond_plain(parsed->header, rx_time, rate, out);
+  const RateDecision decision = rate.decide();
+  if (decision == RateDecision::kDrop) return drop(DropReason::kRateLimited);
+  return respond_plain(header, rx_time, decision, out);
 }
 
 Response NtpResponder::drop(DropReason reason) {
@@ -221,10 +226,13 @@ NtpResponder::AeadPair* NtpResponder::aeads_for(std::uint16_t aead_id, ByteView 
 }
 
 Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time,
-                                   RateDecision rate, KeyRing* ring, std::span<std::uint8_t> out) {
+                                   RateCheck rate, KeyRing* ring, std::span<std::uint8_t> out) {
   auto request = parse_nts_request(packet, parsed);
   if (!request) return drop(DropReason::kMalformedNts);
-  const bool kiss = rate == RateDecision::kKiss;
+  // Over the limit, not even a NAK: opening a cookie is the work a flood wants from us.
+  const RateDecision decision = rate.decide();
+  if (decision == RateDecision::kDrop) return drop(DropReason::kRateLimited);
+  const bool kiss = decision == RateDecision::kKiss;
   const bool save = table_ && !kiss;
   if (save) rx_time = table_->unique_receive(rx_time);
   NtpHeader header = answer_header(request->header, rx_time);

@@ -1,7 +1,7 @@
 #pragma once
 // The server side of NTPv4 (RFC 5905 §8, §9.2) and NTS (RFC 8915 §5), sans IO: one received
 // datagram in, the bytes to send back (or nothing) out. The daemon owns the sockets, reads the
-// kernel receive timestamp, asks the rate limiter, and calls respond() once per datagram.
+// kernel receive timestamp, hands over its rate limiter, and calls respond() once per datagram.
 //
 // What is answered and how:
 //  - plain client requests (mode 3, versions 1–4): a server response (mode 4, same version);
@@ -122,6 +122,25 @@ struct ResponderCounters {
 // authenticated client cannot make one small request cost dozens of seals.
 inline constexpr std::size_t kMaxFreshCookies = 8;
 
+// The rate limit for one request: a limiter to ask with the client's key and the time, or a fixed
+// decision (tests, tools). The responder asks only once a request has parsed as one it would
+// answer: junk is dropped anyway, and must neither use up a client's rate nor take the one kiss
+// per interval that tells an over-limit client to slow down.
+class RateCheck {
+ public:
+  RateCheck(RateDecision fixed) : fixed_(fixed) {}  // NOLINT(google-explicit-constructor)
+  RateCheck(RateLimiter& limiter, const RateKey& client, std::int64_t now_ns)
+      : limiter_(&limiter), client_(client), now_ns_(now_ns) {}
+
+  RateDecision decide() const { return limiter_ ? limiter_->check(client_, now_ns_) : fixed_; }
+
+ private:
+  RateDecision fixed_ = RateDecision::kAllow;
+  RateLimiter* limiter_ = nullptr;
+  RateKey client_{};
+  std::int64_t now_ns_ = 0;
+};
+
 class NtpResponder {
  public:
   // `now` reads the server clock for the transmit timestamp (T3). `random` fills every nonce
@@ -147,7 +166,7 @@ class NtpResponder {
   // which should have room for the request's length: no answer is ever longer than that (a
   // smaller `out` gets fewer cookies, or a kResponseFailed drop). Exceptions from `now` or
   // `random` propagate.
-  Response respond(ByteView request, NtpTimestamp rx_time, RateDecision rate, KeyRing* ring,
+  Response respond(ByteView request, NtpTimestamp rx_time, RateCheck rate, KeyRing* ring,
                    std::span<std::uint8_t> out);
 
   const ResponderCounters& counters() const { return counters_; }
@@ -162,7 +181,7 @@ class NtpResponder {
   Response nak(NakReason reason, NtpHeader header, ByteView unique_id, std::span<std::uint8_t> out);
   Response respond_plain(const NtpHeader& request, NtpTimestamp rx_time, RateDecision rate,
                          std::span<std::uint8_t> out);
-  Response respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time, RateDecision rate,
+  Response respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time, RateCheck rate,
                        KeyRing* ring, std::span<std::uint8_t> out);
   // The saved transmit timestamp an interleaved request asks for (spent on return), if any.
   std::optional<NtpTimestamp> interleaved_transmit(const NtpHeader& request, bool nts);

@@ -1,7 +1,8 @@
 // Feeds arbitrary datagrams to NtpResponder::respond with a fixed seeded key ring, as allowed, as
-// a rate kiss and with no ring. Whatever comes in: no crash, never an answer longer than the
-// request (no amplification), an answer only in server mode and the request's version, and only
-// an authenticated answer when the request carried a cookie this ring opens.
+// a rate kiss, with no ring and through a rate limiter. Whatever comes in: no crash, never an
+// answer longer than the request (no amplification), an answer only in server mode and the
+// request's version, only an authenticated answer when the request carried a cookie this ring
+// opens, and a request dropped as junk leaves the rate limiter as it was.
 //
 // Seeds in tests/fuzz/corpus/ntp_responder/ are requests from the kairos client whose cookies
 // were sealed by this ring (seed bytes 0x20 + i, daily rotation, epoch 19000, AEAD 15 and 17
@@ -73,5 +74,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (no_ring.authenticated) std::abort();  // nothing authenticates without keys
   const Response dropped = responder.respond(request, {}, RateDecision::kDrop, &ring, out);
   if (dropped.kind != ResponseKind::kDropped) std::abort();
+
+  // A client with one request of burst: junk must not spend it, anything answerable must.
+  kairos::RateLimiter limiter(kairos::RateLimitConfig{60.0, 1, 16}, 1);
+  const kairos::RateKey client{};
+  const Response limited = responder.respond(request, {}, kairos::RateCheck(limiter, client, 1), &ring, out);
+  check(request, limited, out);
+  const bool junk = limited.kind == ResponseKind::kDropped && limited.drop != kairos::DropReason::kResponseFailed;
+  if (limited.kind == ResponseKind::kDropped && limited.drop == kairos::DropReason::kRateLimited) std::abort();
+  if ((limiter.check(client, 1) == RateDecision::kAllow) != junk) std::abort();
   return 0;
 }

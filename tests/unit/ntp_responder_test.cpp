@@ -601,6 +601,57 @@ TEST(NtpResponder, RateDropIsDropped) {
   EXPECT_EQ(*server.random_calls, 0);  // no work spent on dropped requests
 }
 
+// Junk that passes the first octet's checks (client mode, version 4) must not use up the client's
+// rate, nor the one kiss per interval that tells an over-limit client to slow down: under a flood
+// of it, the client's own request still gets its RATE kiss.
+TEST(NtpResponder, JunkNeverSpendsTheRateOrTheKiss) {
+  auto ring = seeded_ring(19);
+  const NtsKeys keys = keys_for(15);
+  RateLimiter limiter(RateLimitConfig{60.0, 1, 16}, 7);
+  const RateKey client = rate_key_ipv4(std::array<std::uint8_t, 4>{192, 0, 2, 1});
+  const std::int64_t now_ns = 1'000'000'000;
+  const RateCheck rate(limiter, client, now_ns);
+
+  const Buffer plain = plain_request(1);
+  Buffer bad_fields = plain;  // an extension field whose length is not a multiple of 4
+  bad_fields.insert(bad_fields.end(), {0x12, 0x34, 0x00, 0x13});
+  bad_fields.resize(bad_fields.size() + 28, 0);
+  Buffer oversize = plain;  // 1400 B of zeros: no valid extension field
+  oversize.resize(1400, 0);
+  Buffer bad_nts = plain;  // a lone placeholder: NTS, but no UID or cookie
+  {
+    Buffer field(128);
+    ByteWriter writer(field);
+    write_extension_field(writer, kNtsCookiePlaceholder, Buffer(104, 0), kMinLastExtensionFieldLength);
+    field.resize(writer.size());
+    bad_nts.insert(bad_nts.end(), field.begin(), field.end());
+  }
+  Buffer legacy_mac = plain;
+  legacy_mac.resize(plain.size() + 20, 0x5a);
+
+  Server server;
+  auto ask = [&](const Buffer& request) {
+    Buffer out(request.size());
+    return server.responder.respond(request, times_with_offset(0).rx, rate, &ring, out);
+  };
+  const std::vector<Buffer> junk = {bad_fields, oversize, bad_nts, legacy_mac};
+  for (int round = 0; round < 3; ++round) {
+    for (const Buffer& request : junk) {
+      const Response response = ask(request);
+      EXPECT_EQ(response.kind, ResponseKind::kDropped);
+      EXPECT_NE(response.drop, DropReason::kRateLimited);
+    }
+  }
+  EXPECT_EQ(ask(plain).kind, ResponseKind::kPlain);  // the burst of 1, untouched by the junk
+  for (const Buffer& request : junk) ask(request);
+  EXPECT_EQ(ask(plain).kind, ResponseKind::kRateKiss);  // over the limit: the kiss is still there
+  for (const Buffer& request : junk) ask(request);
+  const Response nts = ask(nts_request(keys, sealed_cookie(keys, ring), 0, 16));
+  EXPECT_EQ(nts.kind, ResponseKind::kDropped);  // kissed once this interval: the rest are dropped
+  EXPECT_EQ(nts.drop, DropReason::kRateLimited);
+  EXPECT_EQ(server.responder.counters().dropped_for(DropReason::kRateLimited), 1u);
+}
+
 TEST(NtpResponder, TransmitTimestampReadAfterCookiesAreSealed) {
   auto ring = seeded_ring(18);
   const NtsKeys keys = keys_for(15);

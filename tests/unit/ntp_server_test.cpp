@@ -189,6 +189,42 @@ TEST(NtpServer, InterleavedOffAnswersEveryRequestBasic) {
   EXPECT_FALSE(second.outcome->sample.interleaved);
 }
 
+// The server's rate limiter is asked only for requests that parse: junk from a client over the
+// limit (client mode and version 4 in the first octet, broken past it) is dropped without taking
+// the RATE kiss that client's real request gets.
+TEST(NtpServer, JunkDoesNotTakeTheKissOfAClientOverTheLimit) {
+  NtpServerConfig config = server_config(13708);
+  config.workers = 1;
+  config.rate_limit = RateLimitConfig{60.0, 1, 16};
+  auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr);
+  ASSERT_TRUE(server) << server.error().message;
+
+  auto send_junk = [] {
+    auto socket = open_socket(AF_INET, SOCK_DGRAM);
+    ASSERT_TRUE(socket);
+    const SocketAddress to = loopback(13708);
+    std::vector<std::uint8_t> junk(1400, 0);
+    junk[0] = 0x23;  // leap 0, version 4, client mode
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(sendto(socket->get(), junk.data(), junk.size(), 0, to.get(), to.length), 1400);
+    }
+  };
+  send_junk();
+  auto first = run_ntp_exchange(loopback(13708), NtpClientExchange::plain(system_random()), nullptr, 1000ms);
+  ASSERT_TRUE(first) << first.error().message;  // the burst of 1 was still there
+  send_junk();
+  auto second = run_ntp_exchange(loopback(13708), NtpClientExchange::plain(system_random()), nullptr, 1000ms);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().problem, ResponseProblem::kRateLimited) << second.error().message;
+
+  std::this_thread::sleep_for(300ms);
+  const NtpServerCounters counters = (*server)->counters();
+  EXPECT_EQ(counters.received, 12u);
+  EXPECT_EQ(counters.responses.dropped_for(DropReason::kMalformed), 10u);
+  EXPECT_EQ(counters.responses.rate_kisses_plain, 1u);
+  EXPECT_EQ(counters.responses.dropped_for(DropReason::kRateLimited), 0u);
+}
+
 TEST(NtpServer, BusyPortIsAClearError) {
   auto first = NtpServer::start(server_config(13703), ServerClockState{}, nullptr);
   ASSERT_TRUE(first);
