@@ -326,7 +326,7 @@ void NtpServer::Worker::run() {
           t2 = realtime_ntp_now();
         }
         const ByteView request(batch->in[slot].data(), batch->in_msgs[slot].msg_len);
-        std::optional<RateKey> client = limiter ? rate_key_of(batch->from[slot]) : std::nullopt;
+        const std::optional<RateKey> client = limiter ? rate_key_of(batch->from[slot]) : std::nullopt;
         const RateCheck rate = client ? RateCheck(*limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
         const Response response = responder.respond(request, t2, rate, ring ? &*ring : nullptr, batch->out[replies]);
         if (response.length == 0) continue;
