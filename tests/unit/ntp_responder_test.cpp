@@ -128,6 +128,16 @@ Buffer plain_request(std::uint8_t random_start) {
   return Buffer(exchange.request().begin(), exchange.request().end());
 }
 
+// A lone placeholder makes a request NTS, and an NTS request without UID or cookie is malformed.
+Buffer with_lone_placeholder(Buffer request) {
+  Buffer field(128);
+  ByteWriter writer(field);
+  write_extension_field(writer, kNtsCookiePlaceholder, Buffer(104, 0), kMinLastExtensionFieldLength);
+  field.resize(writer.size());
+  request.insert(request.end(), field.begin(), field.end());
+  return request;
+}
+
 NtpHeader header_of(const Buffer& packet) { return parse_ntp_header(packet).value(); }
 
 // The unique identifier the client put in its request.
@@ -618,14 +628,7 @@ TEST(NtpResponder, JunkNeverSpendsTheRateOrTheKiss) {
   bad_fields.resize(bad_fields.size() + 28, 0);
   Buffer oversize = plain;  // 1400 B of zeros: no valid extension field
   oversize.resize(1400, 0);
-  Buffer bad_nts = plain;  // a lone placeholder: NTS, but no UID or cookie
-  {
-    Buffer field(128);
-    ByteWriter writer(field);
-    write_extension_field(writer, kNtsCookiePlaceholder, Buffer(104, 0), kMinLastExtensionFieldLength);
-    field.resize(writer.size());
-    bad_nts.insert(bad_nts.end(), field.begin(), field.end());
-  }
+  const Buffer bad_nts = with_lone_placeholder(plain);
   Buffer legacy_mac = plain;
   legacy_mac.resize(plain.size() + 20, 0x5a);
 
@@ -765,13 +768,7 @@ TEST(NtpResponder, TruncationsAreDropped) {
 TEST(NtpResponder, MalformedNtsIsDropped) {
   auto ring = seeded_ring(21);
   const NtsKeys keys = keys_for(15);
-  Buffer request = plain_request(1);
-  // A lone placeholder makes the request NTS, and an NTS request without UID or cookie is malformed.
-  Buffer field(128);
-  ByteWriter writer(field);
-  write_extension_field(writer, kNtsCookiePlaceholder, Buffer(104, 0), kMinLastExtensionFieldLength);
-  field.resize(writer.size());
-  request.insert(request.end(), field.begin(), field.end());
+  Buffer request = with_lone_placeholder(plain_request(1));
   Server server;
   const Answer answer = respond(server, request, &ring);
   EXPECT_EQ(answer.response.kind, ResponseKind::kDropped);
