@@ -79,11 +79,7 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   system->real = std::move(real_system);
   nodes_.push_back(std::move(system));
   (void)build(*nodes_.front());
-  status_timer_ = loop_.add_timer(kStatusInterval, [this] {
-    status_timer_.reset();
-    log_status();
-    status_timer_ = loop_.add_timer(kStatusInterval, [this] { log_status(); });
-  });
+  status_timer_ = loop_.add_repeating(kStatusInterval, [this] { log_status(); });
 }
 
 ClockGraph::~ClockGraph() {
@@ -92,6 +88,11 @@ ClockGraph::~ClockGraph() {
   }
   if (status_timer_) loop_.cancel_timer(*status_timer_);
   if (cross_timer_) loop_.cancel_timer(*cross_timer_);
+}
+
+EventLoop::Clock::time_point loop_time_at(EventLoop::Clock::time_point start, double seconds) {
+  // Rounded up to the clock's tick: a deadline truncated towards the past fires early.
+  return start + std::chrono::ceil<EventLoop::Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 double ClockGraph::elapsed() const {
@@ -207,16 +208,8 @@ Result<void> ClockGraph::add_phc(const PhcPlan& plan, PhcOpener open) {
     });
     spdlog::info("system clock: follows {} by cross-timestamps", added.name);
   }
-  if (!cross_timer_) schedule_cross_tick();
+  if (!cross_timer_) cross_timer_ = loop_.add_repeating(kCrossInterval, [this] { on_cross_tick(); });
   return {};
-}
-
-void ClockGraph::schedule_cross_tick() {
-  cross_timer_ = loop_.add_timer(kCrossInterval, [this] {
-    cross_timer_.reset();
-    on_cross_tick();
-    schedule_cross_tick();
-  });
 }
 
 ClockGraph::Node* ClockGraph::phc_by_ifindex(int ifindex) const {
@@ -394,10 +387,12 @@ void ClockGraph::rearm_timer(Node& node) {
   node.timer.reset();
   const auto next = node.discipline->next_timer();
   if (!next) return;
-  const auto at = start_ + std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(*next));
-  node.timer = loop_.add_timer(at, [this, &node] {
+  const double deadline = *next;
+  node.timer = loop_.add_timer(loop_time_at(start_, deadline), [this, &node, deadline] {
     node.timer.reset();
-    node.discipline->on_timer(elapsed());
+    // Fired for its deadline, so it is at least that late, whatever a rounding says: the model
+    // must see the deadline reached (else it waits, and the timer is re-armed for the past).
+    node.discipline->on_timer(std::max(elapsed(), deadline));
     rearm_timer(node);
   });
 }

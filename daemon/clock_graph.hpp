@@ -51,6 +51,9 @@ struct PhcPlan {
   bool follows_system = false;  // phc-follows-system
 };
 
+// The loop's time point `seconds` after `start`, never before it (rounded up to the tick).
+EventLoop::Clock::time_point loop_time_at(EventLoop::Clock::time_point start, double seconds);
+
 class ClockGraph {
  public:
   // `real_system` is the system clock (KernelClock::system() in kairosd, a fake in tests). With
@@ -111,7 +114,6 @@ class ClockGraph {
   Result<void> build(Node& node);
   void connect_leader(Node& follower, Node& leader);
   void cross_tick(Node& phc);
-  void schedule_cross_tick();
   void phc_lost(Node& phc, const std::string& why);
   void rearm_timer(Node& node);
   void note_state(Node& node);

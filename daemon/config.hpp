@@ -29,7 +29,7 @@ struct SourceConfig {
 // [server]: the NTP responder (plain NTPv4 and NTS).
 struct NtpServerConfig {
   std::vector<std::string> listen{"0.0.0.0:123", "[::]:123"};  // host:port, IPv6 in brackets
-  unsigned workers = 0;                     // threads with their own socket; 0 = one per core
+  std::optional<unsigned> workers;          // threads with their own socket; unset: one per core; 0: the loop
   std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
   bool interleaved = true;                  // answer interleaved requests (RFC 9769), kernel TX stamps
   std::optional<RateLimitConfig> rate_limit = RateLimitConfig{};  // nullopt: `rate-limit = false`

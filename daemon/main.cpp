@@ -293,11 +293,10 @@ int main(int argc, char** argv) {
       spdlog::warn("{}", published.error().message);
     }
   };
-  std::function<void()> shm_tick = [&] {
+  if (shm) {
     publish_system();
-    loop->add_timer(std::chrono::seconds(1), shm_tick);
-  };
-  if (shm) shm_tick();
+    loop->add_repeating(std::chrono::seconds(1), publish_system);
+  }
   auto realtime_watch = RealtimeWatch::start(*loop, [&] {
     clocks.on_realtime_set();
     publish_system();
@@ -407,28 +406,20 @@ int main(int argc, char** argv) {
     reload_configuration(config_path, *config, log_level.has_value(), associations, graph_ids, clocks, service.get(),
                          start_source);
   };
-  std::function<void()> frequency_tick = [&] {
-    save_frequency(clocks, frequency_path);
-    loop->add_timer(kFrequencySaveInterval, frequency_tick);
-  };
-  loop->add_timer(kFrequencySaveInterval, frequency_tick);
+  loop->add_repeating(kFrequencySaveInterval, [&] { save_frequency(clocks, frequency_path); });
   // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
-  std::function<void()> metrics_tick = [&] {
-    metrics->publish(metrics_text(snapshot(), KAIROS_VERSION));
-    loop->add_timer(std::chrono::seconds(1), metrics_tick);
-  };
-  if (metrics) metrics_tick();
+  if (metrics) {
+    auto publish_metrics = [&] { metrics->publish(metrics_text(snapshot(), KAIROS_VERSION)); };
+    publish_metrics();
+    loop->add_repeating(std::chrono::seconds(1), publish_metrics);
+  }
   // `systemctl status` shows the clock's state; a datagram goes out only when the text changes.
   auto status_line = [&] {
     return fmt::format("system clock {} ({}), {} sources{}", to_string(clocks.system_status().state),
                        steer ? "steering" : "observe-only", config->sources.size(), service ? ", serving time" : "");
   };
-  std::function<void()> report_status = [&] {
-    notifier->status(status_line());
-    loop->add_timer(std::chrono::seconds(5), report_status);
-  };
   notifier->ready(status_line());
-  loop->add_timer(std::chrono::seconds(5), report_status);
+  loop->add_repeating(std::chrono::seconds(5), [&] { notifier->status(status_line()); });
   auto ran = loop->run();
   control.reset();
   metrics.reset();

@@ -13,9 +13,29 @@ NtpExchangeError io_error(std::string message, std::size_t rejected = 0) {
   return NtpExchangeError{std::nullopt, std::move(message), rejected};
 }
 
+}  // namespace
+
+// Family, address and port: a sockaddr's padding (sin_zero) and flow info are not part of the
+// address, and whoever filled them in (a kernel, a simulator) may leave anything there.
 bool same_address(const sockaddr_storage& a, socklen_t a_length, const SocketAddress& b) {
-  return a_length == b.length && std::memcmp(&a, &b.storage, b.length) == 0;
+  if (a_length < sizeof(sa_family_t) || a.ss_family != b.storage.ss_family) return false;
+  if (a.ss_family == AF_INET) {
+    if (a_length < sizeof(sockaddr_in)) return false;
+    const auto& x = reinterpret_cast<const sockaddr_in&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in&>(b.storage);
+    return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
+  }
+  if (a.ss_family == AF_INET6) {
+    if (a_length < sizeof(sockaddr_in6)) return false;
+    const auto& x = reinterpret_cast<const sockaddr_in6&>(a);
+    const auto& y = reinterpret_cast<const sockaddr_in6&>(b.storage);
+    return x.sin6_port == y.sin6_port && x.sin6_scope_id == y.sin6_scope_id &&
+           std::memcmp(&x.sin6_addr, &y.sin6_addr, sizeof x.sin6_addr) == 0;
+  }
+  return false;
 }
+
+namespace {
 
 bool ends_exchange(ResponseProblem p) {
   return p == ResponseProblem::kNtsNak || p == ResponseProblem::kDenied || p == ResponseProblem::kRateLimited ||
@@ -72,6 +92,12 @@ std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(Nt
   auto id = pending.socket_.send(pending.exchange_.request());
   if (!id) return std::unexpected(io_error(id.error().message));
   pending.request_id_ = *id;
+  // The kernel queues a software TX stamp during the send itself: take it now. Waiting for the
+  // response would do on a kernel, but an interposing simulator stamps the error queue when it is
+  // read, and a T1 taken at T4 halves the delay out of every sample.
+  if (!pending.have_tx_stamp_) {
+    if (auto error = pending.take_tx_stamp()) return std::unexpected(*error);
+  }
   return pending;
 }
 

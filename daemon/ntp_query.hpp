@@ -23,6 +23,9 @@
 
 namespace kairos {
 
+// Whether a datagram's source is the server: family, address and port, never the padding.
+bool same_address(const sockaddr_storage& a, socklen_t a_length, const SocketAddress& b);
+
 // A connected UDP socket kept across exchanges, with the OPT_ID count of datagrams it has sent.
 class NtpClientSocket {
  public:

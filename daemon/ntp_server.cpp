@@ -143,17 +143,31 @@ SocketAddress bound_address(int fd) {
 
 }  // namespace
 
+// One socket per listen address, one responder, one rate limiter: served by a thread of its own
+// (run) or, with no workers, from the daemon's loop (serve and take_tx_stamps called by it).
 struct NtpServer::Worker {
   Shared* shared = nullptr;
   int wake_fd = -1;
   std::vector<UniqueFd> sockets;
   std::optional<RateLimitConfig> rate_limit;
   bool interleaved = false;
+  bool one_by_one = false;  // sendmsg per answer: interposers have no sendmmsg (event_loop.hpp)
   mutable std::mutex counters_mutex;
   NtpServerCounters published;
   std::thread thread;
 
+  void prepare();
   void run();
+  void take_updates();
+  void publish();
+  void publish_now_and_then();
+  void take_tx_stamps(std::size_t socket);
+  void resync_tx_ids(std::size_t socket);
+  void serve(std::size_t socket);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 namespace {
@@ -225,148 +239,175 @@ struct Batch {
 
 }  // namespace
 
-void NtpServer::Worker::run() {
-  // Each worker its own nonce stream: copies of one generator would share its counter.
-  auto nonces = counter_mode_random(system_random());
-  NtpResponder responder(realtime_ntp_now, nonces ? *nonces : system_random());
-  // One table per worker (see NtpResponder on clients that change their source port).
-  if (interleaved) responder.enable_interleaved();
+// What one worker keeps between batches; only its own thread (or the loop) touches it.
+struct NtpServer::Worker::State {
+  NtpResponder responder;
   std::vector<PendingTransmits> pending;
-  if (interleaved) pending.assign(sockets.size(), PendingTransmits(InterleavedTable::kDefaultCapacity));
   std::optional<RateLimiter> limiter;
-  if (rate_limit) limiter.emplace(make_rate_limiter(*rate_limit));
   std::optional<KeyRing> ring;
   std::shared_ptr<const SecretBytes> ring_text;
   std::uint64_t seen_generation = ~std::uint64_t{0};
   NtpServerCounters counters;
-  auto batch = std::make_unique<Batch>();
-  auto last_publish = std::chrono::steady_clock::now();
+  std::unique_ptr<Batch> batch = std::make_unique<Batch>();
+  std::chrono::steady_clock::time_point last_publish = std::chrono::steady_clock::now();
 
+  explicit State(RandomFill nonces) : responder(realtime_ntp_now, std::move(nonces)) {}
+};
+
+void NtpServer::Worker::prepare() {
+  // Each worker its own nonce stream: copies of one generator would share its counter.
+  auto nonces = counter_mode_random(system_random());
+  state_ = std::make_shared<State>(nonces ? std::move(*nonces) : system_random());
+  // One table per worker (see NtpResponder on clients that change their source port).
+  if (interleaved) state_->responder.enable_interleaved();
+  if (interleaved) state_->pending.assign(sockets.size(), PendingTransmits(InterleavedTable::kDefaultCapacity));
+  if (rate_limit) state_->limiter.emplace(make_rate_limiter(*rate_limit));
+}
+
+void NtpServer::Worker::take_updates() {
+  State& st = *state_;
+  const std::uint64_t generation = shared->generation.load(std::memory_order_acquire);
+  if (generation == st.seen_generation) return;
+  std::lock_guard lock(shared->mutex);
+  st.responder.set_clock_state(shared->clock);
+  if (shared->ring_text != st.ring_text) {
+    st.ring_text = shared->ring_text;
+    st.ring.reset();
+    if (st.ring_text) {
+      // The text came from KeyRing::serialize in this process; it parses.
+      if (auto parsed = parse_key_ring(st.ring_text->view())) st.ring.emplace(std::move(*parsed));
+    }
+    ++st.counters.key_updates;
+  }
+  st.seen_generation = shared->generation.load(std::memory_order_relaxed);
+}
+
+void NtpServer::Worker::publish() {
+  State& st = *state_;
+  st.counters.responses = st.responder.counters();
+  std::lock_guard lock(counters_mutex);
+  published = st.counters;
+}
+
+void NtpServer::Worker::publish_now_and_then() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - state_->last_publish < kPublishEvery) return;
+  publish();
+  state_->last_publish = now;
+}
+
+// Every stamp on the error queue to its answer; called after each send and on POLLERR.
+void NtpServer::Worker::take_tx_stamps(std::size_t socket) {
+  State& st = *state_;
+  if (st.pending.empty()) return;
+  const int fd = sockets[socket].get();
+  for (int i = 0; i < 4 * static_cast<int>(kBatch); ++i) {
+    auto stamp = read_tx_stamp(fd);
+    if (!stamp) continue;  // an ICMP error, not a stamp: skip it
+    if (!*stamp) return;
+    ++st.counters.tx_stamps;
+    const TransmitHandle handle = st.pending[socket].take((*stamp)->id);
+    if (handle && st.responder.note_transmit(handle, NtpTimestamp::from_timespec((*stamp)->stamp.time))) {
+      ++st.counters.tx_stamps_used;
+    }
+  }
+}
+
+void NtpServer::Worker::resync_tx_ids(std::size_t socket) {
+  State& st = *state_;
+  if (st.pending.empty()) return;
+  take_tx_stamps(socket);
+  st.pending[socket].reset();
+  const int fd = sockets[socket].get();
+  // OPT_ID off and on again restarts the kernel's counter at zero.
+  (void)enable_rx_timestamping(fd, false);
+  if (!enable_timestamping(fd, false)) st.pending.clear();  // cannot happen after it worked once
+  ++st.counters.tx_resyncs;
+}
+
+void NtpServer::Worker::serve(std::size_t socket) {
+  State& st = *state_;
+  Batch& batch = *st.batch;
+  const int fd = sockets[socket].get();
+  // Bounded per wake-up so one busy socket cannot starve updates and the other sockets.
+  for (int round = 0; round < 64; ++round) {
+    batch.arm_receive();
+    const int n = recvmmsg(fd, batch.in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++st.counters.receive_errors;
+      return;
+    }
+    st.counters.received += static_cast<std::uint64_t>(n);
+    const std::int64_t now_ns = st.limiter ? monotonic_ns() : 0;
+    unsigned replies = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto slot = static_cast<std::size_t>(i);
+      const msghdr& m = batch.in_msgs[slot].msg_hdr;
+      if (m.msg_flags & MSG_TRUNC) {
+        ++st.counters.receive_errors;
+        continue;
+      }
+      const ControlStamps stamps = parse_control_stamps(
+          {static_cast<const std::uint8_t*>(m.msg_control), static_cast<std::size_t>(m.msg_controllen)});
+      NtpTimestamp t2;
+      if (auto best = stamps.best()) {
+        t2 = NtpTimestamp::from_timespec(best->time);
+        ++st.counters.kernel_stamps;
+      } else {
+        t2 = realtime_ntp_now();
+      }
+      const ByteView request(batch.in[slot].data(), batch.in_msgs[slot].msg_len);
+      const std::optional<RateKey> client = st.limiter ? rate_key_of(batch.from[slot]) : std::nullopt;
+      const RateCheck rate = client ? RateCheck(*st.limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
+      const Response response =
+          st.responder.respond(request, t2, rate, st.ring ? &*st.ring : nullptr, batch.out[replies]);
+      if (response.length == 0) continue;
+      batch.handles[replies] = response.transmit_handle;
+      batch.out_iov[replies] = {batch.out[replies].data(), response.length};
+      msghdr& out = batch.out_msgs[replies].msg_hdr;
+      out = {};
+      out.msg_name = &batch.from[slot];
+      out.msg_namelen = m.msg_namelen;
+      out.msg_iov = &batch.out_iov[replies];
+      out.msg_iovlen = 1;
+      ++replies;
+    }
+    unsigned done = 0;
+    bool send_failed = false;
+    while (done < replies) {
+      int sent = 0;
+      if (one_by_one) {
+        sent = sendmsg(fd, &batch.out_msgs[done].msg_hdr, MSG_DONTWAIT) >= 0 ? 1 : -1;
+      } else {
+        sent = sendmmsg(fd, batch.out_msgs.data() + done, replies - done, MSG_DONTWAIT);
+      }
+      if (sent <= 0) {
+        if (sent < 0 && errno == EINTR) continue;
+        // A full socket buffer or an unreachable client: this reply is lost, the next may go.
+        ++st.counters.send_errors;
+        ++done;
+        send_failed = true;
+        continue;
+      }
+      if (!st.pending.empty()) {
+        for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) st.pending[socket].sent(batch.handles[k]);
+      }
+      done += static_cast<unsigned>(sent);
+      st.counters.sent += static_cast<std::uint64_t>(sent);
+    }
+    if (send_failed) {
+      resync_tx_ids(socket);
+    } else {
+      take_tx_stamps(socket);  // software stamps are queued during the send itself
+    }
+    if (static_cast<std::size_t>(n) < kBatch) return;
+  }
+}
+
+void NtpServer::Worker::run() {
   std::vector<pollfd> fds;
   for (const UniqueFd& s : sockets) fds.push_back({s.get(), POLLIN, 0});
   fds.push_back({wake_fd, POLLIN, 0});
-
-  auto take_updates = [&] {
-    const std::uint64_t generation = shared->generation.load(std::memory_order_acquire);
-    if (generation == seen_generation) return;
-    std::lock_guard lock(shared->mutex);
-    responder.set_clock_state(shared->clock);
-    if (shared->ring_text != ring_text) {
-      ring_text = shared->ring_text;
-      ring.reset();
-      if (ring_text) {
-        // The text came from KeyRing::serialize in this process; it parses.
-        if (auto parsed = parse_key_ring(ring_text->view())) ring.emplace(std::move(*parsed));
-      }
-      ++counters.key_updates;
-    }
-    seen_generation = shared->generation.load(std::memory_order_relaxed);
-  };
-
-  auto publish = [&] {
-    counters.responses = responder.counters();
-    std::lock_guard lock(counters_mutex);
-    published = counters;
-  };
-
-  // Every stamp on the error queue to its answer; called after each send and on POLLERR.
-  auto take_tx_stamps = [&](std::size_t socket) {
-    if (pending.empty()) return;
-    const int fd = sockets[socket].get();
-    for (int i = 0; i < 4 * static_cast<int>(kBatch); ++i) {
-      auto stamp = read_tx_stamp(fd);
-      if (!stamp) continue;  // an ICMP error, not a stamp: skip it
-      if (!*stamp) return;
-      ++counters.tx_stamps;
-      const TransmitHandle handle = pending[socket].take((*stamp)->id);
-      if (handle && responder.note_transmit(handle, NtpTimestamp::from_timespec((*stamp)->stamp.time))) {
-        ++counters.tx_stamps_used;
-      }
-    }
-  };
-
-  auto resync_tx_ids = [&](std::size_t socket) {
-    if (pending.empty()) return;
-    take_tx_stamps(socket);
-    pending[socket].reset();
-    const int fd = sockets[socket].get();
-    // OPT_ID off and on again restarts the kernel's counter at zero.
-    (void)enable_rx_timestamping(fd, false);
-    if (!enable_timestamping(fd, false)) pending.clear();  // cannot happen after it worked once
-    ++counters.tx_resyncs;
-  };
-
-  auto serve = [&](std::size_t socket) {
-    const int fd = sockets[socket].get();
-    // Bounded per wake-up so one busy socket cannot starve updates and the other sockets.
-    for (int round = 0; round < 64; ++round) {
-      batch->arm_receive();
-      const int n = recvmmsg(fd, batch->in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++counters.receive_errors;
-        return;
-      }
-      counters.received += static_cast<std::uint64_t>(n);
-      const std::int64_t now_ns = limiter ? monotonic_ns() : 0;
-      unsigned replies = 0;
-      for (int i = 0; i < n; ++i) {
-        const auto slot = static_cast<std::size_t>(i);
-        const msghdr& m = batch->in_msgs[slot].msg_hdr;
-        if (m.msg_flags & MSG_TRUNC) {
-          ++counters.receive_errors;
-          continue;
-        }
-        const ControlStamps stamps = parse_control_stamps(
-            {static_cast<const std::uint8_t*>(m.msg_control), static_cast<std::size_t>(m.msg_controllen)});
-        NtpTimestamp t2;
-        if (auto best = stamps.best()) {
-          t2 = NtpTimestamp::from_timespec(best->time);
-          ++counters.kernel_stamps;
-        } else {
-          t2 = realtime_ntp_now();
-        }
-        const ByteView request(batch->in[slot].data(), batch->in_msgs[slot].msg_len);
-        const std::optional<RateKey> client = limiter ? rate_key_of(batch->from[slot]) : std::nullopt;
-        const RateCheck rate = client ? RateCheck(*limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
-        const Response response = responder.respond(request, t2, rate, ring ? &*ring : nullptr, batch->out[replies]);
-        if (response.length == 0) continue;
-        batch->handles[replies] = response.transmit_handle;
-        batch->out_iov[replies] = {batch->out[replies].data(), response.length};
-        msghdr& out = batch->out_msgs[replies].msg_hdr;
-        out = {};
-        out.msg_name = &batch->from[slot];
-        out.msg_namelen = m.msg_namelen;
-        out.msg_iov = &batch->out_iov[replies];
-        out.msg_iovlen = 1;
-        ++replies;
-      }
-      unsigned done = 0;
-      bool send_failed = false;
-      while (done < replies) {
-        const int sent = sendmmsg(fd, batch->out_msgs.data() + done, replies - done, MSG_DONTWAIT);
-        if (sent <= 0) {
-          if (sent < 0 && errno == EINTR) continue;
-          // A full socket buffer or an unreachable client: this reply is lost, the next may go.
-          ++counters.send_errors;
-          ++done;
-          send_failed = true;
-          continue;
-        }
-        if (!pending.empty()) {
-          for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) pending[socket].sent(batch->handles[k]);
-        }
-        done += static_cast<unsigned>(sent);
-        counters.sent += static_cast<std::uint64_t>(sent);
-      }
-      if (send_failed) {
-        resync_tx_ids(socket);
-      } else {
-        take_tx_stamps(socket);  // software stamps are queued during the send itself
-      }
-      if (static_cast<std::size_t>(n) < kBatch) return;
-    }
-  };
-
   while (!shared->stop.load(std::memory_order_relaxed)) {
     take_updates();
     const int ready = poll(fds.data(), fds.size(), static_cast<int>(kPublishEvery.count()));
@@ -376,17 +417,13 @@ void NtpServer::Worker::run() {
       if (fds[i].revents & POLLERR) take_tx_stamps(i);
       if (fds[i].revents & POLLIN) serve(i);
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_publish >= kPublishEvery) {
-      publish();
-      last_publish = now;
-    }
+    publish_now_and_then();
   }
   publish();
 }
 
 Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& config, const ServerClockState& clock,
-                                                    const KeyRing* ring) {
+                                                    const KeyRing* ring, EventLoop* loop) {
   std::unique_ptr<NtpServer> server(new NtpServer());
   server->shared_ = std::make_unique<Shared>();
   server->shared_->clock = clock;
@@ -402,10 +439,16 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
     wanted.push_back(addresses->front());
   }
 
-  const unsigned count = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
-  server->wake_ = UniqueFd(wake);
+  // On the loop: asked for (workers = 0), or no threads to be had (a simulator, event_loop.hpp).
+  const bool on_loop = loop && (config.workers == 0u || loop->portable());
+  const unsigned count =
+      on_loop ? 1u : config.workers.value_or(0u) != 0 ? *config.workers : std::max(1u, std::thread::hardware_concurrency());
+  int wake = -1;
+  if (!on_loop) {
+    wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
+    server->wake_ = UniqueFd(wake);
+  }
 
   for (unsigned w = 0; w < count; ++w) {
     auto worker = std::make_unique<Worker>();
@@ -413,6 +456,7 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
     worker->wake_fd = wake;
     worker->rate_limit = config.rate_limit;
     worker->interleaved = config.interleaved;
+    worker->one_by_one = on_loop && loop->portable();
     for (const SocketAddress& address : wanted) {
       auto fd = open_server_socket(address, config.interleaved);
       if (!fd) return fail("[server] " + fd.error().message);
@@ -429,12 +473,30 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
       }
     }
   }
+  for (auto& worker : server->workers_) worker->prepare();
+  if (on_loop) {
+    Worker* w = server->workers_.front().get();
+    for (std::size_t i = 0; i < w->sockets.size(); ++i) {
+      loop->watch(w->sockets[i].get(), POLLIN, [w, i](short revents) {
+        w->take_updates();
+        if (revents & POLLERR) w->take_tx_stamps(i);
+        if (revents & POLLIN) w->serve(i);
+        w->publish_now_and_then();
+      });
+    }
+    server->loop_ = loop;
+    return server;
+  }
   for (auto& worker : server->workers_) worker->thread = std::thread([w = worker.get()] { w->run(); });
   return server;
 }
 
 NtpServer::~NtpServer() {
   if (!shared_) return;
+  if (loop_) {
+    for (const UniqueFd& fd : workers_.front()->sockets) loop_->unwatch(fd.get());
+    return;
+  }
   shared_->stop = true;
   const std::uint64_t one = 1;
   if (wake_) (void)!write(wake_.get(), &one, sizeof one);
@@ -457,6 +519,7 @@ void NtpServer::publish_key_ring(const KeyRing& ring) {
 }
 
 NtpServerCounters NtpServer::counters() const {
+  if (loop_) workers_.front()->publish();  // the loop's own worker: as of now
   NtpServerCounters total;
   for (const auto& worker : workers_) {
     std::lock_guard lock(worker->counters_mutex);

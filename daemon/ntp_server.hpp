@@ -1,5 +1,5 @@
 #pragma once
-// kairosd's NTP server: N worker threads, each with its own SO_REUSEPORT socket per listen address
+// kairosd's NTP server: N worker threads (or none: the daemon's loop serves), each with its own SO_REUSEPORT socket per listen address
 // (the kernel spreads clients over them by address hash), its own responder, rate limiter and
 // copy of the cookie keys, so the hot path shares no lock and no cache line with another worker.
 // Packets move in batches (recvmmsg/sendmmsg); T2 is the kernel's receive stamp. With
@@ -19,6 +19,7 @@
 
 #include "clock/result.hpp"
 #include "daemon/config.hpp"
+#include "daemon/event_loop.hpp"
 #include "daemon/net.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_responder.hpp"
@@ -43,8 +44,10 @@ class NtpServer {
  public:
   // Binds every listen address once per worker and starts the workers. `ring` is the cookie key
   // ring when NTS is served (nullptr: NTS requests get NAKs).
+  // With `loop`, `workers = 0` (or a portable loop: a simulator) answers on that loop, with no
+  // thread.
   static Result<std::unique_ptr<NtpServer>> start(const NtpServerConfig& config, const ServerClockState& clock,
-                                                  const KeyRing* ring);
+                                                  const KeyRing* ring, EventLoop* loop = nullptr);
   ~NtpServer();  // stops and joins the workers
   NtpServer(const NtpServer&) = delete;
   NtpServer& operator=(const NtpServer&) = delete;
@@ -54,7 +57,8 @@ class NtpServer {
 
   // Every worker's counters summed, as last published (at most ~250 ms old).
   NtpServerCounters counters() const;
-  std::size_t worker_count() const { return workers_.size(); }
+  // Threads serving (0: the loop serves).
+  std::size_t worker_count() const { return loop_ ? 0 : workers_.size(); }
   // The local addresses actually bound (ports resolved), one per listen entry.
   const std::vector<SocketAddress>& addresses() const { return addresses_; }
 
@@ -73,6 +77,7 @@ class NtpServer {
 
   std::unique_ptr<Shared> shared_;
   UniqueFd wake_;  // eventfd: readable once the workers must stop
+  EventLoop* loop_ = nullptr;  // set when the loop serves (no threads)
   std::vector<SocketAddress> addresses_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

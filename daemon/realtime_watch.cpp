@@ -1,6 +1,7 @@
 #include "daemon/realtime_watch.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -10,9 +11,12 @@
 namespace kairos {
 
 Result<std::unique_ptr<RealtimeWatch>> RealtimeWatch::start(EventLoop& loop, std::function<void()> on_set) {
-  UniqueFd fd(::timerfd_create(CLOCK_REALTIME, 0));
+  // An interposing simulator has no TFD_TIMER_CANCEL_ON_SET (event_loop.hpp); steps there are
+  // the daemon's own.
+  if (loop.portable()) return fail("TFD_TIMER_CANCEL_ON_SET is not available in portable mode (a simulator)");
+  UniqueFd fd(::timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK));
   if (!fd) return fail(std::string("timerfd_create(CLOCK_REALTIME): ") + std::strerror(errno));
-  if (auto ok = set_nonblocking_cloexec(fd.get()); !ok) return std::unexpected(ok.error());
+  if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) return fail(std::string("fcntl: ") + std::strerror(errno));
   std::unique_ptr<RealtimeWatch> watch(new RealtimeWatch(loop, std::move(fd), std::move(on_set)));
   if (auto ok = watch->arm(); !ok) return std::unexpected(ok.error());
   loop.watch(watch->fd_.get(), POLLIN, [w = watch.get()](short) { w->on_ready(); });

@@ -109,11 +109,16 @@ std::optional<Result<Resolver::Addresses>> parse_numeric(const std::string& host
 
 Result<std::unique_ptr<Resolver>> Resolver::start(EventLoop& loop, Options options) {
   auto shared = std::make_shared<Shared>();
+  shared->lookup = std::move(options.lookup);
+  if (loop.portable()) {
+    // A simulator serves one thread and has no eventfd (event_loop.hpp): lookups run on the
+    // loop, answered through a timer due now. Its getaddrinfo answers at once.
+    return std::unique_ptr<Resolver>(new Resolver(loop, std::move(shared), options.timeout, options.max_queued));
+  }
   // Created without EFD_* flags and set through fcntl, as every loop descriptor (net.hpp).
   shared->event_fd = UniqueFd(eventfd(0, 0));
   if (!shared->event_fd) return fail(std::string("eventfd: ") + std::strerror(errno));
   if (auto ok = set_nonblocking_cloexec(shared->event_fd.get()); !ok) return std::unexpected(ok.error());
-  shared->lookup = std::move(options.lookup);
 
   // The worker starts with every signal blocked (a thread inherits its creator's mask), so the
   // signals the loop takes through its signalfd, and any other, are never delivered to it.
@@ -141,13 +146,14 @@ Result<std::unique_ptr<Resolver>> Resolver::start(EventLoop& loop, Options optio
 Resolver::Resolver(EventLoop& loop, std::shared_ptr<Shared> shared, std::chrono::milliseconds timeout,
                    std::size_t max_queued)
     : loop_(loop), shared_(std::move(shared)), timeout_(timeout), max_queued_(max_queued) {
-  loop_.watch(shared_->event_fd.get(), POLLIN, [this](short) { on_answers(); });
+  if (shared_->event_fd) loop_.watch(shared_->event_fd.get(), POLLIN, [this](short) { on_answers(); });
 }
 
 Resolver::~Resolver() {
-  loop_.unwatch(shared_->event_fd.get());
   for (const auto& [id, p] : pending_) loop_.cancel_timer(p.timer);
   pending_.clear();
+  if (!worker_.joinable()) return;  // inline lookups (portable mode)
+  loop_.unwatch(shared_->event_fd.get());
   std::unique_lock lock(shared_->mutex);
   shared_->stopping = true;
   shared_->jobs.clear();
@@ -168,6 +174,11 @@ Resolver::RequestId Resolver::lookup(const std::string& host, std::uint16_t port
   if (auto numeric = parse_numeric(host, port, socktype)) {
     pending_.emplace(id, Pending{std::move(callback), 0});
     deliver_soon(id, std::move(*numeric));
+    return id;
+  }
+  if (!worker_.joinable()) {
+    pending_.emplace(id, Pending{std::move(callback), 0});
+    deliver_soon(id, shared_->lookup(host, port, socktype));
     return id;
   }
   bool queued = false;

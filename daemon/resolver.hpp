@@ -2,7 +2,8 @@
 // Name lookups for kairosd that never block its loop: getaddrinfo runs on one worker thread and
 // the answers come back through an eventfd the loop watches, so callbacks run on the loop thread.
 // A dead DNS server then delays only the sources that need a name, never the clock discipline,
-// the NTP server or the control socket.
+// the NTP server or the control socket. In portable mode (event_loop.hpp: a simulator, one
+// thread, no eventfd) lookups run on the loop instead and are answered through a timer.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -51,12 +51,13 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
   }
   if (config.server) {
     auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, realtime_ntp_now(), service->precision_),
-                                service->keys_ ? &service->keys_->ring() : nullptr);
+                                service->keys_ ? &service->keys_->ring() : nullptr, &loop);
     if (!ntp) return std::unexpected(ntp.error());
     service->ntp_ = std::move(*ntp);
     for (const SocketAddress& a : service->ntp_->addresses()) {
-      spdlog::info("server: NTP{} on {} with {} workers{}", service->keys_ ? " and NTS" : "", a.to_string(),
-                   service->ntp_->worker_count(),
+      const std::size_t workers = service->ntp_->worker_count();
+      spdlog::info("server: NTP{} on {} {}{}", service->keys_ ? " and NTS" : "", a.to_string(),
+                   workers ? fmt::format("with {} workers", workers) : std::string("on the main loop"),
                    config.server->local_stratum ? fmt::format(", local stratum {}", *config.server->local_stratum)
                                                 : std::string(", unsynchronised until a clock model vouches"));
     }

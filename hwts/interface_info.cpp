@@ -1,5 +1,7 @@
 #include "hwts/interface_info.hpp"
 
+#include "hwts/ioctl_socket.hpp"
+
 #include <linux/ethtool.h>
 #include <linux/ethtool_netlink.h>
 #include <linux/net_tstamp.h>
@@ -207,7 +209,7 @@ bool valid_interface_name(const std::string& name) {
 // ---- ioctl path ----
 
 Result<TimestampingInfo> query_by_ioctl(const std::string& interface) {
-  Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  Fd sock(open_ioctl_socket());
   if (sock.get() < 0) return fail("socket: " + errno_text(errno));
   ethtool_ts_info info{};
   info.cmd = ETHTOOL_GET_TS_INFO;
@@ -221,7 +223,7 @@ Result<TimestampingInfo> query_by_ioctl(const std::string& interface) {
   }
   TimestampingInfo out;
   out.interface = interface;
-  out.ifindex = static_cast<int>(::if_nametoindex(interface.c_str()));
+  out.ifindex = interface_index(interface);
   if (info.phc_index >= 0) out.phc_index = info.phc_index;
   out.so_timestamping = info.so_timestamping;
   out.tx_types = info.tx_types;
@@ -322,7 +324,7 @@ std::expected<TimestampingInfo, NetlinkFailure> query_by_netlink(const std::stri
   auto info = parse_tsinfo_reply(state.attrs);
   if (!info) return std::unexpected(NetlinkFailure{interface + ": " + info.error().message, false});
   if (info->interface.empty()) info->interface = interface;
-  if (info->ifindex == 0) info->ifindex = static_cast<int>(::if_nametoindex(interface.c_str()));
+  if (info->ifindex == 0) info->ifindex = interface_index(interface);
   return *info;
 }
 
@@ -441,7 +443,7 @@ Result<TimestampingInfo> parse_tsinfo_reply(std::span<const std::uint8_t> attrs)
 
 std::string driver_name(const std::string& interface) {
   if (!valid_interface_name(interface)) return {};
-  Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  Fd sock(open_ioctl_socket());
   if (sock.get() < 0) return {};
   ethtool_drvinfo info{};
   info.cmd = ETHTOOL_GDRVINFO;

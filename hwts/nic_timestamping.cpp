@@ -1,5 +1,7 @@
 #include "hwts/nic_timestamping.hpp"
 
+#include "hwts/ioctl_socket.hpp"
+
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -18,7 +20,7 @@ namespace {
 
 int system_ioctl(const std::string& ifname, unsigned long request, hwtstamp_config* config) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) return ENODEV;
-  const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int sock = open_ioctl_socket();
   if (sock < 0) return errno;
   ifreq r{};
   std::memcpy(r.ifr_name, ifname.data(), ifname.size());

@@ -132,7 +132,7 @@ ntp-port = 123
 TEST(Config, ServerDefaultsAreSafe) {
   auto config = parse_config("[server]\n", "k.toml");
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_EQ(config->server->workers, 0u);  // one per core
+  EXPECT_FALSE(config->server->workers.has_value());  // one per core
   EXPECT_FALSE(config->server->local_stratum);
   ASSERT_TRUE(config->server->rate_limit);  // on unless turned off
   EXPECT_FALSE(config->ke_server);

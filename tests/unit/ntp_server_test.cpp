@@ -257,3 +257,34 @@ TEST(TimeService, AnnouncesTheLocalPortOnlyWhenItIsNot123) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// workers = 0: no thread, the loop answers (small hosts; simulators serve one thread).
+TEST(NtpServer, WithNoWorkersTheLoopAnswers) {
+  EventLoop loop = EventLoop::create().value();
+  NtpServerConfig config = server_config(13709);
+  config.workers = 0;
+  auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr, &loop);
+  ASSERT_TRUE(server) << server.error().message;
+  EXPECT_EQ((*server)->worker_count(), 0u);
+
+  auto pending = PendingNtpExchange::start(loopback(13709), NtpClientExchange::plain(system_random()));
+  ASSERT_TRUE(pending);
+  std::optional<NtpExchangeOutcome> outcome;
+  loop.watch(pending->fd(), pending->events(), [&](short revents) {
+    outcome = pending->on_ready(revents, nullptr);
+    if (outcome) loop.stop();
+  });
+  const auto guard = loop.add_timer(2s, [&] { loop.stop(); });
+  ASSERT_TRUE(loop.run());
+  loop.cancel_timer(guard);
+  ASSERT_TRUE(outcome) << "no answer from the loop's server";
+  ASSERT_TRUE(*outcome) << outcome->error().message;
+  EXPECT_EQ((*outcome)->sample.header.stratum, 1);
+  EXPECT_EQ((*server)->counters().sent, 1u);
+}
+
+}  // namespace
+}  // namespace kairos

@@ -288,5 +288,28 @@ TEST(Resolver, IdleResolverStopsAtOnce) {
   EXPECT_LT(Clock::now() - t0, 100ms);
 }
 
+// A simulator serves one thread and has no eventfd: names are looked up on the loop's thread,
+// and the callback still never runs inside lookup().
+TEST(Resolver, InPortableModeNamesAreLookedUpOnTheLoopThread) {
+  auto loop = EventLoop::create(EventLoop::Mode::kPortable);
+  ASSERT_TRUE(loop);
+  const std::thread::id loop_thread = std::this_thread::get_id();
+  std::thread::id lookup_thread;
+  auto resolver = start_resolver(*loop, {.lookup = [&](const std::string&, std::uint16_t port, int) -> Result<Resolver::Addresses> {
+                                           lookup_thread = std::this_thread::get_id();
+                                           return Resolver::Addresses{ipv4(port)};
+                                         }});
+  ASSERT_TRUE(resolver);
+  std::string got;
+  resolver->lookup("node1.net1.clk", 123, SOCK_DGRAM, [&](Result<Resolver::Addresses> r) {
+    got = r ? r->front().to_string() : r.error().message;
+    loop->stop();
+  });
+  EXPECT_TRUE(got.empty()) << "the callback must not run inside lookup()";
+  run_until_stopped(*loop, 1s);
+  EXPECT_EQ(got, "127.0.0.1:123");
+  EXPECT_EQ(lookup_thread, loop_thread);
+}
+
 }  // namespace
 }  // namespace kairos
