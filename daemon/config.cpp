@@ -78,7 +78,14 @@ void read_daemon(const toml::table& t, DaemonConfig& config, Problems& problems)
 }
 
 void read_logging(const toml::table& t, DaemonConfig& config, Problems& problems) {
-  reject_unknown_keys(t, {"target", "level"}, "[logging]", problems);
+  reject_unknown_keys(t, {"target", "level", "tracking"}, "[logging]", problems);
+  if (auto v = get<std::string>(t, "tracking", "a string", problems)) {
+    if (v->empty() || v->front() != '/') {
+      problems.add(t.get("tracking"), "'tracking' is an absolute path");
+    } else {
+      config.logging.tracking = *v;
+    }
+  }
   if (auto v = get<std::string>(t, "target", "a string", problems)) {
     if (*v == "stderr" || *v == "journald" || *v == "syslog") {
       config.logging.target = *v;

@@ -108,6 +108,7 @@ struct MetricsConfig {
 struct LoggingConfig {
   std::string target = "stderr";  // stderr | journald | syslog
   std::string level = "info";     // debug | info | warn | error
+  std::string tracking;           // the clock log's path (daemon/tracking_log.hpp); empty: none
 };
 
 struct DaemonConfig {

@@ -35,6 +35,7 @@
 #include "daemon/sd_notify.hpp"
 #include "daemon/seccomp_filter.hpp"
 #include "daemon/time_service.hpp"
+#include "daemon/tracking_log.hpp"
 
 using namespace kairos;
 
@@ -296,6 +297,17 @@ int main(int argc, char** argv) {
   if (shm) {
     publish_system();
     loop->add_repeating(std::chrono::seconds(1), publish_system);
+  }
+  // The clock log, opened before the privileges go (its directory may be root's).
+  std::unique_ptr<TrackingLog> tracking;
+  if (!config->logging.tracking.empty()) {
+    auto opened = TrackingLog::open(config->logging.tracking);
+    if (!opened) {
+      spdlog::critical("{}", opened.error().message);
+      return 1;
+    }
+    tracking = std::move(*opened);
+    loop->add_repeating(std::chrono::seconds(1), [&] { tracking->write(realtime_now(), clocks.clock_statuses()); });
   }
   auto realtime_watch = RealtimeWatch::start(*loop, [&] {
     clocks.on_realtime_set();
