@@ -62,7 +62,8 @@ Result<void> Interfaces::set_up(InterfaceState& state) {
     return {};
   }
   state.info = std::move(*info);
-  state.correction.speed_mbps = link_speed_mbps(name, sysfs_).value_or(0);
+  // ethtool first (interposable, as chrony reads it), sysfs when the ioctl knows nothing.
+  state.correction.speed_mbps = link_speed_by_ethtool(name).or_else([&] { return link_speed_mbps(name, sysfs_); }).value_or(0);
   if (c.hw_timestamping != HwTimestampingMode::kOff) {
     // After the privilege drop CAP_NET_ADMIN is only permitted: effective for SIOCSHWTSTAMP alone.
     const ScopedCapability net_admin(CAP_NET_ADMIN);

@@ -66,13 +66,13 @@ TEST(StampChoice, HardwareStampsOfAnUnknownOrUnwantedNicAreNotUsed) {
 }
 
 TEST(StampChoice, HardwareStampsAreCorrectedForTheFrameAndTheInterface) {
-  // 1 Gb/s: a 48-byte NTP answer over IPv4 is 8 + 14 + 20 + 8 + 48 + 4 = 102 bytes on the wire,
-  // 816 ns from its start to its end.
+  // 1 Gb/s: a 48-byte NTP answer over IPv4 is 14 + 20 + 8 + 48 + 4 = 94 bytes from the stamp
+  // (after the preamble) to its end, 752 ns.
   const StampCorrection c{.speed_mbps = 1000, .rx_compensation = 100e-9, .tx_compensation = -50e-9};
   const TxStamps tx{.software = at(100, 100), .hardware = at(200, 1'000)};
   const ExchangeStamps s = choose_stamps(at(100, 0), tx, rx_both(), at(100, 900), 48, false, one_nic(c));
   EXPECT_EQ(s.t1.tv_nsec, 950);
-  EXPECT_EQ(s.t4.tv_nsec, 500 + 816 + 100);
+  EXPECT_EQ(s.t4.tv_nsec, 500 + 752 + 100);
 }
 
 TEST(StampChoice, AddSecondsCarriesBothWays) {

@@ -10,18 +10,20 @@
 namespace kairos {
 namespace {
 
+// The NIC stamps after the preamble and SFD: those 8 bytes were once counted too, 64 ns of
+// asymmetry at 1 Gb/s against a peer (chrony) that corrects by the frame alone.
 TEST(StampCorrection, WireBytesOfAnNtpPacket) {
-  // 48-byte NTP over IPv4: 8 + 14 + 20 + 8 + 48 + 4 = 102 bytes on the wire.
-  EXPECT_EQ(ethernet_wire_bytes(48, false), 102u);
-  EXPECT_EQ(ethernet_wire_bytes(48, true), 122u);
-  // Tiny payloads are padded to the 64-byte minimum frame (+ 8 preamble).
-  EXPECT_EQ(ethernet_wire_bytes(0, false), 72u);
+  // 48-byte NTP over IPv4: 14 + 20 + 8 + 48 + 4 = 94 bytes from the stamp to the frame's end.
+  EXPECT_EQ(ethernet_wire_bytes(48, false), 94u);
+  EXPECT_EQ(ethernet_wire_bytes(48, true), 114u);
+  // Tiny payloads are padded to the 64-byte minimum frame.
+  EXPECT_EQ(ethernet_wire_bytes(0, false), 64u);
 }
 
 TEST(StampCorrection, TrailerCorrectionIsFrameTimeOnTheLink) {
-  // 102 bytes at 1 Gb/s: 816 ns; at 10 Gb/s: 81.6 ns; unknown speed: none.
-  EXPECT_NEAR(rx_trailer_correction(48, false, 1000), 816e-9, 1e-15);
-  EXPECT_NEAR(rx_trailer_correction(48, false, 10000), 81.6e-9, 1e-15);
+  // 94 bytes at 1 Gb/s: 752 ns; at 10 Gb/s: 75.2 ns; unknown speed: none.
+  EXPECT_NEAR(rx_trailer_correction(48, false, 1000), 752e-9, 1e-15);
+  EXPECT_NEAR(rx_trailer_correction(48, false, 10000), 75.2e-9, 1e-15);
   EXPECT_EQ(rx_trailer_correction(48, false, 0), 0.0);
 }
 
@@ -43,6 +45,8 @@ TEST(StampCorrection, LinkSpeedFromSysfs) {
   EXPECT_EQ(link_speed_mbps("veth0", dir.path()), std::nullopt);
   EXPECT_EQ(link_speed_mbps("missing", dir.path()), std::nullopt);
   EXPECT_EQ(link_speed_mbps("../../etc", dir.path()), std::nullopt);
+  EXPECT_EQ(link_speed_by_ethtool("lo"), std::nullopt);  // no speed on loopback
+  EXPECT_EQ(link_speed_by_ethtool("no-such-if"), std::nullopt);
   // The real loopback has no speed.
   EXPECT_EQ(link_speed_mbps("lo"), std::nullopt);
 }
