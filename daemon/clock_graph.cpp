@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "clock/timescale_map.hpp"
+#include "hwts/cross_timestamp.hpp"
 #include "nts/sample_measurement.hpp"
 
 namespace kairos {
@@ -38,10 +40,52 @@ StepMode parse_step_mode(const std::string& text) {
   return StepMode::kStartOnly;
 }
 
+namespace {
+
+// A PHC's ClockDevice that remembers a refused change, so the graph can ask the device why
+// (PhcDevice::check_adjustable) and stop steering a clock that does not move: the model would
+// believe its own corrections and a follower would be steered after a leader that stayed put.
+class RefusalNoticingClock : public ClockDevice {
+ public:
+  explicit RefusalNoticingClock(std::unique_ptr<ClockDevice> inner) : inner_(std::move(inner)) {}
+  bool refused() const { return refused_; }
+  void clear() { refused_ = false; }
+
+  std::string name() const override { return inner_->name(); }
+  Result<timespec> now() override { return inner_->now(); }
+  Result<double> frequency() override { return inner_->frequency(); }
+  Result<void> set_frequency(double f) override { return noted(inner_->set_frequency(f)); }
+  Result<void> step(double by) override { return noted(inner_->step(by)); }
+  Result<void> set_leap(Leap leap) override { return inner_->set_leap(leap); }
+  Result<void> set_error_estimate(const ClockErrorEstimate& e) override { return inner_->set_error_estimate(e); }
+  double max_frequency() const override { return inner_->max_frequency(); }
+
+ private:
+  Result<void> noted(Result<void> r) {
+    if (!r) refused_ = true;
+    return r;
+  }
+  std::unique_ptr<ClockDevice> inner_;
+  bool refused_ = false;
+};
+
+// How far one cross-timestamp's midpoint may be from the instant both clocks were read: its
+// method's own error and its window taken as uniform.
+double cross_sd(const CrossTimestamp& cross) {
+  const double window_sd = cross.window / std::sqrt(12.0);
+  const double own = cross_precision(cross.method);
+  return std::sqrt(window_sd * window_sd + own * own);
+}
+
+}  // namespace
+
 struct ClockGraph::Node {
   std::string name;
   int ifindex = 0;          // PHC nodes: the NIC whose stamps are in its time
   bool ntp = false;         // the NTP sources discipline it
+  bool convert = false;     // PHC nodes: the direct path (PhcPlan::convert); only read
+  std::optional<TimescaleMap> map;     // convert: PHC minus system by the model's time
+  RefusalNoticingClock* noticing = nullptr;  // a steered PHC's device, watched for refusals
   Node* leader = nullptr;   // followed by cross-timestamps
   std::vector<Node*> followers;
   PhcOpener open;
@@ -108,12 +152,12 @@ Result<void> ClockGraph::build(Node& node) {
   if (node.open) {
     auto device = node.open();
     if (!device) return std::unexpected(device.error());
-    if (steer_) {
+    if (steer_ && !node.convert) {
       auto clock = device->clock();
       if (!clock) return std::unexpected(clock.error());
-      real = std::move(*clock);
+      real = std::make_unique<RefusalNoticingClock>(std::move(*clock));
     } else {
-      real = device->read_only_clock();
+      real = device->read_only_clock();  // observing, or the direct path: never adjusted
     }
     phc.emplace(std::move(*device));
   }
@@ -122,10 +166,12 @@ Result<void> ClockGraph::build(Node& node) {
   node.discipline.reset();
   node.observed.reset();
   if (node.open) {
+    node.noticing = steer_ && !node.convert ? static_cast<RefusalNoticingClock*>(real.get()) : nullptr;
     node.real = std::move(real);
     node.phc = std::move(phc);
     node.lost = false;
     node.watch.forget();
+    if (node.map) node.map->forget();
   }
   ClockDevice* device = node.real.get();
   if (!steer_) {
@@ -147,11 +193,18 @@ Result<void> ClockGraph::build(Node& node) {
   node.own_steps_seen = 0;
   node.logged_state = DisciplineState::kUnsynchronized;
   // The followers learn of every correction as a known control input.
-  node.discipline->set_steer_listener([&node](double t, double df, double step) {
+  node.discipline->set_steer_listener([this, &node](double t, double df, double step) {
     for (Node* f : node.followers) {
       if (!f->discipline) continue;
       if (df != 0) f->discipline->on_reference_frequency_change(t, df);
       if (step != 0) f->discipline->on_reference_step(t, step);
+    }
+    // The direct path's maps compare PHCs with the real system clock, which moves only when
+    // steering (observing, the corrections are virtual).
+    if (&node == &system() && steer_) {
+      for (auto& phc : nodes_) {
+        if (phc->map) phc->map->on_system_change(t, df, step);
+      }
     }
   });
   if (node.leader) {
@@ -181,6 +234,7 @@ Result<void> ClockGraph::add_phc(const PhcPlan& plan, PhcOpener open) {
   auto node = std::make_unique<Node>();
   node->ifindex = plan.ifindex;
   node->ntp = plan.discipline;
+  node->convert = plan.convert && !plan.discipline && !plan.follows_system;
   node->open = std::move(open);
   if (plan.follows_system && !plan.discipline) {
     node->leader = &system();
@@ -191,14 +245,34 @@ Result<void> ClockGraph::add_phc(const PhcPlan& plan, PhcOpener open) {
     return fail("interface " + plan.interface + ": " + built.error().message);
   }
   node->name = plan.interface + " PHC (" + node->phc->path() + ")";
+  // Asked before anything is steered: a PHC that refuses adjustment (read-only, a simulator's
+  // fixed reference) takes the direct path from the start.
+  if (node->noticing) {
+    if (auto adjustable = node->phc->check_adjustable(); !adjustable) {
+      Node& refused = *node;
+      nodes_.push_back(std::move(node));
+      fall_back_to_direct(refused, adjustable.error().message);
+      // The system clock was to follow it: NTP disciplines it directly instead.
+      if (system_follows_ && *system_follows_ == plan.interface && !system().ntp) {
+        spdlog::warn("system clock: does not follow {} (read-only); NTP through its NIC disciplines it directly",
+                     refused.name);
+        system().ntp = true;
+        (void)build(system());
+      }
+      if (!cross_timer_) cross_timer_ = loop_.add_repeating(kCrossInterval, [this] { on_cross_tick(); });
+      return {};
+    }
+  }
+  if (node->convert) node->map.emplace();
   Node& added = *node;
   nodes_.push_back(std::move(node));
   spdlog::info("{}: {}, {}", added.name,
-               added.ntp      ? "disciplined by NTP through its NIC's hardware stamps"
-               : added.leader ? "follows the system clock"
-                              : "watched",
-               steer_ ? "steered" : "observed, not steered");
-  if (system_follows_ && *system_follows_ == plan.interface) {
+               added.ntp       ? "disciplined by NTP through its NIC's hardware stamps"
+               : added.leader  ? "follows the system clock"
+               : added.convert ? "its NIC's hardware stamps reach the system clock through its time (direct path)"
+                               : "watched",
+               added.convert ? "only read" : steer_ ? "steered" : "observed, not steered");
+  if (system_follows_ && *system_follows_ == plan.interface && !added.convert) {
     Node& sys = system();
     sys.leader = &added;
     added.followers.push_back(&sys);
@@ -244,8 +318,15 @@ void ClockGraph::remove_source(std::size_t source) {
 void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
   if (source >= source_names_.size() || source_removed_[source]) return;
   Node* node = nullptr;
+  // The direct path: PHC time made system time by the PHC's fitted line, for the system clock.
+  std::optional<TimescaleMap::Estimate> through;
   if (result.phc_ifindex != 0) {
     node = phc_by_ifindex(result.phc_ifindex);
+    if (node && node->convert) {
+      const double taken = elapsed() - std::clamp(result.sample.age, 0.0, elapsed());
+      through = node->map ? node->map->at(taken) : std::nullopt;
+      node = through && !node->lost ? &system() : nullptr;
+    }
   } else if (system().ntp) {
     node = &system();
   }
@@ -255,7 +336,7 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
       source_unused_warned_[source] = true;
       spdlog::warn("{}: sample {} is used by no clock ({}); further ones are counted, not logged",
                    source_names_[source], result.phc_ifindex ? "in PHC time" : "in system time",
-                   result.phc_ifindex ? "that NIC's PHC is not disciplined or is gone"
+                   result.phc_ifindex ? "that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
                                       : "the system clock follows a PHC: only hardware-stamped samples count");
     }
     return;
@@ -263,15 +344,50 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
-  Measurement m = to_measurement(result.sample, taken, stamp_precision(result.t1_source, result.t4_source));
+  double precision = stamp_precision(result.t1_source, result.t4_source);
+  if (through) precision = std::hypot(precision, through->sd);
+  Measurement m = to_measurement(result.sample, taken, precision);
+  // Server minus PHC, plus PHC minus system: server minus system.
+  if (through) m.offset += through->offset;
   // The model steers the corrected clock; the exchange measured the real one.
   m.offset -= node->correction(taken);
   source_strata_[source] = result.sample.header.stratum;
   source_refids_[source] = result.sample.header.reference_id;
   node->discipline->on_measurement(node->source_index[source], m, now);
   node->last_measurement = now;
+  check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
+}
+
+void ClockGraph::check_refusals(Node& node) {
+  if (!node.noticing || !node.noticing->refused()) return;
+  node.noticing->clear();
+  // One failed change may be a passing fault; ask the device whether it takes changes at all.
+  if (auto adjustable = node.phc->check_adjustable(); !adjustable) fall_back_to_direct(node, adjustable.error().message);
+}
+
+void ClockGraph::fall_back_to_direct(Node& phc, const std::string& why) {
+  spdlog::error("{}: {}; it is only read from now on: its NIC's hardware stamps reach the system clock through its "
+                "time (direct path){}",
+                phc.name, why, phc.followers.empty() ? "" : ", and the system clock no longer follows it");
+  if (phc.leader) {
+    std::erase(phc.leader->followers, &phc);
+    phc.leader = nullptr;
+  }
+  std::vector<Node*> followers = std::move(phc.followers);
+  phc.followers.clear();
+  phc.ntp = false;
+  phc.convert = true;
+  phc.map.emplace();
+  if (auto built = build(phc); !built) phc_lost(phc, built.error().message);
+  for (Node* f : followers) {
+    f->leader = nullptr;
+    f->ntp = true;  // the NTP sources, through this PHC's NIC, discipline it directly now
+    (void)build(*f);
+    note_state(*f);
+  }
+  note_state(phc);
 }
 
 void ClockGraph::on_realtime_set() {
@@ -327,6 +443,7 @@ void ClockGraph::cross_tick(Node& phc) {
     phc.watch.forget();
   }
   const PhcEvent event = phc.watch.check(*cross);
+  if (phc.convert) return convert_tick(phc, *cross, event, now);
   // Too far from the system clock for any servo (a PHC restarted at 1970, a fresh one never
   // set): brought to the system clock's time by one step, then NTP or the leader refines it.
   const bool far = !phc.discipline->synchronized() && std::abs(cross->offset) > options_.panic_threshold;
@@ -367,9 +484,20 @@ void ClockGraph::cross_tick(Node& phc) {
     m.offset = -m.offset + phc.leader->correction(now) - phc.correction(now);
     phc.discipline->on_measurement(0, m, now);
     phc.last_measurement = now;
+    check_refusals(phc);
     rearm_timer(phc);
     note_state(phc);
   }
+}
+
+void ClockGraph::convert_tick(Node& phc, const CrossTimestamp& cross, PhcEvent event, double now) {
+  if (event == PhcEvent::kReset || event == PhcEvent::kJump) {
+    spdlog::warn("{}: {} (PHC minus system now {:+.9f} s): its line to system time starts again", phc.name,
+                 event == PhcEvent::kReset ? "reset" : "jumped", cross.offset);
+    phc.map->forget();
+    phc.watch.forget();
+  }
+  phc.map->add(now, cross.offset, cross_sd(cross));
 }
 
 void ClockGraph::run_due_timers() {
@@ -378,6 +506,7 @@ void ClockGraph::run_due_timers() {
     const auto next = node->discipline->next_timer();
     if (!next || *next > now) continue;
     node->discipline->on_timer(now);
+    check_refusals(*node);
     rearm_timer(*node);
   }
 }
@@ -393,6 +522,7 @@ void ClockGraph::rearm_timer(Node& node) {
     // Fired for its deadline, so it is at least that late, whatever a rounding says: the model
     // must see the deadline reached (else it waits, and the timer is re-armed for the past).
     node.discipline->on_timer(std::max(elapsed(), deadline));
+    check_refusals(node);
     rearm_timer(node);
   });
 }

@@ -49,6 +49,9 @@ struct PhcPlan {
   int ifindex = 0;
   bool discipline = false;      // discipline-phc
   bool follows_system = false;  // phc-follows-system
+  // Neither: the direct path (as chrony's hwtimestamp). The NIC's stamps, in PHC time, reach the
+  // system clock's model through a line fitted to cross-timestamps; the PHC is only read.
+  bool convert = false;
 };
 
 // The loop's time point `seconds` after `start`, never before it (rounded up to the tick).
@@ -115,6 +118,11 @@ class ClockGraph {
   void connect_leader(Node& follower, Node& leader);
   void cross_tick(Node& phc);
   void phc_lost(Node& phc, const std::string& why);
+  // A PHC we were to steer refuses adjustment: it is only read from now on, and its NIC's
+  // stamps take the direct path to the system clock, which no longer follows it.
+  void fall_back_to_direct(Node& phc, const std::string& why);
+  void check_refusals(Node& node);
+  void convert_tick(Node& phc, const CrossTimestamp& cross, PhcEvent event, double now);
   void rearm_timer(Node& node);
   void note_state(Node& node);
   ClockStatus status_of(const Node& node) const;

@@ -240,27 +240,36 @@ int main(int argc, char** argv) {
   const std::string frequency_path = config->state_dir + "/frequency";
   seed_frequency(clocks, frequency_path);
   // The PHCs that take part, opened before the privileges go (read-only when observing).
+  // An interface stamping in hardware whose PHC kairosd neither disciplines nor makes follow
+  // the system clock takes the direct path (as chrony's hwtimestamp): its stamps reach the
+  // system clock through the PHC's time, and the PHC is only read (ptp4l may own it).
+  auto direct = [](const InterfaceState& nic) {
+    const InterfaceConfig& c = nic.config;
+    return !c.discipline_phc && !c.phc_follows_system && c.hw_timestamping != HwTimestampingMode::kOff && nic.hardware();
+  };
   HardwareInterfaces hardware;
   for (const InterfaceState& nic : (*interfaces)->states()) {
     const InterfaceConfig& c = nic.config;
-    if (!(c.discipline_phc || c.phc_follows_system) || !nic.phc_index()) continue;
+    if (!(c.discipline_phc || c.phc_follows_system || direct(nic)) || !nic.phc_index()) continue;
     const std::string path = "/dev/ptp" + std::to_string(*nic.phc_index());
-    const PhcAccess access = steer ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
+    const PhcAccess access = steer && !direct(nic) ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
     auto added = clocks.add_phc(PhcPlan{.interface = c.name,
                                         .ifindex = nic.ifindex(),
                                         .discipline = c.discipline_phc,
-                                        .follows_system = c.phc_follows_system},
+                                        .follows_system = c.phc_follows_system,
+                                        .convert = direct(nic)},
                                 [path, access] { return PhcDevice::open(path, {}, access); });
     if (!added) {
       spdlog::critical("{}", added.error().message);
       return 1;
     }
-    if (c.discipline_phc) {
+    if (c.discipline_phc || direct(nic)) {
       // Client sockets ask for NIC stamps; an exchange uses them when they came from one of
-      // these NICs (still stamping in hardware), with that NIC's corrections.
-      hardware = [&nics = **interfaces](int ifindex) -> std::optional<StampCorrection> {
+      // these NICs (still stamping in hardware), with that NIC's corrections. A PHC that turns
+      // out read-only keeps its NIC's stamps: they take the direct path then (ClockGraph).
+      hardware = [&nics = **interfaces, direct](int ifindex) -> std::optional<StampCorrection> {
         const InterfaceState* state = nics.by_ifindex(ifindex);
-        if (!state || !state->config.discipline_phc || !state->hardware()) return std::nullopt;
+        if (!state || !state->hardware() || !(state->config.discipline_phc || direct(*state))) return std::nullopt;
         return state->correction;
       };
     }

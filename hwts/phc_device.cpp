@@ -162,11 +162,8 @@ Result<CrossTimestamp> PhcDevice::read_by(std::initializer_list<CrossMethod> met
   for (CrossMethod method : methods) {
     auto& unsupported = unsupported_[static_cast<std::size_t>(method)];
     if (unsupported) continue;
-    // The caps say whether the driver has a precise cross-timestamp at all: no need to ask.
-    if (method == CrossMethod::kPrecise && !caps_.cross_timestamping) {
-      unsupported = true;
-      continue;
-    }
+    // PRECISE is tried whatever the caps' cross_timestamping flag says: some drivers and
+    // simulators serve it without setting the flag; one that cannot answers EOPNOTSUPP once.
     const Attempt a = attempt_with_retry(method, readings, system_clock);
     const std::string what = " (" + std::string(to_string(method)) + " cross-timestamp)";
     if (a.error == 0) {
@@ -219,6 +216,21 @@ Result<double> PhcDevice::frequency_ppb() {
     return fail(path_ + ": clock_adjtime (read): " + errno_text(error));
   }
   return static_cast<double>(tx.freq) / kScaledPerPpb;
+}
+
+Result<void> PhcDevice::check_adjustable() {
+  if (access_ != PhcAccess::kReadWrite) return fail(path_ + ": opened read-only");
+  if (caps_.max_adj == 0) return fail(path_ + ": its driver allows no frequency adjustment (max_adj 0)");
+  timex tx{};
+  if (handle_->syscalls.adjtime(clock_id(), &tx) < 0) return fail(path_ + ": clock_adjtime (read): " + errno_text(errno));
+  const long frequency = tx.freq;
+  tx = timex{};
+  tx.modes = ADJ_FREQUENCY;
+  tx.freq = frequency;
+  if (handle_->syscalls.adjtime(clock_id(), &tx) < 0) {
+    return fail(path_ + ": refuses adjustment: clock_adjtime (frequency): " + errno_text(errno));
+  }
+  return {};
 }
 
 Result<std::unique_ptr<ClockDevice>> PhcDevice::clock() const {

@@ -83,6 +83,10 @@ class PhcDevice {
   // ADJ_SETOFFSET, read-only when max_adj is 0. It keeps the descriptor open on its own, so it may
   // outlive this object. Refused on a device opened read-only: steering needs write access.
   Result<std::unique_ptr<ClockDevice>> clock() const;
+  // Whether clock_adjtime may change this clock: its frequency is read and written back as it
+  // was (nothing moves). Fails with the reason when the driver refuses (EINVAL, EPERM, EOPNOTSUPP:
+  // a PHC exposed read-only, a clock a simulator keeps fixed), or the device was opened read-only.
+  Result<void> check_adjustable();
   // A ClockDevice that only reads this clock (the base of an observed clock when kairosd only
   // observes): every adjustment is refused before it reaches the kernel, whatever the access.
   std::unique_ptr<ClockDevice> read_only_clock() const;

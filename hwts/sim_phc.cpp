@@ -137,7 +137,7 @@ int SimPhc::ioctl(int fd, unsigned long request, void* arg) {
 int SimPhc::fill_caps(void* arg) const {
   ptp_clock_caps caps{};
   caps.max_adj = options_.max_adj;
-  caps.cross_timestamping = options_.precise ? 1 : 0;
+  caps.cross_timestamping = options_.precise && options_.precise_in_caps ? 1 : 0;
   std::memcpy(arg, &caps, sizeof caps);
   return 0;
 }
@@ -221,6 +221,7 @@ int SimPhc::adjtime(clockid_t id, timex* tx) {
   if (const int error = check(fd); error != 0) return failure(error);
   // Changes need the descriptor open for writing (posix-clock.c); a read is allowed.
   if (tx->modes != 0 && (fds_.at(fd).flags & O_ACCMODE) == O_RDONLY) return failure(EACCES);
+  if (tx->modes != 0 && options_.refuse_adjustment) return failure(EINVAL);
   return adjust(phc_, true, tx);
 }
 

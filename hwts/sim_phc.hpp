@@ -23,6 +23,8 @@ struct SimPhcOptions {
   std::string path = "/dev/ptp0";
   int max_adj = 500'000;  // ppb, as PTP_CLOCK_GETCAPS reports it; 0: a read-only clock
   bool precise = false;   // the driver offers PTP_SYS_OFFSET_PRECISE (caps.cross_timestamping)
+  bool precise_in_caps = true;  // ...and says so in its caps (clknetsim's PHCs do not)
+  bool refuse_adjustment = false;  // clock_adjtime with modes set fails with EINVAL (a read-only PHC)
   // One reading: system at the cursor, the PHC latched readout_delay / 2 plus an exponential
   // jitter later, system again as much later; the next reading starts reading_gap after that.
   double readout_delay = 1e-6;
@@ -50,6 +52,7 @@ class SimPhc {
   void restore();  // plugged in again: open works, the old descriptors stay dead (as in Linux)
   void reset_at(double true_time) { reset_at_ = true_time; }  // the PHC restarts at 1970 then
   void refuse(CrossMethod method) { refused_[index(method)] = true; }  // EOPNOTSUPP from then on
+  void refuse_adjustment() { options_.refuse_adjustment = true; }     // EINVAL to every change from then on
 
   // What happened.
   double cursor() const { return cursor_; }  // true time just after the last reading

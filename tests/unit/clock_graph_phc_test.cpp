@@ -26,22 +26,26 @@ struct ClockGraphPhcTest : ::testing::Test {
   std::unique_ptr<ClockGraph> graph;
   std::size_t source = 0;
 
-  void make(bool steer, bool system_follows, bool phc_follows_system = false) {
+  SimPhcOptions phc_options;
+
+  // `direct`: neither disciplined nor following; its NIC's stamps take the direct path.
+  void make(bool steer, bool system_follows, bool phc_follows_system = false, bool direct = false) {
     InterfaceConfig eth0;
     eth0.name = "eth0";
-    eth0.discipline_phc = !phc_follows_system;
+    eth0.discipline_phc = !phc_follows_system && !direct;
     eth0.phc_follows_system = phc_follows_system;
     config.interfaces.push_back(eth0);
     if (system_follows) config.system_clock.follow = "eth0";
     auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -30e-6, 0.1);
     system = clock.get();
-    sim = std::make_unique<SimPhc>(*system, phc, [this] { return t; });
+    sim = std::make_unique<SimPhc>(*system, phc, [this] { return t; }, phc_options);
     graph = std::make_unique<ClockGraph>(config, loop, std::move(clock), steer, [this] { return t; });
-    const PhcAccess access = steer ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
+    const PhcAccess access = steer && !direct ? PhcAccess::kReadWrite : PhcAccess::kReadOnly;
     auto added = graph->add_phc(PhcPlan{.interface = "eth0",
                                         .ifindex = kIfindex,
-                                        .discipline = !phc_follows_system,
-                                        .follows_system = phc_follows_system},
+                                        .discipline = !phc_follows_system && !direct,
+                                        .follows_system = phc_follows_system,
+                                        .convert = direct},
                                 [this, access] { return PhcDevice::open("/dev/ptp0", sim->syscalls(), access); });
     ASSERT_TRUE(added) << added.error().message;
     source = graph->add_source("server");
@@ -161,6 +165,54 @@ TEST_F(ClockGraphPhcTest, ThePhcFollowsTheSystemClock) {
   EXPECT_EQ(p.follows, "system");
   EXPECT_EQ(p.state, DisciplineState::kSynchronized);
   EXPECT_LT(std::abs(phc.offset_at(t) - system->offset_at(t)), 5e-6);
+}
+
+// chrony's hardware path: the NIC's stamps (PHC time, 5 ms off and 20 ppm fast) reach the system
+// clock through a line fitted to cross-timestamps; the PHC is never adjusted.
+TEST_F(ClockGraphPhcTest, DirectPathDisciplinesTheSystemClockThroughThePhcsTime) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  run(1200);
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_EQ(s.follows, "");
+  EXPECT_LT(std::abs(system->offset_at(t)), 1e-6);
+  EXPECT_LT(std::abs(s.offset + system->offset_at(t)), s.error_bound);
+  EXPECT_NEAR(*system->frequency(), 30e-6, 0.1e-6);
+  // Only read: the PHC runs as it was made.
+  EXPECT_EQ(*phc.frequency(), 0.0);
+  EXPECT_NEAR(phc.offset_at(t), 5e-3 + 20e-6 * t, 1e-9);
+  EXPECT_EQ(graph->unused_samples(), 0u);  // the first sample (t = 16 s) finds 16 points
+}
+
+// A PHC that refuses adjustment (clknetsim's reference PHC, a read-only driver) once took the
+// steering silently: the system clock followed it and was stepped as far off as the PHC was,
+// while reporting itself synchronized.
+TEST_F(ClockGraphPhcTest, APhcThatRefusesAdjustmentIsOnlyReadAndTheSystemClockTakesTheDirectPath) {
+  phc_options.refuse_adjustment = true;
+  make(/*steer=*/true, /*system_follows=*/true);
+  run(1200);
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_EQ(s.follows, "");
+  EXPECT_LT(std::abs(system->offset_at(t)), 1e-6);
+  EXPECT_EQ(*phc.frequency(), 0.0);
+  EXPECT_NEAR(phc.offset_at(t), 5e-3 + 20e-6 * t, 1e-9);
+  EXPECT_NE(phc_status().state, DisciplineState::kSynchronized);
+}
+
+TEST_F(ClockGraphPhcTest, APhcThatStopsTakingChangesIsNoticedAndTheSystemClockStaysRight) {
+  make(/*steer=*/true, /*system_follows=*/true);
+  run(600);
+  ASSERT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  ASSERT_EQ(graph->system_status().follows, "eth0 PHC (/dev/ptp0)");
+  sim->refuse_adjustment();
+  double worst_system = 0;
+  run(t + 1200, true, [&] { worst_system = std::max(worst_system, std::abs(system->offset_at(t))); });
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_EQ(s.follows, "");
+  EXPECT_LT(std::abs(system->offset_at(t)), 1e-6);
+  EXPECT_LT(worst_system, 50e-6);
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+#pragma once
+// Where one clock's time stands on another's: a PHC against the system clock, learned from
+// cross-timestamps, so that NIC hardware stamps (PHC time) can be used as system-clock stamps
+// without steering the PHC (chrony's hardware timestamping works this way). A line is fitted
+// through the recent differences (PHC minus system) against the model's time axis; it carries
+// the PHC's own frequency error and the system clock's, whichever of the two drifts.
+//
+// The system clock is being steered meanwhile: each of our own frequency changes and steps is
+// a known control input, applied to the stored points as if the new setting had always been in
+// force, so that a frequency change does not bend the line. A foreign step or a PHC reset voids
+// the points (forget). Pure: no clock is read here.
+#include <cstddef>
+#include <deque>
+#include <optional>
+
+namespace kairos {
+
+class TimescaleMap {
+ public:
+  // Points kept: 16 one-second cross-timestamps fit the line within about 1/4 of one point's
+  // noise, and span short enough for the oscillators' wander to stay linear.
+  explicit TimescaleMap(std::size_t capacity = 16) : capacity_(capacity < 2 ? 2 : capacity) {}
+
+  // A cross-timestamp at model time t: PHC minus system = offset, with its own sd.
+  void add(double t, double offset, double sd);
+  // The system clock's frequency went up by df (fractional) at t, and/or it was stepped forward
+  // by `step` seconds (our own steering).
+  void on_system_change(double t, double df, double step);
+  void forget() { points_.clear(); }
+  std::size_t size() const { return points_.size(); }
+
+  struct Estimate {
+    double offset = 0;  // PHC minus system (s)
+    double sd = 0;      // of that estimate
+  };
+  // PHC minus system at t by the fitted line; nothing with fewer than 2 points, or far outside
+  // the span the points cover (more than the span itself past either end).
+  std::optional<Estimate> at(double t) const;
+
+ private:
+  struct Point {
+    double t;
+    double offset;
+    double sd;
+  };
+  std::size_t capacity_;
+  std::deque<Point> points_;
+};
+
+}  // namespace kairos
