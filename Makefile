@@ -9,7 +9,7 @@ CMAKE_GEN   := -G Ninja
 # line, and compiling takes a quarter less time than with full debug information.
 CMAKE_FAST  := -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
-.PHONY: all deps build test san-build test-asan test-tsan demo bench bench-server sim fuzz fuzz-long clean
+.PHONY: all deps build test san-build test-asan test-tsan demo bench bench-server sim sim-clknetsim fuzz fuzz-long clean
 
 all: build
 
@@ -61,6 +61,11 @@ bench-server: build
 # Every simulator scenario with both servos, against its targets and chronyd's numbers.
 sim: build
 	$(BUILD)/tools/sim/kairos-sim --table
+
+# kairosd and chronyd side by side in clknetsim (github.com/mlichvar/clknetsim, built outside the
+# tree): CLKNETSIM=/path/to/clknetsim; CLKNETSIM_ARGS="--seeds 2 lan" picks seeds and scenarios.
+sim-clknetsim: build
+	@CLKNETSIM="$(CLKNETSIM)" bash tests/clknetsim/run.sh --build $(BUILD) $(CLKNETSIM_ARGS)
 
 # Every fuzzer for FUZZ_SECONDS, each from its seed corpus; a crash fails the target.
 fuzz: san-build
