@@ -363,7 +363,10 @@ int main(int argc, char** argv) {
   }
   // The Prometheus endpoint, bound before the drop too: a port it cannot have stops the start.
   std::unique_ptr<MetricsServer> metrics;
-  if (config->metrics) {
+  if (config->metrics && loop->portable()) {
+    // Its HTTP server is a thread of its own, which a one-thread simulator cannot serve.
+    spdlog::warn("metrics: not served in portable mode (a simulator); [metrics] ignored");
+  } else if (config->metrics) {
     auto started = MetricsServer::start(*config->metrics);
     if (!started) {
       spdlog::critical("{}", started.error().message);
