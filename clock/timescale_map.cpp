@@ -5,15 +5,30 @@
 
 namespace kairos {
 
+namespace {
+constexpr std::size_t kMaxChanges = 4096;  // a bound whatever the steering does
+}
+
 void TimescaleMap::add(double t, double offset, double sd) {
   points_.push_back(Point{t, offset, sd});
   while (points_.size() > capacity_) points_.pop_front();
+  // at() answers back to first − span: older changes can no longer come after such a time.
+  const double oldest = points_.front().t - (points_.back().t - points_.front().t);
+  while (!changes_.empty() && changes_.front().t < oldest) changes_.pop_front();
 }
 
 void TimescaleMap::on_system_change(double t, double df, double step) {
   // PHC minus system falls by df·(t' − t) after t and by the step: earlier points are moved as
   // if that had always been so.
   for (Point& p : points_) p.offset += df * (t - p.t) - step;
+  if (points_.empty()) return;
+  changes_.push_back(Change{t, df, step});
+  if (changes_.size() > kMaxChanges) changes_.pop_front();
+}
+
+void TimescaleMap::forget() {
+  points_.clear();
+  changes_.clear();
 }
 
 std::optional<TimescaleMap::Estimate> TimescaleMap::at(double t) const {
@@ -54,7 +69,13 @@ std::optional<TimescaleMap::Estimate> TimescaleMap::at(double t) const {
     residual_var = std::max(residual_var, ss / static_cast<double>(n - 2));
   }
   const double leverage = 1.0 / static_cast<double>(n) + (t - mean_t) * (t - mean_t) / sxx;
-  return Estimate{predicted, std::sqrt(residual_var * leverage)};
+  // The line is in the latest regime; before a change that came after t, the difference was
+  // what that change's adjustment of the points undoes.
+  double undone = 0;
+  for (const Change& c : changes_) {
+    if (c.t > t) undone += c.df * (c.t - t) - c.step;
+  }
+  return Estimate{predicted - undone, std::sqrt(residual_var * leverage)};
 }
 
 }  // namespace kairos

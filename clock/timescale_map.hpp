@@ -26,15 +26,17 @@ class TimescaleMap {
   // The system clock's frequency went up by df (fractional) at t, and/or it was stepped forward
   // by `step` seconds (our own steering).
   void on_system_change(double t, double df, double step);
-  void forget() { points_.clear(); }
+  void forget();
   std::size_t size() const { return points_.size(); }
 
   struct Estimate {
     double offset = 0;  // PHC minus system (s)
     double sd = 0;      // of that estimate
   };
-  // PHC minus system at t by the fitted line; nothing with fewer than 2 points, or far outside
-  // the span the points cover (more than the span itself past either end).
+  // PHC minus system at t as it was then (a sample dated in the past, an interleaved one, was
+  // stamped before the changes made since): the fitted line, less the control inputs after t.
+  // Nothing with fewer than 2 points, or far outside the span the points cover (more than the
+  // span itself past either end).
   std::optional<Estimate> at(double t) const;
 
  private:
@@ -43,8 +45,14 @@ class TimescaleMap {
     double offset;
     double sd;
   };
+  struct Change {
+    double t;
+    double df;
+    double step;
+  };
   std::size_t capacity_;
   std::deque<Point> points_;
+  std::deque<Change> changes_;  // since the oldest time at() may be asked for
 };
 
 }  // namespace kairos

@@ -48,6 +48,26 @@ TEST(TimescaleMap, OurOwnSteeringOfTheSystemClockIsAControlInput) {
   EXPECT_LT(e->sd, 1e-9);
 }
 
+// An interleaved sample is stamped a poll before it is used, and the system clock may have been
+// slewed in between: converting it by the line of the latest regime put the slew's whole effect
+// into the sample (22 µs in clknetsim at poll 0.25 s, ±87 ppm slews) and the model locked up.
+TEST(TimescaleMap, ATimeBeforeOurLatestChangeIsMappedAsItWasThen) {
+  TimescaleMap map;
+  const double phc_rate = 3e-6;
+  auto before = [&](double t) { return phc_rate * t; };
+  auto after = [&](double t) { return phc_rate * t - 87e-6 * (t - 8.5) - 2e-6; };
+  for (int i = 0; i <= 8; ++i) map.add(i, before(i), 1e-9);
+  map.on_system_change(8.5, 87e-6, 2e-6);
+  EXPECT_NEAR(map.at(8.25)->offset, before(8.25), 1e-11);  // dated before the change
+  EXPECT_NEAR(map.at(8.75)->offset, after(8.75), 1e-11);
+  for (int i = 9; i <= 12; ++i) map.add(i, after(i), 1e-9);
+  map.on_system_change(12.25, -87e-6, 0);
+  auto latest = [&](double t) { return after(t) + 87e-6 * (t - 12.25); };
+  EXPECT_NEAR(map.at(12.1)->offset, after(12.1), 1e-11);
+  EXPECT_NEAR(map.at(8.25)->offset, before(8.25), 1e-11);
+  EXPECT_NEAR(map.at(12.5)->offset, latest(12.5), 1e-11);
+}
+
 TEST(TimescaleMap, KeepsOnlyTheRecentPoints) {
   TimescaleMap map(4);
   for (int i = 0; i < 10; ++i) map.add(i, i < 6 ? 0.0 : 1e-3 * (i - 5), 1e-9);
