@@ -210,7 +210,7 @@ void Association::begin_exchange() {
   if (config_.xleave) {
     if (socket_ && socket_->server().to_string() != ntp_address_->to_string()) forget_interleaved();
     if (!socket_) {
-      auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_));
+      auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable());
       if (!socket) return retry_later("request", socket.error().message);
       socket_.emplace(std::move(*socket));
     }
@@ -233,8 +233,13 @@ void Association::begin_exchange() {
   auto exchange = config_.nts ? NtpClientExchange::nts(*session_, random_, previous)
                               : Result<NtpClientExchange>(NtpClientExchange::plain(random_, previous));
   if (!exchange) return retry_later("request", exchange.error().message);
-  auto pending = socket_ ? PendingNtpExchange::start(std::move(*socket_), std::move(*exchange), hardware_)
-                         : PendingNtpExchange::start(*ntp_address_, std::move(*exchange), hardware_);
+  // Basic mode: a fresh socket (and source port) for each request.
+  if (!socket_) {
+    auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable());
+    if (!socket) return retry_later("request", socket.error().message);
+    socket_.emplace(std::move(*socket));
+  }
+  auto pending = PendingNtpExchange::start(std::move(*socket_), std::move(*exchange), hardware_);
   socket_.reset();
   if (!pending) return retry_later("request", pending.error().message);
   ++exchanges_since_valid_;

@@ -44,7 +44,7 @@ bool ends_exchange(ResponseProblem p) {
 
 }  // namespace
 
-Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool hardware) {
+Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool hardware, bool portable) {
   auto fd = open_socket(server.family(), SOCK_DGRAM);
   if (!fd) return std::unexpected(fd.error());
   const bool hardware_stamps = hardware && enable_timestamping(fd->get(), true).has_value();
@@ -52,23 +52,33 @@ Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool 
   if (connect(fd->get(), server.get(), server.length) != 0) {
     return fail("connect to " + server.to_string() + ": " + std::strerror(errno));
   }
-  return NtpClientSocket(std::move(*fd), server, kernel_stamps, hardware_stamps);
+  return NtpClientSocket(std::move(*fd), server, kernel_stamps, hardware_stamps, portable);
 }
 
 Result<std::uint32_t> NtpClientSocket::send(std::span<const std::uint8_t> bytes) {
   if (::send(fd(), bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
     return fail("send to " + server_.to_string() + ": " + std::strerror(errno));
   }
+  stamp_unread_ = true;
   return next_id_++;
 }
 
 TxStamps NtpClientSocket::take_tx_stamps(std::uint32_t id) {
   TxStamps found;
+  if (portable_) {
+    if (!stamp_unread_) return found;
+    stamp_unread_ = false;
+    if (auto tx = read_tx_stamp(fd()); tx && *tx) found.merge(**tx);
+    return found;
+  }
   for (int i = 0; i < 64; ++i) {
     auto tx = read_tx_stamp(fd());
     if (!tx) continue;  // not a timestamp (an ICMP error): skip
     if (!*tx) break;
-    if ((*tx)->id == id) found.merge(**tx);
+    if ((*tx)->id != id) continue;  // an earlier datagram's, come late: dropped
+    found.merge(**tx);
+    // Ours is whole: what may follow is not ours (nothing later was sent).
+    if (found.software && (found.hardware || !hardware_stamps_)) break;
   }
   return found;
 }

@@ -31,7 +31,10 @@ class NtpClientSocket {
  public:
   // With `hardware`, the socket also asks for NIC stamps (and the interface that took them); a
   // kernel that refuses gets a software-only socket.
-  static Result<NtpClientSocket> open(const SocketAddress& server, bool hardware = false);
+  // `portable` (an interposing simulator, event_loop.hpp): the error queue is read once right
+  // after each send and its stamp taken whatever OPT_ID it carries — simulators count OPT_IDs
+  // their own way, and their read of an empty error queue takes the next datagram instead.
+  static Result<NtpClientSocket> open(const SocketAddress& server, bool hardware = false, bool portable = false);
 
   int fd() const { return fd_.get(); }
   const SocketAddress& server() const { return server_; }
@@ -43,12 +46,18 @@ class NtpClientSocket {
   TxStamps take_tx_stamps(std::uint32_t id);
 
  private:
-  NtpClientSocket(UniqueFd fd, SocketAddress server, bool kernel_stamps, bool hardware_stamps)
-      : fd_(std::move(fd)), server_(server), kernel_stamps_(kernel_stamps), hardware_stamps_(hardware_stamps) {}
+  NtpClientSocket(UniqueFd fd, SocketAddress server, bool kernel_stamps, bool hardware_stamps, bool portable)
+      : fd_(std::move(fd)),
+        server_(server),
+        kernel_stamps_(kernel_stamps),
+        hardware_stamps_(hardware_stamps),
+        portable_(portable) {}
   UniqueFd fd_;
   SocketAddress server_;
   bool kernel_stamps_ = false;
   bool hardware_stamps_ = false;
+  bool portable_ = false;
+  bool stamp_unread_ = false;  // portable: a datagram was sent and its stamp not read yet
   std::uint32_t next_id_ = 0;
 };
 

@@ -161,7 +161,7 @@ struct NtpServer::Worker {
   void take_updates();
   void publish();
   void publish_now_and_then();
-  void take_tx_stamps(std::size_t socket);
+  void take_tx_stamps(std::size_t socket, int sent = 0);
   void resync_tx_ids(std::size_t socket);
   void serve(std::size_t socket);
 
@@ -296,12 +296,16 @@ void NtpServer::Worker::publish_now_and_then() {
   state_->last_publish = now;
 }
 
-// Every stamp on the error queue to its answer; called after each send and on POLLERR.
-void NtpServer::Worker::take_tx_stamps(std::size_t socket) {
+// Every stamp on the error queue to its answer; called after each send and on POLLERR. In
+// portable mode (a simulator) exactly `sent` reads: its read of an empty error queue would take
+// the next request instead, and its OPT_IDs count their own way (interleaved answers then only
+// find their stamps by chance: basic answers are unaffected).
+void NtpServer::Worker::take_tx_stamps(std::size_t socket, int sent) {
   State& st = *state_;
   if (st.pending.empty()) return;
   const int fd = sockets[socket].get();
-  for (int i = 0; i < 4 * static_cast<int>(kBatch); ++i) {
+  const int reads = one_by_one ? sent : 4 * static_cast<int>(kBatch);
+  for (int i = 0; i < reads; ++i) {
     auto stamp = read_tx_stamp(fd);
     if (!stamp) continue;  // an ICMP error, not a stamp: skip it
     if (!*stamp) return;
@@ -398,7 +402,7 @@ void NtpServer::Worker::serve(std::size_t socket) {
     if (send_failed) {
       resync_tx_ids(socket);
     } else {
-      take_tx_stamps(socket);  // software stamps are queued during the send itself
+      take_tx_stamps(socket, static_cast<int>(replies));  // software stamps are queued during the send itself
     }
     if (static_cast<std::size_t>(n) < kBatch) return;
   }
