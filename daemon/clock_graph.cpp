@@ -15,22 +15,18 @@ constexpr auto kStatusInterval = std::chrono::seconds(64);
 constexpr auto kCrossInterval = std::chrono::seconds(1);
 constexpr int kReopenTicks = 10;  // a vanished PHC is looked for every 10 s
 
-double stamp_error(StampSource source) {
+StampKind stamp_kind(StampSource source) {
   switch (source) {
-    case StampSource::kHardware: return 10e-9;
-    case StampSource::kKernel: return 1e-6;
-    case StampSource::kDaemon: return 10e-6;  // scheduling delay between syscall and clock read
+    case StampSource::kHardware: return StampKind::kHardware;
+    case StampSource::kKernel: return StampKind::kKernel;
+    case StampSource::kDaemon: return StampKind::kDaemon;
   }
-  return 10e-6;
+  return StampKind::kDaemon;
 }
 
 }  // namespace
 
-double stamp_precision(StampSource t1, StampSource t4) {
-  const double a = stamp_error(t1);
-  const double b = stamp_error(t4);
-  return std::sqrt(a * a + b * b);
-}
+double stamp_precision(StampSource t1, StampSource t4) { return stamp_precision(stamp_kind(t1), stamp_kind(t4)); }
 
 StepMode parse_step_mode(const std::string& text) {
   if (text == "always") return StepMode::kAlways;
@@ -73,6 +69,8 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   options_.step_mode = parse_step_mode(config.system_clock.step);
   options_.step_threshold = config.system_clock.step_threshold;
   options_.max_slew = config.system_clock.max_slew;
+  // The same worst drift the shared page lets its bound grow by between updates.
+  options_.max_drift = config.shm.max_drift;
   auto system = std::make_unique<Node>();
   system->name = "system";
   system->ntp = !system_follows_;
@@ -419,8 +417,8 @@ ClockStatus ClockGraph::status_of(const Node& node) const {
   // True minus the real reading: the model's view of the clock it steers, plus what the
   // observed clock's virtual correction adds on top of the real one.
   s.offset = e.offset + node.correction(now);
-  s.error_bound = std::isfinite(e.sd) && !node.lost ? options_.bound_sigmas * e.sd
-                                                    : std::numeric_limits<double>::infinity();
+  s.error_bound = !node.lost ? e.max_error : std::numeric_limits<double>::infinity();
+  s.estimate_error = !node.lost ? e.sd : std::numeric_limits<double>::infinity();
   if (node.discipline->model().initialized()) {
     const auto est = node.discipline->model().estimate_at(now);
     s.frequency = node.discipline->applied_frequency() - est.frequency;
@@ -470,8 +468,23 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
                                         : NtpLeap::kNone;
   state.stratum = static_cast<std::uint8_t>(stratum + 1);
   state.reference_id = refid;
-  const ClockError e = sys.discipline->error(elapsed());
-  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(options_.bound_sigmas * e.sd));
+  // Root distance = our maximum error (RFC 5905 §7.3): the delay part is the measurement's that
+  // bounds the NTP-disciplined root clock, everything else (its dispersion, growth since, and a
+  // followed leader's error) is dispersion, so a client of ours adds only its own path.
+  const double now = elapsed();
+  const ClockError e = sys.discipline->error(now);
+  const Discipline::RootDistance rd = root.discipline->root_distance(now);
+  if (!std::isfinite(e.max_error) || !std::isfinite(rd.delay)) return std::nullopt;
+  // NtpShort rounds to the nearest 2^-16 s: half a unit more so that rounding never narrows it.
+  constexpr double kHalfUnit = 0.5 / 65536;
+  state.root_delay = NtpShort::from_duration(Duration::from_seconds(rd.delay + kHalfUnit));
+  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(e.max_error - rd.delay / 2 + kHalfUnit));
+  // The reference time is when the clock was last set from a measurement (RFC 5905 §7.3).
+  if (root.last_measurement) {
+    if (const Result<timespec> reading = sys.real->now()) {
+      state.reference_time = NtpTimestamp::from_timespec(*reading) + -Duration::from_seconds(now - *root.last_measurement);
+    }
+  }
   return state;
 }
 

@@ -31,7 +31,11 @@ struct ClockStatus {
   DisciplineState state = DisciplineState::kUnsynchronized;
   bool steered = false;        // the kernel clock is adjusted (not observe-only)
   double offset = 0;           // true time minus the real clock's reading (s), the model's estimate
-  double error_bound = 0;      // half-width of the bound around `offset` (s); infinite when unknown
+  // The maximum error: half-width of the interval around `offset` the true time is in, built from
+  // the measurements' delays and their servers' root distances (Discipline::root_distance);
+  // infinite when unknown.
+  double error_bound = 0;
+  double estimate_error = 0;   // the model's sd of `offset` (s); infinite when unknown
   double frequency = 0;        // the model's correction of the clock's rate (fractional)
   double frequency_sd = 0;
   std::size_t steps = 0;

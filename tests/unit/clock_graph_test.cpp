@@ -74,7 +74,10 @@ TEST_F(ClockGraphTest, SteeringCorrectsTheClockItself) {
   const ClockErrorEstimate kernel = real->error_estimate();
   EXPECT_TRUE(kernel.synchronized);
   EXPECT_GE(kernel.max_error, std::abs(real->offset_at(t)));
-  EXPECT_LT(kernel.max_error, 100e-6);
+  // Half the 200 µs round trip (the asymmetry nobody measured), the stamps' 1.4 µs, the drift
+  // since: no more.
+  EXPECT_GE(kernel.max_error, 100e-6);
+  EXPECT_LT(kernel.max_error, 110e-6);
   EXPECT_GT(kernel.est_error, 0.0);
   EXPECT_LE(kernel.est_error, kernel.max_error);
 }
