@@ -61,7 +61,8 @@ struct ClockGraph::Node {
 
 ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_ptr<ClockDevice> real_system,
                        bool steer, std::function<double()> elapsed)
-    : loop_(loop),
+    : config_(config),
+      loop_(loop),
       steer_(steer),
       start_(EventLoop::Clock::now()),
       elapsed_(std::move(elapsed)),
@@ -161,7 +162,7 @@ Result<void> ClockGraph::build(Node& node) {
   node.source_index.clear();
   if (node.ntp) {
     for (std::size_t i = 0; i < source_names_.size(); ++i) {
-      node.source_index.push_back(node.discipline->add_source(SourceOptions{.name = source_names_[i]}));
+      node.source_index.push_back(node.discipline->add_source(source_options_[i]));
       // Kept in place so that the indexes line up; a rebuilt model must not wait for it.
       if (source_removed_[i]) node.discipline->retire_source(node.source_index.back());
     }
@@ -225,13 +226,21 @@ ClockGraph::Node* ClockGraph::phc_by_ifindex(int ifindex) const {
 }
 
 std::size_t ClockGraph::add_source(const std::string& name) {
+  SourceOptions options{.name = name};
+  // The last entry of that address: one added by SIGHUP is appended before it is started.
+  for (const SourceConfig& c : config_.sources) {
+    if (c.address != name) continue;
+    options.asymmetry = c.asymmetry;
+    options.max_asymmetry = c.max_asymmetry;
+  }
   source_names_.push_back(name);
+  source_options_.push_back(options);
   source_strata_.push_back(16);
   source_refids_.push_back(0);
   source_unused_warned_.push_back(false);
   source_removed_.push_back(false);
   for (auto& node : nodes_) {
-    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(SourceOptions{.name = name}));
+    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(options));
   }
   return source_names_.size() - 1;
 }

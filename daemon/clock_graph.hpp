@@ -122,6 +122,9 @@ class ClockGraph {
   ClockStatus status_of(const Node& node) const;
   void log_node(const Node& node) const;
 
+  // The running configuration (kairosd keeps it current across SIGHUP): a source's calibrated
+  // path is looked up in it when the source is added.
+  const DaemonConfig& config_;
   EventLoop& loop_;
   bool steer_;
   DisciplineOptions options_;
@@ -135,6 +138,7 @@ class ClockGraph {
   std::optional<FrequencySeed> system_seed_;
   std::vector<std::unique_ptr<Node>> nodes_;  // [0]: the system clock; stable addresses
   std::vector<std::string> source_names_;
+  std::vector<SourceOptions> source_options_;  // as the models get them (a rebuilt one too)
   std::vector<std::uint8_t> source_strata_;
   std::vector<std::uint32_t> source_refids_;
   std::vector<bool> source_unused_warned_;

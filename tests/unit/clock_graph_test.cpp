@@ -162,6 +162,58 @@ TEST_F(ClockGraphTest, AStaleSeedIsCorrected) {
   EXPECT_NEAR(graph->system_status().offset, -real->offset_at(t), 5e-6);
 }
 
+// What our server announces is our maximum error as RFC 5905 root distance: the upstream's
+// root delay plus our round trip as root delay, the rest as dispersion; and the time of the last
+// update as reference time (not "now" at every refresh).
+TEST_F(ClockGraphTest, ServerAnnouncesItsMaximumErrorAsRootDistance) {
+  auto graph = make(true);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult r = sample_now();
+    r.sample.header.root_delay = NtpShort::from_duration(Duration::from_seconds(1e-3));
+    r.sample.header.root_dispersion = NtpShort::from_duration(Duration::from_seconds(0.5e-3));
+    graph->on_sample(source, r);
+  }
+  const double last_update = t;
+  const timespec at_update = real->now().value();
+  t += 10;
+  auto state = graph->server_state();
+  ASSERT_TRUE(state);
+  const double root_delay = state->root_delay.to_duration().seconds();
+  const double root_dispersion = state->root_dispersion.to_duration().seconds();
+  EXPECT_NEAR(root_delay, 1e-3 + 200e-6, 32e-6);  // the header and our answer round to 15 µs each
+  EXPECT_GE(root_dispersion, 0.5e-3);
+  EXPECT_LT(root_dispersion, 0.5e-3 + 50e-6);
+  // A client adds its own path to exactly what we know: never less than our maximum error.
+  EXPECT_GE(root_delay / 2 + root_dispersion, graph->system_status().error_bound);
+  const Duration since_update = state->reference_time - NtpTimestamp::from_timespec(at_update);
+  EXPECT_LT(std::abs(since_update.seconds()), 1e-3) << "reference time is the last update, " << t - last_update
+                                                    << " s ago";
+}
+
+// [[source]] asymmetry: a path known to add 100 µs to every offset is corrected, and
+// max-asymmetry = 0.1 lets the maximum error count a tenth of half the round trip.
+TEST_F(ClockGraphTest, CalibratedPathIsCorrectedAndNarrowsTheMaximumError) {
+  SourceConfig calibrated;
+  calibrated.address = "server";
+  calibrated.asymmetry = 100e-6;
+  calibrated.max_asymmetry = 0.1;
+  config.sources.push_back(calibrated);
+  auto graph = make(false);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult r = sample_now();
+    r.sample.offset = r.sample.offset + Duration::from_seconds(100e-6);
+    graph->on_sample(source, r);
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_NEAR(s.offset, -real->offset_at(t), 3e-6);
+  EXPECT_LT(s.error_bound, 30e-6);  // 10 % of 100 µs, the stamps and the drift since
+  EXPECT_GE(s.error_bound, std::abs(s.offset + real->offset_at(t)));
+}
+
 TEST(StampPrecision, HardwareStampsAreTrustedMore) {
   EXPECT_LT(stamp_precision(StampSource::kHardware, StampSource::kHardware),
             stamp_precision(StampSource::kKernel, StampSource::kKernel));
