@@ -353,7 +353,29 @@ struct Column {
   std::optional<double> Expectations::*expected;
   bool higher_is_better;
   std::string (*text)(double);
+  // A target computed from the scenario and the run instead of written in it.
+  std::optional<double> (*computed)(const Scenario&, const Metrics&) = nullptr;
 };
+
+// The width a maximum error may have: what no client can know better, 1.25 × (half the path's
+// shortest round trip + the server's root distance), over the best server, plus 4 × the rms
+// error the model actually had.
+std::optional<double> max_error_width_target(const Scenario& s, const Metrics& m) {
+  double best = INFINITY;
+  for (const ServerModel& server : s.servers) {
+    const double min_delay = server.up.base + server.down.base;  // NTP takes the server's own time out
+    best = std::min(best, min_delay / 2 + server.root_delay / 2 + server.root_dispersion);
+  }
+  if (!std::isfinite(best)) return std::nullopt;
+  return 1.25 * best + 4 * m.rms_offset;
+}
+
+// The target of column c in scenario s for the kalman metrics m.
+std::optional<double> target_of(const Column& c, const Scenario& s, const Metrics& m) {
+  if (c.computed) return c.computed(s, m);
+  if (c.expected) return s.target.*c.expected;
+  return std::nullopt;
+}
 
 std::string sync_text(double s) { return printf_text("%.1f s", s); }
 std::string coverage_text(double c) { return printf_text("%.5f", c); }
@@ -368,7 +390,7 @@ const Column kColumns[] = {
     {"maxerr cover", "max_error_coverage", [](const Metrics& m) { return m.max_error_coverage; },
      &Expectations::max_error_coverage, true, coverage_text},
     {"maxerr median", "max_error_median", [](const Metrics& m) { return m.max_error_median; }, nullptr, false,
-     seconds_text},
+     seconds_text, max_error_width_target},
     {"unbounded s", "unbounded_seconds", [](const Metrics& m) { return static_cast<double>(m.unbounded); }, nullptr,
      false, count_text},
     {"4sd cover", "bound_coverage", [](const Metrics& m) { return m.bound_coverage; }, &Expectations::bound_coverage,
@@ -409,14 +431,12 @@ void print_table(const std::vector<TableRow>& rows, unsigned seeds) {
     bool any_target = false;
     for (const Column& c : kColumns) {
       std::string cell = "-";
-      if (c.expected) {
-        if (const auto& t = s.target.*c.expected) {
-          const bool ok = met(c, c.value(row.by_servo[0]), *t);
-          cell = c.text(*t) + (ok ? " ok" : " MISSED");
-          any_target = true;
-          ++targets;
-          missed += ok ? 0 : 1;
-        }
+      if (const std::optional<double> t = target_of(c, s, row.by_servo[0])) {
+        const bool ok = met(c, c.value(row.by_servo[0]), *t);
+        cell = c.text(*t) + (ok ? " ok" : " MISSED");
+        any_target = true;
+        ++targets;
+        missed += ok ? 0 : 1;
       }
       target += padded(cell, kCellWidth);
     }
@@ -445,8 +465,7 @@ Json table_json(const std::vector<TableRow>& rows, unsigned seeds) {
     for (std::size_t v = 0; v < kServoCount; ++v) entry[servo_name(kServos[v])] = metrics_json(row.by_servo[v]);
     Json target = Json::object();
     for (const Column& c : kColumns) {
-      if (!c.expected) continue;
-      if (const auto& t = s.target.*c.expected) {
+      if (const std::optional<double> t = target_of(c, s, row.by_servo[0])) {
         target[c.json_key] = {{"value", *t}, {"ok", met(c, c.value(row.by_servo[0]), *t)}};
       }
     }
