@@ -238,6 +238,7 @@ std::size_t ClockGraph::add_source(const std::string& name) {
   source_strata_.push_back(16);
   source_refids_.push_back(0);
   source_unused_warned_.push_back(false);
+  source_loop_warned_.push_back(false);
   source_removed_.push_back(false);
   for (auto& node : nodes_) {
     if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(options));
@@ -274,6 +275,17 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
     }
     return;
   }
+  // RFC 5905 loop detection: a server whose reference is our own address is synchronized to us;
+  // its time is ours, late, and would only feed back.
+  if (result.local_reference_id != 0 && result.sample.header.reference_id == result.local_reference_id &&
+      result.sample.header.stratum > 1) {
+    ++loop_samples_;
+    if (!source_loop_warned_[source]) {
+      source_loop_warned_[source] = true;
+      spdlog::warn("{}: synchronized to us (its reference ID is our address): its samples are refused", source_names_[source]);
+    }
+    return;
+  }
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
@@ -281,7 +293,8 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
   // The model steers the corrected clock; the exchange measured the real one.
   m.offset -= node->correction(taken);
   source_strata_[source] = result.sample.header.stratum;
-  source_refids_[source] = result.sample.header.reference_id;
+  // Ours to announce while it is selected: its address, not its own reference (RFC 5905 §7.3).
+  source_refids_[source] = result.server_reference_id;
   node->discipline->on_measurement(node->source_index[source], m, now);
   node->last_measurement = now;
   rearm_timer(*node);

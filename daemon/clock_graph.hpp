@@ -104,6 +104,8 @@ class ClockGraph {
   // Samples that reached no clock (a system-clock sample while the system clock follows a PHC,
   // a hardware sample from a NIC whose PHC is not disciplined).
   std::size_t unused_samples() const { return unused_samples_; }
+  // Samples refused because their server is synchronized to us (its reference ID is our address).
+  std::size_t loop_samples() const { return loop_samples_; }
 
   // The model's time axis: monotonic seconds since the graph was made.
   double elapsed() const;
@@ -142,8 +144,10 @@ class ClockGraph {
   std::vector<std::uint8_t> source_strata_;
   std::vector<std::uint32_t> source_refids_;
   std::vector<bool> source_unused_warned_;
+  std::vector<bool> source_loop_warned_;
   std::vector<bool> source_removed_;
   std::size_t unused_samples_ = 0;
+  std::size_t loop_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;
   std::optional<EventLoop::TimerId> cross_timer_;
 };

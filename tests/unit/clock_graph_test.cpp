@@ -29,7 +29,9 @@ struct ClockGraphTest : ::testing::Test {
     r.sample.header.stratum = 2;
     r.sample.header.precision = -24;
     r.sample.header.leap = NtpLeap::kNone;
-    r.sample.header.reference_id = 0x0a000001;
+    r.sample.header.reference_id = 0x0a000001;  // the server's own upstream
+    r.server_reference_id = 0xc0000201;          // the server: 192.0.2.1
+    r.local_reference_id = 0xc0000264;           // we: 192.0.2.100
     r.t1_source = r.t4_source = StampSource::kKernel;
     return r;
   }
@@ -56,7 +58,8 @@ TEST_F(ClockGraphTest, ObservingLearnsTheOffsetAndNeverTouchesTheClock) {
   auto state = graph->server_state();
   ASSERT_TRUE(state);
   EXPECT_EQ(state->stratum, 3);
-  EXPECT_EQ(state->reference_id, 0x0a000001u);
+  // The selected server's address (RFC 5905 §7.3), not the reference it names itself.
+  EXPECT_EQ(state->reference_id, 0xc0000201u);
 }
 
 TEST_F(ClockGraphTest, SteeringCorrectsTheClockItself) {
@@ -212,6 +215,29 @@ TEST_F(ClockGraphTest, CalibratedPathIsCorrectedAndNarrowsTheMaximumError) {
   EXPECT_NEAR(s.offset, -real->offset_at(t), 3e-6);
   EXPECT_LT(s.error_bound, 30e-6);  // 10 % of 100 µs, the stamps and the drift since
   EXPECT_GE(s.error_bound, std::abs(s.offset + real->offset_at(t)));
+}
+
+// A server whose reference ID is our own address is synchronized to us: taking its time would
+// close a loop (RFC 5905 §7.3), so its samples are refused.
+TEST_F(ClockGraphTest, ServerSynchronizedToUsIsRefused) {
+  auto graph = make(false);
+  const std::size_t source = graph->add_source("server");
+  for (int i = 0; i < 8; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult r = sample_now();
+    r.sample.header.reference_id = r.local_reference_id;
+    graph->on_sample(source, r);
+  }
+  EXPECT_EQ(graph->loop_samples(), 8u);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kUnsynchronized);
+  EXPECT_EQ(graph->system_status().sources[0].samples, 0u);
+  // A stratum-1 server's reference is a code ("GPS"), whatever number it makes.
+  NtpExchangeResult stratum1 = sample_now();
+  stratum1.sample.header.stratum = 1;
+  stratum1.sample.header.reference_id = stratum1.local_reference_id;
+  graph->on_sample(source, stratum1);
+  EXPECT_EQ(graph->loop_samples(), 8u);
+  EXPECT_EQ(graph->system_status().sources[0].samples, 1u);
 }
 
 TEST(StampPrecision, HardwareStampsAreTrustedMore) {
