@@ -220,7 +220,8 @@ std::string plot_script(const Scenario& s, const Options& o, const Metrics& m, c
   double low = INFINITY, high = -INFINITY;
   for (const Record& r : records) {
     if (r.time < s.settle) continue;  // the start's 0.1 s would flatten everything after it
-    for (double v : {r.offset, -r.bound_high, -r.bound_low}) {
+    const double centre = -(r.bound_low + r.bound_high) / 2;
+    for (double v : {r.offset, -r.bound_high, -r.bound_low, centre - r.max_error, centre + r.max_error}) {
       if (!std::isfinite(v)) continue;
       low = std::min(low, v);
       high = std::max(high, v);
@@ -249,12 +250,16 @@ std::string plot_script(const Scenario& s, const Options& o, const Metrics& m, c
          ", graph 1 nohead dashtype 2 linecolor rgb 'gray40'\n";
   out += "$data << EOD\n";
   for (const Record& r : records) {
+    // The maximum error is around the model's centre; as clock error, -centre ± max_error.
+    const double centre = -(r.bound_low + r.bound_high) / 2;
     out += plot_number(r.time / 3600) + " " + plot_number(r.offset * scale) + " " +
-           plot_number(-r.bound_high * scale) + " " + plot_number(-r.bound_low * scale) + "\n";
+           plot_number(-r.bound_high * scale) + " " + plot_number(-r.bound_low * scale) + " " +
+           plot_number((centre - r.max_error) * scale) + " " + plot_number((centre + r.max_error) * scale) + "\n";
   }
   out += "EOD\n";
-  out += "plot $data using 1:3:4 with filledcurves fillcolor rgb '#9ec5ff' fillstyle solid 0.6 noborder "
-         "title 'error bound', \\\n     $data using 1:2 with lines linecolor rgb '#c00000' title 'offset'\n";
+  out += "plot $data using 1:5:6 with filledcurves fillcolor rgb '#d8e6ff' fillstyle solid 0.6 noborder "
+         "title 'maximum error', \\\n     $data using 1:3:4 with filledcurves fillcolor rgb '#9ec5ff' fillstyle solid 0.6 "
+         "noborder title '4 sd', \\\n     $data using 1:2 with lines linecolor rgb '#c00000' title 'offset'\n";
   return out;
 }
 
