@@ -153,6 +153,7 @@ TEST(Scenarios, SameSeedSameNumbers) {
 TEST(Scenarios, AsymmetricPathStaysInsideTheMaximumError) {
   const Metrics m = simulate("asymmetric", Servo::kKalman, 1, 3600);
   EXPECT_NEAR(m.mean_offset, -50 * kUs, 5 * kUs);  // the error no client can see: 50 µs behind
+  EXPECT_EQ(m.bound_coverage, 0) << "4 sd, the only bound before the maximum error, covers none of it";
   EXPECT_EQ(m.max_error_coverage, 1.0);
   EXPECT_EQ(m.unbounded, 0u);
   // Half the minimum round trip is 150 µs: the bound holds it and little more.
@@ -161,16 +162,20 @@ TEST(Scenarios, AsymmetricPathStaysInsideTheMaximumError) {
 
 TEST(Scenarios, ThermalStepsOf2PpmStayInsideTheMaximumError) {
   const Metrics m = simulate("thermal-2ppm", Servo::kKalman, 1, 3600);
+  EXPECT_LT(m.bound_coverage, 0.9999) << "4 sd misses some (measured 98.8 %)";
   EXPECT_EQ(m.max_error_coverage, 1.0);
   EXPECT_EQ(m.unbounded, 0u);
+  EXPECT_LT(m.max_error_median, 1.25 * 100 * kUs + 4 * m.rms_offset);  // measured 147 µs
 }
 
 // The server is 30 µs off UTC and announces a root distance of 50 µs.
 TEST(Scenarios, UpstreamOffsetStaysInsideItsRootDistance) {
   const Metrics m = simulate("upstream-offset", Servo::kKalman, 1, 3600);
   EXPECT_NEAR(m.mean_offset, 30 * kUs, 5 * kUs);  // following the server, 30 µs ahead
+  EXPECT_EQ(m.bound_coverage, 0) << "4 sd cannot know the server's own error";
   EXPECT_EQ(m.max_error_coverage, 1.0);
   EXPECT_EQ(m.unbounded, 0u);
+  EXPECT_LT(m.max_error_median, 1.25 * (100 + 50) * kUs + 4 * m.rms_offset);  // measured 184 µs
 }
 
 }  // namespace
