@@ -654,6 +654,23 @@ TEST(DisciplineMaxError, GrowsWithAge) {
   EXPECT_GE(w.discipline.error(w.now).max_error, then + 1000 * o.max_drift);
 }
 
+// A follower (the system clock after the PHC) is measured against its leader: the leader's
+// maximum error comes on top of its own.
+TEST(DisciplineMaxError, FollowerAddsItsLeadersMaximumError) {
+  World w(0, 10e-6);
+  const std::size_t s = w.discipline.add_source({.name = "leader"});
+  for (double t = 1; t < 600; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  const double own = w.discipline.error(w.now).max_error;
+  ASSERT_TRUE(std::isfinite(own));
+  w.discipline.set_reference_error([](double) { return ClockError{.offset = 0, .sd = 1e-6, .max_error = 300e-6}; });
+  EXPECT_DOUBLE_EQ(w.discipline.error(w.now).max_error, own + 300e-6);
+  w.discipline.set_reference_error([](double) { return ClockError{}; });  // a leader that knows nothing
+  EXPECT_TRUE(std::isinf(w.discipline.error(w.now).max_error));
+}
+
 // The kernel's maxerror is about the clock's reading: the estimate's distance from it plus the
 // maximum error; its esterror is the model's sd.
 TEST(DisciplineMaxError, KernelGetsTheMaximumError) {

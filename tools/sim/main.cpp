@@ -50,7 +50,7 @@ struct Options {
   Servo servo = Servo::kKalman;
   bool list = false;
   bool table = false;
-  unsigned seeds = 3;
+  unsigned seeds = 5;  // make sim's table: the README's numbers are means over seeds 1..5
 };
 
 int bad_input(const std::string& message) {
