@@ -33,6 +33,7 @@ void Discipline::retire_source(std::size_t source_id) {
   source.retired = true;
   source.selected = false;
   source.last.reset();  // select() only looks at sources with a sample
+  source.anchors.clear();
 }
 
 Selection Discipline::select(double now) {
@@ -65,8 +66,18 @@ Selection Discipline::select(double now) {
 void Discipline::on_measurement(std::size_t source_id, const Measurement& m, double now) {
   if (source_id >= sources_.size() || sources_[source_id].retired) return;
   Source& source = sources_[source_id];
-  const std::optional<Observation> obs = source.filter.add(m);
+  Measurement corrected = m;
+  corrected.offset -= source.options.asymmetry;
+  const std::optional<Observation> obs = source.filter.add(corrected);
   if (!obs) return;
+  // RFC 5905 §8: the offset is off by at most half the round trip (an exchange with all its delay
+  // on one side), the server by at most its root distance, and each timestamp by its precision.
+  source.anchors.push_back(Anchor{.time = obs->time,
+                                  .offset = obs->offset,
+                                  .delay = m.root_delay + source.options.max_asymmetry * m.delay,
+                                  // RFC 5905 §8 adds the precision of both ends once.
+                                  .dispersion = m.root_dispersion + m.precision});
+  if (source.anchors.size() > kAnchors) source.anchors.pop_front();
   if (std::isnan(first_sample_time_)) first_sample_time_ = now;
   if (source.last) {
     const double gap = obs->time - source.last->time;
@@ -206,6 +217,8 @@ void Discipline::on_clock_stepped(double now) {
   kalman_.predict(now);
   // Nothing is known about the new offset until the next measurement; the bound says so.
   kalman_.forget_offset(options_.panic_threshold * options_.panic_threshold);
+  // Every measurement so far describes the clock before the step: none bounds it now.
+  for (Source& s : sources_) s.anchors.clear();
   // As at start: the offset is unknown, so the policy may step it away, and until a measurement
   // says otherwise the clock is not synchronized (the kernel's STA_UNSYNC, our server's stratum).
   ever_synchronized_ = false;
@@ -231,19 +244,73 @@ ClockError Discipline::error(double time) const {
   const KalmanEstimate est = kalman_.estimate_at(time);
   e.offset = -est.offset;
   e.sd = std::sqrt(std::max(0.0, est.offset_variance));
+  e.max_error = root_distance(time).total();
   if (reference_error_) {
+    // Our sources measured us against the leader: its own error comes on top.
     const ClockError ref = reference_error_(time);
     e.offset += ref.offset;
     e.sd = std::hypot(e.sd, ref.sd);
+    e.max_error += ref.max_error;
   }
   return e;
 }
 
+// The maximum error is built from measurements, not from the model's statistics. A selected
+// source's measurement j says the true offset at t_j was within w_j = delay_j/2 + dispersion_j
+// of o_j. The model's estimate now, carried back to t_j through its frequency and our
+// corrections since, is x_j; the truth moved from t_j to now as the model says, except for the
+// model's frequency error, taken as at most bound_sigmas frequency sd plus max_drift. So, with
+// d_j = x_j - o_j (how far the model is from its own evidence), the truth now is in
+//   x - d_j ± (w_j + (k sd_f + max_drift)(t - t_j)).
+// Each such interval holds the truth, so their intersection does: its edges come from the
+// shortest one-way delays of either direction, not from one exchange's whole round trip. A model
+// that missed a frequency or server step has a large d_j at the next measurement, and the bound
+// widens whatever its sd says. Intervals that do not intersect mean an assumption broke (an
+// upstream beyond its root distance, a drift beyond max_drift): then their hull, not a guess.
+Discipline::RootDistance Discipline::root_distance(double time) const {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (!kalman_.initialized()) return {};
+  const KalmanEstimate est = kalman_.estimate_at(time);
+  const double growth_rate =
+      options_.bound_sigmas * std::sqrt(std::max(0.0, est.frequency_variance)) + options_.max_drift;
+  // Relative to the estimate now: the intersection [low, high] and the hull [hull_low, hull_high].
+  double low = -kInf, high = kInf, hull_low = kInf, hull_high = -kInf;
+  double min_delay = kInf;
+  for (const Source& s : sources_) {
+    if (!s.selected || s.retired) continue;
+    // No age limit: an old measurement still bounds the truth, its growth says how loosely.
+    for (const Anchor& a : s.anchors) {
+      // nullopt for a measurement before a step the model cannot account for: it bounds nothing.
+      const std::optional<double> then = kalman_.offset_at(a.time);
+      if (!then) continue;
+      const double centre = -(*then - a.offset);
+      const double half_width = a.delay / 2 + a.dispersion + growth_rate * std::max(0.0, time - a.time);
+      low = std::max(low, centre - half_width);
+      high = std::min(high, centre + half_width);
+      hull_low = std::min(hull_low, centre - half_width);
+      hull_high = std::max(hull_high, centre + half_width);
+      min_delay = std::min(min_delay, a.delay);
+    }
+  }
+  if (!std::isfinite(min_delay)) return {};
+  if (low > high) {
+    low = hull_low;
+    high = hull_high;
+  }
+  const double max_error = std::max(std::abs(low), std::abs(high));
+  // For our own server: the shortest round trip (with its upstream's root delay) is the delay
+  // part, the rest of the maximum error dispersion.
+  const double delay = std::min(min_delay, 2 * max_error);
+  return RootDistance{.delay = delay, .dispersion = max_error - delay / 2};
+}
+
 void Discipline::publish_error(double now) {
   const ClockError e = error(now);
-  const double est = options_.bound_sigmas * e.sd;
-  (void)device_.set_error_estimate(ClockErrorEstimate{
-      .max_error = std::abs(e.offset) + est, .est_error = e.sd, .synchronized = state_ == DisciplineState::kSynchronized});
+  // The kernel's figures are about the clock's reading, which is e.offset away from our estimate;
+  // an unknown maximum error leaves maxerror at its cap (16 s).
+  (void)device_.set_error_estimate(ClockErrorEstimate{.max_error = std::abs(e.offset) + e.max_error,
+                                                      .est_error = e.sd,
+                                                      .synchronized = state_ == DisciplineState::kSynchronized});
   Leap wanted = leap_ == Leap::kUnsynchronized ? applied_leap_ : leap_;
   if (wanted == Leap::kInsert || wanted == Leap::kDelete) {
     const Result<timespec> reading = device_.now();

@@ -11,6 +11,7 @@
 // and one policy serve both ends of the graph UTC → PHC → system clock.
 #include <cmath>
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -40,6 +41,10 @@ struct DisciplineOptions {
   double min_slew_time = 0.1;      // s; an offset is removed over at least this long
   double bound_sigmas = 4.0;       // half-width of the statistical bound in sd (4: 99.994 %)
   double dispersion_rate = 15e-6;  // s/s growth of a source's interval with age (RFC 5905 PHI)
+  // Worst frequency error (s/s) the model may have without knowing it (an oscillator's step
+  // between two measurements): the maximum error grows by this much per second of age on top of
+  // the model's own bound_sigmas frequency sd. Like chrony's maxclockerror.
+  double max_drift = 1e-6;
   double max_sample_age = 3600;    // s; older samples take no part in selection
   double init_wait = 10;           // s to wait for a majority of sources before starting
   std::size_t max_outliers = 4;    // consecutive outliers after which the model resets its offset
@@ -86,6 +91,17 @@ class Discipline : public ClockServo {
   void on_reference_step(double time, double delta) override;
 
   ClockError error(double time) const override;
+  // The root distance our own server may announce (RFC 5905 §7.3): delay = the shortest round
+  // trip of the measurements that bound the estimate plus its source's root delay, dispersion =
+  // the rest of this clock's maximum error (how it is built: discipline.cpp). delay / 2 +
+  // dispersion is the maximum error (a leader's error not included); both are infinite when no
+  // measurement bounds it.
+  struct RootDistance {
+    double delay = std::numeric_limits<double>::infinity();
+    double dispersion = std::numeric_limits<double>::infinity();
+    double total() const { return delay / 2 + dispersion; }
+  };
+  RootDistance root_distance(double time) const;
   bool synchronized() const override { return state_ == DisciplineState::kSynchronized; }
   DisciplineState state() const { return state_; }
   const KalmanClock& model() const { return kalman_; }
@@ -102,9 +118,21 @@ class Discipline : public ClockServo {
   std::size_t too_old() const { return too_old_; }
 
  private:
+  // One measurement's interval, kept to bound the estimate: the true offset at `time` was within
+  // delay / 2 + dispersion of `offset` (our clock minus the reference, the model's sign).
+  struct Anchor {
+    double time = 0;
+    double offset = 0;
+    double delay = 0;       // the source's root delay plus the part of the round trip that counts
+    double dispersion = 0;  // the source's root dispersion plus our timestamps' error
+  };
+  // Measurements per source the maximum error is taken from (the tightest of them).
+  static constexpr std::size_t kAnchors = 8;
+
   struct Source {
     SourceOptions options;
     SourceFilter filter;
+    std::deque<Anchor> anchors;  // newest last
     std::optional<Observation> last;
     double residual = 0;
     double last_delay = 0;

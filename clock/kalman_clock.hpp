@@ -44,7 +44,9 @@ struct KalmanEstimate {
 
 enum class UpdateResult {
   kAccepted,
-  kOutlier,  // innovation too large to be noise: not used (the caller decides what persistence means)
+  // Innovation too large to be noise: not used for the estimate, but the offset's variance grows
+  // by it, so the model admits it may be wrong (the caller decides what persistence means).
+  kOutlier,
   kTooOld,   // taken before corrections the model no longer remembers, or before an unknown step
 };
 

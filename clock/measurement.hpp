@@ -1,6 +1,8 @@
 #pragma once
 // What the clock model consumes: one offset measurement of a clock against a reference, already
 // reduced from timestamps (an NTP exchange, or a cross-timestamp of two local clocks).
+#include <cmath>
+
 #include "clock/leap.hpp"
 
 namespace kairos {
@@ -14,5 +16,22 @@ struct Measurement {
   double precision = 0;  // sd of the timestamps' own error, both ends together (s)
   Leap leap = Leap::kNone;
 };
+
+// Who read a timestamp, which decides how precise it is. The daemon names the kind its stamps
+// had (hwts' StampSource) and the simulator the kind its scenario says it has; both take the
+// figure from here, so the model never learns the simulated noise itself.
+enum class StampKind { kHardware, kKernel, kDaemon };
+
+constexpr double stamp_error(StampKind kind) {
+  switch (kind) {
+    case StampKind::kHardware: return 10e-9;
+    case StampKind::kKernel: return 1e-6;
+    case StampKind::kDaemon: return 10e-6;  // scheduling delay between syscall and clock read
+  }
+  return 10e-6;
+}
+
+// The sd of one exchange's timestamp error (both ends) for the stamps it had.
+inline double stamp_precision(StampKind t1, StampKind t4) { return std::hypot(stamp_error(t1), stamp_error(t4)); }
 
 }  // namespace kairos

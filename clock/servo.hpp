@@ -13,10 +13,16 @@
 namespace kairos {
 
 // The model's claim about the true time: true time minus the clock's reading, as a centre and
-// a standard deviation (infinite when nothing is known).
+// two figures around it (both infinite when nothing is known):
+// - sd, the estimate error: the model's statistics, right while its assumptions hold;
+// - max_error, the maximum error: half-width of the interval the true time is in whatever the
+//   path's asymmetry or the oscillator did, as long as the upstream servers are within the root
+//   distance they announce and the frequency error stays within the model's k sd plus the
+//   configured worst drift (Discipline::error says how it is built).
 struct ClockError {
   double offset = 0;
   double sd = std::numeric_limits<double>::infinity();
+  double max_error = std::numeric_limits<double>::infinity();
   double low(double sigmas) const { return offset - sigmas * sd; }
   double high(double sigmas) const { return offset + sigmas * sd; }
 };
@@ -25,6 +31,12 @@ struct SourceOptions {
   std::string name;
   bool trusted = false;
   bool required = false;
+  // A calibrated path: (one-way delay out - one-way delay back) / 2, the part of every measured
+  // offset the path itself adds; subtracted from each measurement.
+  double asymmetry = 0;
+  // What is left of the asymmetry after that correction, as a fraction of half the round trip:
+  // 1 assumes nothing (any split of the delay between the two directions).
+  double max_asymmetry = 1.0;
 };
 
 class ClockServo {

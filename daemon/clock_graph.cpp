@@ -17,22 +17,18 @@ constexpr auto kStatusInterval = std::chrono::seconds(64);
 constexpr auto kCrossInterval = std::chrono::seconds(1);
 constexpr int kReopenTicks = 10;  // a vanished PHC is looked for every 10 s
 
-double stamp_error(StampSource source) {
+StampKind stamp_kind(StampSource source) {
   switch (source) {
-    case StampSource::kHardware: return 10e-9;
-    case StampSource::kKernel: return 1e-6;
-    case StampSource::kDaemon: return 10e-6;  // scheduling delay between syscall and clock read
+    case StampSource::kHardware: return StampKind::kHardware;
+    case StampSource::kKernel: return StampKind::kKernel;
+    case StampSource::kDaemon: return StampKind::kDaemon;
   }
-  return 10e-6;
+  return StampKind::kDaemon;
 }
 
 }  // namespace
 
-double stamp_precision(StampSource t1, StampSource t4) {
-  const double a = stamp_error(t1);
-  const double b = stamp_error(t4);
-  return std::sqrt(a * a + b * b);
-}
+double stamp_precision(StampSource t1, StampSource t4) { return stamp_precision(stamp_kind(t1), stamp_kind(t4)); }
 
 StepMode parse_step_mode(const std::string& text) {
   if (text == "always") return StepMode::kAlways;
@@ -109,7 +105,8 @@ struct ClockGraph::Node {
 
 ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_ptr<ClockDevice> real_system,
                        bool steer, std::function<double()> elapsed)
-    : loop_(loop),
+    : config_(config),
+      loop_(loop),
       steer_(steer),
       start_(EventLoop::Clock::now()),
       elapsed_(std::move(elapsed)),
@@ -117,6 +114,8 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   options_.step_mode = parse_step_mode(config.system_clock.step);
   options_.step_threshold = config.system_clock.step_threshold;
   options_.max_slew = config.system_clock.max_slew;
+  // The same worst drift the shared page lets its bound grow by between updates.
+  options_.max_drift = config.shm.max_drift;
   auto system = std::make_unique<Node>();
   system->name = "system";
   system->ntp = !system_follows_;
@@ -217,7 +216,7 @@ Result<void> ClockGraph::build(Node& node) {
   node.source_index.clear();
   if (node.ntp) {
     for (std::size_t i = 0; i < source_names_.size(); ++i) {
-      node.source_index.push_back(node.discipline->add_source(SourceOptions{.name = source_names_[i]}));
+      node.source_index.push_back(node.discipline->add_source(source_options_[i]));
       // Kept in place so that the indexes line up; a rebuilt model must not wait for it.
       if (source_removed_[i]) node.discipline->retire_source(node.source_index.back());
     }
@@ -294,13 +293,22 @@ ClockGraph::Node* ClockGraph::phc_by_ifindex(int ifindex) const {
 }
 
 std::size_t ClockGraph::add_source(const std::string& name) {
+  SourceOptions options{.name = name};
+  // The last entry of that address: one added by SIGHUP is appended before it is started.
+  for (const SourceConfig& c : config_.sources) {
+    if (c.address != name) continue;
+    options.asymmetry = c.asymmetry;
+    options.max_asymmetry = c.max_asymmetry;
+  }
   source_names_.push_back(name);
+  source_options_.push_back(options);
   source_strata_.push_back(16);
   source_refids_.push_back(0);
   source_unused_warned_.push_back(false);
+  source_loop_warned_.push_back(false);
   source_removed_.push_back(false);
   for (auto& node : nodes_) {
-    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(SourceOptions{.name = name}));
+    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(options));
   }
   return source_names_.size() - 1;
 }
@@ -341,6 +349,17 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
     }
     return;
   }
+  // RFC 5905 loop detection: a server whose reference is our own address is synchronized to us;
+  // its time is ours, late, and would only feed back.
+  if (result.local_reference_id != 0 && result.sample.header.reference_id == result.local_reference_id &&
+      result.sample.header.stratum > 1) {
+    ++loop_samples_;
+    if (!source_loop_warned_[source]) {
+      source_loop_warned_[source] = true;
+      spdlog::warn("{}: synchronized to us (its reference ID is our address): its samples are refused", source_names_[source]);
+    }
+    return;
+  }
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
@@ -352,7 +371,8 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
   // The model steers the corrected clock; the exchange measured the real one.
   m.offset -= node->correction(taken);
   source_strata_[source] = result.sample.header.stratum;
-  source_refids_[source] = result.sample.header.reference_id;
+  // Ours to announce while it is selected: its address, not its own reference (RFC 5905 §7.3).
+  source_refids_[source] = result.server_reference_id;
   node->discipline->on_measurement(node->source_index[source], m, now);
   node->last_measurement = now;
   check_refusals(*node);
@@ -544,8 +564,8 @@ ClockStatus ClockGraph::status_of(const Node& node) const {
   // True minus the real reading: the model's view of the clock it steers, plus what the
   // observed clock's virtual correction adds on top of the real one.
   s.offset = e.offset + node.correction(now);
-  s.error_bound = std::isfinite(e.sd) && !node.lost ? options_.bound_sigmas * e.sd
-                                                    : std::numeric_limits<double>::infinity();
+  s.error_bound = !node.lost ? e.max_error : std::numeric_limits<double>::infinity();
+  s.estimate_error = !node.lost ? e.sd : std::numeric_limits<double>::infinity();
   if (node.discipline->model().initialized()) {
     const auto est = node.discipline->model().estimate_at(now);
     s.frequency = node.discipline->applied_frequency() - est.frequency;
@@ -595,8 +615,23 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
                                         : NtpLeap::kNone;
   state.stratum = static_cast<std::uint8_t>(stratum + 1);
   state.reference_id = refid;
-  const ClockError e = sys.discipline->error(elapsed());
-  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(options_.bound_sigmas * e.sd));
+  // Root distance = our maximum error (RFC 5905 §7.3): the delay part is the measurement's that
+  // bounds the NTP-disciplined root clock, everything else (its dispersion, growth since, and a
+  // followed leader's error) is dispersion, so a client of ours adds only its own path.
+  const double now = elapsed();
+  const ClockError e = sys.discipline->error(now);
+  const Discipline::RootDistance rd = root.discipline->root_distance(now);
+  if (!std::isfinite(e.max_error) || !std::isfinite(rd.delay)) return std::nullopt;
+  // NtpShort rounds to the nearest 2^-16 s: half a unit more so that rounding never narrows it.
+  constexpr double kHalfUnit = 0.5 / 65536;
+  state.root_delay = NtpShort::from_duration(Duration::from_seconds(rd.delay + kHalfUnit));
+  state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(e.max_error - rd.delay / 2 + kHalfUnit));
+  // The reference time is when the clock was last set from a measurement (RFC 5905 §7.3).
+  if (root.last_measurement) {
+    if (const Result<timespec> reading = sys.real->now()) {
+      state.reference_time = NtpTimestamp::from_timespec(*reading) + -Duration::from_seconds(now - *root.last_measurement);
+    }
+  }
   return state;
 }
 

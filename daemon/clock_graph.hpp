@@ -31,7 +31,11 @@ struct ClockStatus {
   DisciplineState state = DisciplineState::kUnsynchronized;
   bool steered = false;        // the kernel clock is adjusted (not observe-only)
   double offset = 0;           // true time minus the real clock's reading (s), the model's estimate
-  double error_bound = 0;      // half-width of the bound around `offset` (s); infinite when unknown
+  // The maximum error: half-width of the interval around `offset` the true time is in, built from
+  // the measurements' delays and their servers' root distances (Discipline::root_distance);
+  // infinite when unknown.
+  double error_bound = 0;
+  double estimate_error = 0;   // the model's sd of `offset` (s); infinite when unknown
   double frequency = 0;        // the model's correction of the clock's rate (fractional)
   double frequency_sd = 0;
   std::size_t steps = 0;
@@ -106,6 +110,8 @@ class ClockGraph {
   // Samples that reached no clock (a system-clock sample while the system clock follows a PHC,
   // a hardware sample from a NIC whose PHC is not disciplined).
   std::size_t unused_samples() const { return unused_samples_; }
+  // Samples refused because their server is synchronized to us (its reference ID is our address).
+  std::size_t loop_samples() const { return loop_samples_; }
 
   // The model's time axis: monotonic seconds since the graph was made.
   double elapsed() const;
@@ -128,6 +134,9 @@ class ClockGraph {
   ClockStatus status_of(const Node& node) const;
   void log_node(const Node& node) const;
 
+  // The running configuration (kairosd keeps it current across SIGHUP): a source's calibrated
+  // path is looked up in it when the source is added.
+  const DaemonConfig& config_;
   EventLoop& loop_;
   bool steer_;
   DisciplineOptions options_;
@@ -141,11 +150,14 @@ class ClockGraph {
   std::optional<FrequencySeed> system_seed_;
   std::vector<std::unique_ptr<Node>> nodes_;  // [0]: the system clock; stable addresses
   std::vector<std::string> source_names_;
+  std::vector<SourceOptions> source_options_;  // as the models get them (a rebuilt one too)
   std::vector<std::uint8_t> source_strata_;
   std::vector<std::uint32_t> source_refids_;
   std::vector<bool> source_unused_warned_;
+  std::vector<bool> source_loop_warned_;
   std::vector<bool> source_removed_;
   std::size_t unused_samples_ = 0;
+  std::size_t loop_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;
   std::optional<EventLoop::TimerId> cross_timer_;
 };

@@ -221,10 +221,15 @@ void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, 
   out = limit;
 }
 
+std::optional<double> read_number(const toml::table& t, std::string_view key, double low, double high,
+                                  Problems& problems);
+
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
-  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst", "xleave"}, "[[source]]", problems);
+  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst", "xleave", "asymmetry",
+                          "max-asymmetry"},
+                      "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
   }
@@ -237,6 +242,9 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   if (source.minpoll > source.maxpoll) problems.add(source.line, "'minpoll' is larger than 'maxpoll'");
   if (auto v = get<bool>(t, "iburst", "true or false", problems)) source.iburst = *v;
   if (auto v = get<bool>(t, "xleave", "true or false", problems)) source.xleave = *v;
+  // A second of asymmetry is no calibration but a broken path.
+  if (auto v = read_number(t, "asymmetry", -1, 1, problems)) source.asymmetry = *v;
+  if (auto v = read_number(t, "max-asymmetry", 0, 1, problems)) source.max_asymmetry = *v;
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
   config.sources.push_back(std::move(source));
 }

@@ -23,6 +23,11 @@ struct SourceConfig {
   int maxpoll = 10;
   bool iburst = false;
   bool xleave = false;  // interleaved requests (RFC 9769; chrony's name for it)
+  // A calibrated path (kairos.toml(5)): (one-way delay out - one-way delay back) / 2, taken off
+  // every measured offset, and what may remain of it as a fraction of half the round trip (1:
+  // nothing is assumed, the maximum error counts the whole half round trip).
+  double asymmetry = 0;
+  double max_asymmetry = 1.0;
   std::size_t line = 0;
 };
 

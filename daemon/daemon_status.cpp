@@ -41,7 +41,8 @@ json clock_json(const ClockStatus& c) {
               {"state", to_string(c.state)},
               {"steered", c.steered},
               {"offset", c.offset},
-              {"error_bound", seconds_or_null(c.error_bound)},
+              {"error_bound", seconds_or_null(c.error_bound)},  // the maximum error
+              {"estimate_error", seconds_or_null(c.estimate_error)},
               {"frequency_ppm", c.frequency * 1e6},
               {"frequency_sd_ppm", c.frequency_sd * 1e6},
               {"steps", c.steps},

@@ -78,8 +78,10 @@ void clock_metrics(std::string& out, const std::vector<ClockStatus>& clocks) {
   each("kairos_clock_offset_seconds", "gauge", "True time minus the clock's reading, as the model estimates it.",
        [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.offset); });
   each("kairos_clock_error_bound_seconds", "gauge",
-       "Half-width of the bound around the offset; +Inf while unknown.",
+       "Maximum error: half-width of the interval around the offset the true time is in; +Inf while unknown.",
        [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.error_bound); });
+  each("kairos_clock_estimate_error_seconds", "gauge", "The model's standard deviation of the offset; +Inf while unknown.",
+       [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.estimate_error); });
   each("kairos_clock_frequency_offset_ratio", "gauge",
        "The model's correction of the clock's rate, a fraction (1e-06 is 1 ppm).",
        [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.frequency); });

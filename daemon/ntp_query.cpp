@@ -1,13 +1,33 @@
 #include "daemon/ntp_query.hpp"
 
 #include <poll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
+#include <span>
+
+#include "nts/ntp_responder.hpp"
 
 namespace kairos {
 namespace {
+
+// An IPv4 address (or one mapped into IPv6) as its 4 octets, an IPv6 one as its 16.
+std::uint32_t reference_id_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+    return reference_id_of_address(std::span(reinterpret_cast<const std::uint8_t*>(&v4.sin_addr), 4));
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    const std::span<const std::uint8_t, 16> bytes(v6.sin6_addr.s6_addr, 16);
+    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) return reference_id_of_address(bytes.subspan(12));
+    return reference_id_of_address(bytes);
+  }
+  return 0;
+}
+
 
 NtpExchangeError io_error(std::string message, std::size_t rejected = 0) {
   return NtpExchangeError{std::nullopt, std::move(message), rejected};
@@ -161,6 +181,12 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
     result_.phc_ifindex = sample->interleaved && exchange_.previous() ? exchange_.previous()->phc_ifindex
                                                                        : stamps.phc_ifindex;
     result_.response_length = (*packet)->length;
+    result_.server_reference_id = reference_id_of(socket_.server().storage);
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof local;
+    if (::getsockname(socket_.fd(), reinterpret_cast<sockaddr*>(&local), &local_length) == 0) {
+      result_.local_reference_id = reference_id_of(local);
+    }
     return result_;
   }
 }

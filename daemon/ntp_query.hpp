@@ -68,6 +68,11 @@ struct NtpExchangeResult {
   // The clock the sample's offset is against: 0 the system clock, else the interface whose PHC
   // stamped the exchange it describes (hardware t1 and t4).
   int phc_ifindex = 0;
+  // RFC 5905 reference IDs (reference_id_of_address) of the server's address, which our own server
+  // announces while synchronized to it, and of our address on the path to it, which that server
+  // would announce if it were synchronized to us (a loop); 0 when unknown.
+  std::uint32_t server_reference_id = 0;
+  std::uint32_t local_reference_id = 0;
   std::size_t request_length = 0;
   std::size_t response_length = 0;
   std::size_t rejected = 0;  // responses that arrived but were not accepted (forged, stale…)

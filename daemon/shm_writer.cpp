@@ -57,7 +57,10 @@ ShmClock shm_clock_from_status(const ClockStatus& status, std::optional<double> 
     extra_drift = options.max_slew;
   }
   const double frequency_sd = std::isfinite(status.frequency_sd) ? status.frequency_sd : 1.0;
-  c.drift = options.max_drift + frequency_sd + extra_drift;
+  // Between updates the page's bound grows as the maximum error itself does (Discipline's
+  // root_distance: bound_sigmas = 4 frequency sd plus max-drift), never slower.
+  constexpr double kFrequencySigmas = 4;
+  c.drift = options.max_drift + kFrequencySigmas * frequency_sd + extra_drift;
   // Unsynchronized, the model may hold a number, but nothing vouches for it.
   c.bound = c.synchronized && std::isfinite(status.error_bound) && std::isfinite(status.offset)
                 ? status.error_bound

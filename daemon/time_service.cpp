@@ -105,7 +105,8 @@ void TimeService::refresh_clock_state() {
   std::optional<ServerClockState> state = clock_source_ ? clock_source_() : std::nullopt;
   if (state) {
     state->precision = precision_;
-    state->reference_time = now;
+    // The clock graph names its last update; a source of state that does not is taken as fresh.
+    if (state->reference_time.is_zero()) state->reference_time = now;
   }
   ntp_->publish_clock_state(state ? *state : local_clock_state(config_.server->local_stratum, now, precision_));
   clock_timer_ = loop_.add_timer(kClockStateRefresh, [this] { refresh_clock_state(); });

@@ -14,6 +14,20 @@
 #include "nts/openssl_error.hpp"
 
 namespace kairos {
+
+std::uint32_t reference_id_of_address(std::span<const std::uint8_t> address) {
+  auto be32 = [](const std::uint8_t* b) {
+    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | std::uint32_t{b[3]};
+  };
+  if (address.size() == 4) return be32(address.data());
+  if (address.size() != 16) return 0;
+  // MD5 only as RFC 5905 says, to fold 128 bits into 32: nothing here relies on it being secure.
+  std::array<std::uint8_t, 16> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(address.data(), address.size(), digest.data(), &length, EVP_md5(), nullptr) != 1) return 0;
+  return be32(digest.data());
+}
+
 namespace {
 
 constexpr std::size_t kTransmitTimeOffset = 40;  // RFC 5905 §7.3, Figure 8

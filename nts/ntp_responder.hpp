@@ -42,6 +42,11 @@
 namespace kairos {
 
 // What the server says about its own clock in every response (RFC 5905 §7.3).
+// RFC 5905 §7.3: the reference ID a server synchronized to an upstream at `address` announces:
+// an IPv4 address (4 bytes, network order) as itself, an IPv6 address (16 bytes) as the first
+// four octets of its MD5 digest. 0 for any other length.
+std::uint32_t reference_id_of_address(std::span<const std::uint8_t> address);
+
 struct ServerClockState {
   NtpLeap leap = NtpLeap::kUnsynchronized;
   std::uint8_t stratum = 16;  // 16 = unsynchronized

@@ -313,6 +313,40 @@ address = "c.example"
   EXPECT_FALSE(config->sources[2].xleave);  // default: basic mode, a fresh port per request
 }
 
+TEST(ConfigSourcePath, CalibratedAsymmetryIsRead) {
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+asymmetry = -25e-6
+max-asymmetry = 0.1
+[[source]]
+address = "b.example"
+)",
+                             "x.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_DOUBLE_EQ(config->sources[0].asymmetry, -25e-6);
+  EXPECT_DOUBLE_EQ(config->sources[0].max_asymmetry, 0.1);
+  // Without them nothing is assumed about the path: all of half the round trip counts.
+  EXPECT_EQ(config->sources[1].asymmetry, 0);
+  EXPECT_EQ(config->sources[1].max_asymmetry, 1.0);
+}
+
+TEST(ConfigSourcePath, OutOfRangeAsymmetryIsRejectedWithItsLine) {
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+asymmetry = 2
+max-asymmetry = 1.5
+[[source]]
+address = "b.example"
+max-asymmetry = -0.1
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:3: 'asymmetry' must be a number between -1 and 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:4: 'max-asymmetry' must be a number between 0 and 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:7: 'max-asymmetry' must be a number between 0 and 1"), std::string::npos) << m;
+}
+
 TEST(ConfigInterleaved, ServerAnswersInterleavedUnlessTurnedOff) {
   auto by_default = parse_config("[server]\nlisten = [\"127.0.0.1:123\"]\n", "x.toml");
   ASSERT_TRUE(by_default) << by_default.error().message;

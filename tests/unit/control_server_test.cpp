@@ -342,6 +342,7 @@ DaemonStatus example_status() {
   s.system.state = DisciplineState::kSynchronized;
   s.system.offset = 2.5e-6;
   s.system.error_bound = 5.4e-6;
+  s.system.estimate_error = 0.9e-6;
   s.system.frequency = -12.5e-6;
   s.system.sources = {model_source("a.example", true), model_source("b.example", false)};
   s.clocks.push_back(s.system);
@@ -377,7 +378,8 @@ TEST(DaemonStatusJson, StatusCarriesStateOffsetBoundAndSourceCounts) {
   const json j = answer_json(ControlCommand::kStatus, example_status());
   EXPECT_EQ(j["system"]["state"], "synchronized");
   EXPECT_DOUBLE_EQ(j["system"]["offset"].get<double>(), 2.5e-6);
-  EXPECT_DOUBLE_EQ(j["system"]["error_bound"].get<double>(), 5.4e-6);
+  EXPECT_DOUBLE_EQ(j["system"]["error_bound"].get<double>(), 5.4e-6);  // the maximum error
+  EXPECT_DOUBLE_EQ(j["system"]["estimate_error"].get<double>(), 0.9e-6);
   EXPECT_NEAR(j["system"]["frequency_ppm"].get<double>(), -12.5, 1e-9);
   EXPECT_EQ(j["system"]["sources"], 2);
   EXPECT_EQ(j["system"]["sources_selected"], 1);
@@ -388,8 +390,10 @@ TEST(DaemonStatusJson, StatusCarriesStateOffsetBoundAndSourceCounts) {
 TEST(DaemonStatusJson, UnknownErrorBoundIsNull) {
   DaemonStatus s = example_status();
   s.system.error_bound = std::numeric_limits<double>::infinity();
+  s.system.estimate_error = std::numeric_limits<double>::infinity();
   const json j = answer_json(ControlCommand::kStatus, s);
   EXPECT_TRUE(j["system"]["error_bound"].is_null());
+  EXPECT_TRUE(j["system"]["estimate_error"].is_null());
   EXPECT_NE(j.dump().find("\"error_bound\":null"), std::string::npos);
 }
 

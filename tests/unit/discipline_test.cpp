@@ -28,6 +28,9 @@ struct World {
   std::mt19937_64 rng;
   double base_delay = 1e-3;  // round trip without queueing
   double jitter = 20e-6;     // mean queueing per direction (exponential)
+  double extra_up = 0;       // a path longer one way than the other (asymmetric)
+  double root_delay = 0;     // what the server announces
+  double root_dispersion = 0;
 
   World(double initial_offset, double oscillator, DisciplineOptions options = {}, std::uint64_t seed = 1,
         std::int64_t epoch = kEpoch)
@@ -53,12 +56,14 @@ struct World {
   // An exchange answered now by a server `server_offset` ahead of true time. The NTP offset is
   // the server minus us, off by half the difference of the two directions' delays.
   Measurement exchange(double server_offset, Leap leap = Leap::kNone) {
-    const double up = base_delay / 2 + queueing();
+    const double up = base_delay / 2 + extra_up + queueing();
     const double down = base_delay / 2 + queueing();
     Measurement m;
     m.time = now;
     m.offset = server_offset - clock.offset_at(now) + (up - down) / 2;
     m.delay = up + down;
+    m.root_delay = root_delay;
+    m.root_dispersion = root_dispersion;
     m.precision = kPrecision;
     m.leap = leap;
     return m;
@@ -533,6 +538,154 @@ TEST(Discipline, RetiredMajorityNoLongerOutvotesTheTruth) {
   EXPECT_TRUE(sources[good].selected);
   EXPECT_TRUE(w.discipline.synchronized());
   EXPECT_LT(std::abs(w.true_error()), 100e-6);
+}
+
+
+// ---- the maximum error ----
+
+// Polls every 16 s for `seconds`, the server `server_offset` ahead of true time; counts the
+// seconds after the first hour whose true error is outside the maximum error (an infinite one
+// counts as outside) and returns their fraction. `each_second` may change the world first.
+struct Coverage {
+  double outside = 0;        // fraction of seconds outside the maximum error
+  double outside_4sd = 0;    // ... and outside 4 estimate sd
+  double median_max_error = 0;
+};
+
+template <class EachSecond>
+Coverage run_coverage(World& w, std::size_t source, double server_offset, double seconds, EachSecond each_second) {
+  std::size_t counted = 0, outside = 0, outside_4sd = 0;
+  std::vector<double> widths;
+  for (double t = 1; t < seconds; t += 1) {
+    each_second(t);
+    w.advance_to(t);
+    if (std::fmod(t, 16) == 1) w.measure(source, server_offset);
+    if (t < 3600) continue;
+    const ClockError e = w.discipline.error(w.now);
+    // The truth is true time minus the reading, and the server is server_offset off it.
+    const double miss = std::abs(w.true_error() - e.offset);
+    ++counted;
+    outside += !(miss <= e.max_error);
+    outside_4sd += !(miss <= 4 * e.sd);
+    widths.push_back(e.max_error);
+  }
+  std::nth_element(widths.begin(), widths.begin() + static_cast<std::ptrdiff_t>(widths.size() / 2), widths.end());
+  return Coverage{.outside = static_cast<double>(outside) / static_cast<double>(counted),
+                  .outside_4sd = static_cast<double>(outside_4sd) / static_cast<double>(counted),
+                  .median_max_error = widths[widths.size() / 2]};
+}
+
+// 100 µs more one way than the other: every offset is 50 µs off and no client can see it. The
+// model's 4 sd say a few µs; the maximum error holds half the round trip and stays true.
+TEST(DisciplineMaxError, CoversAnAsymmetricPathTheModelCannotSee) {
+  World w(0, 10e-6);
+  w.base_delay = 200e-6;
+  w.extra_up = 100e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  const Coverage c = run_coverage(w, s, 0, 3 * 3600, [](double) {});
+  EXPECT_EQ(c.outside, 0);
+  EXPECT_GT(c.outside_4sd, 0.9) << "the statistical bound cannot know the asymmetry";
+  // Half the minimum round trip (150 µs) plus a little: not a bound that just gave up.
+  EXPECT_LT(c.median_max_error, 1.25 * 150e-6 + 4 * 50e-6);
+}
+
+// A server 30 µs off that says it may be 50 µs off (root dispersion): the bound takes its word.
+TEST(DisciplineMaxError, CoversAnUpstreamWithinItsRootDistance) {
+  World w(0, 10e-6);
+  w.base_delay = 200e-6;
+  w.root_dispersion = 50e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  const Coverage c = run_coverage(w, s, 30e-6, 3 * 3600, [](double) {});
+  EXPECT_EQ(c.outside, 0);
+  EXPECT_GT(c.outside_4sd, 0.9);
+}
+
+// The oscillator steps by 2 ppm every 15 minutes, up and down in turn: between two polls the
+// error grows by 32 µs, faster than the model's sd admits.
+TEST(DisciplineMaxError, CoversOscillatorSteps) {
+  World w(0, 10e-6);
+  w.base_delay = 200e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  const Coverage c = run_coverage(w, s, 0, 3 * 3600, [&](double t) {
+    if (std::fmod(t, 900) == 0) w.clock.set_oscillator_frequency(std::fmod(t, 1800) == 0 ? 10e-6 : 12e-6);
+  });
+  EXPECT_EQ(c.outside, 0);
+  EXPECT_GT(c.outside_4sd, 0.001) << "4 sd (the old bound) missed 0.33 % of these seconds";
+}
+
+// A calibrated path: the configured asymmetry is taken off every offset, and max_asymmetry says
+// how much of half the round trip may still be unknown.
+TEST(DisciplineMaxError, CalibratedAsymmetryCorrectsAndNarrows) {
+  World w(0, 10e-6);
+  w.base_delay = 200e-6;
+  w.extra_up = 100e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a", .asymmetry = 50e-6, .max_asymmetry = 0.1});
+  const Coverage c = run_coverage(w, s, 0, 3 * 3600, [](double) {});
+  EXPECT_EQ(c.outside, 0);
+  EXPECT_LT(std::abs(w.true_error()), 15e-6);  // the 50 µs are gone
+  EXPECT_LT(c.median_max_error, 60e-6);        // 10 % of 150 µs, the jitter and the growth
+}
+
+TEST(DisciplineMaxError, UnknownBeforeTheFirstMeasurementAndAfterAForeignStep) {
+  World w(0, 10e-6);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  EXPECT_TRUE(std::isinf(w.discipline.error(0).max_error));
+  for (double t = 1; t < 200; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  EXPECT_LT(w.discipline.error(w.now).max_error, 1e-3);
+  w.discipline.on_clock_stepped(w.now);
+  EXPECT_TRUE(std::isinf(w.discipline.error(w.now).max_error)) << "measurements before the step bound nothing";
+}
+
+// Without new measurements the bound grows at least by max_drift per second of age.
+TEST(DisciplineMaxError, GrowsWithAge) {
+  DisciplineOptions o;
+  o.max_drift = 1e-6;
+  World w(0, 10e-6, o);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  for (double t = 1; t < 600; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  const double then = w.discipline.error(w.now).max_error;
+  w.advance_to(w.now + 1000);
+  EXPECT_GE(w.discipline.error(w.now).max_error, then + 1000 * o.max_drift);
+}
+
+// A follower (the system clock after the PHC) is measured against its leader: the leader's
+// maximum error comes on top of its own.
+TEST(DisciplineMaxError, FollowerAddsItsLeadersMaximumError) {
+  World w(0, 10e-6);
+  const std::size_t s = w.discipline.add_source({.name = "leader"});
+  for (double t = 1; t < 600; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  const double own = w.discipline.error(w.now).max_error;
+  ASSERT_TRUE(std::isfinite(own));
+  w.discipline.set_reference_error([](double) { return ClockError{.offset = 0, .sd = 1e-6, .max_error = 300e-6}; });
+  EXPECT_DOUBLE_EQ(w.discipline.error(w.now).max_error, own + 300e-6);
+  w.discipline.set_reference_error([](double) { return ClockError{}; });  // a leader that knows nothing
+  EXPECT_TRUE(std::isinf(w.discipline.error(w.now).max_error));
+}
+
+// The kernel's maxerror is about the clock's reading: the estimate's distance from it plus the
+// maximum error; its esterror is the model's sd.
+TEST(DisciplineMaxError, KernelGetsTheMaximumError) {
+  World w(0, 10e-6);
+  w.base_delay = 200e-6;
+  w.extra_up = 100e-6;
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  for (double t = 1; t < 600; t += 16) {
+    w.advance_to(t);
+    w.measure(s);
+  }
+  const ClockError e = w.discipline.error(w.now);
+  EXPECT_NEAR(w.clock.error_estimate().max_error, std::abs(e.offset) + e.max_error, 20e-6);
+  EXPECT_GT(w.clock.error_estimate().max_error, 100e-6);  // not 4 sd: the path is in it
+  EXPECT_LT(w.clock.error_estimate().est_error, 20e-6);
 }
 
 }  // namespace

@@ -47,6 +47,15 @@ TEST(KairosctlFormat, StatusShowsStateOffsetFrequencyAndSources) {
   EXPECT_NE(out.find("Serving time    : yes\n"), std::string::npos) << out;
 }
 
+TEST(KairosctlFormat, StatusShowsTheEstimateErrorBesideTheMaximumError) {
+  json answer = status_answer("synchronized", 120e-6);
+  EXPECT_EQ(format_status(answer).find("Estimate error"), std::string::npos);  // an older kairosd
+  answer["system"]["estimate_error"] = 0.812e-6;
+  const std::string out = format_status(answer);
+  EXPECT_NE(out.find("Offset          : +0.000002547 s ± 0.000120000 s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Estimate error  : 0.000000812 s (1 sd)\n"), std::string::npos) << out;
+}
+
 TEST(KairosctlFormat, StatusNamesAnAnnouncedLeapSecondAndWhetherItIsArmed) {
   json answer = status_answer("synchronized", 5.39e-6);
   EXPECT_EQ(format_status(answer).find("Leap second"), std::string::npos);

@@ -247,16 +247,35 @@ TEST(KalmanClock, HundredSigmaMeasurementIsAnOutlier) {
   sim.clock.predict(sim.time + 1);
   const KalmanEstimate prior = sim.clock.estimate();
   const double s = std::sqrt(prior.offset_variance + sim.sigma * sim.sigma);
+  {
+    // Inside the default 6 sd it is used.
+    KalmanClock copy = sim.clock;
+    EXPECT_EQ(copy.update(prior.offset + 5 * s, sim.sigma * sim.sigma), UpdateResult::kAccepted);
+    EXPECT_NEAR(copy.last_normalized_innovation(), 5, 1e-9);
+    EXPECT_GT(copy.estimate().offset, prior.offset);
+  }
   EXPECT_EQ(sim.clock.update(prior.offset + 100 * s, sim.sigma * sim.sigma), UpdateResult::kOutlier);
   EXPECT_NEAR(sim.clock.last_normalized_innovation(), 100, 1e-9);
   const KalmanEstimate after = sim.clock.estimate();
   EXPECT_EQ(after.offset, prior.offset);
   EXPECT_EQ(after.frequency, prior.frequency);
-  EXPECT_EQ(after.offset_variance, prior.offset_variance);
-  // Inside the default 6 sd it is used.
-  EXPECT_EQ(sim.clock.update(prior.offset + 5 * s, sim.sigma * sim.sigma), UpdateResult::kAccepted);
-  EXPECT_NEAR(sim.clock.last_normalized_innovation(), 5, 1e-9);
-  EXPECT_GT(sim.clock.estimate().offset, prior.offset);
+}
+
+// An outlier is not used, but the model no longer claims to know the offset as well as before:
+// its variance grows by the innovation, so the estimate error covers what the measurement said.
+TEST(KalmanClock, OutlierWidensTheOffsetVariance) {
+  Simulation sim(7);
+  sim.run(100);
+  sim.clock.predict(sim.time + 1);
+  const KalmanEstimate prior = sim.clock.estimate();
+  const double s = std::sqrt(prior.offset_variance + sim.sigma * sim.sigma);
+  const double innovation = 100 * s;
+  ASSERT_EQ(sim.clock.update(prior.offset + innovation, sim.sigma * sim.sigma), UpdateResult::kOutlier);
+  const KalmanEstimate after = sim.clock.estimate();
+  EXPECT_NEAR(after.offset_variance, prior.offset_variance + innovation * innovation, 1e-6 * innovation * innovation);
+  EXPECT_GE(4 * std::sqrt(after.offset_variance), innovation);
+  // The same measurement again is now within what the model admits, and is used.
+  EXPECT_EQ(sim.clock.update(prior.offset + innovation, sim.sigma * sim.sigma), UpdateResult::kAccepted);
 }
 
 TEST(KalmanClock, ForgottenOffsetIsTakenFromTheNextMeasurement) {

@@ -18,6 +18,7 @@ DaemonStatus fixed_status() {
   system.steered = true;
   system.offset = -0.00025;
   system.error_bound = 0.0015;
+  system.estimate_error = 2e-5;
   system.frequency = 1.25e-05;
   system.steps = 1;
   status.system = system;
@@ -69,9 +70,12 @@ kairos_clock_steered{clock="system"} 1
 # HELP kairos_clock_offset_seconds True time minus the clock's reading, as the model estimates it.
 # TYPE kairos_clock_offset_seconds gauge
 kairos_clock_offset_seconds{clock="system"} -0.00025
-# HELP kairos_clock_error_bound_seconds Half-width of the bound around the offset; +Inf while unknown.
+# HELP kairos_clock_error_bound_seconds Maximum error: half-width of the interval around the offset the true time is in; +Inf while unknown.
 # TYPE kairos_clock_error_bound_seconds gauge
 kairos_clock_error_bound_seconds{clock="system"} 0.0015
+# HELP kairos_clock_estimate_error_seconds The model's standard deviation of the offset; +Inf while unknown.
+# TYPE kairos_clock_estimate_error_seconds gauge
+kairos_clock_estimate_error_seconds{clock="system"} 2e-05
 # HELP kairos_clock_frequency_offset_ratio The model's correction of the clock's rate, a fraction (1e-06 is 1 ppm).
 # TYPE kairos_clock_frequency_offset_ratio gauge
 kairos_clock_frequency_offset_ratio{clock="system"} 1.25e-05

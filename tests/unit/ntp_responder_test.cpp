@@ -149,6 +149,20 @@ Buffer unique_id_of(ByteView request) {
 
 Aead s2c_aead(const NtsKeys& keys) { return Aead::create(keys.aead_id(), keys.s2c()).value(); }
 
+// RFC 5905 §7.3; the IPv6 vectors are the first octets of MD5 over the 16 address bytes
+// (python3 hashlib.md5).
+TEST(ReferenceId, IsTheIpv4AddressOrTheMd5OfTheIpv6One) {
+  const std::uint8_t v4[] = {192, 0, 2, 1};
+  EXPECT_EQ(reference_id_of_address(v4), 0xc0000201u);
+  std::uint8_t loopback6[16] = {};
+  loopback6[15] = 1;
+  EXPECT_EQ(reference_id_of_address(loopback6), 0xcf404dc8u);
+  const std::uint8_t doc6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_EQ(reference_id_of_address(doc6), 0x39ab9b37u);
+  const std::uint8_t odd[5] = {1, 2, 3, 4, 5};
+  EXPECT_EQ(reference_id_of_address(odd), 0u);
+}
+
 TEST(NtpResponder, NtsRequestGetsAuthenticatedResponse) {
   auto ring = seeded_ring(1);
   const NtsKeys keys = keys_for(15);

@@ -112,6 +112,8 @@ TEST(PlanReload, EveryOptionOfASourceCounts) {
   EXPECT_TRUE(differs([](SourceConfig& s) { s.maxpoll = 12; }));
   EXPECT_TRUE(differs([](SourceConfig& s) { s.iburst = true; }));
   EXPECT_TRUE(differs([](SourceConfig& s) { s.xleave = true; }));
+  EXPECT_TRUE(differs([](SourceConfig& s) { s.asymmetry = 20e-6; }));
+  EXPECT_TRUE(differs([](SourceConfig& s) { s.max_asymmetry = 0.1; }));
 }
 
 TEST(PlanReload, SameServerListedTwiceIsMatchedOncePerEntry) {

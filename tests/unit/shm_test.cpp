@@ -356,7 +356,8 @@ TEST(ShmFromStatus, ObservedClockDriftsAtTheModelsRate) {
   EXPECT_DOUBLE_EQ(c.offset, 2e-3);
   EXPECT_DOUBLE_EQ(c.bound, 1e-4);
   EXPECT_DOUBLE_EQ(c.frequency, 20e-6);
-  EXPECT_DOUBLE_EQ(c.drift, 1.5e-6);
+  // max-drift plus 4 frequency sd: the rate the maximum error itself grows at.
+  EXPECT_DOUBLE_EQ(c.drift, 1e-6 + 4 * 0.5e-6);
   EXPECT_EQ(c.max_age, 3s);
 }
 
@@ -376,7 +377,7 @@ TEST(ShmFromStatus, SteeredClockBoundCoversTheSlewEnding) {
   // Without the kernel's frequency, the largest slew is assumed.
   const ShmClock blind = shm_clock_from_status(status(true), std::nullopt, options, Steady::now());
   EXPECT_DOUBLE_EQ(blind.frequency, 0);
-  EXPECT_DOUBLE_EQ(blind.drift, 1e-6 + 0.5e-6 + 500e-6);
+  EXPECT_DOUBLE_EQ(blind.drift, 1e-6 + 4 * 0.5e-6 + 500e-6);
 }
 
 TEST(ShmFromStatus, UnsynchronizedStatusHasNoBound) {

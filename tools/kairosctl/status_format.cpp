@@ -79,7 +79,11 @@ std::string format_status(const json& answer) {
   const json& clock = field(answer, "system");
   std::string out;
   out += label("System clock", clock_state(clock));
+  // ± the maximum error (where the true time is); the estimate error is the model's own sd.
   out += label("Offset", format_offset(number(field(clock, "offset")), field(clock, "error_bound")));
+  if (const json& sd = field(clock, "estimate_error"); sd.is_number()) {
+    out += label("Estimate error", fmt::format("{:.9f} s (1 sd)", sd.get<double>()));
+  }
   out += label("Frequency", frequency(clock));
   out += label("Sources", fmt::format("{} selected of {} ({} reachable)", count(field(clock, "sources_selected")),
                                       count(field(clock, "sources")), count(field(clock, "sources_reachable"))));

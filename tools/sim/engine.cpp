@@ -1,5 +1,6 @@
 #include "engine.hpp"
 
+#include <array>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -179,6 +180,10 @@ class World {
   double exponential(double mean) { return mean > 0 ? std::exponential_distribution<double>(1.0 / mean)(rng_) : 0; }
   double normal(double sd) { return sd > 0 ? std::normal_distribution<double>(0, sd)(rng_) : 0; }
   bool chance(double p) { return p > 0 && uniform(0, 1) < p; }
+  // Software timestamps are the kernel's (SO_TIMESTAMPING), hardware ones the NIC's.
+  StampKind stamp_kind() const {
+    return sc_.client.timestamping == Timestamping::kHardware ? StampKind::kHardware : StampKind::kKernel;
+  }
   double stamp_noise() {
     const double p = sc_.client.timestamp_precision;
     return p > 0 ? uniform(-p / 2, p / 2) : 0;
@@ -229,6 +234,24 @@ class World {
     for (const TemperatureStep& s : sc_.clock.temperature_steps) {
       if (s.at > t - 1 && s.at <= t) f += s.change;
     }
+    const OscillatorModel& osc = sc_.clock;
+    if (osc.square_half_period > 0 && t > 0 && std::fmod(t, osc.square_half_period) < 1.0) {
+      // Up on odd half-periods, back down on even ones.
+      const bool up = static_cast<long long>(t / osc.square_half_period) % 2 == 1;
+      f += up ? osc.square_change : -osc.square_change;
+    }
+    f += osc.ramp;
+    if (osc.flicker > 0) {
+      // Each Gauss-Markov process x' = -x/tau + noise keeps sd `flicker`; only their change this
+      // second moves the frequency (f holds their sum already).
+      for (std::size_t k = 0; k < flicker_.size(); ++k) {
+        const double tau = std::pow(10.0, static_cast<double>(k + 1));
+        const double a = std::exp(-1.0 / tau);
+        const double next = a * flicker_[k] + normal(osc.flicker * std::sqrt(1 - a * a));
+        f += next - flicker_[k];
+        flicker_[k] = next;
+      }
+    }
     system_.set_oscillator_frequency(f);
     if (phc_) phc_->set_oscillator_frequency(phc_->oscillator_frequency() + normal(sc_.phc->oscillator.random_walk));
 
@@ -241,6 +264,7 @@ class World {
     const ClockError e = output().error(t);
     r.bound_low = e.low(kBoundSigmas);
     r.bound_high = e.high(kBoundSigmas);
+    r.max_error = e.max_error;
     if (phc_) r.phc_offset = phc_->reading_at(t) + phc_->leaps() - t;
     r.synchronized = output().synchronized();
     on_second(r);
@@ -328,15 +352,10 @@ class World {
       servers_[i].last = LastExchange{.state = sample->next, .time = time};
       servers_[i].polls_since_valid = 0;
     }
-    Measurement m;
-    // An interleaved answer completes the previous exchange: its offset is from then.
-    m.time = sample->interleaved && previous ? previous->time : time;
-    m.offset = sample->offset.seconds();
-    m.delay = sample->delay.seconds();
-    m.root_delay = sample->header.root_delay.to_duration().seconds();
-    m.root_dispersion = sample->header.root_dispersion.to_duration().seconds();
-    m.precision = sc_.client.timestamp_precision / std::sqrt(12.0);
-    m.leap = to_leap(sample->header.leap);
+    // An interleaved answer completes the previous exchange: its offset is from then. The
+    // precision is what kairosd would claim for stamps of this kind, never the simulated noise.
+    const double taken = sample->interleaved && previous ? previous->time : time;
+    const Measurement m = to_measurement(*sample, taken, stamp_precision(stamp_kind(), stamp_kind()));
     servo_->on_measurement(i, m, time);
     schedule_timer(*servo_, servo_timer_);
   }
@@ -373,6 +392,7 @@ class World {
   std::vector<Server> servers_;
   std::uint64_t servo_timer_ = 0;
   std::uint64_t follower_timer_ = 0;
+  std::array<double, 4> flicker_{};  // the flicker model's processes (see OscillatorModel)
 };
 
 }  // namespace

@@ -23,7 +23,7 @@ double median(std::vector<double> values) {
 double time_to_sync(const std::vector<Record>& records) {
   double last_out = -1;
   for (const Record& r : records) {
-    if (!(std::abs(r.offset) <= kSyncedWithin)) last_out = r.time;
+    if (!(std::abs(r.offset) <= kSyncedWithin) || !(r.max_error < kSyncedWithin)) last_out = r.time;
   }
   return last_out < 0 ? 0 : last_out + 1;
 }
@@ -34,9 +34,11 @@ Metrics summarize(const std::vector<Record>& records, double settle) {
   Metrics m;
   m.time_to_sync = time_to_sync(records);
   double sum = 0, sum_squares = 0, freq_squares = 0, phc_squares = 0;
-  std::size_t covered = 0;
-  std::vector<double> widths;
+  std::size_t covered = 0, max_covered = 0, bound_seconds = 0;
+  std::vector<double> widths, max_errors;
+  bool synced = false;
   for (const Record& r : records) {
+    synced = synced || r.synchronized;
     if (r.time < settle) continue;
     ++m.seconds;
     sum += r.offset;
@@ -45,8 +47,20 @@ Metrics summarize(const std::vector<Record>& records, double settle) {
     freq_squares += r.freq_error * r.freq_error;
     phc_squares += r.phc_offset * r.phc_offset;
     // The bound is on true time minus the clock reading, which is -offset.
-    if (r.bound_low <= -r.offset && -r.offset <= r.bound_high) ++covered;
     widths.push_back(r.bound_high - r.bound_low);
+    // Both bounds are judged from the first synchronized second on: before it the clock says it
+    // knows nothing, and time_to_sync tells how long that lasted. An infinite bound claims
+    // nothing, so it never covers.
+    if (!synced) continue;
+    ++bound_seconds;
+    if (std::isfinite(r.bound_high - r.bound_low) && r.bound_low <= -r.offset && -r.offset <= r.bound_high) ++covered;
+    if (!std::isfinite(r.max_error)) {
+      ++m.unbounded;
+    } else {
+      const double centre = (r.bound_low + r.bound_high) / 2;
+      if (std::abs(-r.offset - centre) <= r.max_error) ++max_covered;
+      max_errors.push_back(r.max_error);
+    }
   }
   if (m.seconds == 0) return m;
   const auto n = static_cast<double>(m.seconds);
@@ -61,15 +75,17 @@ Metrics summarize(const std::vector<Record>& records, double settle) {
   m.sd_offset = std::sqrt(deviation_squares / n);
   m.rms_freq_error = std::sqrt(freq_squares / n);
   m.rms_phc_offset = std::sqrt(phc_squares / n);
-  m.bound_coverage = static_cast<double>(covered) / n;
+  m.bound_coverage = bound_seconds ? static_cast<double>(covered) / static_cast<double>(bound_seconds) : 0;
   m.bound_median_width = median(std::move(widths));
+  m.max_error_coverage = bound_seconds ? static_cast<double>(max_covered) / static_cast<double>(bound_seconds) : 0;
+  m.max_error_median = max_errors.empty() ? std::numeric_limits<double>::infinity() : median(std::move(max_errors));
   return m;
 }
 
 Metrics average(std::span<const Metrics> runs) {
   Metrics m;
   if (runs.empty()) return m;
-  double seconds = 0;
+  double seconds = 0, unbounded = 0;
   for (const Metrics& r : runs) {
     m.rms_offset += r.rms_offset;
     m.max_offset += r.max_offset;
@@ -80,14 +96,20 @@ Metrics average(std::span<const Metrics> runs) {
     m.bound_coverage += r.bound_coverage;
     m.bound_median_width += r.bound_median_width;
     m.rms_phc_offset += r.rms_phc_offset;
+    m.max_error_coverage += r.max_error_coverage;
+    m.max_error_median += r.max_error_median;
+    unbounded += static_cast<double>(r.unbounded);
     seconds += static_cast<double>(r.seconds);
   }
   const auto n = static_cast<double>(runs.size());
   for (double* field : {&m.rms_offset, &m.max_offset, &m.mean_offset, &m.sd_offset, &m.rms_freq_error, &m.time_to_sync,
-                        &m.bound_coverage, &m.bound_median_width, &m.rms_phc_offset}) {
+                        &m.bound_coverage, &m.bound_median_width, &m.rms_phc_offset, &m.max_error_coverage,
+                        &m.max_error_median}) {
     *field /= n;
   }
   m.seconds = static_cast<std::size_t>(std::llround(seconds / n));
+  // Summed, not averaged: one unbounded second in any run must show.
+  m.unbounded = static_cast<std::size_t>(unbounded);
   return m;
 }
 
@@ -110,6 +132,14 @@ std::string to_json(const Metrics& metrics, const std::string& scenario, unsigne
   out["bound_coverage"] = metrics.bound_coverage;
   out["bound_median_width"] = metrics.bound_median_width;
   out["rms_phc_offset"] = metrics.rms_phc_offset;
+  out["max_error_coverage"] = metrics.max_error_coverage;
+  // JSON has no infinity: no bounded second gives null.
+  if (std::isfinite(metrics.max_error_median)) {
+    out["max_error_median"] = metrics.max_error_median;
+  } else {
+    out["max_error_median"] = nullptr;
+  }
+  out["unbounded_seconds"] = metrics.unbounded;
   return out.dump(2);
 }
 

@@ -14,6 +14,9 @@ struct Record {
   double freq_error = 0;  // output clock's rate error (fractional)
   double bound_low = 0;   // the model's claim: true time - clock reading is within [low, high]
   double bound_high = 0;
+  // The maximum error: true time - clock reading is within max_error of the model's centre,
+  // (bound_low + bound_high) / 2; infinite when nothing vouches for a bound.
+  double max_error = 0;
   double phc_offset = 0;  // PHC minus true time; 0 without a PHC
   bool synchronized = false;
 };
@@ -24,12 +27,20 @@ struct Metrics {
   double mean_offset = 0;
   double sd_offset = 0;
   double rms_freq_error = 0;
-  // The first second after which |offset| stays within 1 ms for the rest of the run: the true
-  // time of the last record with |offset| > 1 ms, plus the 1 s that record stands for; 0 when
-  // the offset never left 1 ms. Taken over all records, settling included.
+  // The first second after which |offset| and the maximum error both stay within 1 ms for the
+  // rest of the run: the true time of the last record outside, plus the 1 s that record stands
+  // for; 0 when it never was outside. Taken over all records, settling included.
   double time_to_sync = 0;
-  double bound_coverage = 0;     // fraction of seconds with low <= -offset <= high
+  // Fraction of seconds with finite low <= -offset <= high (4 sd), from the first synchronized
+  // second on (and after settling), like the maximum error's below.
+  double bound_coverage = 0;
   double bound_median_width = 0;
+  // Fraction of seconds whose true time is inside a finite maximum error: an unbounded second
+  // is never covered, and is counted on its own. Both from the first synchronized second on
+  // (and after settling): before it the clock claims nothing, which time_to_sync measures.
+  double max_error_coverage = 0;
+  double max_error_median = 0;   // median half-width of the maximum error (bounded seconds)
+  std::size_t unbounded = 0;     // seconds with an infinite maximum error
   double rms_phc_offset = 0;     // 0 without a PHC
   std::size_t seconds = 0;       // records after settling
 };

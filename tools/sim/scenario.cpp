@@ -208,8 +208,16 @@ void read_oscillator(const TableReader& r, OscillatorModel& out) {
 
 void read_clock(const toml::table& t, Scenario& s, Problems& problems) {
   const TableReader r(t, "[clock]", problems);
-  r.allow_only({"frequency", "random-walk", "initial-offset", "temperature-steps"});
+  r.allow_only({"frequency", "random-walk", "initial-offset", "temperature-steps", "square-wave", "ramp", "flicker"});
   read_oscillator(r, s.clock);
+  r.number("ramp", s.clock.ramp, kAnyFinite);
+  r.number("flicker", s.clock.flicker, kNonNegative);
+  if (const toml::table* wave = r.table("square-wave")) {
+    const TableReader wr(*wave, "[clock] square-wave", problems);
+    wr.allow_only({"half-period", "change"});
+    wr.number("half-period", s.clock.square_half_period, kPositive);
+    wr.number("change", s.clock.square_change, kRate);
+  }
   for (const toml::table* step : r.tables("temperature-steps")) {
     const TableReader sr(*step, "[clock] temperature-steps", problems);
     sr.allow_only({"at", "change"});
@@ -312,20 +320,14 @@ void read_foreign_step(const toml::table& t, Scenario& s, Problems& problems) {
   s.foreign_step = step;
 }
 
-void read_expectations(const TableReader& r, Expectations& out, bool with_bound) {
-  if (with_bound) {
-    r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "bound-width-ratio"});
-  } else {
-    r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync"});
-  }
+void read_expectations(const TableReader& r, Expectations& out) {
+  r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "max-error-coverage"});
   r.number("rms-offset", out.rms_offset, kNonNegative);
   r.number("max-offset", out.max_offset, kNonNegative);
   r.number("sd-offset", out.sd_offset, kNonNegative);
   r.number("time-to-sync", out.time_to_sync, kNonNegative);
-  if (with_bound) {
-    r.number("bound-coverage", out.bound_coverage, kProbability);
-    r.number("bound-width-ratio", out.bound_width_ratio, kPositive);
-  }
+  r.number("bound-coverage", out.bound_coverage, kProbability);
+  r.number("max-error-coverage", out.max_error_coverage, kProbability);
 }
 
 // A [section] that must be a single table.
@@ -402,7 +404,7 @@ Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view sou
   Scenario s;
   const TableReader top(root, "the top level", problems);
   top.allow_only({"name", "description", "duration", "settle", "clock", "client", "phc", "server", "loss-burst", "leap",
-                  "foreign-step", "target", "chronyd"});
+                  "foreign-step", "target"});
   top.text("name", s.name);
   top.text("description", s.description);
   top.number("duration", s.duration, kPositive);
@@ -416,13 +418,7 @@ Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view sou
   read_section(root, "foreign-step", read_foreign_step, s, problems);
   read_section(
       root, "target",
-      [](const toml::table& t, Scenario& sc, Problems& p) { read_expectations(TableReader(t, "[target]", p), sc.target, true); },
-      s, problems);
-  read_section(
-      root, "chronyd",
-      [](const toml::table& t, Scenario& sc, Problems& p) {
-        read_expectations(TableReader(t, "[chronyd]", p), sc.chronyd, false);
-      },
+      [](const toml::table& t, Scenario& sc, Problems& p) { read_expectations(TableReader(t, "[target]", p), sc.target); },
       s, problems);
   check_whole(root, s, source_name, problems);
 

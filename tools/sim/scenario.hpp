@@ -31,6 +31,14 @@ struct OscillatorModel {
   double random_walk = 1e-9;    // frequency random walk, per sqrt(second), updated every second
   double initial_offset = 0.1;  // clock minus true time at the start
   std::vector<TemperatureStep> temperature_steps;
+  // A thermostat's square wave: every square_half_period seconds the frequency steps by
+  // square_change, up and down in turn (0: none).
+  double square_half_period = 0;
+  double square_change = 0;
+  double ramp = 0;     // frequency change per second (s/s per s), for the whole run
+  // Flicker-like frequency wander: the sum of four Gauss-Markov processes with time constants a
+  // decade apart (10 s .. 10^4 s), each with this sd (fractional), gives about 1/f over them.
+  double flicker = 0;
 };
 
 struct ServerModel {
@@ -78,15 +86,15 @@ struct ForeignStep {
 
 enum class StepMode { kStartOnly, kAlways, kNever };
 
-// Numbers a run is judged against ([target]) or compared with ([chronyd]: what chronyd reached
-// in the same world). Absent numbers are not judged.
+// Numbers a run is judged against ([target]). Absent numbers are not judged. Comparisons with
+// other daemons come only from running them (tests/clknetsim/), never from numbers typed here.
 struct Expectations {
   std::optional<double> rms_offset;
   std::optional<double> max_offset;
   std::optional<double> sd_offset;
   std::optional<double> time_to_sync;
-  std::optional<double> bound_coverage;
-  std::optional<double> bound_width_ratio;  // median bound width / rms offset
+  std::optional<double> bound_coverage;      // fraction of seconds inside 4 estimate sd
+  std::optional<double> max_error_coverage;  // fraction of seconds inside the maximum error
 };
 
 struct ClientModel {
@@ -114,7 +122,6 @@ struct Scenario {
   std::optional<LeapEvent> leap;
   std::optional<ForeignStep> foreign_step;
   Expectations target;   // what kairos should reach (the kalman servo)
-  Expectations chronyd;  // reference numbers, information only
 };
 
 // Parses a scenario; every problem is reported with its line ("line 12: ..."), all of them at

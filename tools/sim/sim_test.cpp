@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -46,7 +47,7 @@ TEST(Scenario, EveryShippedScenarioParsesAndIsNamedLikeItsFile) {
     EXPECT_EQ(s->name, path.stem().string());
     EXPECT_FALSE(s->description.empty()) << path;
     EXPECT_FALSE(s->servers.empty()) << path;
-    EXPECT_TRUE(s->target.bound_coverage) << path << " has no bound-coverage target";
+    EXPECT_TRUE(s->target.max_error_coverage) << path << " has no max-error-coverage target";
   }
 }
 
@@ -60,8 +61,7 @@ TEST(Scenario, LanIsReadWithItsNumbers) {
   EXPECT_DOUBLE_EQ(s->servers[0].up.base, 100e-6);
   EXPECT_DOUBLE_EQ(s->servers[0].down.jitter_mean, 20e-6);
   EXPECT_DOUBLE_EQ(*s->target.rms_offset, 1.8e-6);
-  EXPECT_DOUBLE_EQ(*s->chronyd.rms_offset, 3.61e-6);
-  EXPECT_FALSE(s->chronyd.bound_coverage);
+  EXPECT_DOUBLE_EQ(*s->target.max_error_coverage, 0.9999);
 }
 
 TEST(Scenario, MissingKeysKeepTheDefaults) {
@@ -196,10 +196,8 @@ insert = false
 at = 50
 by = -0.5
 [target]
-bound-coverage = 0.9999
-bound-width-ratio = 4
-[chronyd]
-time-to-sync = 34
+bound-coverage = 0.99
+max-error-coverage = 0.9999
 )");
   ASSERT_TRUE(s) << s.error().message;
   ASSERT_EQ(s->clock.temperature_steps.size(), 2u);
@@ -214,18 +212,18 @@ time-to-sync = 34
   EXPECT_EQ(s->leap->announce, 3600);
   ASSERT_TRUE(s->foreign_step);
   EXPECT_EQ(s->foreign_step->by, -0.5);
-  EXPECT_EQ(s->target.bound_width_ratio, 4.0);
-  EXPECT_EQ(s->chronyd.time_to_sync, 34.0);
+  EXPECT_EQ(s->target.max_error_coverage, 0.9999);
 }
 
-TEST(Scenario, ChronydHasNoBoundNumbers) {
-  EXPECT_THAT(error_of("[[server]]\n[chronyd]\nbound-coverage = 0.9\n"), HasSubstr("unknown key 'bound-coverage' in [chronyd]"));
+TEST(Scenario, TypedNumbersOfOtherDaemonsAreRefused) {
+  // chronyd's numbers come from running chronyd, not from a table typed into a scenario.
+  EXPECT_THAT(error_of("[[server]]\n[chronyd]\nrms-offset = 1e-6\n"), HasSubstr("chronyd"));
 }
 
 // ---- metrics ----
 
 Record at(double time, double offset, double low = -1e-6, double high = 1e-6) {
-  return Record{.time = time, .offset = offset, .bound_low = low, .bound_high = high};
+  return Record{.time = time, .offset = offset, .bound_low = low, .bound_high = high, .synchronized = true};
 }
 
 TEST(Metrics, StatisticsAreTakenAfterSettling) {
@@ -269,6 +267,27 @@ TEST(Metrics, TimeToSyncIsTheSecondAfterTheLastOneOutsideOneMillisecond) {
   std::vector<Record> records{at(0, 0.1), at(1, 0.01), at(2, -2e-3), at(3, 1e-4), at(4, 1.5e-3)};
   for (int t = 5; t < 20; ++t) records.push_back(at(t, 1e-6));
   EXPECT_EQ(summarize(records, 10).time_to_sync, 5);  // settling does not hide the start
+}
+
+TEST(Metrics, UnboundedSecondsAreCountedAndNeverCovered) {
+  // Centre 0 (bounds ±1 µs), true time - clock = -offset: 2 µs off is inside ±3 µs, not ±1 µs.
+  std::vector<Record> records{at(0, 2e-6, -1e-6, 1e-6), at(1, 2e-6, -1e-6, 1e-6), at(2, 2e-6, -1e-6, 1e-6),
+                              at(3, 2e-6, -1e-6, 1e-6)};
+  records[0].max_error = 3e-6;
+  records[1].max_error = 1e-6;
+  records[2].max_error = std::numeric_limits<double>::infinity();
+  records[3].max_error = 5e-6;
+  const Metrics m = summarize(records, 0);
+  EXPECT_EQ(m.unbounded, 1u);
+  EXPECT_DOUBLE_EQ(m.max_error_coverage, 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(m.max_error_median, 3e-6);  // of the bounded seconds
+}
+
+TEST(Metrics, TimeToSyncWaitsForTheMaximumErrorToo) {
+  std::vector<Record> records;
+  for (int t = 0; t < 20; ++t) records.push_back(at(t, 1e-6));
+  for (int t = 0; t < 7; ++t) records[static_cast<std::size_t>(t)].max_error = t < 3 ? INFINITY : 2e-3;
+  EXPECT_EQ(summarize(records, 10).time_to_sync, 7);
 }
 
 TEST(Metrics, TimeToSyncIsZeroWhenNeverOutside) {
