@@ -345,6 +345,14 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
   if (iface.discipline_phc && iface.hw_timestamping == HwTimestampingMode::kOff) {
     problems.add(t.get("discipline-phc"), "'discipline-phc' needs hardware timestamps: hw-timestamping is \"off\"");
   }
+  // "check" is for a NIC another daemon (ptp4l) configures and, as a PTP client, steers the PHC
+  // of: two servos on one clock. Without discipline-phc kairosd only reads it (the direct path).
+  // (phc-follows-system with "check" stays: ptp4l as a master serves the PHC kairosd keeps.)
+  if (iface.discipline_phc && iface.hw_timestamping == HwTimestampingMode::kCheck) {
+    problems.add(t.get("discipline-phc"),
+                 "'discipline-phc' with hw-timestamping \"check\" would steer a PHC another daemon (ptp4l) owns; "
+                 "leave discipline-phc out: kairosd then only reads the PHC (the direct path)");
+  }
   if (auto v = read_number(t, "rx-compensation", -1e-3, 1e-3, problems)) iface.rx_compensation = *v;
   if (auto v = read_number(t, "tx-compensation", -1e-3, 1e-3, problems)) iface.tx_compensation = *v;
   for (const auto& other : config.interfaces) {

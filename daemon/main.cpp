@@ -167,15 +167,21 @@ int main(int argc, char** argv) {
   std::string config_path = "/etc/kairos/kairos.toml";
   bool no_steer = false;
   bool foreground = false;
-  bool check_only = false;
+  std::string check_path;
   std::optional<std::string> log_level;
+  app.set_version_flag("--version", std::string("kairosd ") + KAIROS_VERSION);
   app.add_option("-c,--config", config_path, "Configuration file (TOML)");
   app.add_flag("--no-steer", no_steer, "Observe only: measure, never adjust a clock");
-  app.add_flag("--foreground", foreground, "Stay in the foreground and log to stderr (the only mode so far)");
-  app.add_flag("--check-config", check_only, "Check the configuration, print every problem and exit");
+  app.add_flag("--foreground", foreground, "Log to stderr whatever [logging] target says (kairosd never forks)");
+  // `--check-config FILE` as in the manual page, or `--config FILE --check-config`.
+  auto* check = app.add_option("--check-config", check_path, "Check the configuration (FILE, else --config), print every "
+                                                             "problem and exit")
+                    ->expected(0, 1);
   app.add_option("--log-level", log_level, "debug, info, warn or error (overrides [logging] level)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
+  const bool check_only = check->count() > 0;
+  if (check_only && !check_path.empty()) config_path = check_path;
 
   auto config = load_config(config_path);
   if (!config) {
@@ -188,6 +194,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool steer = config->steer && !no_steer;
+  if (foreground) config->logging.target = "stderr";
 
   if (auto logging = set_up_logging(config->logging, log_level); !logging) {
     std::fprintf(stderr, "%s\n", logging.error().message.c_str());

@@ -605,3 +605,31 @@ TEST(ConfigMetrics, MissingPortListAndUnknownKeysAreRejected) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// A NIC ptp4l owns ("check") with kairosd disciplining its PHC: two servos on one clock.
+TEST(ConfigTopology, CheckWithDisciplinePhcIsRefused) {
+  auto config = parse_config(R"([[source]]
+address = "time.example.net"
+[[interface]]
+name = "eth0"
+hw-timestamping = "check"
+discipline-phc = true
+[clock.system]
+follow = "eth0"
+)",
+                             "shared.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("shared.toml:6: 'discipline-phc' with hw-timestamping \"check\""),
+            std::string::npos)
+      << config.error().message;
+  // Without discipline-phc: the direct path, only reading the PHC.
+  auto direct = parse_config("[[source]]\naddress = \"x\"\n[[interface]]\nname = \"eth0\"\nhw-timestamping = \"check\"\n",
+                             "direct.toml");
+  EXPECT_TRUE(direct) << direct.error().message;
+}
+
+}  // namespace
+}  // namespace kairos

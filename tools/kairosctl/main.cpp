@@ -1,5 +1,6 @@
 // kairosctl: talk to kairosd and measure time servers.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 
 #include "control.hpp"
@@ -8,6 +9,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"kairosctl — status and queries for the kairos time daemon"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("kairosctl ") + KAIROS_VERSION);
+  // `kairosctl --socket PATH status` as well as `kairosctl status --socket PATH` (that one wins).
+  std::string socket_before;
+  auto* socket_option = app.add_option("--socket", socket_before, "kairosd's control socket (for every command)");
 
   kairos::QueryOptions query;
   bool no_nts = false;
@@ -28,9 +33,10 @@ int main(int argc, char** argv) {
 
   // Commands answered by a running kairosd over its control socket.
   kairos::ControlOptions control;
-  const auto add_control_options = [&control](CLI::App* command) {
+  std::vector<CLI::Option*> socket_after;
+  const auto add_control_options = [&control, &socket_after](CLI::App* command) {
     command->add_flag("--json", control.json, "Print kairosd's JSON answer");
-    command->add_option("--socket", control.socket, "kairosd's control socket")->capture_default_str();
+    socket_after.push_back(command->add_option("--socket", control.socket, "kairosd's control socket")->capture_default_str());
   };
   std::vector<std::pair<std::string, CLI::App*>> asks;
   for (const auto& [name, help] : {std::pair{"status", "The system clock: state, offset and error bound"},
@@ -51,6 +57,9 @@ int main(int argc, char** argv) {
   w->add_option("--interval", wait.interval, "Seconds between tries")->capture_default_str()->check(CLI::Range(0.01, 3600.0));
 
   CLI11_PARSE(app, argc, argv);
+  const bool socket_given_after =
+      std::any_of(socket_after.begin(), socket_after.end(), [](const CLI::Option* o) { return o->count() > 0; });
+  if (socket_option->count() > 0 && !socket_given_after) control.socket = socket_before;
   if (nts && no_nts) {
     std::fprintf(stderr, "kairosctl: --nts and --no-nts exclude each other\n");
     return 2;

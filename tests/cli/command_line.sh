@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The command-line conventions operators of chronyd and ntpd expect, on the built binaries:
+# kairosd --check-config [FILE], --version, kairosctl --version, and --socket before or after the
+# subcommand (after wins). Usage: command_line.sh KAIROSD KAIROSCTL EXAMPLES_DIR
+set -u
+kairosd=$1 kairosctl=$2 examples=$3
+failed=0 passed=0
+check() {  # check NAME EXPECTED-STATUS EXPECTED-TEXT COMMAND...
+  local name=$1 want=$2 text=$3
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -eq $want && $out == *"$text"* ]]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: status $rc (want $want), output: $out (want to contain: $text)"
+  fi
+}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+printf '[[source]]\naddress = "x"\nminpoll = 40\n' >"$dir/bad.toml"
+
+check "kairosd --check-config FILE" 0 "lan-server.toml: ok" "$kairosd" --check-config "$examples/lan-server.toml"
+check "kairosd --config FILE --check-config" 0 "lan-server.toml: ok" "$kairosd" --config "$examples/lan-server.toml" --check-config
+check "kairosd --check-config BAD" 1 "bad.toml:3" "$kairosd" --check-config "$dir/bad.toml"
+check "kairosd --check-config MISSING" 1 "missing.toml" "$kairosd" --check-config "$dir/missing.toml"
+check "kairosd --version" 0 "kairosd " "$kairosd" --version
+check "kairosctl --version" 0 "kairosctl " "$kairosctl" --version
+check "kairosctl --socket PATH status" 2 "$dir/before.sock" "$kairosctl" --socket "$dir/before.sock" status
+check "kairosctl status --socket PATH" 2 "$dir/after.sock" "$kairosctl" status --socket "$dir/after.sock"
+check "the subcommand's --socket wins" 2 "$dir/after.sock" "$kairosctl" --socket "$dir/before.sock" waitsync --timeout 0 --socket "$dir/after.sock"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
