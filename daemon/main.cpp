@@ -415,10 +415,11 @@ int main(int argc, char** argv) {
     graph_ids.push_back(index);
     Association& association = associations.emplace_back(
         *loop, *resolver, source,
-        [&clocks, &publish_system, index](const Association& a, const NtpExchangeResult& r) {
+        [&clocks, &publish_system, &service, steer, index](const Association& a, const NtpExchangeResult& r) {
           log_sample(a, r);
           clocks.on_sample(index, r);
           publish_system();
+          if (service && steer) service->clock_updated();
         },
         hardware);
     if (source.nts) {

@@ -100,6 +100,12 @@ void TimeService::schedule_rotation() {
   });
 }
 
+void TimeService::clock_updated() {
+  if (!ntp_) return;
+  loop_.cancel_timer(clock_timer_);
+  refresh_clock_state();
+}
+
 void TimeService::refresh_clock_state() {
   const NtpTimestamp now = realtime_ntp_now();
   std::optional<ServerClockState> state = clock_source_ ? clock_source_() : std::nullopt;

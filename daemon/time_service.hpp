@@ -25,6 +25,10 @@ class TimeService {
   // Where the announced clock state comes from while the clock model vouches for the clock;
   // without it (or while it says nullopt) the server announces local-stratum or unsynchronized.
   void set_clock_source(std::function<std::optional<ServerClockState>()> source) { clock_source_ = std::move(source); }
+  // The clock model took a sample: what the server announces follows at once rather than at the
+  // next 16 s refresh (a chronyd client keeps polling an unsynchronized server at its slow rate:
+  // it selected kairosd 60 s after kairosd was synchronized, against 8 s behind chronyd).
+  void clock_updated();
   // SIGHUP: the NTS-KE certificate and key are read again; service goes on either way.
   void reload();
   // Counters for status queries: nullopt / nullptr for a role not served.

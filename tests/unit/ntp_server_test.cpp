@@ -288,3 +288,55 @@ TEST(NtpServer, WithNoWorkersTheLoopAnswers) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// One exchange with the loop's server, the loop run until the answer.
+NtpExchangeOutcome exchange_on(EventLoop& loop, std::uint16_t port) {
+  auto pending = PendingNtpExchange::start(loopback(port), NtpClientExchange::plain(system_random()));
+  if (!pending) return std::unexpected(pending.error());
+  std::optional<NtpExchangeOutcome> outcome;
+  loop.watch(pending->fd(), pending->events(), [&](short revents) {
+    outcome = pending->on_ready(revents, nullptr);
+    if (outcome) loop.stop();
+  });
+  const auto guard = loop.add_timer(2s, [&] { loop.stop(); });
+  (void)loop.run();
+  loop.cancel_timer(guard);
+  loop.unwatch(pending->fd());
+  if (!outcome) return std::unexpected(NtpExchangeError{std::nullopt, "no answer", 0});
+  return *outcome;
+}
+
+// What the server announces once refreshed every 16 s only: a chronyd client kept polling the
+// unsynchronized server at its slow rate and took kairosd 60 s after kairosd was synchronized.
+TEST(TimeService, TheAnnouncedStateFollowsTheClockModelAtOnce) {
+  EventLoop loop = EventLoop::create().value();
+  DaemonConfig config;
+  config.server = NtpServerConfig{};
+  config.server->listen = {"127.0.0.1:13711"};
+  config.server->workers = 0;
+  config.server->rate_limit.reset();
+  auto service = TimeService::start(config, loop);
+  ASSERT_TRUE(service) << service.error().message;
+  std::optional<ServerClockState> model;  // unsynchronized until set
+  (*service)->set_clock_source([&] { return model; });
+  auto first = exchange_on(loop, 13711);
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().problem, ResponseProblem::kUnsynchronized) << first.error().message;
+
+  ServerClockState synchronized;
+  synchronized.leap = NtpLeap::kNone;
+  synchronized.stratum = 2;
+  synchronized.reference_id = 0xc0a87b01;
+  model = synchronized;
+  (*service)->clock_updated();
+  auto second = exchange_on(loop, 13711);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->sample.header.stratum, 2);
+  EXPECT_EQ(second->sample.header.reference_id, 0xc0a87b01u);
+}
+
+}  // namespace
+}  // namespace kairos
