@@ -181,7 +181,7 @@ TEST_F(ClockGraphPhcTest, DirectPathDisciplinesTheSystemClockThroughThePhcsTime)
   // Only read: the PHC runs as it was made.
   EXPECT_EQ(*phc.frequency(), 0.0);
   EXPECT_NEAR(phc.offset_at(t), 5e-3 + 20e-6 * t, 1e-9);
-  EXPECT_EQ(graph->unused_samples(), 0u);  // the first sample (t = 16 s) finds 16 points
+  EXPECT_EQ(graph->unused_samples(), 0u);  // the first sample (t = 16 s) finds the line made
 }
 
 // A PHC that refuses adjustment (clknetsim's reference PHC, a read-only driver) once took the
