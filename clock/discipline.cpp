@@ -166,7 +166,10 @@ void Discipline::feed(const Observation& obs) {
 void Discipline::steer(double now, double horizon) {
   const KalmanEstimate est = kalman_.estimate();
   double offset = est.offset;
-  if (std::abs(offset) > options_.panic_threshold) {
+  // Once synchronized, an offset this large means something broke (a source gone mad, a clock
+  // set by hand): not followed. Before (at start, after a foreign step) any offset is what the
+  // step policy says, as chrony's makestep and ntpd -g: a board without an RTC starts in 1970.
+  if (ever_synchronized_ && options_.panic_threshold > 0 && std::abs(offset) > options_.panic_threshold) {
     state_ = DisciplineState::kPanic;
     return;
   }
@@ -216,7 +219,7 @@ void Discipline::on_clock_stepped(double now) {
   if (!kalman_.initialized()) return;
   kalman_.predict(now);
   // Nothing is known about the new offset until the next measurement; the bound says so.
-  kalman_.forget_offset(options_.panic_threshold * options_.panic_threshold);
+  kalman_.forget_offset(kUnknownOffset * kUnknownOffset);
   // Every measurement so far describes the clock before the step: none bounds it now.
   for (Source& s : sources_) s.anchors.clear();
   // As at start: the offset is unknown, so the policy may step it away, and until a measurement

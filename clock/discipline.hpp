@@ -33,10 +33,15 @@ enum class StepMode {
   kNever,      // always slew
 };
 
+// The sd the model gives an offset it knows nothing about (after a foreign step): a day.
+inline constexpr double kUnknownOffset = 86400;
+
 struct DisciplineOptions {
   StepMode step_mode = StepMode::kStartOnly;
   double step_threshold = 0.01;    // s
-  double panic_threshold = 1000;   // s; a larger offset is not corrected at all
+  // s; once synchronized, a larger offset is not corrected at all (0: never). Before the first
+  // synchronization any offset follows the step policy.
+  double panic_threshold = 1000;
   double max_slew = 500e-6;        // largest phase-correction rate (s/s) on top of the frequency
   double min_slew_time = 0.1;      // s; an offset is removed over at least this long
   double bound_sigmas = 4.0;       // half-width of the statistical bound in sd (4: 99.994 %)

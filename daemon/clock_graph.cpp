@@ -16,6 +16,8 @@ namespace {
 constexpr auto kStatusInterval = std::chrono::seconds(64);
 constexpr auto kCrossInterval = std::chrono::seconds(1);
 constexpr int kReopenTicks = 10;  // a vanished PHC is looked for every 10 s
+// A PHC this far from the system clock was restarted at 1970 or never set: stepped to it.
+constexpr double kFarFromSystem = 1000;
 
 StampKind stamp_kind(StampSource source) {
   switch (source) {
@@ -113,6 +115,7 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
       system_follows_(config.system_clock.follow) {
   options_.step_mode = parse_step_mode(config.system_clock.step);
   options_.step_threshold = config.system_clock.step_threshold;
+  options_.panic_threshold = config.system_clock.panic_threshold;
   options_.max_slew = config.system_clock.max_slew;
   // The same worst drift the shared page lets its bound grow by between updates.
   options_.max_drift = config.shm.max_drift;
@@ -466,7 +469,7 @@ void ClockGraph::cross_tick(Node& phc) {
   if (phc.convert) return convert_tick(phc, *cross, event, now);
   // Too far from the system clock for any servo (a PHC restarted at 1970, a fresh one never
   // set): brought to the system clock's time by one step, then NTP or the leader refines it.
-  const bool far = !phc.discipline->synchronized() && std::abs(cross->offset) > options_.panic_threshold;
+  const bool far = !phc.discipline->synchronized() && std::abs(cross->offset) > kFarFromSystem;
   if (event == PhcEvent::kReset || far) {
     spdlog::warn("{}: {} (PHC minus system {:+.3f} s): stepped to the system clock's time, locking again", phc.name,
                  event == PhcEvent::kReset ? "reset" : "far from the system clock", cross->offset);
@@ -550,6 +553,12 @@ void ClockGraph::rearm_timer(Node& node) {
 void ClockGraph::note_state(Node& node) {
   if (node.discipline->state() == node.logged_state) return;
   node.logged_state = node.discipline->state();
+  if (node.logged_state == DisciplineState::kPanic) {
+    spdlog::error("{}: the sources now put it more than panic-threshold ({} s) off, after it was synchronized: not "
+                  "corrected. If the clock really is that far off, restart kairosd (at start any offset is "
+                  "stepped as [clock.system] step says) or set [clock.system] panic-threshold = 0",
+                  node.name, options_.panic_threshold);
+  }
   log_node(node);
 }
 

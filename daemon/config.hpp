@@ -83,6 +83,7 @@ struct SystemClockConfig {
   std::optional<std::string> follow;  // an [[interface]] whose PHC it follows; else NTP directly
   std::string step = "start-only";    // start-only | always | never
   double step_threshold = 0.01;       // s
+  double panic_threshold = 1000;      // s, once synchronized; 0: never panic
   double max_slew = 500e-6;           // s/s
 };
 

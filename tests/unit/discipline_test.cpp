@@ -348,7 +348,7 @@ TEST(Discipline, ForeignStepMakesTheErrorUnknownAndIsUndone) {
   ASSERT_TRUE(w.clock.step(1.0));  // somebody else sets the clock
   w.discipline.on_clock_stepped(w.now);
   // The offset could now be anything up to the panic threshold.
-  EXPECT_GE(w.discipline.error(w.now).sd, DisciplineOptions{}.panic_threshold * (1 - 1e-9));
+  EXPECT_GE(w.discipline.error(w.now).sd, kUnknownOffset * (1 - 1e-9));
   w.advance_to(w.now + 1);
   w.measure(s);
   // As at start, the policy may step it back.
@@ -686,6 +686,52 @@ TEST(DisciplineMaxError, KernelGetsTheMaximumError) {
   EXPECT_NEAR(w.clock.error_estimate().max_error, std::abs(e.offset) + e.max_error, 20e-6);
   EXPECT_GT(w.clock.error_estimate().max_error, 100e-6);  // not 4 sd: the path is in it
   EXPECT_LT(w.clock.error_estimate().est_error, 20e-6);
+}
+
+}  // namespace
+}  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// A board without an RTC, a VM restored from an old snapshot: 2000 s off at start. The panic
+// threshold (1000 s) was once checked before the step policy, and such a clock stayed wrong for
+// ever, whatever `step` said.
+TEST(DisciplinePanic, AClockFarOffAtStartIsSteppedAsThePolicySays) {
+  World w(-2000, 0, with_step_mode(StepMode::kStartOnly));
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.advance_to(1);
+  w.measure(s);
+  EXPECT_EQ(w.discipline.state(), DisciplineState::kSynchronized);
+  EXPECT_EQ(w.discipline.steps(), 1u);
+  EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 200e-6);
+}
+
+// Once synchronized, a source that jumps 2000 s is not followed (panic), unless the operator
+// said never to panic (panic-threshold = 0), as ntpd -g / chrony's maxchange 0.
+TEST(DisciplinePanic, OnceSynchronizedAFarJumpIsAPanicUnlessTheThresholdIsZero) {
+  for (double threshold : {1000.0, 0.0}) {
+    DisciplineOptions o = with_step_mode(StepMode::kAlways);
+    o.panic_threshold = threshold;
+    World w(0, 0, o);
+    const std::size_t s = w.discipline.add_source({.name = "a"});
+    for (int i = 1; i <= 8; ++i) {
+      w.advance_to(16.0 * i);
+      w.measure(s);
+    }
+    ASSERT_TRUE(w.discipline.synchronized()) << threshold;
+    for (int i = 9; i <= 24; ++i) {
+      w.advance_to(16.0 * i);
+      w.measure(s, 2000);
+    }
+    if (threshold > 0) {
+      EXPECT_EQ(w.discipline.state(), DisciplineState::kPanic);
+      EXPECT_LT(std::abs(w.clock.offset_at(w.now)), 1e-3) << "the clock must not follow";
+    } else {
+      EXPECT_EQ(w.discipline.state(), DisciplineState::kSynchronized);
+      EXPECT_LT(std::abs(w.clock.offset_at(w.now) - 2000), 1e-3) << "the clock follows the source";
+    }
+  }
 }
 
 }  // namespace
