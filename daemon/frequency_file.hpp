@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include <cmath>
+
 #include "clock/result.hpp"
 #include "nts/bytes.hpp"
 
@@ -22,6 +24,13 @@ struct SavedFrequency {
   double sd = 0;         // its standard deviation, fractional
   std::int64_t written = 0;  // Unix seconds
 };
+
+// Whether the model has learned the frequency at all: an sd over 100 ppm (the spread of ordinary
+// oscillators) is the model's prior, not knowledge. Such a model (synchronized on its first
+// sample) once wrote its 1000 ppm prior, which the next start refused as out of range.
+inline bool frequency_worth_saving(const SavedFrequency& saved) {
+  return saved.sd >= 0 && saved.sd < 100e-6 && std::abs(saved.frequency) < kMaxSavedFrequency;
+}
 
 std::string format_frequency_file(const SavedFrequency& saved);
 Result<SavedFrequency> parse_frequency_file(ByteView bytes);

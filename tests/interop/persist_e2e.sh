@@ -50,6 +50,14 @@ start_client() {
   for i in $(seq 1 50); do [[ -S $client_sock ]] && break; sleep 0.1; done
   "$ctl" waitsync --socket "$client_sock" --max-error 0.01 --timeout 20 --interval 0.5 ||
     { echo "FAIL: waitsync"; tail -n 30 "$log"; exit 1; }
+  # Until the model has learned the frequency (a first sample synchronizes, a frequency wants
+  # two), kairosd keeps the old frequency file: wait for it.
+  for i in $(seq 1 80); do
+    sd=$(get "$("$ctl" status --json --socket "$client_sock")" '.system.frequency_sd_ppm' 2>/dev/null || echo 1e9)
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 100 else 1)" "$sd" && return 0
+    sleep 0.25
+  done
+  echo "FAIL: the frequency was not learned in 20 s (sd $sd ppm)"; tail -n 20 "$log"; exit 1
 }
 
 # stop_client LOG: SIGTERM, and a clean exit.

@@ -88,3 +88,18 @@ TEST(FrequencyFile, SeededUncertaintyIsWiderThanSaved) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// A model synchronized on its first sample still has its 1000 ppm prior for the frequency: once
+// written, the next start refused the file as out of range and started from nothing.
+TEST(FrequencyFile, OnlyALearnedFrequencyIsWorthSaving) {
+  EXPECT_TRUE(frequency_worth_saving({.frequency = 12e-6, .sd = 0.05e-6}));
+  EXPECT_FALSE(frequency_worth_saving({.frequency = 0, .sd = 1000e-6}));
+  EXPECT_FALSE(frequency_worth_saving({.frequency = 0, .sd = 150e-6}));
+  EXPECT_FALSE(frequency_worth_saving({.frequency = 2e-3, .sd = 1e-6}));
+}
+
+}  // namespace
+}  // namespace kairos
