@@ -12,6 +12,9 @@ namespace {
 constexpr int kBurstCount = 4;
 constexpr auto kBurstSpacing = std::chrono::seconds(2);
 constexpr auto kKeTimeout = std::chrono::seconds(10);
+// NTS-KE on NAKs at most this often: NAKs are unauthenticated, and a stream of them must not
+// turn into a stream of TLS handshakes (an exhausted cookie jar re-keys regardless).
+constexpr auto kNakKeInterval = std::chrono::seconds(60);
 // Interleaved requests name the last valid exchange; after this many requests without a valid
 // answer the server has likely forgotten it (and its offset is old news): start over in basic.
 constexpr int kMaxInterleavedGap = 4;
@@ -117,26 +120,34 @@ void Association::forget_interleaved() {
 }
 
 void Association::begin_ke() {
-  session_.reset();
+  // Re-keying after NAKs keeps the session: its cookies are used again if the NTS-KE fails.
+  if (!rekeying_) session_.reset();
   forget_interleaved();  // new keys, maybe a new server: nothing of the old exchanges applies
   lookup_ = resolver_.lookup(host_, port_, SOCK_STREAM, [this](Result<Resolver::Addresses> addresses) {
     lookup_.reset();
-    if (!addresses) {
-      ++counters_.ke_failed;
-      return retry_later("NTS-KE", addresses.error().message);
-    }
+    if (!addresses) return ke_failed(addresses.error().message);
     connect_ke(addresses->front());
   });
+}
+
+void Association::ke_failed(const std::string& why) {
+  ++counters_.ke_failed;
+  if (rekeying_ && session_ && !session_->exhausted()) {
+    // RFC 8915 §5.7: until an NTS-KE succeeds, the cookies and keys held are used.
+    rekeying_ = false;
+    spdlog::warn("{}: NTS-KE failed: {}; polling on with the {} cookies held", name(), why, session_->cookies());
+    schedule(poll_interval(), &Association::begin_exchange);
+    return;
+  }
+  rekeying_ = false;
+  retry_later("NTS-KE", why);
 }
 
 void Association::connect_ke(const SocketAddress& address) {
   KeFetchOptions options{
       .host = host_, .port = port_, .ca_file = config_.ca, .system_trust = true, .aeads = config_.aeads};
   auto pending = PendingKe::connect(options, address);
-  if (!pending) {
-    ++counters_.ke_failed;
-    return retry_later("NTS-KE", pending.error().message);
-  }
+  if (!pending) return ke_failed(pending.error().message);
   ke_.emplace(std::move(*pending));
   loop_.watch(ke_->fd(), ke_->events(), [this](short revents) { ke_ready(revents); });
   deadline_ = loop_.add_timer(kKeTimeout, [this] {
@@ -159,19 +170,14 @@ void Association::ke_done(Result<KeClientResult> result) {
   deadline_.reset();
   if (ke_) loop_.unwatch(ke_->fd());
   ke_.reset();
-  if (!result) {
-    ++counters_.ke_failed;
-    return retry_later("NTS-KE", result.error().message);
-  }
+  if (!result) return ke_failed(result.error().message);
   use_keys(*result, [this, aead = result->keys.aead_id(), cookies = result->cookies.size()](Result<void> used) {
-    if (!used) {
-      ++counters_.ke_failed;
-      return retry_later("NTS-KE", used.error().message);
-    }
+    if (!used) return ke_failed(used.error().message);
+    rekeying_ = false;
+    naks_in_a_row_ = 0;
     ++counters_.ke_ok;
     spdlog::info("{}: NTS-KE done: AEAD {}, {} cookies, NTP server {}", name(), aead, cookies,
                  ntp_address_->to_string());
-    if (on_keys_) on_keys_(*this);
     begin_exchange();
   });
 }
@@ -291,6 +297,7 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
   restored_unconfirmed_ = false;
   if (outcome) {
     failures_ = 0;
+    naks_in_a_row_ = 0;
     reach_ |= 1;
     ++counters_.samples;
     counters_.rejected += outcome->rejected;
@@ -314,10 +321,25 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       ++counters_.timeouts;
       spdlog::warn("{}: {}", name(), e.message);
     } else if (*e.problem == ResponseProblem::kNtsNak) {
+      // RFC 8915 §5.7: a NAK is not authenticated (an attacker who saw the request can send one),
+      // so the cookies stay and the next poll is awaited; only when that brings no valid answer
+      // either, NTS-KE runs — at most once a minute for NAKs — and the cookies held are used until
+      // it succeeds.
       ++counters_.naks;
       forget_interleaved();
-      spdlog::warn("{}: {}", name(), e.message);
-      next = std::chrono::seconds(0);  // begin_exchange re-keys: the jar is empty
+      const auto now = std::chrono::steady_clock::now();
+      const bool may_rekey = !last_nak_ke_ || now - *last_nak_ke_ >= kNakKeInterval;
+      if (++naks_in_a_row_ >= 2 && may_rekey) {
+        spdlog::warn("{}: {}; a second NAK with no valid answer between: NTS-KE, the cookies held until it succeeds",
+                     name(), e.message);
+        last_nak_ke_ = now;
+        rekeying_ = true;
+        return begin_ke();
+      }
+      spdlog::warn("{}: {}; polling on with the {} cookies held", name(), e.message,
+                   session_ ? session_->cookies() : 0);
+      // None left (or dropped as a stale restored state): begin_exchange re-keys at once.
+      next = session_ && !session_->exhausted() ? poll_interval() : std::chrono::steady_clock::duration::zero();
     } else if (*e.problem == ResponseProblem::kDenied) {
       ++counters_.kisses;
       denied_ = true;

@@ -54,8 +54,6 @@ class Association {
   void restore_nts(KeClientResult saved) { saved_ke_.emplace(std::move(saved)); }
   // The NTS state to save: keys, NTP server and the unused cookies; nullopt without keys.
   std::optional<KeClientResult> nts_state() const;
-  // Called after every successful NTS-KE (to save the new state).
-  void on_keys(std::function<void(const Association&)> listener) { on_keys_ = std::move(listener); }
   const std::string& name() const { return config_.address; }
   const AssociationCounters& counters() const { return counters_; }
   std::uint8_t reach() const { return reach_; }
@@ -79,6 +77,8 @@ class Association {
   void exchange_ready(short revents);
   void exchange_done(NtpExchangeOutcome outcome);
   void retry_later(const std::string& what, const std::string& why);
+  // A failed NTS-KE: back to the held cookies when re-keying after NAKs, else retry with backoff.
+  void ke_failed(const std::string& why);
   void schedule(std::chrono::steady_clock::duration after, void (Association::*step)());
   std::chrono::steady_clock::duration poll_interval() const;
   std::chrono::milliseconds exchange_timeout() const;
@@ -105,8 +105,12 @@ class Association {
   std::optional<NtsClientSession> session_;
   std::optional<KeClientResult> saved_ke_;        // from restore_nts, until start() uses it
   std::optional<KeClientResult> session_origin_;  // the session's keys and NTP server (no cookies)
-  std::function<void(const Association&)> on_keys_;
   bool restored_unconfirmed_ = false;  // saved keys in use, no answer with them yet
+  // RFC 8915 §5.7: NAKs are unauthenticated. Polls that ended in one with no valid answer since;
+  // the second in a row starts an NTS-KE, which keeps the session held until it succeeds.
+  int naks_in_a_row_ = 0;
+  bool rekeying_ = false;  // an NTS-KE with the old session held (used again if it fails)
+  std::optional<std::chrono::steady_clock::time_point> last_nak_ke_;
   std::optional<SocketAddress> ntp_address_;
   std::optional<PendingNtpExchange> exchange_;
   std::optional<EventLoop::TimerId> deadline_;

@@ -146,6 +146,7 @@ void save_frequency(const ClockGraph& clocks, const std::string& path) {
   const ClockStatus status = clocks.system_status();
   if (status.state != DisciplineState::kSynchronized) return;
   const SavedFrequency saved{.frequency = status.frequency, .sd = status.frequency_sd, .written = std::time(nullptr)};
+  if (!frequency_worth_saving(saved)) return;
   if (auto written = save_frequency_file(path, saved); !written) {
     spdlog::warn("frequency not saved: {}", written.error().message);
   }
@@ -429,7 +430,6 @@ int main(int argc, char** argv) {
       } else if (*saved) {
         association.restore_nts(std::move(**saved));
       }
-      association.on_keys([&state_dir = config->state_dir](const Association& a) { save_nts(a, state_dir); });
     }
     association.start();
   };
@@ -464,7 +464,9 @@ int main(int argc, char** argv) {
   if (service) service->log_counters();
   clocks.log_status();
   // A clean exit saves the latest of both; after a crash what is left is the last periodic
-  // frequency and the NTS state written after the last NTS-KE.
+  // frequency, and no NTS state: the file is written at a clean exit only (and removed when read
+  // at start), so cookies sent since can never be restored and sent twice (RFC 8915 §6: a reused
+  // cookie links the client's requests). A crash costs one NTS-KE.
   save_frequency(clocks, frequency_path);
   for (const Association& a : associations) {
     if (a.nts()) save_nts(a, config->state_dir);

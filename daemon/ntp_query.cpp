@@ -57,9 +57,10 @@ bool same_address(const sockaddr_storage& a, socklen_t a_length, const SocketAdd
 
 namespace {
 
+// An NTS NAK is not among them: it is unauthenticated, and one forged by whoever saw the request
+// must not keep the genuine answer that follows from being used (RFC 8915 §5.7).
 bool ends_exchange(ResponseProblem p) {
-  return p == ResponseProblem::kNtsNak || p == ResponseProblem::kDenied || p == ResponseProblem::kRateLimited ||
-         p == ResponseProblem::kUnsynchronized;
+  return p == ResponseProblem::kDenied || p == ResponseProblem::kRateLimited || p == ResponseProblem::kUnsynchronized;
 }
 
 }  // namespace
@@ -169,6 +170,10 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
     if (!sample) {
       const ResponseProblem p = sample.error().problem;
       if (ends_exchange(p)) return std::unexpected(NtpExchangeError{p, sample.error().message, result_.rejected});
+      if (p == ResponseProblem::kNtsNak) {
+        nak_seen_ = true;  // counted as a NAK if no authenticated answer comes by the timeout
+        continue;
+      }
       ++result_.rejected;
       result_.last_rejection = std::string(to_string(p)) + ": " + sample.error().message;
       continue;
@@ -214,6 +219,9 @@ NtpExchangeError PendingNtpExchange::timed_out(std::chrono::milliseconds timeout
   std::string why = "no valid response from " + socket_.server().to_string() + " within " + std::to_string(timeout.count()) +
                     " ms";
   if (result_.rejected) why += " (" + std::to_string(result_.rejected) + " rejected: " + result_.last_rejection + ")";
+  if (nak_seen_) {
+    return NtpExchangeError{ResponseProblem::kNtsNak, "NTS NAK (unauthenticated) and " + why, result_.rejected};
+  }
   return io_error(why, result_.rejected);
 }
 

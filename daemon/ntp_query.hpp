@@ -125,6 +125,7 @@ class PendingNtpExchange {
   timespec t1_daemon_{};
   TxStamps tx_;
   bool have_tx_stamp_ = false;
+  bool nak_seen_ = false;  // an NTS NAK came; the timeout reports it if nothing valid followed
   NtpExchangeResult result_;
 };
 

@@ -152,8 +152,9 @@ std::expected<NtpSample, ResponseError> NtpClientExchange::handle_response(ByteV
       return problem(ResponseProblem::kAuthFailed, verified.error().message);
     }
     if (verified->nak) {
-      session->drop_cookies();
-      return problem(ResponseProblem::kNtsNak, "server sent an NTS NAK: cookies dropped, new NTS-KE needed");
+      // Unauthenticated (RFC 8915 §5.7): anyone who saw the request can send one. The cookies
+      // stay; the caller decides when to believe it (daemon/association.cpp).
+      return problem(ResponseProblem::kNtsNak, "server sent an NTS NAK (unauthenticated)");
     }
     sample.authenticated = true;
     sample.cookies_received = verified->cookies.size();

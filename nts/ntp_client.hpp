@@ -92,7 +92,7 @@ enum class ResponseProblem {
   kMalformed,       // not a valid NTP server response
   kNotOurs,         // origin or UID does not match the request: stale, replayed or forged
   kAuthFailed,      // NTS authenticator missing or wrong
-  kNtsNak,          // the server could not open our cookie: new NTS-KE
+  kNtsNak,          // the server could not open our cookie (unauthenticated: may be forged)
   kDenied,          // kiss DENY or RSTR: stop asking this server
   kRateLimited,     // kiss RATE: poll less often
   kUnsynchronized,  // server has no time to give (leap 3, stratum 0 or ≥ 16)

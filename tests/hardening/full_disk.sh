@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# A full state disk: an observe-only NTS client kairosd keeps its state-dir on a small tmpfs. After
-# its NTS-KE the keys and cookies are saved; then the disk is filled to the last byte. At SIGTERM
-# saving the NTS state and the frequency fails: kairosd says so, exits 0, and the file saved
-# before is intact — restarted on the still-full disk, it synchronizes on those keys without a new
-# NTS-KE. Needs root for the mount (exit 77 = skipped otherwise). Never steers: --no-steer.
+# A full state disk: an observe-only NTS client kairosd keeps its state-dir on a small tmpfs. Its
+# NTS state (keys and unused cookies) is written at a clean exit only, never while it runs (a
+# crash must not leave cookies that were sent since). The disk is filled to the last byte; at
+# SIGTERM saving the NTS state and the frequency fails: kairosd says so, exits 0 and leaves no
+# partial file. Restarted, it runs NTS-KE (nothing saved: no cookie sent twice); stopped cleanly
+# on a disk with room, it saves, and the next start synchronizes on those keys without NTS-KE.
+# Needs root for the mount (exit 77 = skipped otherwise). Never steers: --no-steer.
 set -euo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,10 +58,9 @@ stop_client() {
 }
 
 start_kairosd "$build" "$work/server.toml" "$work/server.log" "$ke_port"
+before=$(ke_ok)
 run_client "$work/client1.log"
-for i in $(seq 1 20); do [[ -s $nts_file ]] && break; sleep 0.1; done
-[[ -s $nts_file ]] || { echo "FAIL: no NTS state after the NTS-KE"; ls -lR "$state"; exit 1; }
-saved=$(sha256sum <"$nts_file")
+[[ ! -e $nts_file ]] || { echo "FAIL: NTS state written while running (a crash would leave sent cookies)"; exit 1; }
 
 # Fill the disk to the last byte (as root: tmpfs keeps nothing in reserve).
 dd if=/dev/zero of="$state/filler" bs=1k 2>/dev/null || true
@@ -67,13 +68,23 @@ dd if=/dev/zero of="$state/filler" bs=1k 2>/dev/null || true
 stop_client "$work/client1.log"
 grep -q "NTS state not saved" "$work/client1.log" || { echo "FAIL: no warning for the NTS state"; tail "$work/client1.log"; exit 1; }
 frequency_warning=$(grep -c "frequency not saved" "$work/client1.log" || true)
-[[ $(sha256sum <"$nts_file") == "$saved" ]] || { echo "FAIL: the saved NTS state changed on a full disk"; exit 1; }
-echo "PASS: full disk at exit: warned (NTS state; frequency warnings $frequency_warning), exit 0, old file intact"
+[[ ! -e $nts_file ]] || { echo "FAIL: a partial NTS state file was left on a full disk"; ls -l "$nts_file"; exit 1; }
+leftovers=$(find "$state/nts" -type f 2>/dev/null | wc -l)
+((leftovers == 0)) || { echo "FAIL: temporary files left in $state/nts"; ls -l "$state/nts"; exit 1; }
+echo "PASS: full disk at exit: warned (NTS state; frequency warnings $frequency_warning), exit 0, no partial file"
+
+run_client "$work/client2.log"
+((${ke_ok_after:=$(ke_ok)} == before + 2)) || { echo "FAIL: expected a second NTS-KE after the full-disk exit ($before -> $ke_ok_after)"; exit 1; }
+echo "PASS: restarted with nothing saved: a new NTS-KE, no cookie sent twice"
+rm -f "$state/filler"
+stop_client "$work/client2.log"
+[[ -s $nts_file ]] || { echo "FAIL: no NTS state after a clean exit with room"; ls -lR "$state"; exit 1; }
 
 before=$(ke_ok)
-run_client "$work/client2.log"
+run_client "$work/client3.log"
 after=$(ke_ok)
-((after == before)) || { echo "FAIL: a new NTS-KE after the full-disk exit ($before -> $after)"; exit 1; }
-grep -q "from the last run" "$work/client2.log" || { echo "FAIL: saved keys not used"; tail "$work/client2.log"; exit 1; }
-stop_client "$work/client2.log"
-echo "PASS: restarted on the full disk, synchronized on the saved keys without NTS-KE"
+((after == before)) || { echo "FAIL: a new NTS-KE despite the saved state ($before -> $after)"; exit 1; }
+grep -q "from the last run" "$work/client3.log" || { echo "FAIL: saved keys not used"; tail "$work/client3.log"; exit 1; }
+[[ ! -e $nts_file ]] || { echo "FAIL: the saved state was not removed when taken"; exit 1; }
+stop_client "$work/client3.log"
+echo "PASS: a clean exit saves the NTS state; the next start synchronizes on it without NTS-KE and removes the file"

@@ -340,3 +340,51 @@ TEST(TimeService, TheAnnouncedStateFollowsTheClockModelAtOnce) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// RFC 8915 §5.7: a NAK is not authenticated. An on-path attacker who copies the request's unique
+// identifier can send one ahead of the server's answer; it once ended the exchange (and emptied
+// the cookie jar), so one forged packet per poll denied every authenticated sample.
+TEST(NtsNak, AForgedNakAheadOfTheGenuineAnswerDoesNotEndTheExchange) {
+  auto ring = KeyRing::from_random({.rotation_interval = 3600, .old_keys = 0}, kNow);
+  ASSERT_TRUE(ring);
+  const std::uint16_t port = 13712;
+  UniqueFd fd = open_socket(AF_INET, SOCK_DGRAM).value();
+  const SocketAddress here = loopback(port);
+  ASSERT_EQ(bind(fd.get(), here.get(), here.length), 0);
+  std::thread peer([&] {
+    NtpResponder genuine(realtime_ntp_now, system_random());
+    NtpResponder forger(realtime_ntp_now, system_random());  // no key ring: NAKs every NTS request
+    genuine.set_clock_state(local_clock_state(1, realtime_ntp_now(), -20));
+    forger.set_clock_state(local_clock_state(1, realtime_ntp_now(), -20));
+    std::array<std::uint8_t, 2048> in{};
+    std::array<std::uint8_t, 2048> out{};
+    sockaddr_storage from{};
+    socklen_t from_length = sizeof from;
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 2000) != 1) return;
+    const ssize_t n = recvfrom(fd.get(), in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_length);
+    if (n <= 0) return;
+    const ByteView request(in.data(), static_cast<std::size_t>(n));
+    const NtpTimestamp t2 = realtime_ntp_now();
+    for (NtpResponder* responder : {&forger, &genuine}) {
+      const Response r = responder->respond(request, t2, RateCheck(RateDecision::kAllow),
+                                            responder == &genuine ? &*ring : nullptr, out);
+      sendto(fd.get(), out.data(), r.length, 0, reinterpret_cast<sockaddr*>(&from), from_length);
+    }
+  });
+  NtsClientSession session = session_for(*ring, port);
+  const std::size_t cookies = session.cookies();
+  auto exchange = NtpClientExchange::nts(session, system_random());
+  ASSERT_TRUE(exchange);
+  auto result = run_ntp_exchange(here, *exchange, &session, 1000ms);
+  peer.join();
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_TRUE(result->sample.authenticated);
+  EXPECT_EQ(session.cookies(), cookies);  // one spent on the request, one back in the answer
+}
+
+}  // namespace
+}  // namespace kairos
