@@ -354,6 +354,9 @@ TEST(NtsNak, AForgedNakAheadOfTheGenuineAnswerDoesNotEndTheExchange) {
   UniqueFd fd = open_socket(AF_INET, SOCK_DGRAM).value();
   const SocketAddress here = loopback(port);
   ASSERT_EQ(bind(fd.get(), here.get(), here.length), 0);
+  // Sealed before the peer starts: from then on only the peer touches the ring (its AEAD keeps
+  // scratch state; the socket orders the two threads, but ThreadSanitizer cannot see that).
+  NtsClientSession session = session_for(*ring, port);
   std::thread peer([&] {
     NtpResponder genuine(realtime_ntp_now, system_random());
     NtpResponder forger(realtime_ntp_now, system_random());  // no key ring: NAKs every NTS request
@@ -375,7 +378,6 @@ TEST(NtsNak, AForgedNakAheadOfTheGenuineAnswerDoesNotEndTheExchange) {
       sendto(fd.get(), out.data(), r.length, 0, reinterpret_cast<sockaddr*>(&from), from_length);
     }
   });
-  NtsClientSession session = session_for(*ring, port);
   const std::size_t cookies = session.cookies();
   auto exchange = NtpClientExchange::nts(session, system_random());
   ASSERT_TRUE(exchange);
