@@ -9,7 +9,7 @@
 # Scenarios: lan wan nts server hw-follow hw-direct (default: all); seeds 1..N (default 5); S
 # simulated seconds (default 14400); statistics after 1800 s. Prints one Markdown table per
 # scenario and comparison. Exit status: 0 when every simulation ran (whatever its numbers), 1 when
-# one could not run (hw-follow and hw-direct are expected not to yet, and do not count), 77 when
+# one could not run, 77 when
 # CLKNETSIM is not set. --check (the ctest): also fails when kairosd is not synchronized or its rms
 # offset on lan/nts is 20 µs or more, or when chronyd, client of kairosd in `server`, is not
 # synchronized. --keep keeps the work directories (printed).
