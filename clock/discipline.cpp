@@ -60,6 +60,15 @@ Selection Discipline::select(double now) {
     sources_[i].selected = true;
   }
   for (std::size_t& i : sel.falsetickers) i = index[i];
+  // A required source that has not answered (or whose samples are too old) is no candidate, and
+  // still required (chrony's require): without one of them among the truechimers, no selection.
+  const bool any_required =
+      std::any_of(sources_.begin(), sources_.end(), [](const Source& s) { return s.options.required && !s.retired; });
+  const bool required_chosen = std::any_of(sel.truechimers.begin(), sel.truechimers.end(),
+                                           [this](std::size_t i) { return sources_[i].options.required; });
+  if (any_required && !required_chosen && sel.status == SelectionStatus::kSelected) {
+    sel.status = SelectionStatus::kNoRequiredSource;
+  }
   return sel;
 }
 

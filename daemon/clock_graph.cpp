@@ -302,6 +302,8 @@ std::size_t ClockGraph::add_source(const std::string& name) {
     if (c.address != name) continue;
     options.asymmetry = c.asymmetry;
     options.max_asymmetry = c.max_asymmetry;
+    options.trusted = c.trust;
+    options.required = c.require;
   }
   source_names_.push_back(name);
   source_options_.push_back(options);

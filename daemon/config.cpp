@@ -228,7 +228,7 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   SourceConfig source;
   source.line = t.source().begin.line;
   reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst", "xleave", "asymmetry",
-                          "max-asymmetry"},
+                          "max-asymmetry", "trust", "require"},
                       "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
@@ -245,6 +245,8 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   // A second of asymmetry is no calibration but a broken path.
   if (auto v = read_number(t, "asymmetry", -1, 1, problems)) source.asymmetry = *v;
   if (auto v = read_number(t, "max-asymmetry", 0, 1, problems)) source.max_asymmetry = *v;
+  if (auto v = get<bool>(t, "trust", "true or false", problems)) source.trust = *v;
+  if (auto v = get<bool>(t, "require", "true or false", problems)) source.require = *v;
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
   config.sources.push_back(std::move(source));
 }

@@ -28,6 +28,11 @@ struct SourceConfig {
   // nothing is assumed, the maximum error counts the whole half round trip).
   double asymmetry = 0;
   double max_asymmetry = 1.0;
+  // Selection (chrony's trust and require): a trusted source's interval bounds the majority
+  // (it may outvote the others when they disagree with it); while any source is required, the
+  // clock is synchronized only if one of those is among the truechimers.
+  bool trust = false;
+  bool require = false;
   std::size_t line = 0;
 };
 

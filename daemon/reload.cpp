@@ -127,7 +127,7 @@ std::string count(std::size_t n, const char* sign) {
 bool same_source(const SourceConfig& a, const SourceConfig& b) {
   return a.address == b.address && a.nts == b.nts && a.ca == b.ca && a.aeads == b.aeads && a.minpoll == b.minpoll &&
          a.maxpoll == b.maxpoll && a.iburst == b.iburst && a.xleave == b.xleave && a.asymmetry == b.asymmetry &&
-         a.max_asymmetry == b.max_asymmetry;
+         a.max_asymmetry == b.max_asymmetry && a.trust == b.trust && a.require == b.require;
 }
 
 ReloadPlan plan_reload(const DaemonConfig& running, const DaemonConfig& next) {

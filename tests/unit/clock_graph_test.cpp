@@ -249,3 +249,61 @@ TEST(StampPrecision, HardwareStampsAreTrustedMore) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// The README listed trust and require as working while no configuration key reached them.
+TEST_F(ClockGraphTest, RequireFromTheConfigurationKeepsTheClockUnsynchronizedWithoutThatSource) {
+  SourceConfig required;
+  required.address = "required";
+  required.require = true;
+  SourceConfig other;
+  other.address = "other";
+  config.sources = {required, other};
+  auto graph = make(false);
+  const std::size_t a = graph->add_source("required");
+  const std::size_t b = graph->add_source("other");
+  for (int i = 0; i < 8; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(b, sample_now());
+  }
+  EXPECT_NE(graph->system_status().state, DisciplineState::kSynchronized);
+  for (int i = 8; i < 16; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(a, sample_now());
+    graph->on_sample(b, sample_now());
+  }
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+}
+
+// A trusted source that disagrees with two agreeing others is still the one followed.
+TEST_F(ClockGraphTest, TrustFromTheConfigurationKeepsThatSourceAgainstAMajority) {
+  SourceConfig trusted;
+  trusted.address = "trusted";
+  trusted.trust = true;
+  SourceConfig liar1;
+  liar1.address = "liar 1";
+  SourceConfig liar2;
+  liar2.address = "liar 2";
+  config.sources = {trusted, liar1, liar2};
+  auto graph = make(false);
+  const std::size_t good = graph->add_source("trusted");
+  const std::size_t bad1 = graph->add_source("liar 1");
+  const std::size_t bad2 = graph->add_source("liar 2");
+  for (int i = 0; i < 32; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(good, sample_now());
+    for (std::size_t liar : {bad1, bad2}) {
+      NtpExchangeResult r = sample_now();
+      r.sample.offset = r.sample.offset + Duration::from_seconds(0.05);  // 50 ms off, agreeing
+      graph->on_sample(liar, r);
+    }
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-3) << "followed the agreeing majority, not the trusted source";
+}
+
+}  // namespace
+}  // namespace kairos
