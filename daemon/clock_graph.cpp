@@ -423,9 +423,27 @@ void ClockGraph::on_realtime_set() {
     sys.own_steps_seen = sys.discipline->steps();  // our own step through ADJ_SETOFFSET
     return;
   }
+  if (kernel_leap_now(sys)) {
+    // The kernel applied the leap second we armed (it sets the clock at midnight UTC, which
+    // cancels the watch as any set does). Our sources leap with us: the model's offset holds.
+    spdlog::info("system clock: leap second {} by the kernel at midnight UTC, as announced",
+                 sys.discipline->armed_leap() == Leap::kInsert ? "inserted" : "deleted");
+    return;
+  }
   spdlog::warn("system clock: set by another process; its offset is unknown until the next measurement");
   sys.discipline->on_clock_stepped(elapsed());
   note_state(sys);
+}
+
+bool ClockGraph::kernel_leap_now(const Node& sys) const {
+  const Leap armed = sys.discipline->armed_leap();
+  if (armed != Leap::kInsert && armed != Leap::kDelete) return false;
+  auto now = sys.real->now();
+  if (!now) return false;
+  // Within a few seconds of a UTC midnight: 23:59:59 again just after an insertion, 00:00:0x
+  // after a deletion.
+  const long of_day = static_cast<long>(now->tv_sec % 86400);
+  return of_day >= 86400 - 3 || of_day <= 3;
 }
 
 void ClockGraph::on_cross_tick() {

@@ -124,6 +124,8 @@ class ClockGraph {
   void connect_leader(Node& follower, Node& leader);
   void cross_tick(Node& phc);
   void phc_lost(Node& phc, const std::string& why);
+  // A clock set seen now is the kernel applying the leap second the system clock armed.
+  bool kernel_leap_now(const Node& sys) const;
   // A PHC we were to steer refuses adjustment: it is only read from now on, and its NIC's
   // stamps take the direct path to the system clock, which no longer follows it.
   void fall_back_to_direct(Node& phc, const std::string& why);

@@ -307,3 +307,40 @@ TEST_F(ClockGraphTest, TrustFromTheConfigurationKeepsThatSourceAgainstAMajority)
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// The kernel's own leap second sets CLOCK_REALTIME, which cancels the watch as any set does:
+// kairosd took it for a foreign step and forgot its offset, unsynchronized at the moment every
+// client most needs the time. Armed by us and seen at midnight UTC, it is the leap; anywhere else
+// a set is still a foreign step.
+TEST_F(ClockGraphTest, TheKernelsLeapAtMidnightIsNotAForeignStep) {
+  const std::int64_t epoch = 1'798'761'600 - 3600;  // 2026-12-31 23:00:00 UTC
+  for (const double set_at : {3601.0, 1800.0}) {     // 00:00:01 next day; 23:30
+    const bool midnight = set_at > 3600;
+    t = 0;
+    auto graph = make(false, epoch);
+    const std::size_t source = graph->add_source("server");
+    for (int i = 0; 16.0 * i < std::min(set_at, 3599.0); ++i) {  // the sources announce it until midnight
+      t = 16.0 * i;
+      NtpExchangeResult r = sample_now();
+      r.sample.header.leap = NtpLeap::kInsertSecond;
+      graph->on_sample(source, r);
+    }
+    ASSERT_EQ(graph->system_status().leap_armed, Leap::kInsert) << set_at;
+    t = set_at;
+    graph->on_realtime_set();
+    const ClockStatus s = graph->system_status();
+    if (midnight) {
+      EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+      EXPECT_LT(s.error_bound, 1e-3);
+    } else {
+      EXPECT_EQ(s.state, DisciplineState::kUnsynchronized);
+      EXPECT_GT(s.error_bound, 1.0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kairos
