@@ -15,6 +15,16 @@
 # CLKNETSIM_RANDOM_SEED and CLKNETSIM_START_DATE, when set, reach the server and every node.
 # CNS_WALL_LIMIT (seconds, default 1800) bounds one simulation in wall-clock time.
 
+# cns_daemons BUILD: sets KAIROSD (BUILD's kairosd, which must exist) and CHRONYD (Debian's,
+# unpacked into KAIROS_CACHE as the interop tests do; needs tests/interop/lib.sh sourced).
+cns_daemons() {
+  KAIROSD=$1/daemon/kairosd
+  [[ -x $KAIROSD ]] || { echo "no $KAIROSD: build first (make build)" >&2; return 1; }
+  local cache=${KAIROS_CACHE:-/var/cache/kairos}/chrony
+  fetch_chrony "$cache" || return 1
+  CHRONYD=$cache/root/usr/sbin/chronyd
+}
+
 CNS_PRIV=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --)
 CNS_PIDS=()
 CNS_SERVER_PID=

@@ -36,11 +36,7 @@ export CLKNETSIM
 source "$root/tests/interop/lib.sh"  # fetch_chrony
 source "$here/lib.sh"
 source "$here/scenarios.sh"
-KAIROSD=$build/daemon/kairosd
-[[ -x $KAIROSD ]] || { echo "no $KAIROSD: build first (make build)" >&2; exit 1; }
-cache=${KAIROS_CACHE:-/var/cache/kairos}/chrony
-fetch_chrony "$cache" || exit 1
-CHRONYD=$cache/root/usr/sbin/chronyd
+cns_daemons "$build" || exit 1
 
 dir=$(mktemp -d /tmp/kairos-rootdist.XXXXXX)
 trap 'cns_stop_all; [[ $keep = 1 ]] && echo "kept $dir" || rm -rf "$dir"' EXIT

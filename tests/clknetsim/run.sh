@@ -53,11 +53,7 @@ source "$root/tests/interop/lib.sh"  # fetch_chrony
 source "$here/lib.sh"
 source "$here/scenarios.sh"
 
-KAIROSD=$build/daemon/kairosd
-[[ -x $KAIROSD ]] || { echo "no $KAIROSD: build first (make build)" >&2; exit 1; }
-cache=${KAIROS_CACHE:-/var/cache/kairos}/chrony
-fetch_chrony "$cache" || exit 1
-CHRONYD=$cache/root/usr/sbin/chronyd
+cns_daemons "$build" || exit 1
 
 ((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
 for s in "${scenarios[@]}"; do
