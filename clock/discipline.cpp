@@ -53,7 +53,7 @@ Selection Discipline::select(double now) {
                                    .leap = s.last->leap});
     index.push_back(i);
   }
-  Selection sel = select_truechimers(candidates);
+  Selection sel = select_truechimers(candidates, options_.min_sources);
   for (Source& s : sources_) s.selected = false;
   for (std::size_t& i : sel.truechimers) {
     i = index[i];

@@ -42,6 +42,8 @@ struct DisciplineOptions {
   // s; once synchronized, a larger offset is not corrected at all (0: never). Before the first
   // synchronization any offset follows the step policy.
   double panic_threshold = 1000;
+  // Sources usable in selection before the clock is steered at all (chrony's minsources).
+  std::size_t min_sources = 1;
   double max_slew = 500e-6;        // largest phase-correction rate (s/s) on top of the frequency
   double min_slew_time = 0.1;      // s; an offset is removed over at least this long
   double bound_sigmas = 4.0;       // half-width of the statistical bound in sd (4: 99.994 %)

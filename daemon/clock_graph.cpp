@@ -116,6 +116,7 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   options_.step_mode = parse_step_mode(config.system_clock.step);
   options_.step_threshold = config.system_clock.step_threshold;
   options_.panic_threshold = config.system_clock.panic_threshold;
+  options_.min_sources = config.system_clock.min_sources;
   options_.max_slew = config.system_clock.max_slew;
   // The same worst drift the shared page lets its bound grow by between updates.
   options_.max_drift = config.shm.max_drift;

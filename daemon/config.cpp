@@ -376,7 +376,8 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
     return;
   }
   SystemClockConfig& c = config.system_clock;
-  reject_unknown_keys(*sys, {"follow", "step", "step-threshold", "panic-threshold", "max-slew"}, "[clock.system]", problems);
+  reject_unknown_keys(*sys, {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-slew"},
+                      "[clock.system]", problems);
   if (auto v = get<std::string>(*sys, "follow", "a string (an [[interface]] name)", problems)) c.follow = *v;
   if (auto v = get<std::string>(*sys, "step", "a string", problems)) {
     if (*v == "start-only" || *v == "always" || *v == "never") {
@@ -387,6 +388,7 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   }
   if (auto v = read_number(*sys, "step-threshold", 1e-6, 1000, problems)) c.step_threshold = *v;
   if (auto v = read_number(*sys, "panic-threshold", 0, 1e9, problems)) c.panic_threshold = *v;
+  if (auto v = read_int(*sys, "min-sources", 1, 64, problems)) c.min_sources = static_cast<std::size_t>(*v);
   if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
 }
 

@@ -89,6 +89,7 @@ struct SystemClockConfig {
   std::string step = "start-only";    // start-only | always | never
   double step_threshold = 0.01;       // s
   double panic_threshold = 1000;      // s, once synchronized; 0: never panic
+  std::size_t min_sources = 1;        // usable sources before the clock is steered (chrony's minsources)
   double max_slew = 500e-6;           // s/s
 };
 

@@ -103,6 +103,8 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   d.compare("clock.system.step", a.system_clock.step, b.system_clock.step);
   d.compare("clock.system.step-threshold", a.system_clock.step_threshold, b.system_clock.step_threshold);
   d.compare("clock.system.max-slew", a.system_clock.max_slew, b.system_clock.max_slew);
+  d.compare("clock.system.panic-threshold", a.system_clock.panic_threshold, b.system_clock.panic_threshold);
+  d.compare("clock.system.min-sources", a.system_clock.min_sources, b.system_clock.min_sources);
   d.compare("control.enabled", a.control.enabled, b.control.enabled);
   d.compare("control.socket", a.control.socket, b.control.socket);
   d.compare("control.group", a.control.group, b.control.group);

@@ -344,3 +344,37 @@ TEST_F(ClockGraphTest, TheKernelsLeapAtMidnightIsNotAForeignStep) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// chrony's minsources: with min-sources = 2, one answering source does not steer the clock.
+TEST_F(ClockGraphTest, MinSourcesFromTheConfigurationWaitsForThatManySources) {
+  config.system_clock.min_sources = 2;
+  auto graph = make(false);
+  const std::size_t a = graph->add_source("a");
+  const std::size_t b = graph->add_source("b");
+  for (int i = 0; i < 8; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(a, sample_now());
+  }
+  EXPECT_NE(graph->system_status().state, DisciplineState::kSynchronized);
+  for (int i = 8; i < 12; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(a, sample_now());
+    graph->on_sample(b, sample_now());
+  }
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+}
+
+TEST(ConfigClock, MinSourcesAndPanicThresholdAreReadAndChecked) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n[clock.system]\nmin-sources = 3\npanic-threshold = 0\n", "c.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->system_clock.min_sources, 3u);
+  EXPECT_EQ(config->system_clock.panic_threshold, 0.0);
+  auto bad = parse_config("[[source]]\naddress = \"x\"\n[clock.system]\nmin-sources = 0\n", "c.toml");
+  EXPECT_FALSE(bad);
+}
+
+}  // namespace
+}  // namespace kairos
