@@ -331,13 +331,15 @@ void ClockGraph::remove_source(std::size_t source) {
 
 void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
   if (source >= source_names_.size() || source_removed_[source]) return;
+  const double now = elapsed();
+  // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
+  const double taken = now - std::clamp(result.sample.age, 0.0, now);
   Node* node = nullptr;
   // The direct path: PHC time made system time by the PHC's fitted line, for the system clock.
   std::optional<TimescaleMap::Estimate> through;
   if (result.phc_ifindex != 0) {
     node = phc_by_ifindex(result.phc_ifindex);
     if (node && node->convert) {
-      const double taken = elapsed() - std::clamp(result.sample.age, 0.0, elapsed());
       through = node->map ? node->map->at(taken) : std::nullopt;
       node = through && !node->lost ? &system() : nullptr;
     }
@@ -366,9 +368,6 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
     }
     return;
   }
-  const double now = elapsed();
-  // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
-  const double taken = now - std::clamp(result.sample.age, 0.0, now);
   double precision = stamp_precision(result.t1_source, result.t4_source);
   if (through) precision = std::hypot(precision, through->sd);
   Measurement m = to_measurement(result.sample, taken, precision);
@@ -427,9 +426,19 @@ void ClockGraph::on_realtime_set() {
   if (kernel_leap_now(sys)) {
     // The kernel applied the leap second we armed (it sets the clock at midnight UTC, which
     // cancels the watch as any set does). Our sources leap with us: the model's offset holds.
+    // The PHCs do not: to the direct path's lines it is a known step of the system clock.
+    const bool insert = sys.discipline->armed_leap() == Leap::kInsert;
+    for (auto& node : nodes_) {
+      if (node->map) node->map->on_system_change(elapsed(), 0, insert ? -1.0 : 1.0);
+    }
     spdlog::info("system clock: leap second {} by the kernel at midnight UTC, as announced",
-                 sys.discipline->armed_leap() == Leap::kInsert ? "inserted" : "deleted");
+                 insert ? "inserted" : "deleted");
     return;
+  }
+  // A step of unknown size: the direct path's lines start again from the next cross-timestamps
+  // (points from before it would bend every conversion until they aged out).
+  for (auto& node : nodes_) {
+    if (node->map) node->map->forget();
   }
   spdlog::warn("system clock: set by another process; its offset is unknown until the next measurement");
   sys.discipline->on_clock_stepped(elapsed());

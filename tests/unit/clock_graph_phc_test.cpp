@@ -215,5 +215,21 @@ TEST_F(ClockGraphPhcTest, APhcThatStopsTakingChangesIsNoticedAndTheSystemClockSt
   EXPECT_LT(worst_system, 50e-6);
 }
 
+// Another program steps the system clock while the direct path converts through the PHC: the
+// line's points from before the step once stayed, and the next samples were converted by a line
+// bent across the step (the model, its offset forgotten, took them as they came).
+TEST_F(ClockGraphPhcTest, AForeignStepStartsTheDirectPathsLineAgain) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  run(600);
+  ASSERT_LT(std::abs(system->offset_at(t)), 1e-6);
+  t += 0.5;
+  ASSERT_TRUE(system->step(0.25));  // by someone else: the graph hears only that the clock was set
+  graph->on_realtime_set();
+  run(t + 2);  // two cross-timestamps after the step
+  graph->on_sample(source, sample(/*hardware=*/true));
+  const ClockStatus s = graph->system_status();
+  EXPECT_NEAR(s.offset, -system->offset_at(t), 2e-6);
+}
+
 }  // namespace
 }  // namespace kairos
