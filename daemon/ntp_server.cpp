@@ -167,7 +167,7 @@ struct NtpServer::Worker {
 
  private:
   struct State;
-  std::shared_ptr<State> state_;
+  std::unique_ptr<State> state_;  // made by prepare(); its own thread's or the loop's
 };
 
 namespace {
@@ -257,7 +257,7 @@ struct NtpServer::Worker::State {
 void NtpServer::Worker::prepare() {
   // Each worker its own nonce stream: copies of one generator would share its counter.
   auto nonces = counter_mode_random(system_random());
-  state_ = std::make_shared<State>(nonces ? std::move(*nonces) : system_random());
+  state_ = std::make_unique<State>(nonces ? std::move(*nonces) : system_random());
   // One table per worker (see NtpResponder on clients that change their source port).
   if (interleaved) state_->responder.enable_interleaved();
   if (interleaved) state_->pending.assign(sockets.size(), PendingTransmits(InterleavedTable::kDefaultCapacity));
