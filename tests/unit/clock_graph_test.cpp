@@ -35,6 +35,14 @@ struct ClockGraphTest : ::testing::Test {
     r.t1_source = r.t4_source = StampSource::kKernel;
     return r;
   }
+
+  // A sample of the truth from each of `sources` every 16 s, polls `from` up to `to`.
+  void feed(ClockGraph& graph, std::initializer_list<std::size_t> sources, int from, int to) {
+    for (int i = from; i < to; ++i) {
+      t = 16.0 * i;
+      for (std::size_t source : sources) graph.on_sample(source, sample_now());
+    }
+  }
 };
 
 TEST_F(ClockGraphTest, ObservingLearnsTheOffsetAndNeverTouchesTheClock) {
@@ -264,16 +272,9 @@ TEST_F(ClockGraphTest, RequireFromTheConfigurationKeepsTheClockUnsynchronizedWit
   auto graph = make(false);
   const std::size_t a = graph->add_source("required");
   const std::size_t b = graph->add_source("other");
-  for (int i = 0; i < 8; ++i) {
-    t = 16.0 * i;
-    graph->on_sample(b, sample_now());
-  }
+  feed(*graph, {b}, 0, 8);
   EXPECT_NE(graph->system_status().state, DisciplineState::kSynchronized);
-  for (int i = 8; i < 16; ++i) {
-    t = 16.0 * i;
-    graph->on_sample(a, sample_now());
-    graph->on_sample(b, sample_now());
-  }
+  feed(*graph, {a, b}, 8, 16);
   EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
 }
 
@@ -354,16 +355,9 @@ TEST_F(ClockGraphTest, MinSourcesFromTheConfigurationWaitsForThatManySources) {
   auto graph = make(false);
   const std::size_t a = graph->add_source("a");
   const std::size_t b = graph->add_source("b");
-  for (int i = 0; i < 8; ++i) {
-    t = 16.0 * i;
-    graph->on_sample(a, sample_now());
-  }
+  feed(*graph, {a}, 0, 8);
   EXPECT_NE(graph->system_status().state, DisciplineState::kSynchronized);
-  for (int i = 8; i < 12; ++i) {
-    t = 16.0 * i;
-    graph->on_sample(a, sample_now());
-    graph->on_sample(b, sample_now());
-  }
+  feed(*graph, {a, b}, 8, 12);
   EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
 }
 
