@@ -109,6 +109,7 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
       return;
     }
     source.residual = obs->offset - *predicted;
+    source.predicted_sd = std::sqrt(kalman_.estimate().offset_variance);
     const Selection sel = select(now);
     if (sel.status != SelectionStatus::kSelected) {
       state_ = DisciplineState::kNoMajority;
@@ -341,6 +342,8 @@ std::vector<SourceStatus> Discipline::sources() const {
                                .last_delay = s.last_delay,
                                .min_delay = s.filter.samples() ? s.filter.min_delay() : 0,
                                .residual = s.residual,
+                               .predicted_sd = s.predicted_sd,
+                               .measurement_sd = s.last ? std::sqrt(s.last->variance) : 0,
                                .samples = s.filter.samples(),
                                .retired = s.retired});
   }

@@ -69,6 +69,10 @@ struct SourceStatus {
   double last_delay = 0;
   double min_delay = 0;
   double residual = 0;      // last measurement against the model's prediction
+  // For the poll (daemon/poll_control.hpp): the sd of that prediction (NaN before the model has
+  // one) and of the measurement itself.
+  double predicted_sd = std::numeric_limits<double>::quiet_NaN();
+  double measurement_sd = 0;
   std::size_t samples = 0;
   bool retired = false;     // removed by retire_source; kept so that source ids stay valid
 };
@@ -142,6 +146,7 @@ class Discipline : public ClockServo {
     std::deque<Anchor> anchors;  // newest last
     std::optional<Observation> last;
     double residual = 0;
+    double predicted_sd = std::numeric_limits<double>::quiet_NaN();
     double last_delay = 0;
     double interval = 0;  // smoothed time between its measurements
     bool selected = false;

@@ -32,7 +32,7 @@ Association::Association(EventLoop& loop, Resolver& resolver, SourceConfig confi
       config_(std::move(config)),
       on_sample_(std::move(on_sample)),
       hardware_(std::move(hardware)),
-      poll_(config_.minpoll) {}
+      poll_(config_.minpoll, config_.maxpoll) {}
 
 Association::~Association() {
   if (next_step_) loop_.cancel_timer(*next_step_);
@@ -92,10 +92,16 @@ void Association::schedule(std::chrono::steady_clock::duration after, void (Asso
   });
 }
 
-std::chrono::steady_clock::duration Association::poll_interval() const { return seconds(std::ldexp(1.0, poll_)); }
+std::chrono::steady_clock::duration Association::poll_interval() {
+  return poll_.interval([this] {
+    std::array<std::uint8_t, 2> draw{};
+    random_(draw);
+    return static_cast<double>(draw[0] << 8 | draw[1]) / 65536.0;
+  });
+}
 
 std::chrono::milliseconds Association::exchange_timeout() const {
-  const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(poll_interval() / 2);
+  const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(poll_.nominal_interval() / 2);
   return std::clamp(half, std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
 }
 
@@ -282,11 +288,10 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
   }
   exchange_.reset();
 
-  auto next = poll_interval();
-  if (burst_left_ > 1) {
-    --burst_left_;
-    next = std::min(next, std::chrono::steady_clock::duration(kBurstSpacing));
-  }
+  // Unset: the poll interval, drawn at the end since this outcome may change the poll.
+  std::optional<std::chrono::steady_clock::duration> next;
+  const bool in_burst = burst_left_ > 1;
+  if (in_burst) --burst_left_;
   // Saved keys that get no valid answer may be stale (server restarted, moved): no more of their
   // cookies are spent, the next exchange begins with an NTS-KE.
   if (restored_unconfirmed_ && !outcome && session_) {
@@ -313,7 +318,7 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
     last_sample_ = LastSample{.offset = outcome->sample.offset.seconds(),
                               .delay = outcome->sample.delay.seconds(),
                               .when = std::chrono::steady_clock::now()};
-    on_sample_(*this, *outcome);
+    if (const std::optional<PollFeedback> feedback = on_sample_(*this, *outcome)) poll_.on_sample(*feedback);
   } else {
     const NtpExchangeError& e = outcome.error();
     counters_.rejected += e.rejected;
@@ -339,7 +344,7 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       spdlog::warn("{}: {}; polling on with the {} cookies held", name(), e.message,
                    session_ ? session_->cookies() : 0);
       // None left (or dropped as a stale restored state): begin_exchange re-keys at once.
-      next = session_ && !session_->exhausted() ? poll_interval() : std::chrono::steady_clock::duration::zero();
+      if (!session_ || session_->exhausted()) next = std::chrono::steady_clock::duration::zero();
     } else if (*e.problem == ResponseProblem::kDenied) {
       ++counters_.kisses;
       denied_ = true;
@@ -347,9 +352,8 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       return;
     } else if (*e.problem == ResponseProblem::kRateLimited) {
       ++counters_.kisses;
-      poll_ = std::min(poll_ + 1, std::max(config_.maxpoll, poll_));
-      spdlog::warn("{}: server asks to slow down (kiss RATE); poll now 2^{} s", name(), poll_);
-      next = poll_interval();
+      poll_.on_rate_kiss();
+      spdlog::warn("{}: server asks to slow down (kiss RATE); poll now 2^{} s", name(), poll_.exponent());
     } else {
       // An answer that ended the exchange without being a sample (unsynchronized server): it
       // failed a check like any other.
@@ -357,7 +361,9 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
       spdlog::warn("{}: {}", name(), e.message);
     }
   }
-  schedule(next, &Association::begin_exchange);
+  if (!next) next = poll_interval();
+  if (in_burst) next = std::min(*next, std::chrono::steady_clock::duration(kBurstSpacing));
+  schedule(*next, &Association::begin_exchange);
 }
 
 }  // namespace kairos

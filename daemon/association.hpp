@@ -12,6 +12,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/ke_fetch.hpp"
 #include "daemon/ntp_query.hpp"
+#include "daemon/poll_control.hpp"
 #include "daemon/resolver.hpp"
 
 namespace kairos {
@@ -36,7 +37,9 @@ struct LastSample {
 
 class Association {
  public:
-  using SampleCallback = std::function<void(const Association&, const NtpExchangeResult&)>;
+  // Returns what the clock model made of the sample (nullopt: no model used it), which sets the
+  // poll between minpoll and maxpoll (daemon/poll_control.hpp).
+  using SampleCallback = std::function<std::optional<PollFeedback>(const Association&, const NtpExchangeResult&)>;
 
   // `hardware`: the interfaces whose NIC stamps this source's exchanges may use (empty: none).
   // Names are looked up through `resolver`, which must outlive the association.
@@ -57,7 +60,7 @@ class Association {
   const std::string& name() const { return config_.address; }
   const AssociationCounters& counters() const { return counters_; }
   std::uint8_t reach() const { return reach_; }
-  int poll_exponent() const { return poll_; }
+  int poll_exponent() const { return poll_.exponent(); }
   const std::optional<LastSample>& last_sample() const { return last_sample_; }
   bool nts() const { return config_.nts; }
   bool has_keys() const { return session_.has_value(); }
@@ -80,7 +83,8 @@ class Association {
   // A failed NTS-KE: back to the held cookies when re-keying after NAKs, else retry with backoff.
   void ke_failed(const std::string& why);
   void schedule(std::chrono::steady_clock::duration after, void (Association::*step)());
-  std::chrono::steady_clock::duration poll_interval() const;
+  // The next poll's interval, randomised (PollControl::interval).
+  std::chrono::steady_clock::duration poll_interval();
   std::chrono::milliseconds exchange_timeout() const;
   // Looks the NTP server up off the loop; `then` runs with ntp_address_ set, or with the error.
   void resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then);
@@ -93,7 +97,7 @@ class Association {
   HardwareInterfaces hardware_;
   std::string host_;
   std::uint16_t port_ = 0;
-  int poll_;
+  PollControl poll_;
   int burst_left_ = 0;
   int failures_ = 0;
   bool denied_ = false;

@@ -329,8 +329,8 @@ void ClockGraph::remove_source(std::size_t source) {
   }
 }
 
-void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
-  if (source >= source_names_.size() || source_removed_[source]) return;
+std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) {
+  if (source >= source_names_.size() || source_removed_[source]) return std::nullopt;
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
@@ -355,7 +355,7 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
                    result.phc_ifindex ? "that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
                                       : "the system clock follows a PHC: only hardware-stamped samples count");
     }
-    return;
+    return std::nullopt;
   }
   // RFC 5905 loop detection: a server whose reference is our own address is synchronized to us;
   // its time is ours, late, and would only feed back.
@@ -366,7 +366,7 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
       source_loop_warned_[source] = true;
       spdlog::warn("{}: synchronized to us (its reference ID is our address): its samples are refused", source_names_[source]);
     }
-    return;
+    return std::nullopt;
   }
   double precision = stamp_precision(result.t1_source, result.t4_source);
   if (through) precision = std::hypot(precision, through->sd);
@@ -378,11 +378,18 @@ void ClockGraph::on_sample(std::size_t source, const NtpExchangeResult& result) 
   source_strata_[source] = result.sample.header.stratum;
   // Ours to announce while it is selected: its address, not its own reference (RFC 5905 §7.3).
   source_refids_[source] = result.server_reference_id;
-  node->discipline->on_measurement(node->source_index[source], m, now);
+  const std::size_t id = node->source_index[source];
+  node->discipline->on_measurement(id, m, now);
   node->last_measurement = now;
+  // Read before check_refusals: a PHC found read-only loses its discipline there.
+  const SourceStatus status = node->discipline->sources()[id];
   check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
+  return PollFeedback{.residual = status.residual,
+                      .predicted_sd = status.predicted_sd,
+                      .measurement_sd = status.measurement_sd,
+                      .excess_delay = status.last_delay - status.min_delay};
 }
 
 void ClockGraph::check_refusals(Node& node) {

@@ -19,6 +19,7 @@
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/ntp_query.hpp"
+#include "daemon/poll_control.hpp"
 #include "hwts/phc_device.hpp"
 #include "hwts/phc_watch.hpp"
 #include "nts/ntp_responder.hpp"
@@ -90,7 +91,9 @@ class ClockGraph {
   void remove_source(std::size_t source);
   // A sample goes to the clock its stamps were read on: a PHC for a hardware-stamped exchange
   // through a disciplining NIC, else the system clock (unless that follows a PHC: then unused).
-  void on_sample(std::size_t source, const NtpExchangeResult& result);
+  // Returns what that clock's model made of it, for the source's poll; nullopt when no clock
+  // used it.
+  std::optional<PollFeedback> on_sample(std::size_t source, const NtpExchangeResult& result);
   // Somebody else set CLOCK_REALTIME (timerfd cancel-on-set): the offset is unknown again.
   void on_realtime_set();
   // Cross-timestamps of every PHC: reset and jump detection, and the followers' measurements.

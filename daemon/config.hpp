@@ -19,7 +19,7 @@ struct SourceConfig {
   bool nts = true;
   std::optional<std::string> ca;  // extra trust anchor (PEM)
   std::vector<std::uint16_t> aeads{17, 16, 15};  // NTS-KE AEAD preference, most wanted first
-  int minpoll = 4;                // log2 seconds
+  int minpoll = 6;                // log2 seconds (chrony's default: 64 s)
   int maxpoll = 10;
   bool iburst = false;
   bool xleave = false;  // interleaved requests (RFC 9769; chrony's name for it)

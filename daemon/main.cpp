@@ -418,9 +418,10 @@ int main(int argc, char** argv) {
         *loop, *resolver, source,
         [&clocks, &publish_system, &service, steer, index](const Association& a, const NtpExchangeResult& r) {
           log_sample(a, r);
-          clocks.on_sample(index, r);
+          std::optional<PollFeedback> feedback = clocks.on_sample(index, r);
           publish_system();
           if (service && steer) service->clock_updated();
+          return feedback;
         },
         hardware);
     if (source.nts) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "clock/sim_clock.hpp"
 
@@ -368,6 +369,38 @@ TEST(ConfigClock, MinSourcesAndPanicThresholdAreReadAndChecked) {
   EXPECT_EQ(config->system_clock.panic_threshold, 0.0);
   auto bad = parse_config("[[source]]\naddress = \"x\"\n[clock.system]\nmin-sources = 0\n", "c.toml");
   EXPECT_FALSE(bad);
+}
+
+// Issue 21 item 2: the poll follows the model. Samples with queueing noise of a clock the model
+// predicts well: the poll climbs from minpoll to maxpoll; then the server's time jumps by 5 ms
+// (the model did not predict it) and the poll comes down at once.
+TEST_F(ClockGraphTest, ThePollLengthensWhileTheModelPredictsAndShortensOnASurprise) {
+  auto graph = make(false);
+  const std::size_t source = graph->add_source("server");
+  PollControl poll(6, 10);
+  std::mt19937 rng(7);
+  std::exponential_distribution<double> queueing(1 / 100e-6);
+  std::uniform_real_distribution<double> split(-0.5, 0.5);
+  double jump = 0;
+  auto exchange = [&] {
+    NtpExchangeResult r = sample_now();
+    const double excess = queueing(rng);
+    r.sample.delay = Duration::from_seconds(200e-6 + excess);
+    r.sample.offset = Duration::from_seconds(-real->offset_at(t) + jump + excess * split(rng));
+    return graph->on_sample(source, r);
+  };
+  int highest = poll.exponent();
+  for (t = 0; t < 6 * 3600; t += std::ldexp(1.0, poll.exponent())) {
+    const std::optional<PollFeedback> feedback = exchange();
+    ASSERT_TRUE(feedback);
+    poll.on_sample(*feedback);
+    highest = std::max(highest, poll.exponent());
+  }
+  EXPECT_EQ(highest, 10);
+  EXPECT_EQ(poll.exponent(), 10);
+  jump = 5e-3;
+  poll.on_sample(*exchange());
+  EXPECT_LT(poll.exponent(), 10);
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ nts = false
   EXPECT_TRUE(config->sources[0].iburst);
   EXPECT_FALSE(config->sources[1].nts);
   EXPECT_FALSE(config->sources[1].iburst);
-  EXPECT_EQ(config->sources[1].minpoll, 4);  // defaults
+  EXPECT_EQ(config->sources[1].minpoll, 6);  // defaults, as chrony's
+  EXPECT_EQ(config->sources[1].maxpoll, 10);
 }
 
 TEST(Config, EveryProblemIsReportedWithItsLine) {

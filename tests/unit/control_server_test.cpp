@@ -448,7 +448,7 @@ TEST(DaemonStatus, SourceIsSelectedByItsClockModelEntry) {
     SourceConfig config;
     config.address = name;
     config.minpoll = 5;
-    associations.emplace_back(loop, *resolver, config, [](const Association&, const NtpExchangeResult&) {});
+    associations.emplace_back(loop, *resolver, config, [](const Association&, const NtpExchangeResult&) { return std::optional<PollFeedback>(); });
   }
   ClockStatus system;
   system.sources = {model_source("a.example", false), model_source("b.example", true)};
