@@ -1,9 +1,9 @@
 #pragma once
 // An NTS source's keys and unused cookies across restarts (`<state-dir>/nts/<source>`, like
 // chrony's ntsdumpdir): a restart goes on with them instead of a new NTS-KE. kairosd writes it
-// after each NTS-KE and at a clean exit, and consumes it when read (take_nts_state): a restart
-// never finds cookies on disk that this run has already sent from the same file. (A copy written
-// after an NTS-KE still holds the cookies sent since; only after a crash are those sent again.)
+// only at a clean exit, and consumes it when read (take_nts_state): the file is gone while the
+// daemon runs, so after a crash nothing is restored and no cookie is ever sent twice (a cookie
+// sent twice links the client's requests, RFC 8915 §6); the next start runs NTS-KE instead.
 //
 // The file is JSON, one object, mode 0600:
 //   {"version": 1, "source": "<as configured>", "ntp_server": "<host>", "ntp_port": 123,
