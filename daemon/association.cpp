@@ -26,10 +26,12 @@ std::chrono::steady_clock::duration seconds(double s) {
 }  // namespace
 
 Association::Association(EventLoop& loop, Resolver& resolver, SourceConfig config, SampleCallback on_sample,
-                         HardwareInterfaces hardware)
+                         HardwareInterfaces hardware, std::shared_ptr<AddressClaims> pool)
     : loop_(loop),
       resolver_(resolver),
       config_(std::move(config)),
+      name_(source_name(config_)),
+      choice_(std::move(pool), config_.pool_member != 0),
       on_sample_(std::move(on_sample)),
       hardware_(std::move(hardware)),
       poll_(config_.minpoll, config_.maxpoll) {}
@@ -67,11 +69,26 @@ void Association::start() {
   } else if (config_.nts) {
     begin_ke();
   } else {
-    resolve_ntp(host_, port_, [this](Result<void> ok) {
-      if (!ok) return retry_later("resolving", ok.error().message);
+    lookup_ = resolver_.lookup(host_, port_, SOCK_DGRAM, [this](Result<Resolver::Addresses> addresses) {
+      lookup_.reset();
+      if (!addresses) return retry_later("resolving", addresses.error().message);
+      ntp_address_ = choice_.choose(*addresses);
+      if (!ntp_address_) return retry_later("resolving", "every address of the name is in use by the pool's other members");
       begin_exchange();
     });
   }
+}
+
+void Association::switch_address(const std::string& why) {
+  const std::string was = choice_.current() ? choice_.current()->to_string() : std::string("?");
+  spdlog::warn("{}: giving {} up ({}); looking the name up again for another address", name(), was, why);
+  choice_.give_up();
+  forget_interleaved();
+  // NTS: the keys belong to that NTS-KE server.
+  session_.reset();
+  session_origin_.reset();
+  ntp_address_.reset();
+  schedule(std::chrono::seconds(0), &Association::start);
 }
 
 void Association::resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then) {
@@ -107,6 +124,17 @@ std::chrono::milliseconds Association::exchange_timeout() const {
 
 void Association::retry_later(const std::string& what, const std::string& why) {
   ++failures_;
+  // With another address to try, the one that failed is given up after a few failures in a row;
+  // start() looks the name up again and takes another.
+  if (choice_.current() && choice_.unanswered()) {
+    spdlog::warn("{}: {} failed: {}; giving {} up after {} failures in a row, trying another address", name(), what,
+                 why, choice_.current()->to_string(), AddressChoice::kGiveUpAfter);
+    choice_.give_up();
+    // Another server: its first try comes at once, its own failures back off from the start.
+    failures_ = 0;
+    schedule(std::chrono::seconds(0), &Association::start);
+    return;
+  }
   // Exponential backoff so a dead or hostile server is never hammered.
   const double cap = std::max(16.0, std::ldexp(1.0, config_.maxpoll));
   // Spread by ±20 % so that clients which failed together (a server restart) come back spread out.
@@ -132,7 +160,9 @@ void Association::begin_ke() {
   lookup_ = resolver_.lookup(host_, port_, SOCK_STREAM, [this](Result<Resolver::Addresses> addresses) {
     lookup_.reset();
     if (!addresses) return ke_failed(addresses.error().message);
-    connect_ke(addresses->front());
+    const std::optional<SocketAddress> chosen = choice_.choose(*addresses);
+    if (!chosen) return ke_failed("every address of the name is in use by the pool's other members");
+    connect_ke(*chosen);
   });
 }
 
@@ -301,6 +331,7 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
   }
   restored_unconfirmed_ = false;
   if (outcome) {
+    choice_.answered();
     failures_ = 0;
     naks_in_a_row_ = 0;
     reach_ |= 1;
@@ -318,13 +349,18 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
     last_sample_ = LastSample{.offset = outcome->sample.offset.seconds(),
                               .delay = outcome->sample.delay.seconds(),
                               .when = std::chrono::steady_clock::now()};
-    if (const std::optional<PollFeedback> feedback = on_sample_(*this, *outcome)) poll_.on_sample(*feedback);
+    if (const std::optional<PollFeedback> feedback = on_sample_(*this, *outcome)) {
+      poll_.on_sample(*feedback);
+      if (choice_.selected(feedback->selected)) return switch_address("the selection left it out, a falseticker");
+    }
   } else {
     const NtpExchangeError& e = outcome.error();
     counters_.rejected += e.rejected;
     if (!e.problem) {
       ++counters_.timeouts;
       spdlog::warn("{}: {}", name(), e.message);
+      // The NTS-KE server's address (NTS) or the NTP server's: another one may answer.
+      if (choice_.unanswered()) return switch_address("no answer to " + std::to_string(AddressChoice::kGiveUpAfter) + " polls in a row");
     } else if (*e.problem == ResponseProblem::kNtsNak) {
       // RFC 8915 §5.7: a NAK is not authenticated (an attacker who saw the request can send one),
       // so the cookies stay and the next poll is awaited; only when that brings no valid answer

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "daemon/address_choice.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/ke_fetch.hpp"
@@ -43,8 +45,9 @@ class Association {
 
   // `hardware`: the interfaces whose NIC stamps this source's exchanges may use (empty: none).
   // Names are looked up through `resolver`, which must outlive the association.
+  // `pool`: what the members of the source's pool share (null for a lone source).
   Association(EventLoop& loop, Resolver& resolver, SourceConfig config, SampleCallback on_sample,
-              HardwareInterfaces hardware = {});
+              HardwareInterfaces hardware = {}, std::shared_ptr<AddressClaims> pool = nullptr);
   Association(const Association&) = delete;
   Association& operator=(const Association&) = delete;
   // Stops it: its timers are cancelled, its sockets unwatched and closed and its name lookup
@@ -57,7 +60,7 @@ class Association {
   void restore_nts(KeClientResult saved) { saved_ke_.emplace(std::move(saved)); }
   // The NTS state to save: keys, NTP server and the unused cookies; nullopt without keys.
   std::optional<KeClientResult> nts_state() const;
-  const std::string& name() const { return config_.address; }
+  const std::string& name() const { return name_; }
   const AssociationCounters& counters() const { return counters_; }
   std::uint8_t reach() const { return reach_; }
   int poll_exponent() const { return poll_.exponent(); }
@@ -65,6 +68,8 @@ class Association {
   bool nts() const { return config_.nts; }
   bool has_keys() const { return session_.has_value(); }
   std::size_t cookies() const { return session_ ? session_->cookies() : 0; }
+  // The NTS-KE server's address in use (NTS; "" until chosen).
+  std::string ke_address() const { return config_.nts && choice_.current() ? choice_.current()->to_string() : std::string(); }
   // The NTP address in use ("" until resolved or negotiated).
   std::string ntp_address() const { return ntp_address_ ? ntp_address_->to_string() : std::string(); }
 
@@ -88,11 +93,15 @@ class Association {
   std::chrono::milliseconds exchange_timeout() const;
   // Looks the NTP server up off the loop; `then` runs with ntp_address_ set, or with the error.
   void resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then);
+  // Gives the address in use up (daemon/address_choice.hpp) and starts again with another.
+  void switch_address(const std::string& why);
 
   EventLoop& loop_;
   Resolver& resolver_;
   std::optional<Resolver::RequestId> lookup_;  // while a name is being looked up
   SourceConfig config_;
+  std::string name_;
+  AddressChoice choice_;  // which address of the source's name (the NTS-KE server's with NTS)
   SampleCallback on_sample_;
   HardwareInterfaces hardware_;
   std::string host_;

@@ -300,7 +300,7 @@ std::size_t ClockGraph::add_source(const std::string& name) {
   SourceOptions options{.name = name};
   // The last entry of that address: one added by SIGHUP is appended before it is started.
   for (const SourceConfig& c : config_.sources) {
-    if (c.address != name) continue;
+    if (source_name(c) != name) continue;
     options.asymmetry = c.asymmetry;
     options.max_asymmetry = c.max_asymmetry;
     options.trusted = c.trust;
@@ -389,7 +389,8 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   return PollFeedback{.residual = status.residual,
                       .predicted_sd = status.predicted_sd,
                       .measurement_sd = status.measurement_sd,
-                      .excess_delay = status.last_delay - status.min_delay};
+                      .excess_delay = status.last_delay - status.min_delay,
+                      .selected = status.selected};
 }
 
 void ClockGraph::check_refusals(Node& node) {

@@ -227,13 +227,30 @@ std::optional<double> read_number(const toml::table& t, std::string_view key, do
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
-  reject_unknown_keys(t, {"address", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst", "xleave", "asymmetry",
-                          "max-asymmetry", "trust", "require"},
+  reject_unknown_keys(t, {"address", "pool", "max-sources", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst",
+                          "xleave", "asymmetry", "max-asymmetry", "trust", "require"},
                       "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
   }
-  if (source.address.empty()) problems.add(source.line, "[[source]] needs a non-empty 'address'");
+  // A pool: every address of one name, up to max-sources of them at a time (chrony's maxsources).
+  int members = 0;
+  if (auto v = get<std::string>(t, "pool", "a string", problems)) {
+    if (!source.address.empty()) {
+      problems.add(t.get("pool"), "[[source]] takes 'address' or 'pool', not both");
+    } else if (v->empty()) {
+      problems.add(t.get("pool"), "'pool' needs a name");
+    } else {
+      source.address = *v;
+      members = 4;
+    }
+  } else if (source.address.empty()) {
+    problems.add(source.line, "[[source]] needs a non-empty 'address' (or a 'pool')");
+  }
+  if (auto v = read_int(t, "max-sources", 1, 16, problems)) {
+    if (members == 0) problems.add(t.get("max-sources"), "'max-sources' only applies to a 'pool'");
+    members = static_cast<int>(*v);
+  }
   if (auto v = get<bool>(t, "nts", "true or false", problems)) source.nts = *v;
   if (auto v = get<std::string>(t, "ca", "a string", problems)) source.ca = *v;
   if (auto ids = read_aeads(t, problems)) source.aeads = *ids;
@@ -248,7 +265,14 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   if (auto v = get<bool>(t, "trust", "true or false", problems)) source.trust = *v;
   if (auto v = get<bool>(t, "require", "true or false", problems)) source.require = *v;
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
-  config.sources.push_back(std::move(source));
+  if (members == 0) {
+    config.sources.push_back(std::move(source));
+    return;
+  }
+  for (int k = 1; k <= members; ++k) {
+    source.pool_member = k;
+    config.sources.push_back(source);
+  }
 }
 
 void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& problems) {
@@ -566,6 +590,10 @@ Result<DaemonConfig> load_config(const std::string& path) {
   auto bytes = read_file_bounded(path, 1 << 20);
   if (!bytes) return std::unexpected(bytes.error());
   return parse_config(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()), path);
+}
+
+std::string source_name(const SourceConfig& source) {
+  return source.pool_member == 0 ? source.address : source.address + "#" + std::to_string(source.pool_member);
 }
 
 }  // namespace kairos

@@ -33,8 +33,15 @@ struct SourceConfig {
   // clock is synchronized only if one of those is among the truechimers.
   bool trust = false;
   bool require = false;
+  // `pool = "name"` (chrony's pool): the entry is read as `max-sources` members, numbered from 1,
+  // each using a different address of the name (daemon/address_choice.hpp); 0 for a source.
+  int pool_member = 0;
   std::size_t line = 0;
 };
+
+// How a source is named in logs, status, the clock graph and its NTS state file: the address as
+// configured, and "name#k" for a pool's k-th member.
+std::string source_name(const SourceConfig& source);
 
 // [server]: the NTP responder (plain NTPv4 and NTS).
 struct NtpServerConfig {

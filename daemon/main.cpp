@@ -12,6 +12,7 @@
 #include <ctime>
 #include <functional>
 #include <list>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "clock/linux_clock.hpp"
@@ -102,7 +103,7 @@ void reload_configuration(const std::string& path, DaemonConfig& running, bool l
     running.sources.erase(running.sources.begin() + static_cast<std::ptrdiff_t>(at));
   }
   for (const SourceConfig& source : plan.add) {
-    spdlog::info("SIGHUP: source {} added", source.address);
+    spdlog::info("SIGHUP: source {} added", source_name(source));
     running.sources.push_back(source);
     start_source(source);
   }
@@ -411,8 +412,16 @@ int main(int argc, char** argv) {
   // Every source, at start and added by SIGHUP: its graph index in `graph_ids`, in the order of
   // `associations`; an NTS source takes its saved keys and cookies if any and saves new ones.
   std::vector<std::size_t> graph_ids;
+  // The addresses each pool's members use, shared among them (daemon/address_choice.hpp).
+  std::map<std::string, std::shared_ptr<AddressClaims>> pools;
   std::function<void(const SourceConfig&)> start_source = [&](const SourceConfig& source) {
-    const std::size_t index = clocks.add_source(source.address);
+    const std::size_t index = clocks.add_source(source_name(source));
+    std::shared_ptr<AddressClaims> pool;
+    if (source.pool_member != 0) {
+      std::shared_ptr<AddressClaims>& claims = pools[source.address];
+      if (!claims) claims = std::make_shared<AddressClaims>();
+      pool = claims;
+    }
     graph_ids.push_back(index);
     Association& association = associations.emplace_back(
         *loop, *resolver, source,
@@ -423,11 +432,11 @@ int main(int argc, char** argv) {
           if (service && steer) service->clock_updated();
           return feedback;
         },
-        hardware);
+        hardware, std::move(pool));
     if (source.nts) {
-      auto saved = take_nts_state(config->state_dir, source.address);
+      auto saved = take_nts_state(config->state_dir, source_name(source));
       if (!saved) {
-        spdlog::warn("{}: saved NTS state ignored: {}", source.address, saved.error().message);
+        spdlog::warn("{}: saved NTS state ignored: {}", source_name(source), saved.error().message);
       } else if (*saved) {
         association.restore_nts(std::move(**saved));
       }

@@ -28,6 +28,9 @@ struct PollFeedback {
   double predicted_sd = 0;    // uncertainty of that prediction (s)
   double measurement_sd = 0;  // the sample's own noise (s)
   double excess_delay = 0;    // round trip minus the shortest one seen recently (s)
+  // Not for the poll: whether the selection took the source after this sample (a pool member
+  // that is left out again and again is replaced: daemon/address_choice.hpp).
+  bool selected = true;
 };
 
 class PollControl {

@@ -129,7 +129,8 @@ std::string count(std::size_t n, const char* sign) {
 bool same_source(const SourceConfig& a, const SourceConfig& b) {
   return a.address == b.address && a.nts == b.nts && a.ca == b.ca && a.aeads == b.aeads && a.minpoll == b.minpoll &&
          a.maxpoll == b.maxpoll && a.iburst == b.iburst && a.xleave == b.xleave && a.asymmetry == b.asymmetry &&
-         a.max_asymmetry == b.max_asymmetry && a.trust == b.trust && a.require == b.require;
+         a.max_asymmetry == b.max_asymmetry && a.trust == b.trust && a.require == b.require &&
+         a.pool_member == b.pool_member;
 }
 
 ReloadPlan plan_reload(const DaemonConfig& running, const DaemonConfig& next) {

@@ -634,3 +634,52 @@ follow = "eth0"
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// Issue 21 item 5: `pool = "name"` is max-sources members of one name, each its own source.
+TEST(Config, APoolIsReadAsItsMembers) {
+  auto config = parse_config(R"([[source]]
+pool = "pool.example.net"
+nts = false
+max-sources = 3
+iburst = true
+[[source]]
+pool = "nts.pool.example"
+)",
+                             "pool.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->sources.size(), 3u + 4u);  // the default max-sources is chrony's 4
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(config->sources[k].address, "pool.example.net");
+    EXPECT_EQ(config->sources[k].pool_member, k + 1);
+    EXPECT_FALSE(config->sources[k].nts);
+    EXPECT_TRUE(config->sources[k].iburst);
+  }
+  EXPECT_EQ(source_name(config->sources[2]), "pool.example.net#3");
+  EXPECT_EQ(source_name(config->sources[6]), "nts.pool.example#4");
+  EXPECT_TRUE(config->sources[6].nts);
+}
+
+TEST(Config, PoolMistakesAreNamed) {
+  auto config = parse_config(R"([[source]]
+address = "a.example"
+pool = "b.example"
+[[source]]
+address = "c.example"
+max-sources = 2
+[[source]]
+pool = "d.example"
+max-sources = 40
+)",
+                             "pool.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("pool.toml:3: [[source]] takes 'address' or 'pool', not both"), std::string::npos) << m;
+  EXPECT_NE(m.find("pool.toml:6: 'max-sources' only applies to a 'pool'"), std::string::npos) << m;
+  EXPECT_NE(m.find("pool.toml:9:"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace kairos

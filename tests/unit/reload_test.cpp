@@ -114,6 +114,7 @@ TEST(PlanReload, EveryOptionOfASourceCounts) {
   EXPECT_TRUE(differs([](SourceConfig& s) { s.xleave = true; }));
   EXPECT_TRUE(differs([](SourceConfig& s) { s.asymmetry = 20e-6; }));
   EXPECT_TRUE(differs([](SourceConfig& s) { s.max_asymmetry = 0.1; }));
+  EXPECT_TRUE(differs([](SourceConfig& s) { s.pool_member = 2; }));
 }
 
 TEST(PlanReload, SameServerListedTwiceIsMatchedOncePerEntry) {
