@@ -252,7 +252,7 @@ void Association::begin_exchange() {
   if (config_.xleave) {
     if (socket_ && socket_->server().to_string() != ntp_address_->to_string()) forget_interleaved();
     if (!socket_) {
-      auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable());
+      auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable(), bind_);
       if (!socket) return retry_later("request", socket.error().message);
       socket_.emplace(std::move(*socket));
     }
@@ -277,7 +277,7 @@ void Association::begin_exchange() {
   if (!exchange) return retry_later("request", exchange.error().message);
   // Basic mode: a fresh socket (and source port) for each request.
   if (!socket_) {
-    auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable());
+    auto socket = NtpClientSocket::open(*ntp_address_, static_cast<bool>(hardware_), loop_.portable(), bind_);
     if (!socket) return retry_later("request", socket.error().message);
     socket_.emplace(std::move(*socket));
   }

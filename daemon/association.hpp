@@ -55,6 +55,9 @@ class Association {
   ~Association();
 
   void start();
+  // Hardware stamps in a PTP virtual clock's time ([[interface]] phc-vclock): every socket of
+  // this source is bound to that NIC. Call before start().
+  void bind_stamps(PhcBinding binding) { bind_ = std::move(binding); }
   // NTS: keys and cookies saved by an earlier run, used by start() instead of an NTS-KE (once;
   // if they do not work, the NTS-KE follows as usual).
   void restore_nts(KeClientResult saved) { saved_ke_.emplace(std::move(saved)); }
@@ -104,6 +107,7 @@ class Association {
   AddressChoice choice_;  // which address of the source's name (the NTS-KE server's with NTS)
   SampleCallback on_sample_;
   HardwareInterfaces hardware_;
+  std::optional<PhcBinding> bind_;
   std::string host_;
   std::uint16_t port_ = 0;
   PollControl poll_;

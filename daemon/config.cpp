@@ -347,8 +347,9 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
   InterfaceConfig iface;
   iface.line = t.source().begin.line;
   reject_unknown_keys(t, {"name", "hw-timestamping", "discipline-phc", "phc-follows-system", "rx-compensation",
-                          "tx-compensation"},
+                          "tx-compensation", "phc-vclock"},
                       "[[interface]]", problems);
+  if (auto v = read_int(t, "phc-vclock", 0, 1 << 20, problems)) iface.phc_vclock = static_cast<int>(*v);
   if (auto v = get<std::string>(t, "name", "a string", problems)) iface.name = *v;
   // IFNAMSIZ is 16 with the terminating zero; '/' and whitespace never appear in a name.
   if (iface.name.empty() || iface.name.size() > 15 ||
@@ -374,16 +375,29 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
   // "check" is for a NIC another daemon (ptp4l) configures and, as a PTP client, steers the PHC
   // of: two servos on one clock. Without discipline-phc kairosd only reads it (the direct path).
   // (phc-follows-system with "check" stays: ptp4l as a master serves the PHC kairosd keeps.)
-  if (iface.discipline_phc && iface.hw_timestamping == HwTimestampingMode::kCheck) {
+  if (iface.phc_vclock && iface.hw_timestamping == HwTimestampingMode::kOff) {
+    problems.add(t.get("phc-vclock"), "'phc-vclock' binds hardware stamps: hw-timestamping is \"off\"");
+  }
+  if (iface.phc_vclock && iface.phc_follows_system) {
+    problems.add(t.get("phc-vclock"), "'phc-vclock' with 'phc-follows-system': a vclock serves kairosd's own stamps, "
+                                      "it cannot be the PHC ptp4l serves from");
+  }
+  // With a vclock of its own, kairosd steers that and never the physical PHC ptp4l owns.
+  if (iface.discipline_phc && iface.hw_timestamping == HwTimestampingMode::kCheck && !iface.phc_vclock) {
     problems.add(t.get("discipline-phc"),
                  "'discipline-phc' with hw-timestamping \"check\" would steer a PHC another daemon (ptp4l) owns; "
-                 "leave discipline-phc out: kairosd then only reads the PHC (the direct path)");
+                 "leave discipline-phc out (kairosd then only reads the PHC: the direct path) or give kairosd a "
+                 "virtual clock of its own with 'phc-vclock'");
   }
   if (auto v = read_number(t, "rx-compensation", -1e-3, 1e-3, problems)) iface.rx_compensation = *v;
   if (auto v = read_number(t, "tx-compensation", -1e-3, 1e-3, problems)) iface.tx_compensation = *v;
   for (const auto& other : config.interfaces) {
     if (other.name == iface.name && !iface.name.empty()) {
       problems.add(iface.line, "interface '" + iface.name + "' is configured twice");
+    }
+    // A source's sockets are bound to one NIC: to which, with two, would depend on the route.
+    if (other.phc_vclock && iface.phc_vclock) {
+      problems.add(t.get("phc-vclock"), "'phc-vclock' on more than one interface (" + other.name + " has one)");
     }
   }
   config.interfaces.push_back(std::move(iface));

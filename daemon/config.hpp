@@ -87,6 +87,10 @@ struct InterfaceConfig {
   // the operator. RX stamps are also moved from the frame's preamble to its end by link speed.
   double rx_compensation = 0;
   double tx_compensation = 0;
+  // A PTP virtual clock (/dev/ptpN) built on this NIC's PHC: kairosd's sockets get hardware
+  // stamps in its time (SOF_TIMESTAMPING_BIND_PHC) and kairosd uses it as this NIC's PHC, so
+  // it and ptp4l stamp on one NIC, each with its own clock.
+  std::optional<int> phc_vclock;
   std::size_t line = 0;
 };
 

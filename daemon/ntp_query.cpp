@@ -65,10 +65,14 @@ bool ends_exchange(ResponseProblem p) {
 
 }  // namespace
 
-Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool hardware, bool portable) {
+Result<NtpClientSocket> NtpClientSocket::open(const SocketAddress& server, bool hardware, bool portable,
+                                              const std::optional<PhcBinding>& bind) {
   auto fd = open_socket(server.family(), SOCK_DGRAM);
   if (!fd) return std::unexpected(fd.error());
-  const bool hardware_stamps = hardware && enable_timestamping(fd->get(), true).has_value();
+  if (bind) {
+    if (auto bound = enable_bound_timestamping(fd->get(), *bind); !bound) return std::unexpected(bound.error());
+  }
+  const bool hardware_stamps = bind || (hardware && enable_timestamping(fd->get(), true).has_value());
   const bool kernel_stamps = hardware_stamps || enable_timestamping(fd->get(), false).has_value();
   if (connect(fd->get(), server.get(), server.length) != 0) {
     return fail("connect to " + server.to_string() + ": " + std::strerror(errno));

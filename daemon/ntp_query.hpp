@@ -34,7 +34,10 @@ class NtpClientSocket {
   // `portable` (an interposing simulator, event_loop.hpp): the error queue is read once right
   // after each send and its stamp taken whatever OPT_ID it carries — simulators count OPT_IDs
   // their own way, and their read of an empty error queue takes the next datagram instead.
-  static Result<NtpClientSocket> open(const SocketAddress& server, bool hardware = false, bool portable = false);
+  // `bind`: hardware stamps in a PTP virtual clock's time, the socket bound to its NIC
+  // (packet_timestamps.hpp); a refusal is an error (the operator asked for it), not a fallback.
+  static Result<NtpClientSocket> open(const SocketAddress& server, bool hardware = false, bool portable = false,
+                                      const std::optional<PhcBinding>& bind = std::nullopt);
 
   int fd() const { return fd_.get(); }
   const SocketAddress& server() const { return server_; }

@@ -93,6 +93,32 @@ Result<std::uint32_t> enable_timestamping(int fd, bool hardware) {
   return flags;
 }
 
+so_timestamping bound_timestamping_request(std::uint32_t flags, int vclock) {
+  so_timestamping request{};
+  request.flags = static_cast<int>(flags | SOF_TIMESTAMPING_BIND_PHC);
+  request.bind_phc = vclock;
+  return request;
+}
+
+Result<std::uint32_t> enable_bound_timestamping(int fd, const PhcBinding& binding) {
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, binding.interface.c_str(),
+                 static_cast<socklen_t>(binding.interface.size())) != 0) {
+    return fail("SO_BINDTODEVICE " + binding.interface + ": " + std::strerror(errno));
+  }
+  const std::uint32_t flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                              SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_CMSG |
+                              SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_TX_HARDWARE |
+                              SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_PKTINFO |
+                              SOF_TIMESTAMPING_OPT_TX_SWHW;
+  const so_timestamping request = bound_timestamping_request(flags, binding.vclock);
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &request, sizeof request) != 0) {
+    // EINVAL: /dev/ptp<vclock> is not a vclock of this NIC's PHC; EOPNOTSUPP: not bound.
+    return fail("SO_TIMESTAMPING bound to /dev/ptp" + std::to_string(binding.vclock) + " on " + binding.interface +
+                ": " + std::strerror(errno) + " (is it a virtual clock of that NIC's PHC?)");
+  }
+  return flags | SOF_TIMESTAMPING_BIND_PHC;
+}
+
 Result<std::uint32_t> enable_rx_timestamping(int fd, bool hardware) {
   std::uint32_t flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
   if (hardware) flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;

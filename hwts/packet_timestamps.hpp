@@ -2,12 +2,14 @@
 // Kernel packet timestamps on UDP sockets (SO_TIMESTAMPING, Documentation/networking/
 // timestamping.rst): receive stamps arrive as SCM_TIMESTAMPING control messages, transmit stamps
 // on the socket's error queue tagged with the OPT_ID counter of the packet they belong to.
+#include <linux/net_tstamp.h>
 #include <sys/socket.h>
 
 #include <cstdint>
 #include <ctime>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "clock/ntp_time.hpp"
 #include "clock/result.hpp"
@@ -48,6 +50,21 @@ ControlStamps parse_control_stamps(std::span<const std::uint8_t> control);
 // Turns on software (and, if asked, hardware) RX and TX stamps with OPT_ID, OPT_TSONLY and
 // OPT_CMSG. Returns the flags set.
 Result<std::uint32_t> enable_timestamping(int fd, bool hardware);
+
+// Hardware stamps in a PTP virtual clock's time instead of the NIC's PHC (issue 21 item 6): the
+// kernel converts each stamp to /dev/ptp<vclock>, a clock of kairosd's own built on the NIC's
+// PHC, so kairosd disciplines that while ptp4l keeps the physical PHC (SOF_TIMESTAMPING_BIND_PHC,
+// Linux 5.15; the operator makes the vclock: echo 1 > /sys/class/ptp/ptpN/n_vclocks). The kernel
+// takes it only on a socket bound to the NIC (SO_BINDTODEVICE) whose PHC has that vclock.
+struct PhcBinding {
+  std::string interface;
+  int vclock = -1;
+};
+// The SO_TIMESTAMPING argument: `flags` with BIND_PHC and the vclock's index (pure).
+so_timestamping bound_timestamping_request(std::uint32_t flags, int vclock);
+// Binds the socket to the NIC and turns on hardware stamps in the vclock's time (and the software
+// ones, as enable_timestamping). Returns the flags set; a clear error when the kernel refuses.
+Result<std::uint32_t> enable_bound_timestamping(int fd, const PhcBinding& binding);
 
 // Receive stamps only, for server sockets: a server answers every packet at once, so transmit
 // stamps would only fill its error queue.

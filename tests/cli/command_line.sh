@@ -31,5 +31,8 @@ check "kairosctl --version" 0 "kairosctl " "$kairosctl" --version
 check "kairosctl --socket PATH status" 2 "$dir/before.sock" "$kairosctl" --socket "$dir/before.sock" status
 check "kairosctl status --socket PATH" 2 "$dir/after.sock" "$kairosctl" status --socket "$dir/after.sock"
 check "the subcommand's --socket wins" 2 "$dir/after.sock" "$kairosctl" --socket "$dir/before.sock" waitsync --timeout 0 --socket "$dir/after.sock"
+# phc-vclock (issue 21 item 6) on a NIC without one: refused at start, saying how to make one.
+printf '[daemon]\nstate-dir = "%s/state"\n[control]\nenabled = false\n[shm]\nenabled = false\n[[source]]\naddress = "127.0.0.1:1"\nnts = false\n[[interface]]\nname = "lo"\nphc-vclock = 0\n' "$dir" >"$dir/vclock.toml"
+check "kairosd phc-vclock without that vclock" 1 "phc-vclock 0: /dev/ptp0 is not a virtual clock of its PHC" "$kairosd" --config "$dir/vclock.toml" --foreground
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -683,3 +683,47 @@ max-sources = 40
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// Issue 21 item 6: a NIC shared with ptp4l — kairosd may discipline a vclock of its own.
+TEST(Config, PhcVclockLetsKairosdDisciplineItsOwnClockOnANicPtp4lConfigures) {
+  auto config = parse_config(R"([[interface]]
+name = "eth0"
+hw-timestamping = "check"
+discipline-phc = true
+phc-vclock = 3
+[clock.system]
+follow = "eth0"
+[[source]]
+address = "ntp1.example.net"
+)",
+                             "vclock.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->interfaces[0].phc_vclock, 3);
+}
+
+TEST(Config, PhcVclockMistakesAreNamed) {
+  auto config = parse_config(R"([[interface]]
+name = "eth0"
+hw-timestamping = "off"
+phc-vclock = 1
+[[interface]]
+name = "eth1"
+phc-vclock = 2
+[[interface]]
+name = "eth2"
+hw-timestamping = "check"
+discipline-phc = true
+)",
+                             "vclock.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("vclock.toml:4: 'phc-vclock' binds hardware stamps"), std::string::npos) << m;
+  EXPECT_NE(m.find("vclock.toml:7: 'phc-vclock' on more than one interface"), std::string::npos) << m;
+  EXPECT_NE(m.find("vclock.toml:11: 'discipline-phc' with hw-timestamping \"check\""), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace kairos

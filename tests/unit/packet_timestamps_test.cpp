@@ -150,3 +150,29 @@ TEST(PacketTimestamps, HardwareStampIsPreferred) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// Issue 21 item 6: stamps bound to a PTP virtual clock (SOF_TIMESTAMPING_BIND_PHC).
+TEST(PacketTimestamps, TheBoundRequestCarriesBindPhcAndTheVclock) {
+  const so_timestamping r = bound_timestamping_request(SOF_TIMESTAMPING_RX_HARDWARE, 7);
+  EXPECT_TRUE(r.flags & SOF_TIMESTAMPING_BIND_PHC);
+  EXPECT_TRUE(r.flags & SOF_TIMESTAMPING_RX_HARDWARE);
+  EXPECT_EQ(r.bind_phc, 7);
+}
+
+// The kernel takes the binding only for a vclock of the bound NIC's PHC; loopback has none, and
+// the refusal says which clock and NIC (kairosd checks the vclock at start, this is the backstop).
+TEST(PacketTimestamps, ABindingTheKernelRefusesIsAClearError) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  auto bound = enable_bound_timestamping(fd, PhcBinding{.interface = "lo", .vclock = 0});
+  ::close(fd);
+  ASSERT_FALSE(bound);
+  const std::string& m = bound.error().message;
+  EXPECT_TRUE(m.find("/dev/ptp0 on lo") != std::string::npos || m.find("SO_BINDTODEVICE lo") != std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace kairos
