@@ -616,6 +616,9 @@ std::optional<LeapSmear> ClockGraph::current_smear() const {
   if (!steer_ || !config_.server || config_.server->leap_smear != "linear-24h") return std::nullopt;
   const std::optional<LeapEvent>& event = system().discipline->armed_leap_event();
   if (!event) return std::nullopt;
+  // Past its window the event is history: served timestamps need not look at it any more.
+  const Result<timespec> reading = system().real->now();
+  if (reading && reading->tv_sec >= event->utc + static_cast<std::int64_t>(kSmearHalfWindow)) return std::nullopt;
   return LeapSmear{.leap = event->utc, .kind = event->leap};
 }
 
