@@ -34,6 +34,8 @@ class ClockDevice {
   virtual Result<void> step(double by) = 0;
   // Arms (kInsert, kDelete) or disarms (kNone) the leap second at the end of this UTC day.
   virtual Result<void> set_leap(Leap leap) = 0;
+  // Sets TAI - UTC in seconds (the kernel's ADJ_TAI: CLOCK_TAI = CLOCK_REALTIME + this).
+  virtual Result<void> set_tai_offset(int seconds) = 0;
   virtual Result<void> set_error_estimate(const ClockErrorEstimate& estimate) = 0;
   // The largest |f| set_frequency accepts.
   virtual double max_frequency() const = 0;

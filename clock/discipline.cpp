@@ -324,12 +324,45 @@ void Discipline::publish_error(double now) {
   (void)device_.set_error_estimate(ClockErrorEstimate{.max_error = std::abs(e.offset) + e.max_error,
                                                       .est_error = e.sd,
                                                       .synchronized = state_ == DisciplineState::kSynchronized});
+  update_leap();
+}
+
+void Discipline::set_leap_seconds_list(std::optional<LeapSecondsList> list) {
+  leap_list_ = std::move(list);
+  applied_tai_.reset();  // set again from the new list at the next update
+  outvoted_ = Leap::kNone;
+  update_leap();
+}
+
+void Discipline::update_leap() {
+  const Result<timespec> reading = device_.now();
+  const LeapSecondsList* list = reading && leap_list_ && !leap_list_->expired(reading->tv_sec) ? &*leap_list_ : nullptr;
   Leap wanted = leap_ == Leap::kUnsynchronized ? applied_leap_ : leap_;
-  if (wanted == Leap::kInsert || wanted == Leap::kDelete) {
-    const Result<timespec> reading = device_.now();
-    if (!reading || !last_day_of_month(reading->tv_sec)) wanted = Leap::kNone;
+  const bool announced = wanted == Leap::kInsert || wanted == Leap::kDelete;
+  if (list) {
+    // The list knows every leap until it expires; sources announcing another one (a bad
+    // upstream, a test signal) are outvoted, and a listed one is armed even if none announce it.
+    outvoted_ = announced && wanted != list->leap_this_month(reading->tv_sec) ? wanted : Leap::kNone;
+    wanted = list->leap_tonight(reading->tv_sec);
+  } else {
+    outvoted_ = Leap::kNone;
+    if (announced && (!reading || !last_day_of_month(reading->tv_sec))) wanted = Leap::kNone;
   }
-  if (wanted != applied_leap_ && device_.set_leap(wanted)) applied_leap_ = wanted;
+  if (wanted != applied_leap_ && device_.set_leap(wanted)) {
+    applied_leap_ = wanted;
+    if (reading && (wanted == Leap::kInsert || wanted == Leap::kDelete)) {
+      constexpr std::int64_t kDay = 86400;
+      armed_event_ = LeapEvent{.utc = (reading->tv_sec / kDay + 1) * kDay, .leap = wanted};
+    } else if (armed_event_ && reading && reading->tv_sec < armed_event_->utc - 1) {
+      // Disarmed before its midnight (the 23:59:59 an insertion repeats counts as after it).
+      armed_event_.reset();
+    }
+  }
+  if (list) {
+    // At start and after each leap: the kernel's CLOCK_TAI follows the list.
+    const std::optional<int> tai = list->tai_utc_at(reading->tv_sec);
+    if (tai && tai != applied_tai_ && device_.set_tai_offset(*tai)) applied_tai_ = tai;
+  }
 }
 
 std::vector<SourceStatus> Discipline::sources() const {

@@ -20,6 +20,7 @@
 
 #include "clock/clock_device.hpp"
 #include "clock/kalman_clock.hpp"
+#include "clock/leap_seconds_list.hpp"
 #include "clock/measurement.hpp"
 #include "clock/selection.hpp"
 #include "clock/servo.hpp"
@@ -124,6 +125,19 @@ class Discipline : public ClockServo {
   // (the same, but only on the last day of a month).
   Leap leap() const { return leap_; }
   Leap armed_leap() const { return applied_leap_; }
+  // A leap-seconds.list (nullopt: none). While it has not expired by the clock's reading, the
+  // leap armed is the list's, on the last day of its month, whatever the sources say; its TAI -
+  // UTC is set on the device (ObservedClock keeps it to itself). Expired or absent: the sources'
+  // vote decides, and the TAI offset is left as it is.
+  void set_leap_seconds_list(std::optional<LeapSecondsList> list);
+  const std::optional<LeapSecondsList>& leap_seconds_list() const { return leap_list_; }
+  // The leap the sources announce this month that the list does not have (kNone: they agree).
+  Leap outvoted_leap() const { return outvoted_; }
+  // TAI - UTC as last set on the device; nullopt before (or without a list).
+  std::optional<int> tai_offset() const { return applied_tai_; }
+  // The leap second last armed (kept after the kernel applied it, dropped if disarmed before
+  // its midnight): what a smearing server smears around.
+  const std::optional<LeapEvent>& armed_leap_event() const { return armed_event_; }
   // Measurements refused because they were taken before what the model can relate to now (more
   // of our corrections since than it remembers, or an unknown step).
   std::size_t too_old() const { return too_old_; }
@@ -160,6 +174,9 @@ class Discipline : public ClockServo {
   void step_clock(double now, double by);
   void change_frequency(double now, double target);
   void publish_error(double now);
+  // Arms or disarms the device's leap second (the list's, else the sources'), and sets its TAI
+  // offset from the list.
+  void update_leap();
 
   ClockDevice& device_;
   DisciplineOptions options_;
@@ -176,6 +193,10 @@ class Discipline : public ClockServo {
   std::size_t too_old_ = 0;
   Leap leap_ = Leap::kNone;
   Leap applied_leap_ = Leap::kNone;
+  std::optional<LeapSecondsList> leap_list_;
+  Leap outvoted_ = Leap::kNone;
+  std::optional<int> applied_tai_;
+  std::optional<LeapEvent> armed_event_;
   double slew_end_ = std::numeric_limits<double>::quiet_NaN();
 
 };

@@ -194,6 +194,16 @@ Result<void> KernelClock::set_leap(Leap leap) {
   return adjust(tx, "leap");
 }
 
+Result<void> KernelClock::set_tai_offset(int seconds) {
+  if (kind_ != Kind::kSystem) return fail(name_ + ": the TAI offset is the system clock's");
+  // The kernel refuses negative offsets; TAI has been ahead of UTC since 1972.
+  if (seconds < 0 || seconds > 1000) return fail(name_ + ": TAI - UTC of " + std::to_string(seconds) + " s is out of range");
+  timex tx{};
+  tx.modes = ADJ_TAI;
+  tx.constant = seconds;
+  return adjust(tx, "TAI offset");
+}
+
 namespace {
 
 // Seconds to the kernel's microseconds, capped at 16 s as the kernel caps them. Rounded up so a

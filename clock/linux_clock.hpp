@@ -81,6 +81,8 @@ class KernelClock final : public ClockDevice {
   Result<void> set_frequency(double f) override;
   Result<void> step(double by) override;
   Result<void> set_leap(Leap leap) override;
+  // ADJ_TAI (the system clock only): the kernel's CLOCK_TAI offset.
+  Result<void> set_tai_offset(int seconds) override;
   Result<void> set_error_estimate(const ClockErrorEstimate& estimate) override;
   double max_frequency() const override { return max_frequency_; }
 

@@ -9,6 +9,7 @@
 // offset before the model sees it, and reports the real clock's own offset as the model's
 // estimate plus correction(t).
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "clock/clock_device.hpp"
@@ -26,6 +27,7 @@ class ObservedClock final : public ClockDevice {
   std::size_t steps() const { return steps_; }
   const ClockErrorEstimate& error_estimate() const { return estimate_; }
   Leap leap() const { return leap_; }
+  std::optional<int> tai_offset() const { return tai_offset_; }
 
   // ClockDevice.
   std::string name() const override;
@@ -34,6 +36,11 @@ class ObservedClock final : public ClockDevice {
   Result<void> set_frequency(double f) override;
   Result<void> step(double by) override;
   Result<void> set_leap(Leap leap) override;
+  // Kept here like the leap: the kernel's TAI offset is not ours to set when only observing.
+  Result<void> set_tai_offset(int seconds) override {
+    tai_offset_ = seconds;
+    return {};
+  }
   Result<void> set_error_estimate(const ClockErrorEstimate& estimate) override;
   double max_frequency() const override { return real_.max_frequency(); }
 
@@ -45,6 +52,7 @@ class ObservedClock final : public ClockDevice {
   double frequency_ = 0;
   std::size_t steps_ = 0;
   Leap leap_ = Leap::kNone;
+  std::optional<int> tai_offset_;
   ClockErrorEstimate estimate_;
 };
 

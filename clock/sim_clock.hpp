@@ -5,6 +5,7 @@
 // clock's own scale, plus the Unix epoch of that start.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "clock/clock_device.hpp"
@@ -30,6 +31,9 @@ class SimClock : public ClockDevice {
   double offset_at(double t) { return reading_at(t) - t; }
   // Leap seconds this clock inserted (+1 each) or deleted (-1): reading + this counts like TAI.
   int leaps() const { return leaps_; }
+  // The TAI - UTC last set (nullopt: never), and how many times it was set.
+  std::optional<int> tai_offset() const { return tai_offset_; }
+  std::size_t tai_offset_sets() const { return tai_offset_sets_; }
   double rate_error() const { return oscillator_ + adjustment_ + oscillator_ * adjustment_; }
   // The kernel inserts (or deletes) a second when the clock's reading crosses this point.
   void set_leap_point(double reading) { leap_point_ = reading; }
@@ -43,6 +47,11 @@ class SimClock : public ClockDevice {
   Result<void> set_frequency(double f) override;
   Result<void> step(double by) override;
   Result<void> set_leap(Leap leap) override;
+  Result<void> set_tai_offset(int seconds) override {
+    tai_offset_ = seconds;
+    ++tai_offset_sets_;
+    return {};
+  }
   Result<void> set_error_estimate(const ClockErrorEstimate& estimate) override;
   double max_frequency() const override { return max_frequency_; }
 
@@ -60,6 +69,8 @@ class SimClock : public ClockDevice {
   Leap leap_ = Leap::kNone;
   double leap_point_ = -1;
   int leaps_ = 0;
+  std::optional<int> tai_offset_;
+  std::size_t tai_offset_sets_ = 0;
   ClockErrorEstimate estimate_;
 };
 

@@ -55,6 +55,7 @@ class RefusalNoticingClock : public ClockDevice {
   Result<void> set_frequency(double f) override { return noted(inner_->set_frequency(f)); }
   Result<void> step(double by) override { return noted(inner_->step(by)); }
   Result<void> set_leap(Leap leap) override { return inner_->set_leap(leap); }
+  Result<void> set_tai_offset(int seconds) override { return inner_->set_tai_offset(seconds); }
   Result<void> set_error_estimate(const ClockErrorEstimate& e) override { return inner_->set_error_estimate(e); }
   double max_frequency() const override { return inner_->max_frequency(); }
 
@@ -193,6 +194,7 @@ Result<void> ClockGraph::build(Node& node) {
     }
   }
   node.discipline = std::make_unique<Discipline>(*device, options);
+  if (&node == nodes_.front().get()) node.discipline->set_leap_seconds_list(leap_list_);
   node.own_steps_seen = 0;
   node.logged_state = DisciplineState::kUnsynchronized;
   // The followers learn of every correction as a known control input.
@@ -383,6 +385,7 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   node->last_measurement = now;
   // Read before check_refusals: a PHC found read-only loses its discipline there.
   const SourceStatus status = node->discipline->sources()[id];
+  if (node == &system()) note_outvoted_leap();
   check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
@@ -600,6 +603,57 @@ void ClockGraph::note_state(Node& node) {
   log_node(node);
 }
 
+void ClockGraph::set_leap_seconds_list(std::optional<LeapSecondsList> list, std::string path) {
+  leap_list_ = std::move(list);
+  leap_list_path_ = leap_list_ ? std::move(path) : std::string();
+  system().discipline->set_leap_seconds_list(leap_list_);
+  logged_outvoted_ = Leap::kNone;
+}
+
+void ClockGraph::note_outvoted_leap() {
+  const Leap outvoted = system().discipline->outvoted_leap();
+  if (outvoted == logged_outvoted_) return;
+  logged_outvoted_ = outvoted;
+  if (outvoted == Leap::kNone) return;
+  spdlog::warn("system clock: the sources announce a leap second ({}) at the end of this month that {} does not "
+               "have: outvoted by the list, not armed",
+               to_string(outvoted), leap_list_path_);
+}
+
+std::optional<LeapSmear> ClockGraph::current_smear() const {
+  if (!steer_ || !config_.server || config_.server->leap_smear != "linear-24h") return std::nullopt;
+  const std::optional<LeapEvent>& event = system().discipline->armed_leap_event();
+  if (!event) return std::nullopt;
+  // Past its window the event is history: served timestamps need not look at it any more.
+  const Result<timespec> reading = system().real->now();
+  if (reading && reading->tv_sec >= event->utc + static_cast<std::int64_t>(kSmearHalfWindow)) return std::nullopt;
+  return LeapSmear{.leap = event->utc, .kind = event->leap};
+}
+
+LeapStatus ClockGraph::leap_status() const {
+  LeapStatus s;
+  if (config_.server) s.smear = config_.server->leap_smear;
+  const Result<timespec> reading = system().real->now();
+  if (leap_list_) {
+    s.list = leap_list_path_;
+    s.list_expiry = leap_list_->expiry;
+    if (reading) {
+      s.list_expired = leap_list_->expired(reading->tv_sec);
+      if (!s.list_expired) {
+        s.tai_utc = leap_list_->tai_utc_at(reading->tv_sec);
+        s.next_leap = leap_list_->next_leap_after(reading->tv_sec);
+      }
+    }
+  }
+  if (const std::optional<LeapSmear> smear = current_smear(); smear && reading) {
+    const NtpTimestamp now = NtpTimestamp::from_timespec(*reading);
+    const double since = (now - NtpTimestamp::from_timespec(timespec{.tv_sec = smear->leap, .tv_nsec = 0})).seconds();
+    s.smear_active = smear_active(*smear, since);
+    s.smear_offset = smear_correction(*smear, since, false);
+  }
+  return s;
+}
+
 ClockStatus ClockGraph::status_of(const Node& node) const {
   const double now = elapsed();
   ClockStatus s;
@@ -655,11 +709,15 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
   }
   if (stratum >= 15) return std::nullopt;
   ServerClockState state;
-  // Passed on as armed: only on the month's last day, so clients of ours never leap early.
+  // Passed on as armed: only on the month's last day, so clients of ours never leap early. A
+  // smearing server tells its clients of no leap: its time never has one.
   const Leap armed = root.discipline->armed_leap();
   state.leap = armed == Leap::kInsert ? NtpLeap::kInsertSecond
                : armed == Leap::kDelete ? NtpLeap::kDeleteSecond
                                         : NtpLeap::kNone;
+  const bool smearing = config_.server && config_.server->leap_smear == "linear-24h";
+  if (smearing) state.leap = NtpLeap::kNone;
+  state.smear = current_smear();
   state.stratum = static_cast<std::uint8_t>(stratum + 1);
   state.reference_id = refid;
   // Root distance = our maximum error (RFC 5905 §7.3): the delay part is the measurement's that

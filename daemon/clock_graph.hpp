@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "clock/discipline.hpp"
+#include "clock/leap_seconds_list.hpp"
+#include "clock/leap_smear.hpp"
 #include "clock/observed_clock.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
@@ -45,6 +47,19 @@ struct ClockStatus {
   Leap leap_armed = Leap::kNone;  // set on the clock (only on the last day of a month)
   std::optional<double> last_update_age;  // seconds since its model took a measurement; none yet
   std::vector<SourceStatus> sources;
+};
+
+// Leap seconds as an operator sees them (kairosctl status): TAI - UTC and where it comes from,
+// and what a smearing server does.
+struct LeapStatus {
+  std::optional<int> tai_utc;             // from the list while it has not expired; else unknown
+  std::string list;                       // the leap-seconds.list in use; empty: none
+  std::optional<std::int64_t> list_expiry;  // unix seconds
+  bool list_expired = false;
+  std::optional<LeapEvent> next_leap;     // the list's next leap second, if any
+  std::string smear = "none";             // [server] leap-smear
+  bool smear_active = false;              // the served time is being smeared now
+  double smear_offset = 0;                // served minus system time now (s)
 };
 
 // A PHC of an [[interface]] that takes part: disciplined by NTP through its NIC, or following the
@@ -103,6 +118,11 @@ class ClockGraph {
   // tests on a simulated time axis call this).
   void run_due_timers();
 
+  // The leap-seconds.list (nullopt: none) and its path: it decides the system clock's leap
+  // seconds and the kernel's TAI offset while it has not expired (Discipline). Again on SIGHUP.
+  void set_leap_seconds_list(std::optional<LeapSecondsList> list, std::string path);
+  LeapStatus leap_status() const;
+
   ClockStatus system_status() const;
   // Every clock, the system clock first.
   std::vector<ClockStatus> clock_statuses() const;
@@ -136,6 +156,10 @@ class ClockGraph {
   void convert_tick(Node& phc, const CrossTimestamp& cross, PhcEvent event, double now);
   void rearm_timer(Node& node);
   void note_state(Node& node);
+  // Logs once when the sources announce a leap second the list does not have.
+  void note_outvoted_leap();
+  // The leap second a smearing server smears around now, if any (steering, leap-smear on).
+  std::optional<LeapSmear> current_smear() const;
   ClockStatus status_of(const Node& node) const;
   void log_node(const Node& node) const;
 
@@ -165,6 +189,9 @@ class ClockGraph {
   std::size_t loop_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;
   std::optional<EventLoop::TimerId> cross_timer_;
+  std::optional<LeapSecondsList> leap_list_;
+  std::string leap_list_path_;
+  Leap logged_outvoted_ = Leap::kNone;
 };
 
 // The sd of one exchange's timestamp error (both ends) for the stamps it had.

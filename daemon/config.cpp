@@ -286,12 +286,19 @@ void read_server(const toml::table& t, DaemonConfig& config, Problems& problems)
   NtpServerConfig server;
   server.line = t.source().begin.line;
   reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys",
-                          "interleaved"},
+                          "interleaved", "leap-smear"},
                       "[server]", problems);
   if (auto v = read_listen(t, problems)) server.listen = *v;
   if (auto v = read_int(t, "workers", 0, 256, problems)) server.workers = static_cast<unsigned>(*v);
   if (auto v = read_int(t, "local-stratum", 1, 15, problems)) server.local_stratum = static_cast<int>(*v);
   if (auto v = get<bool>(t, "interleaved", "true or false", problems)) server.interleaved = *v;
+  if (auto v = get<std::string>(t, "leap-smear", "a string", problems)) {
+    if (*v == "none" || *v == "linear-24h") {
+      server.leap_smear = *v;
+    } else {
+      problems.add(t.get("leap-smear"), "'leap-smear' is \"none\" or \"linear-24h\"");
+    }
+  }
   read_rate_limit(t, server.rate_limit, problems);
   server.key_seed = read_path(t, "key-seed", problems);
   read_key_schedule(t, server.keys, problems);
@@ -414,7 +421,9 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
     return;
   }
   SystemClockConfig& c = config.system_clock;
-  reject_unknown_keys(*sys, {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-slew"},
+  reject_unknown_keys(*sys,
+                      {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-slew",
+                       "leap-seconds-list"},
                       "[clock.system]", problems);
   if (auto v = get<std::string>(*sys, "follow", "a string (an [[interface]] name)", problems)) c.follow = *v;
   if (auto v = get<std::string>(*sys, "step", "a string", problems)) {
@@ -428,6 +437,13 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   if (auto v = read_number(*sys, "panic-threshold", 0, 1e9, problems)) c.panic_threshold = *v;
   if (auto v = read_int(*sys, "min-sources", 1, 64, problems)) c.min_sources = static_cast<std::size_t>(*v);
   if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
+  if (auto v = get<std::string>(*sys, "leap-seconds-list", "a string (a path, or \"\" for none)", problems)) {
+    if (!v->empty() && v->front() != '/') {
+      problems.add(sys->get("leap-seconds-list"), "'leap-seconds-list' is an absolute path, or \"\" for none");
+    } else {
+      c.leap_seconds_list = *v;
+    }
+  }
 }
 
 // [control]

@@ -49,6 +49,9 @@ struct NtpServerConfig {
   std::optional<unsigned> workers;          // threads with their own socket; unset: one per core; 0: the loop
   std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
   bool interleaved = true;                  // answer interleaved requests (RFC 9769), kernel TX stamps
+  // "none" or "linear-24h": served time smeared over the 24 h around a leap second (Google's
+  // public smear), and the leap not announced to clients.
+  std::string leap_smear = "none";
   std::optional<RateLimitConfig> rate_limit = RateLimitConfig{};  // nullopt: `rate-limit = false`
   // For an NTP-only host of a fleet whose NTS-KE runs elsewhere: the shared seed (and schedule)
   // its cookies are sealed with. With a local [nts-ke-server] the keys are configured there.
@@ -102,7 +105,11 @@ struct SystemClockConfig {
   double panic_threshold = 1000;      // s, once synchronized; 0: never panic
   std::size_t min_sources = 1;        // usable sources before the clock is steered (chrony's minsources)
   double max_slew = 500e-6;           // s/s
+  // The leap-seconds.list (chrony's leapseclist): unset, kDefaultLeapSecondsList if it exists;
+  // "" none; else that file, which must be readable and sound (checked at start, not here).
+  std::optional<std::string> leap_seconds_list;
 };
+inline constexpr const char* kDefaultLeapSecondsList = "/usr/share/zoneinfo/leap-seconds.list";
 
 // [control]: the Unix socket kairosctl asks for status on (daemon/control_server.hpp).
 inline constexpr const char* kDefaultControlSocket = "/run/kairos/control.sock";

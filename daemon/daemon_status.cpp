@@ -3,6 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "daemon/leap_seconds_file.hpp"
 #include "daemon/time_service.hpp"
 
 namespace kairos {
@@ -52,6 +53,10 @@ json clock_json(const ClockStatus& c) {
               {"leap_armed", c.leap_armed == Leap::kInsert || c.leap_armed == Leap::kDelete},
               {"sources", c.sources.size()},
               {"sources_selected", selected}};
+}
+
+json date_or_null(std::optional<std::int64_t> unix_seconds) {
+  return unix_seconds ? json(utc_date(*unix_seconds)) : json(nullptr);
 }
 
 json counters_json(const AssociationCounters& c) {
@@ -138,11 +143,30 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
   return status;
 }
 
+json leap_json(const LeapStatus& leap) {
+  json next = nullptr;
+  if (leap.next_leap) {
+    // The leap second is the last of the day before the change.
+    next = json{{"date", utc_date(leap.next_leap->utc - 1)}, {"kind", to_string(leap.next_leap->leap)},
+                {"tai_utc_after", leap.next_leap->tai_utc_after}};
+  }
+  return json{{"tai_utc", leap.tai_utc ? json(*leap.tai_utc) : json(nullptr)},
+              {"tai_utc_origin", leap.tai_utc ? json("leap-seconds.list") : json(nullptr)},
+              {"list", leap.list.empty() ? json(nullptr) : json(leap.list)},
+              {"list_expiry", date_or_null(leap.list_expiry)},
+              {"list_expired", leap.list_expired},
+              {"next_leap", next},
+              {"smear", leap.smear},
+              {"smear_active", leap.smear_active},
+              {"smear_offset", leap.smear_offset}};
+}
+
 json to_json(const DaemonStatus& status) {
   return json{{"system", clock_json(status.system)},
               {"clocks", clocks_json(status.clocks)},
               {"sources", sources_json(status.sources)},
-              {"server", server_json(status.server)}};
+              {"server", server_json(status.server)},
+              {"leap", leap_json(status.leap)}};
 }
 
 json answer_json(ControlCommand command, const DaemonStatus& status) {
@@ -152,7 +176,7 @@ json answer_json(ControlCommand command, const DaemonStatus& status) {
       for (const auto& s : status.sources) reachable += s.reach ? 1 : 0;
       json clock = clock_json(status.system);
       clock["sources_reachable"] = reachable;
-      return json{{"system", clock}, {"serving", status.server.has_value()}};
+      return json{{"system", clock}, {"serving", status.server.has_value()}, {"leap", leap_json(status.leap)}};
     }
     case ControlCommand::kSources: return json{{"sources", sources_json(status.sources)}};
     case ControlCommand::kClocks: return json{{"clocks", clocks_json(status.clocks)}};

@@ -51,6 +51,7 @@ struct DaemonStatus {
   std::vector<ClockStatus> clocks;  // every disciplined clock, the system clock first
   std::vector<SourceSnapshot> sources;
   std::optional<ServerSnapshot> server;  // when serving time
+  LeapStatus leap;                        // TAI - UTC, the leap-seconds.list, the served smear
 };
 
 // `system` is ClockGraph::system_status(), whose sources are the associations in order.
@@ -58,6 +59,8 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
                             const TimeService* service,
                             std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
+// TAI - UTC and its origin, the list's expiry and next leap, the smear: the "leap" object.
+nlohmann::json leap_json(const LeapStatus& leap);
 // The whole snapshot.
 nlohmann::json to_json(const DaemonStatus& status);
 // One control command's answer: status (system clock and a source summary), sources, clocks,

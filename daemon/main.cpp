@@ -25,6 +25,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/frequency_file.hpp"
 #include "daemon/interfaces.hpp"
+#include "daemon/leap_seconds_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/metrics_text.hpp"
@@ -67,6 +68,20 @@ Result<std::unique_ptr<ControlServer>> start_control(const ControlConfig& config
     options.group = *gid;
   }
   return ControlServer::start(loop, std::move(options), std::move(handler));
+}
+
+std::int64_t unix_seconds_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// The leap-seconds.list to the system clock's model, said once in the log.
+void use_leap_seconds_file(ClockGraph& clocks, LeapSecondsFile file, const char* when) {
+  if (!file.warning.empty()) spdlog::warn("{}{}", when, file.warning);
+  if (file.list) {
+    const LeapSecondsList& list = *file.list;
+    const std::optional<int> tai = list.tai_utc_at(unix_seconds_now());
+    spdlog::info("{}leap seconds from {}: TAI - UTC {} s, expires {}, {}", when, file.path, tai ? *tai : 0,
+                 utc_date(list.expiry), list.hash_verified ? "hash verified" : "no hash to verify");
+  }
+  clocks.set_leap_seconds_list(std::move(file.list), file.path);
 }
 
 // SIGHUP: the configuration file read again and what can change live applied (daemon/reload.hpp).
@@ -122,6 +137,13 @@ void reload_configuration(const std::string& path, DaemonConfig& running, bool l
     }
   }
   if (service) service->reload();  // the certificate and key files, as every SIGHUP
+  // The leap-seconds.list too (tzdata updates it twice a year); a broken one keeps the old list.
+  if (auto leap = load_leap_seconds_file(next->system_clock, unix_seconds_now()); !leap) {
+    spdlog::error("SIGHUP: {}; keeping the leap seconds known before", leap.error().message);
+  } else {
+    running.system_clock.leap_seconds_list = next->system_clock.leap_seconds_list;
+    use_leap_seconds_file(clocks, std::move(*leap), "SIGHUP: ");
+  }
   spdlog::info("{}", reload_summary(plan));
 }
 
@@ -192,7 +214,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
   }
+  // The leap-seconds.list is checked with the file: a configured one that cannot be used is an
+  // error before anything starts.
+  auto leap_file = load_leap_seconds_file(config->system_clock, unix_seconds_now());
+  if (!leap_file) {
+    std::fprintf(stderr, "%s: %s\n", config_path.c_str(), leap_file.error().message.c_str());
+    return 1;
+  }
   if (check_only) {
+    if (!leap_file->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), leap_file->warning.c_str());
     std::printf("%s: ok (%zu sources%s%s)\n", config_path.c_str(), config->sources.size(),
                 config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
@@ -243,6 +273,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
+  use_leap_seconds_file(clocks, std::move(*leap_file), "");
   // The state directory holds the frequency and NTS files; made here, before the privileges go.
   if (::mkdir(config->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     spdlog::warn("cannot create state-dir {}: {}; frequency and NTS state are not kept", config->state_dir,
@@ -375,6 +406,7 @@ int main(int argc, char** argv) {
   auto snapshot = [&] {
     DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
     status.clocks = clocks.clock_statuses();
+    status.leap = clocks.leap_status();
     return status;
   };
   std::unique_ptr<ControlServer> control;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 #include <array>
@@ -77,6 +78,14 @@ std::int64_t monotonic_ns() {
 }
 
 
+
+// The kernel's clock state (adjtimex without modes only reads): TIME_OOP while it shows the
+// inserted 23:59:59, TIME_WAIT after it. For a smearing server's readings of that second.
+bool kernel_in_inserted_second() {
+  timex tx{};
+  const int state = ::clock_adjtime(CLOCK_REALTIME, &tx);
+  return state == TIME_OOP || state == TIME_WAIT;
+}
 
 Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
@@ -262,6 +271,7 @@ void NtpServer::Worker::prepare() {
   if (interleaved) state_->responder.enable_interleaved();
   if (interleaved) state_->pending.assign(sockets.size(), PendingTransmits(InterleavedTable::kDefaultCapacity));
   if (rate_limit) state_->limiter.emplace(make_rate_limiter(*rate_limit));
+  state_->responder.set_inserted_second_probe(kernel_in_inserted_second);
 }
 
 void NtpServer::Worker::take_updates() {

@@ -35,6 +35,7 @@ void compare_server(Differences& d, const std::optional<NtpServerConfig>& before
   d.compare("server.workers", a.workers, b.workers);
   d.compare("server.local-stratum", a.local_stratum, b.local_stratum);
   d.compare("server.interleaved", a.interleaved, b.interleaved);
+  d.compare("server.leap-smear", a.leap_smear, b.leap_smear);
   d.compare("server.rate-limit", a.rate_limit, b.rate_limit);
   d.compare("server.key-seed", a.key_seed, b.key_seed);
   compare_key_ring(d, "server", a.keys, b.keys);

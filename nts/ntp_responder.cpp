@@ -115,8 +115,14 @@ NtpResponder::NtpResponder(std::function<NtpTimestamp()> now, RandomFill random)
 
 void NtpResponder::enable_interleaved(std::size_t capacity) { table_.emplace(capacity); }
 
+NtpTimestamp NtpResponder::served(NtpTimestamp reading) const {
+  if (!clock_.smear) return reading;
+  const bool repeated = in_ambiguous_second(*clock_.smear, reading) && inserted_second_ && inserted_second_();
+  return smeared(*clock_.smear, reading, repeated);
+}
+
 bool NtpResponder::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
-  return table_ && table_->note_transmit(handle, tx);
+  return table_ && table_->note_transmit(handle, served(tx));
 }
 
 std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const NtpHeader& request, bool nts) {
@@ -130,6 +136,7 @@ std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const NtpHeader& 
 Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateCheck rate, KeyRing* ring,
                                std::span<std::uint8_t> out) {
   if (request.size() < kNtpHeaderLength) return drop(DropReason::kTooShort);
+  rx_time = served(rx_time);
   // Version and mode from the first octet before any parsing: most junk stops here.
   const std::uint8_t version = (request[0] >> 3) & 7;
   const auto mode = static_cast<NtpMode>(request[0] & 7);
@@ -176,7 +183,7 @@ NtpHeader NtpResponder::answer_header(const NtpHeader& request, NtpTimestamp rx_
   h.root_delay = clock_.root_delay;
   h.root_dispersion = clock_.root_dispersion;
   h.reference_id = clock_.reference_id;
-  h.reference_time = clock_.reference_time;
+  h.reference_time = served(clock_.reference_time);
   h.origin_time = request.transmit_time;  // the client matches it against what it sent
   h.receive_time = rx_time;
   return h;
@@ -198,7 +205,7 @@ Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_t
   write_ntp_header(writer, header);
   // The transmit timestamp is read after everything else is written, so T3 is as late as it can
   // be before the bytes leave.
-  NtpTimestamp tx = now_();
+  NtpTimestamp tx = served_now();
   if (save) tx = table_->unique_transmit(tx, rx_time);
   write_timestamp(out.subspan(kTransmitTimeOffset, 8), previous_tx ? *previous_tx : tx);
 
@@ -214,7 +221,7 @@ Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_t
 
 Response NtpResponder::nak(NakReason reason, NtpHeader header, ByteView unique_id, std::span<std::uint8_t> out) {
   make_kiss(header, kKissNtsn);
-  header.transmit_time = now_();
+  header.transmit_time = served_now();
   auto length = build_nts_nak(header, unique_id, out);
   if (!length) return drop(DropReason::kResponseFailed);
   ++counters_.naks[index_of(reason)];
@@ -295,7 +302,7 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   parts.nonce = nonce;
   // The header is authenticated, so T3 cannot be later than this: after the cookies, just
   // before the authenticator is sealed.
-  NtpTimestamp tx = now_();
+  NtpTimestamp tx = served_now();
   if (save) tx = table_->unique_transmit(tx, rx_time);
   header.transmit_time = previous_tx ? *previous_tx : tx;
   parts.header = header;

@@ -30,6 +30,7 @@
 #include <optional>
 #include <span>
 
+#include "clock/leap_smear.hpp"
 #include "clock/ntp_time.hpp"
 #include "nts/aead.hpp"
 #include "nts/bytes.hpp"
@@ -55,6 +56,9 @@ struct ServerClockState {
   NtpShort root_dispersion;
   std::uint32_t reference_id = 0;
   NtpTimestamp reference_time;
+  // [server] leap-smear: every timestamp served (receive, transmit, reference) is smeared around
+  // this leap second (clock/leap_smear.hpp). The leap field is then the caller's to clear.
+  std::optional<LeapSmear> smear;
 
   bool operator==(const ServerClockState&) const = default;
 };
@@ -157,6 +161,10 @@ class NtpResponder {
   NtpResponder& operator=(NtpResponder&&) noexcept = default;
 
   void set_clock_state(const ServerClockState& state) { clock_ = state; }
+  // For a smearing server: true while the kernel is in (or past) the second it inserts, so that a
+  // reading of the 23:59:59 it shows twice is smeared as the second one. Asked only for readings
+  // in that second; without it, such readings count as the first 23:59:59.
+  void set_inserted_second_probe(std::function<bool()> probe) { inserted_second_ = std::move(probe); }
   const ServerClockState& clock_state() const { return clock_; }
 
   // Turns on the interleaved mode with a table of `capacity` responses (allocated here, once).
@@ -196,7 +204,12 @@ class NtpResponder {
   // creating costs ~2 µs each (see Aead::rekey).
   AeadPair* aeads_for(std::uint16_t aead_id, ByteView c2s, ByteView s2c);
 
+  // A reading of the system clock as served: smeared while clock_.smear says so.
+  NtpTimestamp served(NtpTimestamp reading) const;
+  NtpTimestamp served_now() const { return served(now_()); }
+
   std::function<NtpTimestamp()> now_;
+  std::function<bool()> inserted_second_;
   RandomFill random_;
   ServerClockState clock_;
   ResponderCounters counters_;

@@ -26,6 +26,14 @@ check "kairosd --check-config FILE" 0 "lan-server.toml: ok" "$kairosd" --check-c
 check "kairosd --config FILE --check-config" 0 "lan-server.toml: ok" "$kairosd" --config "$examples/lan-server.toml" --check-config
 check "kairosd --check-config BAD" 1 "bad.toml:3" "$kairosd" --check-config "$dir/bad.toml"
 check "kairosd --check-config MISSING" 1 "missing.toml" "$kairosd" --check-config "$dir/missing.toml"
+# A configured leap-seconds.list must be there and intact (its #h hash); "" turns it off.
+printf '#$ 3960835200\n#@ 3991593600\n3692217600 37\n#h 1 2 3 4 5\n' >"$dir/edited.list"
+printf '[[source]]\naddress = "x"\n[clock.system]\nleap-seconds-list = "%s"\n' "$dir/none.list" >"$dir/leap-missing.toml"
+printf '[[source]]\naddress = "x"\n[clock.system]\nleap-seconds-list = "%s"\n' "$dir/edited.list" >"$dir/leap-edited.toml"
+printf '[[source]]\naddress = "x"\n[clock.system]\nleap-seconds-list = ""\n' >"$dir/leap-off.toml"
+check "kairosd --check-config, leap list missing" 1 "cannot read $dir/none.list" "$kairosd" --check-config "$dir/leap-missing.toml"
+check "kairosd --check-config, leap list edited" 1 "does not match" "$kairosd" --check-config "$dir/leap-edited.toml"
+check "kairosd --check-config, leap list off" 0 "leap-off.toml: ok" "$kairosd" --check-config "$dir/leap-off.toml"
 check "kairosd --version" 0 "kairosd " "$kairosd" --version
 check "kairosctl --version" 0 "kairosctl " "$kairosctl" --version
 check "kairosctl --socket PATH status" 2 "$dir/before.sock" "$kairosctl" --socket "$dir/before.sock" status

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
+#include <string>
 
+#include "clock/leap_seconds_list.hpp"
+#include "clock/ntp_time.hpp"
 #include "clock/sim_clock.hpp"
 
 namespace kairos {
@@ -401,6 +405,74 @@ TEST_F(ClockGraphTest, ThePollLengthensWhileTheModelPredictsAndShortensOnASurpri
   jump = 5e-3;
   poll.on_sample(*exchange());
   EXPECT_LT(poll.exponent(), 10);
+}
+
+}  // namespace
+}  // namespace kairos
+
+namespace kairos {
+namespace {
+
+constexpr std::int64_t k2027 = 1'798'761'600;  // 2027-01-01 00:00:00 UTC
+
+// A list with an (invented) leap second at the end of 2026, valid until mid-2027.
+LeapSecondsList list_with_2027_leap() {
+  const std::string text = "#@ " + std::to_string(k2027 + 180 * 86400 + kNtpUnixOffset) +
+                           "\n3692217600 37\n" + std::to_string(k2027 + kNtpUnixOffset) + " 38\n";
+  return parse_leap_seconds_list(text, "test").value();
+}
+
+TEST_F(ClockGraphTest, TheListSetsTheKernelsTaiOffsetOnlyWhenSteering) {
+  for (const bool steer : {true, false}) {
+    t = 0;
+    auto graph = make(steer, k2027 - 3600);
+    graph->set_leap_seconds_list(list_with_2027_leap(), "/test/leap-seconds.list");
+    EXPECT_EQ(real->tai_offset(), steer ? std::optional<int>(37) : std::nullopt) << steer;
+    const LeapStatus s = graph->leap_status();
+    EXPECT_EQ(s.tai_utc, 37);
+    EXPECT_EQ(s.list, "/test/leap-seconds.list");
+    ASSERT_TRUE(s.next_leap);
+    EXPECT_EQ(s.next_leap->utc, k2027);
+    // The list's leap is armed on its day even though no source announces it.
+    const std::size_t source = graph->add_source("server");
+    feed(*graph, {source}, 0, 8);
+    EXPECT_EQ(graph->system_status().leap_armed, Leap::kInsert) << steer;
+  }
+}
+
+TEST_F(ClockGraphTest, ASmearingServerAnnouncesNoLeapAndSmearsAroundIt) {
+  for (const std::string smear : {"linear-24h", "none"}) {
+    t = 0;
+    config.server = NtpServerConfig{};
+    config.server->leap_smear = smear;
+    auto graph = make(true, k2027 - 3600);  // 2026-12-31 23:00
+    const std::size_t source = graph->add_source("server");
+    for (int i = 0; i < 64; ++i) {
+      t = 16.0 * i;
+      NtpExchangeResult r = sample_now();
+      r.sample.header.leap = NtpLeap::kInsertSecond;
+      graph->on_sample(source, r);
+    }
+    // The system clock itself leaps either way.
+    EXPECT_EQ(graph->system_status().leap_armed, Leap::kInsert) << smear;
+    auto state = graph->server_state();
+    ASSERT_TRUE(state);
+    const LeapStatus status = graph->leap_status();
+    if (smear == "none") {
+      EXPECT_EQ(state->leap, NtpLeap::kInsertSecond);
+      EXPECT_FALSE(state->smear);
+      EXPECT_FALSE(status.smear_active);
+      continue;
+    }
+    EXPECT_EQ(state->leap, NtpLeap::kNone);
+    ASSERT_TRUE(state->smear);
+    EXPECT_EQ(state->smear->leap, k2027);
+    EXPECT_EQ(state->smear->kind, Leap::kInsert);
+    EXPECT_TRUE(status.smear_active);
+    // About 23:17 on the leap's day: 11 h 17 min into the window, that share of a second behind.
+    const double since_noon = 43200 - 3600 + t;
+    EXPECT_NEAR(status.smear_offset, -since_noon / 86401, 1e-3);
+  }
 }
 
 }  // namespace

@@ -723,6 +723,40 @@ discipline-phc = true
   EXPECT_NE(m.find("vclock.toml:4: 'phc-vclock' binds hardware stamps"), std::string::npos) << m;
   EXPECT_NE(m.find("vclock.toml:7: 'phc-vclock' on more than one interface"), std::string::npos) << m;
   EXPECT_NE(m.find("vclock.toml:11: 'discipline-phc' with hw-timestamping \"check\""), std::string::npos) << m;
+TEST(ConfigLeap, LeapSecondsListDefaultsToTheSystemFileAndCanBeOff) {
+  auto unset = parse_config("[[source]]\naddress = \"x\"\n", "c.toml");
+  ASSERT_TRUE(unset);
+  EXPECT_FALSE(unset->system_clock.leap_seconds_list.has_value());
+  auto off = parse_config("[[source]]\naddress = \"x\"\n[clock.system]\nleap-seconds-list = \"\"\n", "c.toml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->system_clock.leap_seconds_list, "");
+  auto path = parse_config("[[source]]\naddress = \"x\"\n[clock.system]\nleap-seconds-list = \"/etc/leap.list\"\n", "c.toml");
+  ASSERT_TRUE(path) << path.error().message;
+  EXPECT_EQ(path->system_clock.leap_seconds_list, "/etc/leap.list");
+}
+
+TEST(ConfigLeap, BadLeapKeysAreNamedWithTheirLine) {
+  auto config = parse_config(R"([[source]]
+address = "x"
+[clock.system]
+leap-seconds-list = "leap.list"
+[server]
+leap-smear = "quadratic"
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:4: 'leap-seconds-list' is an absolute path"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:6: 'leap-smear' is \"none\" or \"linear-24h\""), std::string::npos) << m;
+}
+
+TEST(ConfigLeap, LeapSmearIsOffUnlessAsked) {
+  auto plain = parse_config("[server]\n", "c.toml");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->server->leap_smear, "none");
+  auto smear = parse_config("[server]\nleap-smear = \"linear-24h\"\n", "c.toml");
+  ASSERT_TRUE(smear) << smear.error().message;
+  EXPECT_EQ(smear->server->leap_smear, "linear-24h");
 }
 
 }  // namespace

@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "clock/leap_seconds_list.hpp"
+#include "clock/ntp_time.hpp"
 #include "clock/sim_clock.hpp"
 
 namespace kairos {
@@ -506,6 +509,76 @@ TEST(Discipline, LeapAnnouncedByAMinorityIsIgnored) {
   }
   w.advance_to(201);
   EXPECT_EQ(w.clock.leaps(), 0);
+}
+
+// A leap-seconds.list whose last line is `last` (NTP seconds, TAI - UTC), expiring at `expiry`.
+LeapSecondsList leap_list(const std::string& last, std::int64_t expiry_unix) {
+  const std::string text = "#@ " + std::to_string(expiry_unix + kNtpUnixOffset) + "\n3644697600 36\n3692217600 37\n" + last;
+  auto list = parse_leap_seconds_list(text, "test");
+  EXPECT_TRUE(list) << list.error().message;
+  return *list;
+}
+// 2027-01-01 in NTP seconds: a leap second at the end of 2026-12-31, invented for the tests.
+const std::string k2027Leap = std::to_string(kEpoch + kNtpUnixOffset) + " 38\n";
+
+TEST(Discipline, ALeapInTheListIsArmedThoughNoSourceAnnouncesIt) {
+  World w(0, 0, {}, 1, kLeapDayEpoch);
+  w.discipline.set_leap_seconds_list(leap_list(k2027Leap, kEpoch + 180 * 86400));
+  // TAI - UTC from the list at once, before any measurement.
+  EXPECT_EQ(w.clock.tai_offset(), 37);
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kNone);
+  }
+  EXPECT_EQ(w.discipline.armed_leap(), Leap::kInsert);
+  EXPECT_EQ(w.discipline.outvoted_leap(), Leap::kNone);
+  ASSERT_TRUE(w.discipline.armed_leap_event());
+  EXPECT_EQ(w.discipline.armed_leap_event()->utc, kEpoch);
+  w.advance_to(200.5);
+  EXPECT_EQ(w.clock.leaps(), 1);
+  // After the leap: disarmed, the event remembered (for a smearing server), TAI - UTC one more.
+  for (double t = 210; t <= 300; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kNone);
+  }
+  EXPECT_EQ(w.discipline.armed_leap(), Leap::kNone);
+  ASSERT_TRUE(w.discipline.armed_leap_event());
+  EXPECT_EQ(w.clock.tai_offset(), 38);
+  EXPECT_EQ(w.discipline.tai_offset(), 38);
+}
+
+TEST(Discipline, SourcesAnnouncingALeapTheListLacksAreOutvoted) {
+  World w(0, 0, {}, 1, kLeapDayEpoch);
+  w.discipline.set_leap_seconds_list(leap_list("", kEpoch + 180 * 86400));
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kInsert);
+  }
+  EXPECT_EQ(w.discipline.leap(), Leap::kInsert);
+  EXPECT_EQ(w.discipline.armed_leap(), Leap::kNone);
+  EXPECT_EQ(w.discipline.outvoted_leap(), Leap::kInsert);
+  w.advance_to(200.5);
+  EXPECT_EQ(w.clock.leaps(), 0);
+}
+
+TEST(Discipline, AnExpiredListLeavesTheLeapToTheSources) {
+  World w(0, 0, {}, 1, kLeapDayEpoch);
+  w.discipline.set_leap_seconds_list(leap_list("", kEpoch - 10 * 86400));
+  EXPECT_FALSE(w.clock.tai_offset().has_value());
+  const std::size_t s = w.discipline.add_source({.name = "a"});
+  w.clock.set_leap_point(200);
+  for (double t = 1; t <= 100; t += 10) {
+    w.advance_to(t);
+    w.measure(s, 0, Leap::kInsert);
+  }
+  EXPECT_EQ(w.discipline.outvoted_leap(), Leap::kNone);
+  w.advance_to(200.5);
+  EXPECT_EQ(w.clock.leaps(), 1);
+  EXPECT_EQ(w.clock.tai_offset_sets(), 0u);
 }
 
 TEST(Discipline, RetiredMajorityNoLongerOutvotesTheTruth) {

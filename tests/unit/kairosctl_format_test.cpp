@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/daemon_status.hpp"
 #include "status_format.hpp"
 
 namespace kairos {
@@ -121,6 +122,42 @@ TEST(KairosctlWaitsync, SynchronizedWithinTheMaxErrorPasses) {
   EXPECT_TRUE(check_sync(status_answer("synchronized", 5.0), std::numeric_limits<double>::infinity()).synchronized);
   EXPECT_EQ(check_sync(status_answer("no majority", 0.004), 0.01).summary,
             "no majority, offset +0.000002547 s ± 0.004000000 s");
+}
+
+}  // namespace
+}  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(KairosctlFormat, StatusShowsTaiMinusUtcFromTheListAndTheSmear) {
+  json answer = status_answer("synchronized", 5.39e-6);
+  LeapStatus leap;
+  leap.list = "/usr/share/zoneinfo/leap-seconds.list";
+  leap.list_expiry = 1782604800;  // 2026-06-28
+  leap.tai_utc = 37;
+  leap.next_leap = LeapEvent{.utc = 1798761600, .leap = Leap::kInsert, .tai_utc_after = 38};  // 2027-01-01
+  leap.smear = "linear-24h";
+  leap.smear_active = true;
+  leap.smear_offset = -0.25;
+  answer["leap"] = leap_json(leap);
+  std::string out = format_status(answer);
+  EXPECT_NE(out.find("TAI - UTC       : 37 s (from /usr/share/zoneinfo/leap-seconds.list, expires 2026-06-28)\n"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("Next leap       : insert at the end of 2026-12-31\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Leap smear      : linear-24h active, offset -0.250000000 s\n"), std::string::npos) << out;
+  // Expired: TAI - UTC is not claimed.
+  leap.tai_utc.reset();
+  leap.next_leap.reset();
+  leap.list_expired = true;
+  leap.smear = "none";
+  answer["leap"] = leap_json(leap);
+  out = format_status(answer);
+  EXPECT_NE(out.find("TAI - UTC       : unknown (/usr/share/zoneinfo/leap-seconds.list expired 2026-06-28)\n"),
+            std::string::npos) << out;
+  EXPECT_EQ(out.find("Leap smear"), std::string::npos) << out;
+  answer["leap"] = leap_json(LeapStatus{});
+  EXPECT_NE(format_status(answer).find("TAI - UTC       : unknown (no leap-seconds.list)\n"), std::string::npos);
 }
 
 }  // namespace

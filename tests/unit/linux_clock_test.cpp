@@ -55,6 +55,7 @@ struct FakeKernel {
     if (tx->modes & ADJ_STATUS) state.status = tx->status;
     if (tx->modes & ADJ_MAXERROR) state.maxerror = tx->maxerror;
     if (tx->modes & ADJ_ESTERROR) state.esterror = tx->esterror;
+    if (tx->modes & ADJ_TAI) state.tai = static_cast<int>(tx->constant);
     *tx = state;
     return TIME_OK;
   }
@@ -357,7 +358,34 @@ TEST(KernelClock, NowReadsTheClockItWasGiven) {
   EXPECT_EQ(kernel.ids[0], phc_clock_id(7));
 }
 
+TEST(KernelClock, TaiOffsetIsSetWithAdjTaiAlone) {
+  FakeKernel kernel;
+  kernel.state.status = STA_INS | STA_UNSYNC;
+  auto clock = system_clock(kernel);
+  ASSERT_TRUE(clock->set_tai_offset(37));
+  const auto writes = kernel.writes();
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].modes, static_cast<unsigned>(ADJ_TAI));
+  EXPECT_EQ(writes[0].constant, 37);
+  EXPECT_EQ(kernel.state.tai, 37);
+  EXPECT_EQ(kernel.state.status, STA_INS | STA_UNSYNC);  // nothing else touched
+}
+
+TEST(KernelClock, NegativeTaiOffsetRefused) {
+  FakeKernel kernel;
+  auto clock = system_clock(kernel);
+  EXPECT_FALSE(clock->set_tai_offset(-1));
+  EXPECT_TRUE(kernel.writes().empty());
+}
+
 // --- a PHC on a fake kernel ---
+
+TEST(KernelClock, PhcRefusesTaiOffset) {
+  FakeKernel kernel;
+  auto clock = phc(kernel);
+  EXPECT_FALSE(clock->set_tai_offset(37));
+  EXPECT_TRUE(kernel.calls.empty());
+}
 
 TEST(KernelClock, PhcRefusesLeap) {
   FakeKernel kernel;

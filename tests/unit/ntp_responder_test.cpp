@@ -1139,3 +1139,64 @@ TEST(NtpResponderInterleaved, NtsInterleavedExchangeIsAuthenticatedAndNeverMixes
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// A smearing server ([server] leap-smear): a leap second inserted 6 h after the exchange (whose
+// timestamps are at kNowUnix + 0.5 s).
+LeapSmear insertion_in(double hours) {
+  return LeapSmear{.leap = static_cast<std::int64_t>(kNowUnix) + static_cast<std::int64_t>(hours * 3600),
+                   .kind = Leap::kInsert};
+}
+
+TEST(NtpResponderSmear, ServedTimestampsAreSmearedPlainAndNts) {
+  auto ring = seeded_ring(21);
+  const NtsKeys keys = keys_for(15);
+  const Times times = times_with_offset(0);
+  Server server(times.tx);
+  ServerClockState state = synced_clock();
+  state.smear = insertion_in(6);
+  server.responder.set_clock_state(state);
+  auto session = client_session(keys, ring, 8);
+  auto exchange = NtpClientExchange::nts(session, counting_random(0x36)).value();
+  // 6 h before the leap is 6 h into the 24 h window: a quarter of the second the smear takes off
+  // (T2 is 0.505 s after kNowUnix).
+  const double since_noon = 6 * 3600 + 0.505;
+  const double expected = -since_noon / 86401;
+  for (const Answer& answer : {respond(server, plain_request(5), &ring, RateDecision::kAllow, times.rx),
+                               respond(server, exchange.request(), &ring, RateDecision::kAllow, times.rx)}) {
+    ASSERT_NE(answer.response.kind, ResponseKind::kDropped);
+    const NtpHeader h = header_of(answer.bytes);
+    EXPECT_NEAR((h.receive_time - times.rx).seconds(), expected, 1e-7);
+    EXPECT_NEAR((h.transmit_time - times.tx).seconds(), expected, 1e-7);
+    EXPECT_NEAR((h.transmit_time - h.receive_time).seconds(), 0.001 * 86400 / 86401, 1e-8);
+  }
+  // Outside the window nothing changes.
+  state.smear = insertion_in(13);
+  server.responder.set_clock_state(state);
+  const NtpHeader h = header_of(respond(server, plain_request(6), &ring, RateDecision::kAllow, times.rx).bytes);
+  EXPECT_EQ(h.receive_time, times.rx);
+  EXPECT_EQ(h.transmit_time, times.tx);
+}
+
+TEST(NtpResponderSmear, TheKernelsRepeatedSecondIsServedAsTheSecondPass) {
+  // The exchange's stamps fall in the second before the leap's midnight (23:59:59.50x).
+  const Times times = times_with_offset(0);
+  Server server(times.tx);
+  ServerClockState state = synced_clock();
+  state.smear = LeapSmear{.leap = static_cast<std::int64_t>(kNowUnix) + 1, .kind = Leap::kInsert};
+  server.responder.set_clock_state(state);
+  bool inserted = false;
+  server.responder.set_inserted_second_probe([&inserted] { return inserted; });
+  const NtpHeader first = header_of(respond(server, plain_request(7), nullptr, RateDecision::kAllow, times.rx).bytes);
+  EXPECT_NEAR((first.receive_time - times.rx).seconds(), -0.5, 1e-4);
+  inserted = true;  // the kernel now shows 23:59:59 the second time
+  const NtpHeader second = header_of(respond(server, plain_request(8), nullptr, RateDecision::kAllow, times.rx).bytes);
+  EXPECT_NEAR((second.receive_time - times.rx).seconds(), 0.5, 1e-4);
+  // A second of real time apart, the two served times are a smeared second apart: no step back.
+  EXPECT_NEAR((second.receive_time - first.receive_time).seconds(), 86400.0 / 86401, 1e-4);
+}
+
+}  // namespace
+}  // namespace kairos

@@ -75,6 +75,30 @@ std::string format_offset(double offset, const json& bound) {
 
 std::string format_reach(unsigned reach) { return fmt::format("{:o}", reach & 0xffu); }
 
+std::string format_leap(const json& leap) {
+  std::string out;
+  const std::string list = text(field(leap, "list"));
+  const std::string expiry = text(field(leap, "list_expiry"));
+  const bool expired = field(leap, "list_expired").is_boolean() && field(leap, "list_expired").get<bool>();
+  if (field(leap, "tai_utc").is_number()) {
+    out += label("TAI - UTC", fmt::format("{} s (from {}, expires {})", count(field(leap, "tai_utc")), list, expiry));
+  } else if (expired) {
+    out += label("TAI - UTC", fmt::format("unknown ({} expired {})", list, expiry));
+  } else {
+    out += label("TAI - UTC", "unknown (no leap-seconds.list)");
+  }
+  if (const json& next = field(leap, "next_leap"); next.is_object()) {
+    out += label("Next leap", fmt::format("{} at the end of {}", text(field(next, "kind")), text(field(next, "date"))));
+  }
+  const std::string smear = text(field(leap, "smear"));
+  if (smear != "none" && smear != "-") {
+    const bool active = field(leap, "smear_active").is_boolean() && field(leap, "smear_active").get<bool>();
+    out += label("Leap smear", active ? fmt::format("{} active, offset {:+.9f} s", smear, number(field(leap, "smear_offset")))
+                                      : smear + ", not active");
+  }
+  return out;
+}
+
 std::string format_status(const json& answer) {
   const json& clock = field(answer, "system");
   std::string out;
@@ -94,6 +118,7 @@ std::string format_status(const json& answer) {
     out += label("Leap second", fmt::format("{} announced; {}", leap,
                                             armed ? "armed for midnight UTC" : "armed on the month's last day"));
   }
+  if (const json& leap_seconds = field(answer, "leap"); leap_seconds.is_object()) out += format_leap(leap_seconds);
   const json& serving = field(answer, "serving");
   out += label("Serving time", serving.is_boolean() && serving.get<bool>() ? "yes" : "no");
   return out;

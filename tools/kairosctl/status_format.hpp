@@ -8,6 +8,8 @@
 namespace kairos {
 
 std::string format_status(const nlohmann::json& answer);
+// The status answer's "leap" object: TAI - UTC and its origin, the next leap, the served smear.
+std::string format_leap(const nlohmann::json& leap);
 std::string format_sources(const nlohmann::json& answer);
 std::string format_clocks(const nlohmann::json& answer);
 std::string format_server(const nlohmann::json& answer);
