@@ -723,6 +723,8 @@ discipline-phc = true
   EXPECT_NE(m.find("vclock.toml:4: 'phc-vclock' binds hardware stamps"), std::string::npos) << m;
   EXPECT_NE(m.find("vclock.toml:7: 'phc-vclock' on more than one interface"), std::string::npos) << m;
   EXPECT_NE(m.find("vclock.toml:11: 'discipline-phc' with hw-timestamping \"check\""), std::string::npos) << m;
+}
+
 TEST(ConfigLeap, LeapSecondsListDefaultsToTheSystemFileAndCanBeOff) {
   auto unset = parse_config("[[source]]\naddress = \"x\"\n", "c.toml");
   ASSERT_TRUE(unset);
