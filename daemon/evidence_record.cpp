@@ -41,9 +41,24 @@ Result<int> parse_clock_id(std::string_view text) {
   return *id;
 }
 
+// Times are within 100 years of the file's day (a clock stepped far back writes into the file it
+// is in), and absolute ones between 1970 and 9999: sums of them never overflow.
+constexpr std::int64_t kLargestMs = 3'155'760'000'000;
+constexpr std::int64_t kLastUnixMs = 253'402'300'800'000;
+
 Result<std::int64_t> parse_time(std::string_view text, const char* what) {
   auto t = parse_integer<std::int64_t>(text);
-  if (!t) return fail(std::string(what) + " '" + std::string(text) + "' is not an integer");
+  if (!t || *t < -kLargestMs || *t > kLargestMs) {
+    return fail(std::string(what) + " '" + std::string(text) + "' is not an integer within 100 years");
+  }
+  return *t;
+}
+
+Result<std::int64_t> parse_unix_ms(std::string_view text, const char* what) {
+  auto t = parse_integer<std::int64_t>(text);
+  if (!t || *t < 0 || *t > kLastUnixMs) {
+    return fail(std::string(what) + " '" + std::string(text) + "' is not a unix time in ms from 1970 to 9999");
+  }
   return *t;
 }
 
@@ -86,8 +101,10 @@ Result<EvidenceLine> parse_body(const std::vector<std::string_view>& f) {
     if (f[1] != kEvidenceMagic) return fail("not an evidence log (no 'kairos-evidence' header)");
     if (f[2] != "1") return fail("evidence log version '" + std::string(f[2]) + "' is not 1");
     EvidenceHeader h;
-    KAIROS_TRY(day, parse_time(f[3], "day start"));
-    if (*day % 86400 != 0) return fail("day start " + std::string(f[3]) + " is not a UTC midnight");
+    KAIROS_TRY(day, parse_unix_ms(f[3], "day start"));  // seconds, so within the range of ms too
+    if (*day % 86400 != 0 || *day > kLastUnixMs / 1000) {
+      return fail("day start " + std::string(f[3]) + " is not a UTC midnight before 9999");
+    }
     h.day_start = *day;
     KAIROS_TRY(interval, parse_time(f[4], "interval"));
     if (*interval < 1 || *interval > 3600 * 1000) return fail("interval " + std::string(f[4]) + " ms is out of range");
@@ -164,8 +181,8 @@ Result<EvidenceLine> parse_body(const std::vector<std::string_view>& f) {
     KAIROS_TRY(ok, need(6));
     EvidenceGap g;
     KAIROS_TRY(t, parse_time(f[1], "time"));
-    KAIROS_TRY(from, parse_time(f[2], "gap start"));
-    KAIROS_TRY(to, parse_time(f[3], "gap end"));
+    KAIROS_TRY(from, parse_unix_ms(f[2], "gap start"));
+    KAIROS_TRY(to, parse_unix_ms(f[3], "gap end"));
     auto lost = parse_integer<std::uint64_t>(f[4]);
     if (!lost) return fail("records lost '" + std::string(f[4]) + "' is not a count");
     KAIROS_TRY(why, text_field(f[5], "gap reason"));
@@ -183,7 +200,7 @@ Result<EvidenceLine> parse_body(const std::vector<std::string_view>& f) {
     KAIROS_TRY(t, parse_time(f[1], "time"));
     b.t = *t;
     if (f[2] != "none") {
-      KAIROS_TRY(last, parse_time(f[2], "last record"));
+      KAIROS_TRY(last, parse_unix_ms(f[2], "last record"));
       b.last_ms = *last;
     }
     KAIROS_TRY(version, text_field(f[3], "version"));

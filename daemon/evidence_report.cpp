@@ -40,6 +40,8 @@ void add_span(std::vector<EvidenceSpan>& spans, std::int64_t from, std::int64_t 
   }
 }
 
+constexpr std::int64_t kMaxDays = 3660;
+
 std::int64_t tier_ns(double tier) { return static_cast<std::int64_t>(std::llround(tier * 1e9)); }
 
 }  // namespace
@@ -90,6 +92,9 @@ EvidenceReport build_evidence_report(const EvidenceSet& set, const EvidenceRepor
     report.from_ms = first <= last ? first : 0;
     report.to_ms = first <= last ? last : 0;
   }
+  // At most ten years a report: a log whose times are wildly off (a clock set to 2090) cannot make
+  // it build a ClockDay for every day in between.
+  report.to_ms = std::min(report.to_ms, (day_of(report.from_ms) + kMaxDays * 86400) * 1000);
   const std::int64_t from = report.from_ms, to = report.to_ms;
   auto in_range = [&](std::int64_t ms) { return ms >= from && ms < to; };
 
