@@ -664,7 +664,7 @@ TEST(ConfigEvidence, KeysAreReadAndBadValuesNamedWithTheirLine) {
   for (const auto& [line, expected] :
        {std::pair{"path = \"relative\"", "e.toml:4: 'path' must be an absolute directory path"},
         std::pair{"interval = 0.0005", "e.toml:4: 'interval' must be a number between 0.01 and 3600"},
-        std::pair{"interval = 0.0015", "e.toml:4: 'interval' must be a whole number of milliseconds"},
+        std::pair{"interval = 1.0005", "e.toml:4: 'interval' must be a whole number of milliseconds"},
         std::pair{"retain-days = -1", "e.toml:4: 'retain-days' must be between 0 and 36500"},
         std::pair{"tiers = [1e-3, 100e-6]", "e.toml:4: 'tiers' must be a list of ascending seconds"},
         std::pair{"tiers = [\"100us\"]", "e.toml:4: 'tiers' must be a list of ascending seconds"},

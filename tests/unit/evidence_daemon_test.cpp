@@ -75,11 +75,11 @@ TEST(ClockEvidence, SelectedSourcesWithTheirAuthenticationAndFollowersByCrossTim
 }
 
 TEST(KairosctlReport, TiersAndTimesAreReadAsWritten) {
-  EXPECT_EQ(parse_tier("100us"), 100e-6);
-  EXPECT_EQ(parse_tier("100µs"), 100e-6);
-  EXPECT_EQ(parse_tier("1ms"), 1e-3);
-  EXPECT_EQ(parse_tier("50 ms"), 50e-3);
-  EXPECT_EQ(parse_tier("0.0001"), 1e-4);
+  EXPECT_DOUBLE_EQ(*parse_tier("100us"), 100e-6);
+  EXPECT_DOUBLE_EQ(*parse_tier("100µs"), 100e-6);
+  EXPECT_DOUBLE_EQ(*parse_tier("1ms"), 1e-3);
+  EXPECT_DOUBLE_EQ(*parse_tier("50 ms"), 50e-3);
+  EXPECT_DOUBLE_EQ(*parse_tier("0.0001"), 1e-4);
   EXPECT_FALSE(parse_tier("fast"));
   EXPECT_FALSE(parse_tier("-1ms"));
   EXPECT_FALSE(parse_tier("ms"));
