@@ -70,6 +70,10 @@ class Association {
   const std::optional<LastSample>& last_sample() const { return last_sample_; }
   bool nts() const { return config_.nts; }
   bool has_keys() const { return session_.has_value(); }
+  // The AEAD of the NTS keys in use (RFC 8915 §5.1 numbering); none without keys.
+  std::optional<std::uint16_t> aead() const {
+    return session_origin_ ? std::optional(session_origin_->keys.aead_id()) : std::nullopt;
+  }
   std::size_t cookies() const { return session_ ? session_->cookies() : 0; }
   // The NTS-KE server's address in use (NTS; "" until chosen).
   std::string ke_address() const { return config_.nts && choice_.current() ? choice_.current()->to_string() : std::string(); }

@@ -22,6 +22,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
+#include "daemon/tier_watch.hpp"
 #include "hwts/phc_device.hpp"
 #include "hwts/phc_watch.hpp"
 #include "nts/ntp_responder.hpp"
@@ -47,6 +48,7 @@ struct ClockStatus {
   Leap leap_armed = Leap::kNone;  // set on the clock (only on the last day of a month)
   std::optional<double> last_update_age;  // seconds since its model took a measurement; none yet
   std::vector<SourceStatus> sources;
+  std::vector<TierState> tiers;  // [evidence] tiers, filled in by kairosd's TierWatch (none without)
 };
 
 // Leap seconds as an operator sees them (kairosctl status): TAI - UTC and where it comes from,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -519,6 +520,53 @@ void read_metrics(const toml::table& t, DaemonConfig& config, Problems& problems
   config.metrics = std::move(m);
 }
 
+// [evidence]
+void read_evidence(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  reject_unknown_keys(t, {"enabled", "path", "interval", "retain-days", "tiers"}, "[evidence]", problems);
+  EvidenceConfig e;
+  e.line = t.source().begin.line;
+  if (auto v = get<bool>(t, "enabled", "true or false", problems)) e.enabled = *v;
+  if (auto v = get<std::string>(t, "path", "a string", problems)) {
+    if (v->size() < 2 || v->front() != '/') {
+      problems.add(t.get("path"), "'path' must be an absolute directory path");
+    } else {
+      e.path = *v;
+    }
+  }
+  // Whole milliseconds: the records' times are kept to the ms.
+  if (auto v = read_number(t, "interval", 0.01, 3600, problems)) {
+    if (std::abs(*v * 1000 - std::round(*v * 1000)) > 1e-6) {
+      problems.add(t.get("interval"), "'interval' must be a whole number of milliseconds (like 1 or 0.25)");
+    } else {
+      e.interval = *v;
+    }
+  }
+  if (auto v = read_int(t, "retain-days", 0, 36500, problems)) e.retain_days = static_cast<int>(*v);
+  if (const toml::node* node = t.get("tiers")) {
+    const toml::array* list = node->as_array();
+    std::vector<double> tiers;
+    bool ok = list != nullptr;
+    if (list) {
+      for (const toml::node& item : *list) {
+        std::optional<double> v;
+        if (auto i = item.value_exact<std::int64_t>()) v = static_cast<double>(*i);
+        if (auto f = item.value_exact<double>()) v = *f;
+        if (!v || !(*v >= 1e-9 && *v <= 1000) || (!tiers.empty() && *v <= tiers.back())) {
+          ok = false;
+          break;
+        }
+        tiers.push_back(*v);
+      }
+    }
+    if (!ok) {
+      problems.add(node, "'tiers' must be a list of ascending seconds between 1e-9 and 1000, like [100e-6, 1e-3]");
+    } else {
+      e.tiers = std::move(tiers);
+    }
+  }
+  config.evidence = std::move(e);
+}
+
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
@@ -547,7 +595,7 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   DaemonConfig config;
   reject_unknown_keys(root,
                       {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm",
-                       "metrics"},
+                       "metrics", "evidence"},
                       "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
   read_section(root, "logging", read_logging, config, problems);
@@ -555,6 +603,7 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
   read_section(root, "control", read_control, config, problems);
   read_section(root, "shm", read_shm, config, problems);
   read_section(root, "metrics", read_metrics, config, problems);
+  read_section(root, "evidence", read_evidence, config, problems);
   if (const toml::node* interfaces = root.get("interface")) {
     const toml::array* list = interfaces->as_array();
     if (!list || !list->is_array_of_tables()) {

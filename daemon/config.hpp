@@ -141,6 +141,17 @@ struct LoggingConfig {
   std::string tracking;           // the clock log's path (daemon/tracking_log.hpp); empty: none
 };
 
+// [evidence]: the evidence log for regulated clocks (daemon/evidence_log.hpp) and its tiers. No
+// section: no log and no tier alarms.
+struct EvidenceConfig {
+  bool enabled = true;                      // the section is there: on unless told otherwise
+  std::string path;                         // the directory; empty: <state-dir>/evidence
+  double interval = 1;                      // s between records of each clock
+  int retain_days = 0;                      // files older are removed; 0: never
+  std::vector<double> tiers{100e-6, 1e-3};  // s, ascending: MiFID II RTS 25's 100 µs and 1 ms
+  std::size_t line = 0;
+};
+
 struct DaemonConfig {
   bool steer = false;  // observe only unless set
   std::string state_dir = "/var/lib/kairos";
@@ -156,6 +167,11 @@ struct DaemonConfig {
   ControlConfig control;
   ShmConfig shm;
   std::optional<MetricsConfig> metrics;
+  std::optional<EvidenceConfig> evidence;
+  // The evidence directory in use: [evidence] path, else <state-dir>/evidence.
+  std::string evidence_dir() const {
+    return evidence && !evidence->path.empty() ? evidence->path : state_dir + "/evidence";
+  }
   const InterfaceConfig* interface(std::string_view name) const {
     for (const auto& i : interfaces) {
       if (i.name == name) return &i;

@@ -38,7 +38,10 @@ ServerSnapshot server_snapshot(const TimeService& service) {
 json clock_json(const ClockStatus& c) {
   std::size_t selected = 0;
   for (const auto& s : c.sources) selected += s.selected ? 1 : 0;
-  return json{{"name", c.name},
+  json tiers = json::array();
+  for (const TierState& t : c.tiers) tiers.push_back(json{{"tier", t.tier}, {"within", t.within}, {"breaches", t.breaches}});
+  return json{{"tiers", tiers},
+              {"name", c.name},
               {"state", to_string(c.state)},
               {"steered", c.steered},
               {"offset", c.offset},

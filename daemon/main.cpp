@@ -2,12 +2,14 @@
 // model (which steers the system clock with `steer = true`, and only observes otherwise), and
 // serves time (NTP and NTS, with an NTS-KE server) when configured.
 #include <signal.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -21,7 +23,9 @@
 #include "daemon/clock_graph.hpp"
 #include "daemon/config.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/clock_evidence.hpp"
 #include "daemon/daemon_status.hpp"
+#include "daemon/evidence_log.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/frequency_file.hpp"
 #include "daemon/interfaces.hpp"
@@ -38,6 +42,7 @@
 #include "daemon/shm_writer.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/seccomp_filter.hpp"
+#include "daemon/tier_watch.hpp"
 #include "daemon/time_service.hpp"
 #include "daemon/tracking_log.hpp"
 
@@ -145,6 +150,11 @@ void reload_configuration(const std::string& path, DaemonConfig& running, bool l
     use_leap_seconds_file(clocks, std::move(*leap), "SIGHUP: ");
   }
   spdlog::info("{}", reload_summary(plan));
+}
+
+std::int64_t realtime_ms() {
+  const timespec now = realtime_now();
+  return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000;
 }
 
 // The system clock's frequency is saved this often while synchronized (and at exit).
@@ -381,9 +391,15 @@ int main(int argc, char** argv) {
     tracking = std::move(*opened);
     loop->add_repeating(std::chrono::seconds(1), [&] { tracking->write(realtime_now(), clocks.clock_statuses()); });
   }
+  // The evidence log and the tiers ([evidence]); the log is opened after the privileges go, so
+  // its directory and files belong to [daemon] user.
+  std::unique_ptr<EvidenceLog> evidence;
+  std::unique_ptr<TierWatch> tiers;
+  if (config->evidence) tiers = std::make_unique<TierWatch>(config->evidence->tiers);
   auto realtime_watch = RealtimeWatch::start(*loop, [&] {
     clocks.on_realtime_set();
     publish_system();
+    if (evidence) evidence->note_foreign_step(realtime_ms(), clocks.system_status().name);
   });
   if (!realtime_watch) spdlog::warn("clock steps by other processes will go unnoticed: {}", realtime_watch.error().message);
   // After handle_signals: the server's worker threads inherit the blocked signal mask, so every
@@ -407,6 +423,10 @@ int main(int argc, char** argv) {
     DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
     status.clocks = clocks.clock_statuses();
     status.leap = clocks.leap_status();
+    if (tiers) {
+      status.system.tiers = tiers->states(status.system.name);
+      for (ClockStatus& c : status.clocks) c.tiers = tiers->states(c.name);
+    }
     return status;
   };
   std::unique_ptr<ControlServer> control;
@@ -505,6 +525,34 @@ int main(int argc, char** argv) {
                          start_source);
   };
   loop->add_repeating(kFrequencySaveInterval, [&] { save_frequency(clocks, frequency_path); });
+  // Every interval: the tiers looked at, and one evidence record per clock appended (a few hundred
+  // bytes to the page cache; a failing disk only queues and counts, see evidence_log.hpp).
+  if (config->evidence) {
+    const EvidenceConfig& e = *config->evidence;
+    if (e.enabled) {
+      EvidenceLogOptions options;
+      options.dir = config->evidence_dir();
+      options.interval_ms = std::llround(e.interval * 1000);
+      options.retain_days = e.retain_days;
+      options.version = std::string("kairosd ") + KAIROS_VERSION;
+      auto opened = EvidenceLog::open(options, realtime_ms());
+      if (opened) {
+        evidence = std::move(*opened);
+        spdlog::info("evidence log in {} every {} s, tiers {}", options.dir, e.interval,
+                     fmt::join(e.tiers, " s, "));
+      } else {
+        spdlog::error("{}; running without an evidence log", opened.error().message);
+      }
+    }
+    const auto authentication = association_authentication(associations);
+    loop->add_repeating(std::chrono::milliseconds(std::llround(e.interval * 1000)), [&, authentication] {
+      const std::vector<ClockStatus> statuses = clocks.clock_statuses();
+      for (const ClockStatus& c : statuses) tiers->update(c.name, c.offset, c.error_bound);
+      if (!evidence) return;
+      evidence->record(realtime_ms(), evidence_snapshots(statuses, authentication));
+      evidence->flush();
+    });
+  }
   // The HTTP thread never reads the daemon's state: the loop renders the page and hands it over.
   if (metrics) {
     auto publish_metrics = [&] { metrics->publish(metrics_text(snapshot(), KAIROS_VERSION)); };
@@ -536,6 +584,10 @@ int main(int argc, char** argv) {
   save_frequency(clocks, frequency_path);
   for (const Association& a : associations) {
     if (a.nts()) save_nts(a, config->state_dir);
+  }
+  if (evidence) {
+    evidence->record(realtime_ms(), evidence_snapshots(clocks.clock_statuses(), association_authentication(associations)));
+    evidence.reset();  // flushed and closed
   }
   service.reset();
   if (!ran) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 
+#include <fmt/format.h>
+
 namespace kairos {
 namespace {
 
@@ -87,6 +89,21 @@ void clock_metrics(std::string& out, const std::vector<ClockStatus>& clocks) {
        [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, c.frequency); });
   each("kairos_clock_steps_total", "counter", "Times the clock was stepped instead of slewed.",
        [](Family& f, const ClockStatus& c) { f.sample({{"clock", c.name}}, static_cast<std::uint64_t>(c.steps)); });
+  // [evidence] tiers, labelled by the tier in seconds as people write it ("0.0001", not "1e-04");
+  // no samples without the section.
+  auto tier_label = [](double tier) { return fmt::format("{:g}", tier); };
+  bool tiers = false;
+  for (const ClockStatus& c : clocks) tiers = tiers || !c.tiers.empty();
+  if (!tiers) return;
+  each("kairos_clock_within_tier", "gauge",
+       "1 while |offset| + maximum error is within the tier (seconds), judged on the maximum error, else 0.",
+       [&](Family& f, const ClockStatus& c) {
+         for (const TierState& t : c.tiers) f.sample({{"clock", c.name}, {"tier", tier_label(t.tier)}}, t.within);
+       });
+  each("kairos_clock_tier_breaches_total", "counter", "Times the clock left the tier (seconds) after being within it.",
+       [&](Family& f, const ClockStatus& c) {
+         for (const TierState& t : c.tiers) f.sample({{"clock", c.name}, {"tier", tier_label(t.tier)}}, t.breaches);
+       });
 }
 
 void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources) {

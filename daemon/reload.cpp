@@ -118,6 +118,15 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   } else if (a.metrics) {
     d.compare("metrics.listen", a.metrics->listen, b.metrics->listen);
   }
+  if (a.evidence.has_value() != b.evidence.has_value()) {
+    d.add("evidence");
+  } else if (a.evidence) {
+    d.compare("evidence.enabled", a.evidence->enabled, b.evidence->enabled);
+    d.compare("evidence.path", a.evidence->path, b.evidence->path);
+    d.compare("evidence.interval", a.evidence->interval, b.evidence->interval);
+    d.compare("evidence.retain-days", a.evidence->retain_days, b.evidence->retain_days);
+    d.compare("evidence.tiers", a.evidence->tiers, b.evidence->tiers);
+  }
   return d.take();
 }
 

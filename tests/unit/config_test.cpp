@@ -761,5 +761,43 @@ TEST(ConfigLeap, LeapSmearIsOffUnlessAsked) {
   EXPECT_EQ(smear->server->leap_smear, "linear-24h");
 }
 
+TEST(ConfigEvidence, NoSectionMeansNoLogAndTheSectionAloneTurnsItOn) {
+  auto none = parse_config("[[source]]\naddress = \"x\"\n", "c");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->evidence);
+  auto on = parse_config("[daemon]\nstate-dir = \"/s\"\n[[source]]\naddress = \"x\"\n[evidence]\n", "c");
+  ASSERT_TRUE(on) << on.error().message;
+  ASSERT_TRUE(on->evidence);
+  EXPECT_TRUE(on->evidence->enabled);
+  EXPECT_EQ(on->evidence_dir(), "/s/evidence");
+  EXPECT_EQ(on->evidence->tiers, (std::vector<double>{100e-6, 1e-3}));
+  EXPECT_EQ(on->evidence->interval, 1);
+  EXPECT_EQ(on->evidence->retain_days, 0);
+}
+
+TEST(ConfigEvidence, KeysAreReadAndBadValuesNamedWithTheirLine) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n[evidence]\npath = \"/var/log/kairos\"\nenabled = false\n"
+                             "interval = 0.5\nretain-days = 2000\ntiers = [50e-6, 1e-3, 0.05]\n",
+                             "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->evidence_dir(), "/var/log/kairos");
+  EXPECT_FALSE(config->evidence->enabled);
+  EXPECT_EQ(config->evidence->interval, 0.5);
+  EXPECT_EQ(config->evidence->retain_days, 2000);
+  EXPECT_EQ(config->evidence->tiers, (std::vector<double>{50e-6, 1e-3, 0.05}));
+  for (const auto& [line, expected] :
+       {std::pair{"path = \"relative\"", "e.toml:4: 'path' must be an absolute directory path"},
+        std::pair{"interval = 0.0005", "e.toml:4: 'interval' must be a number between 0.01 and 3600"},
+        std::pair{"interval = 1.0005", "e.toml:4: 'interval' must be a whole number of milliseconds"},
+        std::pair{"retain-days = -1", "e.toml:4: 'retain-days' must be between 0 and 36500"},
+        std::pair{"tiers = [1e-3, 100e-6]", "e.toml:4: 'tiers' must be a list of ascending seconds"},
+        std::pair{"tiers = [\"100us\"]", "e.toml:4: 'tiers' must be a list of ascending seconds"},
+        std::pair{"hook = \"/bin/true\"", "e.toml:4: unknown key 'hook' in [evidence]"}}) {
+    auto bad = parse_config(std::string("[[source]]\naddress = \"x\"\n[evidence]\n") + line + "\n", "e.toml");
+    ASSERT_FALSE(bad) << line;
+    EXPECT_NE(bad.error().message.find(expected), std::string::npos) << bad.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace kairos

@@ -222,3 +222,24 @@ TEST(MetricsText, NoServerMeansNoServerFamilies) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(MetricsText, TiersAreOneSeriesPerClockAndTier) {
+  DaemonStatus status;
+  ClockStatus c;
+  c.name = "system";
+  c.tiers = {TierState{.tier = 0.0001, .within = false, .breaches = 3}, TierState{.tier = 0.001, .within = true, .breaches = 0}};
+  status.clocks.push_back(c);
+  const std::string text = metrics_text(status, "v");
+  EXPECT_NE(text.find("kairos_clock_within_tier{clock=\"system\",tier=\"0.0001\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_clock_within_tier{clock=\"system\",tier=\"0.001\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_clock_tier_breaches_total{clock=\"system\",tier=\"0.0001\"} 3\n"), std::string::npos)
+      << text;
+  status.clocks[0].tiers.clear();
+  EXPECT_EQ(metrics_text(status, "v").find("tier"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kairos

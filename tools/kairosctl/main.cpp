@@ -5,6 +5,7 @@
 
 #include "control.hpp"
 #include "query.hpp"
+#include "report.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"kairosctl — status and queries for the kairos time daemon"};
@@ -56,6 +57,17 @@ int main(int argc, char** argv) {
   w->add_option("--timeout", wait.timeout, "Seconds to wait in all")->capture_default_str()->check(CLI::Range(0.0, 1e7));
   w->add_option("--interval", wait.interval, "Seconds between tries")->capture_default_str()->check(CLI::Range(0.01, 3600.0));
 
+  kairos::ReportCommandOptions report;
+  auto* r = app.add_subcommand("report", "Compliance report from an evidence log directory (no daemon needed); "
+                                         "exit 1 when its hash chain is broken");
+  r->add_option("--dir", report.dir, "The evidence directory ([evidence] path)")->capture_default_str();
+  r->add_option("--from", report.from, "Start: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds (default: the log's start)");
+  r->add_option("--to", report.to, "End, excluded (default: the log's end)");
+  r->add_option("--tier", report.tiers, "A tier like 100us, 1ms, 50ms (repeat for more; default 100us and 1ms)");
+  r->add_option("--format", report.format, "text, json or html")
+      ->check(CLI::IsMember({"text", "json", "html"}))
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   const bool socket_given_after =
       std::any_of(socket_after.begin(), socket_after.end(), [](const CLI::Option* o) { return o->count() > 0; });
@@ -71,5 +83,6 @@ int main(int argc, char** argv) {
     if (command->parsed()) return kairos::run_control(name, control);
   }
   if (w->parsed()) return kairos::run_waitsync(control, wait);
+  if (r->parsed()) return kairos::run_report(report);
   return 2;
 }

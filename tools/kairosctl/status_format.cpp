@@ -1,5 +1,7 @@
 #include "status_format.hpp"
 
+#include "daemon/tier_watch.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -119,6 +121,16 @@ std::string format_status(const json& answer) {
                                             armed ? "armed for midnight UTC" : "armed on the month's last day"));
   }
   if (const json& leap_seconds = field(answer, "leap"); leap_seconds.is_object()) out += format_leap(leap_seconds);
+  // [evidence] tiers: within or not, judged on |offset| + maximum error.
+  if (const json& tiers = field(clock, "tiers"); tiers.is_array() && !tiers.empty()) {
+    std::string list;
+    for (const json& t : tiers) {
+      const bool within = field(t, "within").is_boolean() && field(t, "within").get<bool>();
+      list += fmt::format("{}{} {} ({} breaches)", list.empty() ? "" : ", ", tier_text(number(field(t, "tier"))),
+                          within ? "within" : "OUTSIDE", count(field(t, "breaches")));
+    }
+    out += label("Tiers", list);
+  }
   const json& serving = field(answer, "serving");
   out += label("Serving time", serving.is_boolean() && serving.get<bool>() ? "yes" : "no");
   return out;

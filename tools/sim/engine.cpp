@@ -46,7 +46,7 @@ class World {
       : sc_(scenario),
         options_(options),
         rng_(options.seed),
-        epoch_(scenario.leap ? kMidnight - static_cast<std::int64_t>(std::llround(scenario.leap->at)) : kMidnight),
+        epoch_(scenario_epoch(scenario)),
         system_("system", [this] { return now_; }, epoch_, scenario.clock.initial_offset, scenario.clock.frequency, 0.1) {
     if (sc_.leap) system_.set_leap_point(sc_.leap->at);
     if (sc_.phc) {
@@ -396,6 +396,10 @@ class World {
 };
 
 }  // namespace
+
+std::int64_t scenario_epoch(const Scenario& scenario) {
+  return scenario.leap ? kMidnight - static_cast<std::int64_t>(std::llround(scenario.leap->at)) : kMidnight;
+}
 
 void run(const Scenario& scenario, const RunOptions& options, const std::function<void(const Record&)>& on_second) {
   World world(scenario, options);

@@ -21,6 +21,10 @@ struct RunOptions {
   Servo servo = Servo::kKalman;
 };
 
+// The unix time (UTC) a run of `scenario` starts at: 2027-01-01, or so that its leap second ends
+// that day. Record::time is seconds after it.
+std::int64_t scenario_epoch(const Scenario& scenario);
+
 // Calls on_second once per second of true time, in order.
 void run(const Scenario& scenario, const RunOptions& options, const std::function<void(const Record&)>& on_second);
 

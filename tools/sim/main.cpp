@@ -26,6 +26,7 @@
 #include "engine.hpp"
 #include "metrics.hpp"
 #include "scenario.hpp"
+#include "sim_evidence.hpp"
 
 extern char** environ;
 
@@ -47,6 +48,7 @@ struct Options {
   bool json = false;
   std::string csv;
   std::string plot;
+  std::string evidence;
   Servo servo = Servo::kKalman;
   bool list = false;
   bool table = false;
@@ -305,6 +307,9 @@ int run_one(const Options& o) {
   if (!o.plot.empty()) {
     if (auto drawn = write_plot(*scenario, o, metrics, records); !drawn) return failure(drawn.error().message);
   }
+  if (!o.evidence.empty()) {
+    if (auto written = write_evidence(o.evidence, *scenario, records); !written) return failure(written.error().message);
+  }
   return 0;
 }
 
@@ -524,6 +529,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print JSON");
   auto* csv = app.add_option("--csv", o.csv, "write every second to FILE (CSV)");
   auto* plot = app.add_option("--plot", o.plot, "draw offset and error bound to FILE.png (gnuplot)");
+  auto* evidence = app.add_option("--evidence", o.evidence,
+                                  "write the run's evidence log into DIR (for kairosctl report; DIR new or empty)");
   std::string servo = "kalman";
   app.add_option("--servo", servo, "kalman (kairos' model) or pi (the baseline)")
       ->check(CLI::IsMember({"kalman", "pi"}))
@@ -535,7 +542,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 1000u))
       ->capture_default_str()
       ->needs(table);
-  table->excludes(scenario)->excludes(list_flag)->excludes(csv)->excludes(plot);
+  table->excludes(scenario)->excludes(list_flag)->excludes(csv)->excludes(plot)->excludes(evidence);
   list_flag->excludes(scenario);
   try {
     app.parse(argc, argv);
