@@ -396,6 +396,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<EvidenceLog> evidence;
   std::unique_ptr<TierWatch> tiers;
   if (config->evidence) tiers = std::make_unique<TierWatch>(config->evidence->tiers);
+  // Under journald each breach and return is also an entry of its own message id, for alerting.
+  if (tiers && config->logging.target == "journald") tiers->on_event(journal_tier_event);
   auto realtime_watch = RealtimeWatch::start(*loop, [&] {
     clocks.on_realtime_set();
     publish_system();

@@ -1,5 +1,8 @@
 #include "daemon/tier_watch.hpp"
 
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -36,12 +39,15 @@ void TierWatch::update(const std::string& clock, double offset, double max_error
     if (within) {
       spdlog::info("{}: within the {} tier again (|offset| + maximum error {:.9f} s)", clock, tier_text(s.tier),
                    divergence);
+      // A return counts for the pager only after a breach (not the first entry at start).
+      if (notify_ && s.breaches > 0) notify_(TierEvent{clock, s.tier, true, divergence, s.breaches});
       w.ever_within[i] = true;
     } else if (w.ever_within[i]) {
       ++s.breaches;
       spdlog::warn("{}: tier breach: outside the {} tier (|offset| + maximum error {}), breach {} since start", clock,
                    tier_text(s.tier), std::isfinite(divergence) ? fmt::format("{:.9f} s", divergence) : "unknown",
                    s.breaches);
+      if (notify_) notify_(TierEvent{clock, s.tier, false, divergence, s.breaches});
     }
   }
 }
@@ -51,6 +57,15 @@ std::vector<TierState> TierWatch::states(const std::string& clock) const {
   std::vector<TierState> out;
   for (double tier : tiers_) out.push_back(TierState{.tier = tier, .within = false, .breaches = 0});
   return out;
+}
+
+void journal_tier_event(const TierEvent& e) {
+  const std::string text = e.within ? fmt::format("{}: within the {} tier again", e.clock, tier_text(e.tier))
+                                    : fmt::format("{}: tier breach: outside the {} tier", e.clock, tier_text(e.tier));
+  sd_journal_send("MESSAGE=%s", text.c_str(), "MESSAGE_ID=%s", e.within ? kTierWithinMessageId : kTierBreachMessageId,
+                  "PRIORITY=%d", e.within ? LOG_NOTICE : LOG_WARNING, "SYSLOG_IDENTIFIER=kairosd", "KAIROS_CLOCK=%s",
+                  e.clock.c_str(), "KAIROS_TIER=%.9f", e.tier, "KAIROS_DIVERGENCE=%.9f", e.divergence,
+                  "KAIROS_BREACHES=%llu", static_cast<unsigned long long>(e.breaches), nullptr);
 }
 
 }  // namespace kairos

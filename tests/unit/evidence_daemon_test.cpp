@@ -40,6 +40,29 @@ TEST(TierWatch, ABreachIsCountedOnLeavingOnlyAfterBeingWithin) {
   EXPECT_EQ(watch.states("other")[0].breaches, 0u);
 }
 
+// Issue 25 item 2: breaches and returns reach whoever pages (journald, with message ids of their
+// own); the first entry into a tier at start is no return.
+TEST(TierWatch, BreachesAndReturnsAreEventsForThePager) {
+  TierWatch watch({100e-6});
+  std::vector<TierEvent> events;
+  watch.on_event([&](const TierEvent& e) { events.push_back(e); });
+  watch.update("system", 0, INFINITY);
+  watch.update("system", 10e-6, 50e-6);  // in, at start: nothing to page about
+  EXPECT_TRUE(events.empty());
+  watch.update("system", 10e-6, 150e-6);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].within);
+  EXPECT_EQ(events[0].clock, "system");
+  EXPECT_DOUBLE_EQ(events[0].tier, 100e-6);
+  EXPECT_NEAR(events[0].divergence, 160e-6, 1e-12);
+  EXPECT_EQ(events[0].breaches, 1u);
+  watch.update("system", 10e-6, 50e-6);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[1].within);
+  EXPECT_STRNE(kTierBreachMessageId, kTierWithinMessageId);
+  EXPECT_EQ(std::string(kTierBreachMessageId).size(), 32u);  // 128 bits in hex, as journald wants
+}
+
 TEST(TierWatch, TierTextIsAsPeopleSayIt) {
   EXPECT_EQ(tier_text(100e-6), "100 µs");
   EXPECT_EQ(tier_text(1e-3), "1 ms");
