@@ -52,6 +52,10 @@ struct DisciplineOptions {
   // between two measurements): the maximum error grows by this much per second of age on top of
   // the model's own bound_sigmas frequency sd. Like chrony's maxclockerror.
   double max_drift = 1e-6;
+  // s; a source whose root distance (the selection's interval half-width: half its round trip,
+  // its server's root delay / 2 and root dispersion, our precision, grown with age) is larger
+  // is not selectable (chrony's maxdistance). A source may have its own (SourceOptions).
+  double max_distance = 3.0;
   double max_sample_age = 3600;    // s; older samples take no part in selection
   double init_wait = 10;           // s to wait for a majority of sources before starting
   std::size_t max_outliers = 4;    // consecutive outliers after which the model resets its offset
@@ -61,9 +65,22 @@ struct DisciplineOptions {
 enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic };
 const char* to_string(DisciplineState state);
 
+// Where a source stood in the last selection.
+enum class SourceState {
+  kNoSample,     // nothing measured yet
+  kCombined,     // a truechimer whose measurements steer the clock
+  kSelected,     // a truechimer that voted, while preferred truechimers steer (prefer)
+  kNotSelected,  // a falseticker, no selection was made, or its sample is too old
+  kNoSelect,     // `noselect`: measured and shown, never selected
+  kTooFar,       // its root distance exceeds max-distance: not selectable
+};
+const char* to_string(SourceState state);
+
 struct SourceStatus {
   std::string name;
   bool selected = false;  // a truechimer in the last selection
+  bool combined = false;  // ... and one whose measurements steer the clock
+  SourceState state = SourceState::kNoSample;
   bool has_sample = false;
   double last_offset = 0;   // the last measurement (reference minus us)
   double last_delay = 0;
@@ -145,6 +162,8 @@ class Discipline : public ClockServo {
     double last_delay = 0;
     double interval = 0;  // smoothed time between its measurements
     bool selected = false;
+    bool combined = false;
+    SourceState state = SourceState::kNoSample;
     bool retired = false;
   };
 

@@ -117,6 +117,7 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   options_.step_threshold = config.system_clock.step_threshold;
   options_.panic_threshold = config.system_clock.panic_threshold;
   options_.min_sources = config.system_clock.min_sources;
+  options_.max_distance = config.system_clock.max_distance;
   options_.max_slew = config.system_clock.max_slew;
   // The same worst drift the shared page lets its bound grow by between updates.
   options_.max_drift = config.shm.max_drift;
@@ -305,6 +306,9 @@ std::size_t ClockGraph::add_source(const std::string& name) {
     options.max_asymmetry = c.max_asymmetry;
     options.trusted = c.trust;
     options.required = c.require;
+    options.preferred = c.prefer;
+    options.noselect = c.noselect;
+    options.max_distance = c.max_distance;
   }
   source_names_.push_back(name);
   source_options_.push_back(options);
@@ -640,7 +644,8 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
   std::uint32_t refid = 0;
   for (std::size_t i = 0; i < source_strata_.size() && i < root.source_index.size(); ++i) {
     const std::size_t k = root.source_index[i];
-    if (k < sources.size() && sources[k].selected && source_strata_[i] < stratum) {
+    // From the sources that steer (a preferred one, if any is a truechimer).
+    if (k < sources.size() && sources[k].combined && source_strata_[i] < stratum) {
       stratum = source_strata_[i];
       refid = source_refids_[i];
     }

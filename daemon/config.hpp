@@ -33,6 +33,13 @@ struct SourceConfig {
   // clock is synchronized only if one of those is among the truechimers.
   bool trust = false;
   bool require = false;
+  // chrony's prefer: while a preferred source is among the truechimers, only the preferred
+  // ones steer the clock; the others still vote in the selection.
+  bool prefer = false;
+  // chrony's noselect: polled, measured and shown, never selected nor voting.
+  bool noselect = false;
+  // s; this source's own [clock.system] max-distance (its root distance beyond it: not selectable).
+  std::optional<double> max_distance = std::nullopt;
   std::size_t line = 0;
 };
 
@@ -90,6 +97,7 @@ struct SystemClockConfig {
   double step_threshold = 0.01;       // s
   double panic_threshold = 1000;      // s, once synchronized; 0: never panic
   std::size_t min_sources = 1;        // usable sources before the clock is steered (chrony's minsources)
+  double max_distance = 3;            // s: a source's root distance beyond it is not selectable (chrony's maxdistance)
   double max_slew = 500e-6;           // s/s
 };
 

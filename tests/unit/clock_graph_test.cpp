@@ -372,3 +372,127 @@ TEST(ConfigClock, MinSourcesAndPanicThresholdAreReadAndChecked) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// chrony's noselect: the source is measured and shown, but neither selected nor voting. Counted,
+// a source 50 ms off would leave one good source against one bad one: no majority.
+TEST_F(ClockGraphTest, NoselectSourceIsMeasuredButNeverSelected) {
+  SourceConfig watched;
+  watched.address = "watched";
+  watched.noselect = true;
+  SourceConfig good;
+  good.address = "good";
+  config.sources = {watched, good};
+  auto graph = make(false);
+  const std::size_t w = graph->add_source("watched");
+  const std::size_t g = graph->add_source("good");
+  for (int i = 0; i < 16; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult off = sample_now();
+    off.sample.offset = off.sample.offset + Duration::from_seconds(0.05);
+    graph->on_sample(w, off);
+    graph->on_sample(g, sample_now());
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-4);
+  ASSERT_EQ(s.sources.size(), 2u);
+  EXPECT_TRUE(s.sources[0].has_sample);
+  EXPECT_EQ(s.sources[0].samples, 16u);
+  EXPECT_FALSE(s.sources[0].selected);
+  EXPECT_EQ(s.sources[0].state, SourceState::kNoSelect);
+  EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+}
+
+// chrony's prefer: of three agreeing sources, the preferred one alone steers (the model sits on
+// its 80 µs, not on the mean of the three); the other two still voted it in.
+TEST_F(ClockGraphTest, PreferredTruechimerAloneSteers) {
+  SourceConfig a;
+  a.address = "a";
+  SourceConfig b;
+  b.address = "b";
+  SourceConfig p;
+  p.address = "preferred";
+  p.prefer = true;
+  config.sources = {a, b, p};
+  auto graph = make(false);
+  const std::size_t ia = graph->add_source("a");
+  const std::size_t ib = graph->add_source("b");
+  const std::size_t ip = graph->add_source("preferred");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(ia, sample_now());
+    graph->on_sample(ib, sample_now());
+    NtpExchangeResult r = sample_now();
+    r.sample.offset = r.sample.offset + Duration::from_seconds(80e-6);  // within the others' intervals
+    graph->on_sample(ip, r);
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -real->offset_at(t) + 80e-6, 10e-6) << "combined the others too";
+  ASSERT_EQ(s.sources.size(), 3u);
+  EXPECT_EQ(s.sources[0].state, SourceState::kSelected);
+  EXPECT_EQ(s.sources[1].state, SourceState::kSelected);
+  EXPECT_EQ(s.sources[2].state, SourceState::kCombined);
+  EXPECT_TRUE(s.sources[0].selected);
+  EXPECT_FALSE(s.sources[0].combined);
+}
+
+// chrony's maxdistance: a server announcing a root dispersion of 3.5 s is not selectable under
+// the default 3 s (counted, it would be a truechimer 50 ms off, its interval holding the
+// other's); its own max-distance of 5 s makes it selectable again.
+TEST_F(ClockGraphTest, SourceBeyondMaxDistanceIsNotSelectable) {
+  for (const bool own_limit : {false, true}) {
+    SCOPED_TRACE(own_limit ? "max-distance = 5 on the source" : "default max-distance");
+    SourceConfig far;
+    far.address = "far";
+    if (own_limit) far.max_distance = 5;
+    SourceConfig near;
+    near.address = "near";
+    config.sources = {far, near};
+    auto graph = make(false);
+    const std::size_t f = graph->add_source("far");
+    const std::size_t n = graph->add_source("near");
+    for (int i = 0; i < 16; ++i) {
+      t = 16.0 * i;
+      NtpExchangeResult r = sample_now();
+      r.sample.offset = r.sample.offset + Duration::from_seconds(0.05);
+      r.sample.header.root_dispersion = NtpShort::from_duration(Duration::from_seconds(3.5));
+      graph->on_sample(f, r);
+      graph->on_sample(n, sample_now());
+    }
+    const ClockStatus s = graph->system_status();
+    ASSERT_EQ(s.sources.size(), 2u);
+    if (own_limit) {
+      EXPECT_TRUE(s.sources[0].selected);
+    } else {
+      EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+      EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-4);
+      EXPECT_EQ(s.sources[0].state, SourceState::kTooFar);
+      EXPECT_FALSE(s.sources[0].selected);
+      EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+    }
+  }
+}
+
+TEST_F(ClockGraphTest, MaxDistanceOfTheClockAppliesToEverySource) {
+  config.system_clock.max_distance = 0.05;
+  auto graph = make(false);
+  const std::size_t f = graph->add_source("far");
+  const std::size_t n = graph->add_source("near");
+  for (int i = 0; i < 8; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult r = sample_now();
+    r.sample.header.root_dispersion = NtpShort::from_duration(Duration::from_seconds(0.06));
+    graph->on_sample(f, r);
+    graph->on_sample(n, sample_now());
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.sources[0].state, SourceState::kTooFar);
+  EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+}
+
+}  // namespace
+}  // namespace kairos
