@@ -11,6 +11,7 @@ const char* to_string(DisciplineState state) {
     case DisciplineState::kSynchronized: return "synchronized";
     case DisciplineState::kNoMajority: return "no majority";
     case DisciplineState::kPanic: return "panic";
+    case DisciplineState::kFrequencyLimit: return "frequency limit";
   }
   return "?";
 }
@@ -239,11 +240,17 @@ void Discipline::steer(double now, double horizon) {
   // by the time the next measurement is due; on_timer ends the slew then.
   horizon = std::max(horizon, options_.min_slew_time);
   const double slew = std::clamp(-offset / horizon, -options_.max_slew, options_.max_slew);
-  const double limit = device_.max_frequency();
-  change_frequency(now, std::clamp(frequency_ - est.frequency + slew, -limit, limit));
+  const double limit = frequency_limit();
+  // The frequency that cancels the clock's own rate error, before any slew.
+  const double needed = frequency_ - est.frequency;
+  change_frequency(now, std::clamp(needed + slew, -limit, limit));
   slew_end_ = slew == 0 ? std::numeric_limits<double>::quiet_NaN() : now + std::abs(offset / slew);
   ever_synchronized_ = true;
-  state_ = DisciplineState::kSynchronized;
+  // The model knows the clock's rate (only what is applied is limited, so its estimate and its
+  // maximum error stay true); but a clock that needs more than the limit drifts away from the
+  // time at the difference, and nothing it publishes (the kernel's maxerror grows at 500 ppm,
+  // our server's root distance not at all) would keep up: it is not synchronized.
+  state_ = std::abs(needed) > limit ? DisciplineState::kFrequencyLimit : DisciplineState::kSynchronized;
   publish_error(now);
 }
 
@@ -251,10 +258,12 @@ void Discipline::on_timer(double now) {
   if (std::isnan(slew_end_) || now < slew_end_ || !kalman_.initialized()) return;
   slew_end_ = std::numeric_limits<double>::quiet_NaN();
   kalman_.predict(now);
-  const double limit = device_.max_frequency();
+  const double limit = frequency_limit();
   change_frequency(now, std::clamp(frequency_ - kalman_.estimate().frequency, -limit, limit));
   publish_error(now);
 }
+
+double Discipline::frequency_limit() const { return std::min(device_.max_frequency(), options_.max_frequency); }
 
 void Discipline::step_clock(double now, double by) {
   if (!device_.step(by)) return;

@@ -56,13 +56,21 @@ struct DisciplineOptions {
   // its server's root delay / 2 and root dispersion, our precision, grown with age) is larger
   // is not selectable (chrony's maxdistance). A source may have its own (SourceOptions).
   double max_distance = 3.0;
+  // The largest frequency (fractional, slews included) set on the clock (the configuration's
+  // [clock.system] max-drift, chrony's maxdrift): a clock that needs more is steered at this
+  // limit, its reading drifts away from the true time, and it is not synchronized
+  // (kFrequencyLimit). The device's own limit applies too.
+  double max_frequency = 500e-6;
   double max_sample_age = 3600;    // s; older samples take no part in selection
   double init_wait = 10;           // s to wait for a majority of sources before starting
   std::size_t max_outliers = 4;    // consecutive outliers after which the model resets its offset
   KalmanClock::Options kalman;
 };
 
-enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic };
+// kFrequencyLimit: the model knows the time, but the clock needs a larger frequency correction
+// than max_frequency allows; it is steered at the limit and its reading runs away from the true
+// time faster than any bound it could publish keeps up with: not synchronized.
+enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic, kFrequencyLimit };
 const char* to_string(DisciplineState state);
 
 // Where a source stood in the last selection.
@@ -174,6 +182,8 @@ class Discipline : public ClockServo {
   void step_clock(double now, double by);
   void change_frequency(double now, double target);
   void publish_error(double now);
+  // The largest |frequency| this clock may be set to: the device's and max_frequency.
+  double frequency_limit() const;
 
   ClockDevice& device_;
   DisciplineOptions options_;

@@ -395,7 +395,7 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   SystemClockConfig& c = config.system_clock;
   reject_unknown_keys(*sys,
                       {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-distance",
-                       "max-slew"},
+                       "max-drift", "max-slew"},
                       "[clock.system]", problems);
   if (auto v = get<std::string>(*sys, "follow", "a string (an [[interface]] name)", problems)) c.follow = *v;
   if (auto v = get<std::string>(*sys, "step", "a string", problems)) {
@@ -409,6 +409,8 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   if (auto v = read_number(*sys, "panic-threshold", 0, 1e9, problems)) c.panic_threshold = *v;
   if (auto v = read_int(*sys, "min-sources", 1, 64, problems)) c.min_sources = static_cast<std::size_t>(*v);
   if (auto v = read_number(*sys, "max-distance", kMinMaxDistance, kMaxMaxDistance, problems)) c.max_distance = *v;
+  // ppm, as chrony's maxdrift; up to the 10 % the kernel's tick reaches.
+  if (auto v = read_number(*sys, "max-drift", 1, 100000, problems)) c.max_drift_ppm = *v;
   if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
 }
 

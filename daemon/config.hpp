@@ -98,6 +98,9 @@ struct SystemClockConfig {
   double panic_threshold = 1000;      // s, once synchronized; 0: never panic
   std::size_t min_sources = 1;        // usable sources before the clock is steered (chrony's minsources)
   double max_distance = 3;            // s: a source's root distance beyond it is not selectable (chrony's maxdistance)
+  // ppm: the largest frequency set on any clock kairosd disciplines, slews included (chrony's
+  // maxdrift). Not [shm] max-drift, which is how fast a bound grows (s/s).
+  double max_drift_ppm = 500;
   double max_slew = 500e-6;           // s/s
 };
 

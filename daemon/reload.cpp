@@ -106,6 +106,7 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   d.compare("clock.system.panic-threshold", a.system_clock.panic_threshold, b.system_clock.panic_threshold);
   d.compare("clock.system.min-sources", a.system_clock.min_sources, b.system_clock.min_sources);
   d.compare("clock.system.max-distance", a.system_clock.max_distance, b.system_clock.max_distance);
+  d.compare("clock.system.max-drift", a.system_clock.max_drift_ppm, b.system_clock.max_drift_ppm);
   d.compare("control.enabled", a.control.enabled, b.control.enabled);
   d.compare("control.socket", a.control.socket, b.control.socket);
   d.compare("control.group", a.control.group, b.control.group);

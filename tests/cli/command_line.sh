@@ -21,9 +21,9 @@ check() {  # check NAME EXPECTED-STATUS EXPECTED-TEXT COMMAND...
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 printf '[[source]]\naddress = "x"\nminpoll = 40\n' >"$dir/bad.toml"
-# The selection keys (chrony's prefer, noselect, maxdistance), good and bad.
-printf '[[source]]\naddress = "x"\nprefer = true\nmax-distance = 1\n[[source]]\naddress = "y"\nnoselect = true\n[clock.system]\nmax-distance = 2\n' >"$dir/selection.toml"
-printf '[[source]]\naddress = "x"\nnoselect = true\nprefer = true\n' >"$dir/bad-selection.toml"
+# The selection keys (chrony's prefer, noselect, maxdistance, maxdrift), good and bad.
+printf '[[source]]\naddress = "x"\nprefer = true\nmax-distance = 1\n[[source]]\naddress = "y"\nnoselect = true\n[clock.system]\nmax-distance = 2\nmax-drift = 100\n' >"$dir/selection.toml"
+printf '[[source]]\naddress = "x"\nnoselect = true\nprefer = true\n[clock.system]\nmax-drift = 200000\n' >"$dir/bad-selection.toml"
 
 check "kairosd --check-config FILE" 0 "lan-server.toml: ok" "$kairosd" --check-config "$examples/lan-server.toml"
 check "kairosd --config FILE --check-config" 0 "lan-server.toml: ok" "$kairosd" --config "$examples/lan-server.toml" --check-config
@@ -31,6 +31,7 @@ check "kairosd --check-config BAD" 1 "bad.toml:3" "$kairosd" --check-config "$di
 check "kairosd --check-config MISSING" 1 "missing.toml" "$kairosd" --check-config "$dir/missing.toml"
 check "kairosd --check-config selection keys" 0 "selection.toml: ok" "$kairosd" --check-config "$dir/selection.toml"
 check "kairosd --check-config noselect with prefer" 1 "bad-selection.toml:4: 'prefer' has no meaning for a 'noselect' source" "$kairosd" --check-config "$dir/bad-selection.toml"
+check "kairosd --check-config max-drift out of range" 1 "bad-selection.toml:6: 'max-drift' must be a number between 1 and 100000" "$kairosd" --check-config "$dir/bad-selection.toml"
 check "kairosd --version" 0 "kairosd " "$kairosd" --version
 check "kairosctl --version" 0 "kairosctl " "$kairosctl" --version
 check "kairosctl --socket PATH status" 2 "$dir/before.sock" "$kairosctl" --socket "$dir/before.sock" status

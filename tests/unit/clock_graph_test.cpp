@@ -494,5 +494,55 @@ TEST_F(ClockGraphTest, MaxDistanceOfTheClockAppliesToEverySource) {
   EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
 }
 
+// chrony's maxdrift: an oscillator 2000 ppm slow gets +500 ppm and no more, from the model's
+// steering and at the device (nothing beyond ever reaches it). The model still knows the clock's
+// rate, so its bound around the real clock's offset holds; but the reading runs away from the
+// true time at 1500 ppm, which no published bound keeps up with: not synchronized, and the kernel
+// is told so (STA_UNSYNC), as our server and the shared page are.
+TEST_F(ClockGraphTest, FrequencyIsPinnedAtMaxDriftAndTheClockSaysItCannotKeepTime) {
+  auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -2000e-6, 0.1);
+  real = clock.get();
+  ClockGraph graph(config, loop, std::move(clock), true, [this] { return t; });
+  const std::size_t source = graph.add_source("server");
+  double largest = 0;
+  int bounded = 0;
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph.on_sample(source, sample_now());
+    for (int k = 1; k < 16; ++k) {
+      t = 16.0 * i + k;
+      graph.run_due_timers();
+      largest = std::max(largest, std::abs(*real->frequency()));
+    }
+    largest = std::max(largest, std::abs(*real->frequency()));
+    const ClockStatus s = graph.system_status();
+    if (std::isfinite(s.error_bound)) {
+      ++bounded;
+      EXPECT_LE(std::abs(s.offset + real->offset_at(t)), s.error_bound) << "at " << t << " s";
+    }
+  }
+  EXPECT_GT(bounded, 56) << "the bound was checked";
+  EXPECT_GT(std::abs(real->offset_at(t)), 1.0) << "the clock ran away (1500 ppm for 1000 s)";
+  EXPECT_LE(largest, 500e-6 * (1 + 1e-12));
+  EXPECT_DOUBLE_EQ(*real->frequency(), 500e-6);
+  const ClockStatus s = graph.system_status();
+  EXPECT_EQ(s.state, DisciplineState::kFrequencyLimit);
+  EXPECT_NEAR(s.frequency, 2000e-6, 20e-6) << "the model knows what the clock needs";
+  EXPECT_FALSE(real->error_estimate().synchronized);
+  EXPECT_FALSE(graph.server_state()) << "our server would serve a clock that runs away";
+  // Within the limit, the same clock is kept.
+  config.system_clock.max_drift_ppm = 2500;
+  auto kept = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -2000e-6, 0.1);
+  real = kept.get();
+  ClockGraph wider(config, loop, std::move(kept), true, [this] { return t; });
+  const std::size_t again = wider.add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    wider.on_sample(again, sample_now());
+  }
+  EXPECT_EQ(wider.system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(real->offset_at(t)), 1e-4);
+}
+
 }  // namespace
 }  // namespace kairos
