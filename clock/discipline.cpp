@@ -249,8 +249,12 @@ void Discipline::steer(double now, double horizon) {
   // The model knows the clock's rate (only what is applied is limited, so its estimate and its
   // maximum error stay true); but a clock that needs more than the limit drifts away from the
   // time at the difference, and nothing it publishes (the kernel's maxerror grows at 500 ppm,
-  // our server's root distance not at all) would keep up: it is not synchronized.
-  state_ = std::abs(needed) > limit ? DisciplineState::kFrequencyLimit : DisciplineState::kSynchronized;
+  // our server's root distance not at all) would keep up: it is not synchronized. Only when
+  // the model is sure of it: the first few samples of a noisy path (2 ms apart over a 2 s
+  // iburst is 1000 ppm) say little about the rate, and the limit already holds what is applied.
+  const double frequency_sd = std::sqrt(std::max(0.0, est.frequency_variance));
+  const bool beyond = std::abs(needed) - options_.bound_sigmas * frequency_sd > limit;
+  state_ = beyond ? DisciplineState::kFrequencyLimit : DisciplineState::kSynchronized;
   publish_error(now);
 }
 

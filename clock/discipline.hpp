@@ -68,7 +68,7 @@ struct DisciplineOptions {
 };
 
 // kFrequencyLimit: the model knows the time, but the clock needs a larger frequency correction
-// than max_frequency allows; it is steered at the limit and its reading runs away from the true
+// than max_frequency allows (by more than bound_sigmas frequency sd); it is steered at the limit and its reading runs away from the true
 // time faster than any bound it could publish keeps up with: not synchronized.
 enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic, kFrequencyLimit };
 const char* to_string(DisciplineState state);
