@@ -11,6 +11,19 @@ const char* to_string(DisciplineState state) {
     case DisciplineState::kSynchronized: return "synchronized";
     case DisciplineState::kNoMajority: return "no majority";
     case DisciplineState::kPanic: return "panic";
+    case DisciplineState::kFrequencyLimit: return "frequency limit";
+  }
+  return "?";
+}
+
+const char* to_string(SourceState state) {
+  switch (state) {
+    case SourceState::kNoSample: return "no sample";
+    case SourceState::kCombined: return "combined";
+    case SourceState::kSelected: return "selected";
+    case SourceState::kNotSelected: return "not selected";
+    case SourceState::kNoSelect: return "noselect";
+    case SourceState::kTooFar: return "too far";
   }
   return "?";
 }
@@ -32,6 +45,7 @@ void Discipline::retire_source(std::size_t source_id) {
   Source& source = sources_[source_id];
   source.retired = true;
   source.selected = false;
+  source.combined = false;
   source.last.reset();  // select() only looks at sources with a sample
   source.anchors.clear();
 }
@@ -40,24 +54,46 @@ Selection Discipline::select(double now) {
   std::vector<Candidate> candidates;
   std::vector<std::size_t> index;
   for (std::size_t i = 0; i < sources_.size(); ++i) {
-    const Source& s = sources_[i];
-    if (!s.last || now - s.last->time > options_.max_sample_age) continue;
+    Source& s = sources_[i];
+    s.selected = false;
+    s.combined = false;
+    if (!s.last || now - s.last->time > options_.max_sample_age) {
+      s.state = s.last ? SourceState::kNotSelected : SourceState::kNoSample;
+      continue;
+    }
+    // chrony's noselect: measured and shown, but no candidate, so it does not vote either.
+    if (s.options.noselect) {
+      s.state = SourceState::kNoSelect;
+      continue;
+    }
     // Before the model exists our clock runs free, at a frequency we do not know yet: let the
     // intervals of older samples grow as fast as any sane oscillator drifts.
     const double rate = kalman_.initialized() ? options_.dispersion_rate : 500e-6;
     const double distance = s.last->distance + rate * std::max(0.0, now - s.last->time);
+    // chrony's maxdistance: a source this far from the truth by its own account is no candidate.
+    if (distance > s.options.max_distance.value_or(options_.max_distance)) {
+      s.state = SourceState::kTooFar;
+      continue;
+    }
+    s.state = SourceState::kNotSelected;
     candidates.push_back(Candidate{.low = s.residual - distance,
                                    .high = s.residual + distance,
                                    .trusted = s.options.trusted,
                                    .required = s.options.required,
+                                   .preferred = s.options.preferred,
                                    .leap = s.last->leap});
     index.push_back(i);
   }
   Selection sel = select_truechimers(candidates, options_.min_sources);
-  for (Source& s : sources_) s.selected = false;
   for (std::size_t& i : sel.truechimers) {
     i = index[i];
     sources_[i].selected = true;
+    sources_[i].state = SourceState::kSelected;
+  }
+  for (std::size_t& i : sel.combined) {
+    i = index[i];
+    sources_[i].combined = true;
+    sources_[i].state = SourceState::kCombined;
   }
   for (std::size_t& i : sel.falsetickers) i = index[i];
   // A required source that has not answered (or whose samples are too old) is no candidate, and
@@ -116,7 +152,8 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
       return;
     }
     leap_ = sel.leap;
-    if (!source.selected) return;
+    // A truechimer that is not combined (a preferred one steers) voted, and that is all.
+    if (!source.combined) return;
     feed(*obs);
   }
   kalman_.predict(now);
@@ -127,6 +164,8 @@ bool Discipline::try_initialize(double now) {
   std::size_t with_samples = 0;
   std::size_t live = 0;
   for (const Source& s : sources_) {
+    // A noselect source never takes part: the start does not wait for it.
+    if (s.options.noselect) continue;
     with_samples += s.last.has_value();
     live += !s.retired;
   }
@@ -142,17 +181,26 @@ bool Discipline::try_initialize(double now) {
   // outvote the 1 honest source that answered with them, and the model would start from their
   // time. Until init_wait, the start needs a majority of all configured sources to agree.
   if (2 * sel.truechimers.size() <= live && now - first_sample_time_ < options_.init_wait) {
-    for (Source& s : sources_) s.selected = false;
+    for (Source& s : sources_) {
+      s.selected = false;
+      s.combined = false;
+      if (s.state == SourceState::kSelected || s.state == SourceState::kCombined) s.state = SourceState::kNotSelected;
+    }
     return false;
   }
   leap_ = sel.leap;
+  // The model starts from the sources that steer (the preferred ones, if any is a truechimer).
   std::vector<const Observation*> chosen;
-  for (std::size_t i : sel.truechimers) chosen.push_back(&*sources_[i].last);
+  for (std::size_t i : sel.combined) chosen.push_back(&*sources_[i].last);
   std::sort(chosen.begin(), chosen.end(), [](const Observation* a, const Observation* b) { return a->time < b->time; });
   const Observation& first = *chosen.front();
   kalman_.initialize(first.time, first.offset, first.variance);
   for (std::size_t k = 1; k < chosen.size(); ++k) kalman_.update_at(chosen[k]->time, chosen[k]->offset, chosen[k]->variance);
-  for (std::size_t i : sel.truechimers) sources_[i].residual = 0;
+  for (std::size_t i : sel.truechimers) {
+    // Against the model just started: 0 for those it started from, the difference for the rest.
+    const std::optional<double> predicted = kalman_.offset_at(sources_[i].last->time);
+    sources_[i].residual = sources_[i].combined || !predicted ? 0 : sources_[i].last->offset - *predicted;
+  }
   return true;
 }
 
@@ -193,11 +241,21 @@ void Discipline::steer(double now, double horizon) {
   // by the time the next measurement is due; on_timer ends the slew then.
   horizon = std::max(horizon, options_.min_slew_time);
   const double slew = std::clamp(-offset / horizon, -options_.max_slew, options_.max_slew);
-  const double limit = device_.max_frequency();
-  change_frequency(now, std::clamp(frequency_ - est.frequency + slew, -limit, limit));
+  const double limit = frequency_limit();
+  // The frequency that cancels the clock's own rate error, before any slew.
+  const double needed = frequency_ - est.frequency;
+  change_frequency(now, std::clamp(needed + slew, -limit, limit));
   slew_end_ = slew == 0 ? std::numeric_limits<double>::quiet_NaN() : now + std::abs(offset / slew);
   ever_synchronized_ = true;
-  state_ = DisciplineState::kSynchronized;
+  // The model knows the clock's rate (only what is applied is limited, so its estimate and its
+  // maximum error stay true); but a clock that needs more than the limit drifts away from the
+  // time at the difference, and nothing it publishes (the kernel's maxerror grows at 500 ppm,
+  // our server's root distance not at all) would keep up: it is not synchronized. Only when
+  // the model is sure of it: the first few samples of a noisy path (2 ms apart over a 2 s
+  // iburst is 1000 ppm) say little about the rate, and the limit already holds what is applied.
+  const double frequency_sd = std::sqrt(std::max(0.0, est.frequency_variance));
+  const bool beyond = std::abs(needed) - options_.bound_sigmas * frequency_sd > limit;
+  state_ = beyond ? DisciplineState::kFrequencyLimit : DisciplineState::kSynchronized;
   publish_error(now);
 }
 
@@ -205,10 +263,12 @@ void Discipline::on_timer(double now) {
   if (std::isnan(slew_end_) || now < slew_end_ || !kalman_.initialized()) return;
   slew_end_ = std::numeric_limits<double>::quiet_NaN();
   kalman_.predict(now);
-  const double limit = device_.max_frequency();
+  const double limit = frequency_limit();
   change_frequency(now, std::clamp(frequency_ - kalman_.estimate().frequency, -limit, limit));
   publish_error(now);
 }
+
+double Discipline::frequency_limit() const { return std::min(device_.max_frequency(), options_.max_frequency); }
 
 void Discipline::step_clock(double now, double by) {
   if (!device_.step(by)) return;
@@ -290,7 +350,8 @@ Discipline::RootDistance Discipline::root_distance(double time) const {
   double low = -kInf, high = kInf, hull_low = kInf, hull_high = -kInf;
   double min_delay = kInf;
   for (const Source& s : sources_) {
-    if (!s.selected || s.retired) continue;
+    // The sources that steer bound the estimate (a truechimer that only voted does not).
+    if (!s.combined || s.retired) continue;
     // No age limit: an old measurement still bounds the truth, its growth says how loosely.
     for (const Anchor& a : s.anchors) {
       // nullopt for a measurement before a step the model cannot account for: it bounds nothing.
@@ -370,6 +431,8 @@ std::vector<SourceStatus> Discipline::sources() const {
   for (const Source& s : sources_) {
     out.push_back(SourceStatus{.name = s.options.name,
                                .selected = s.selected,
+                               .combined = s.combined,
+                               .state = s.state,
                                .has_sample = s.last.has_value(),
                                .last_offset = s.last ? -s.last->offset : 0,
                                .last_delay = s.last_delay,

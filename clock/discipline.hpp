@@ -53,18 +53,43 @@ struct DisciplineOptions {
   // between two measurements): the maximum error grows by this much per second of age on top of
   // the model's own bound_sigmas frequency sd. Like chrony's maxclockerror.
   double max_drift = 1e-6;
+  // s; a source whose root distance (the selection's interval half-width: half its round trip,
+  // its server's root delay / 2 and root dispersion, our precision, grown with age) is larger
+  // is not selectable (chrony's maxdistance). A source may have its own (SourceOptions).
+  double max_distance = 3.0;
+  // The largest frequency (fractional, slews included) set on the clock (the configuration's
+  // [clock.system] max-drift, chrony's maxdrift): a clock that needs more is steered at this
+  // limit, its reading drifts away from the true time, and it is not synchronized
+  // (kFrequencyLimit). The device's own limit applies too.
+  double max_frequency = 500e-6;
   double max_sample_age = 3600;    // s; older samples take no part in selection
   double init_wait = 10;           // s to wait for a majority of sources before starting
   std::size_t max_outliers = 4;    // consecutive outliers after which the model resets its offset
   KalmanClock::Options kalman;
 };
 
-enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic };
+// kFrequencyLimit: the model knows the time, but the clock needs a larger frequency correction
+// than max_frequency allows (by more than bound_sigmas frequency sd); it is steered at the limit and its reading runs away from the true
+// time faster than any bound it could publish keeps up with: not synchronized.
+enum class DisciplineState { kUnsynchronized, kSynchronized, kNoMajority, kPanic, kFrequencyLimit };
 const char* to_string(DisciplineState state);
+
+// Where a source stood in the last selection.
+enum class SourceState {
+  kNoSample,     // nothing measured yet
+  kCombined,     // a truechimer whose measurements steer the clock
+  kSelected,     // a truechimer that voted, while preferred truechimers steer (prefer)
+  kNotSelected,  // a falseticker, no selection was made, or its sample is too old
+  kNoSelect,     // `noselect`: measured and shown, never selected
+  kTooFar,       // its root distance exceeds max-distance: not selectable
+};
+const char* to_string(SourceState state);
 
 struct SourceStatus {
   std::string name;
   bool selected = false;  // a truechimer in the last selection
+  bool combined = false;  // ... and one whose measurements steer the clock
+  SourceState state = SourceState::kNoSample;
   bool has_sample = false;
   double last_offset = 0;   // the last measurement (reference minus us)
   double last_delay = 0;
@@ -164,6 +189,8 @@ class Discipline : public ClockServo {
     double last_delay = 0;
     double interval = 0;  // smoothed time between its measurements
     bool selected = false;
+    bool combined = false;
+    SourceState state = SourceState::kNoSample;
     bool retired = false;
   };
 
@@ -177,6 +204,8 @@ class Discipline : public ClockServo {
   // Arms or disarms the device's leap second (the list's, else the sources'), and sets its TAI
   // offset from the list.
   void update_leap();
+  // The largest |frequency| this clock may be set to: the device's and max_frequency.
+  double frequency_limit() const;
 
   ClockDevice& device_;
   DisciplineOptions options_;

@@ -16,8 +16,6 @@ namespace {
 
 // Scaled ppm per unit of fractional frequency: 1 ppm is 65536 (a 16-bit binary fraction).
 constexpr double kScaledPerUnit = 65536e6;
-// The system clock's reach through tick: the kernel takes tick within ±10 % of nominal.
-constexpr double kSystemMaxFrequency = 0.1;
 // Steps beyond the NTP era (±68 years) are no clock correction but a broken input.
 constexpr double kMaxStep = 2147483648.0;
 
@@ -77,9 +75,10 @@ timeval step_timeval(double by) {
   return tv;
 }
 
-std::unique_ptr<KernelClock> KernelClock::system(Syscalls syscalls) {
-  return std::make_unique<KernelClock>(Kind::kSystem, CLOCK_REALTIME, "system", kSystemMaxFrequency,
-                                       std::move(syscalls), nominal_tick());
+std::unique_ptr<KernelClock> KernelClock::system(Syscalls syscalls, double max_frequency) {
+  return std::make_unique<KernelClock>(Kind::kSystem, CLOCK_REALTIME, "system",
+                                       std::clamp(max_frequency, 0.0, kSystemMaxFrequency), std::move(syscalls),
+                                       nominal_tick());
 }
 
 Result<std::unique_ptr<KernelClock>> KernelClock::open_phc(const std::string& path, Syscalls syscalls) {

@@ -15,6 +15,8 @@ namespace kairos {
 
 // The kernel's ADJ_FREQUENCY limit: ±500 ppm, in scaled ppm (ppm with a 16-bit fraction).
 inline constexpr long kMaxFreqScaled = 500L << 16;
+// The system clock's reach through tick: the kernel takes tick within ±10 % of nominal.
+inline constexpr double kSystemMaxFrequency = 0.1;
 // The kernel's cap on maxerror/esterror (NTP_PHASE_LIMIT): 16 s, in microseconds.
 inline constexpr long kMaxErrorMicros = 16'000'000;
 
@@ -59,8 +61,10 @@ class KernelClock final : public ClockDevice {
     kPhc,     // a PTP hardware clock: frequency and steps only
   };
 
-  // The system clock; max_frequency() is 10 % (the kernel's tick range).
-  static std::unique_ptr<KernelClock> system(Syscalls syscalls = {});
+  // The system clock; max_frequency() is `max_frequency` (kairosd: [clock.system] max-drift),
+  // at most 10 % (the kernel's tick range): set_frequency refuses more, so no path of ours can
+  // hand the kernel a larger adjustment through ADJ_TICK.
+  static std::unique_ptr<KernelClock> system(Syscalls syscalls = {}, double max_frequency = kSystemMaxFrequency);
   // A PHC device such as /dev/ptp0, held open for the clock's lifetime; max_frequency() from
   // its PTP_CLOCK_GETCAPS max_adj. A driver with max_adj 0 cannot adjust its clock: the clock is
   // read-only and set_frequency and step say so.

@@ -183,6 +183,11 @@ Selection select_truechimers(const std::vector<Candidate>& candidates, std::size
     (holds_region ? out.truechimers : out.falsetickers).push_back(i);
   }
   out.leap = leap_vote(candidates, out.truechimers);
+  // chrony's prefer: a preferred truechimer is taken over the others, which still voted above.
+  for (std::size_t i : out.truechimers) {
+    if (candidates[i].preferred) out.combined.push_back(i);
+  }
+  if (out.combined.empty()) out.combined = out.truechimers;
 
   const bool any_required =
       std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.required; });

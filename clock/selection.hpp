@@ -25,6 +25,9 @@
 //   its time still blocks) and no truechimer is, kNoRequiredSource; lists, region and leap are
 //   filled in as computed so a caller can log who disagreed.
 // - Leap: kInsert or kDelete if more than half of the truechimers announce it, else kNone.
+// - Preferred (chrony's prefer): the combined list is the preferred truechimers if any truechimer
+//   is preferred, else every truechimer. Only the combined sources steer the clock; the others
+//   voted in the selection all the same (a preferred source is no truechimer by itself).
 // - Index lists are ascending; the result depends only on the input (no state, no IO).
 #include <cstddef>
 #include <optional>
@@ -41,6 +44,7 @@ struct Candidate {
   double high = 0;
   bool trusted = false;   // `trust`: a trusted source is never a falseticker, and alone may win
   bool required = false;  // `require`: no selection at all unless a required source is a truechimer
+  bool preferred = false; // `prefer`: when a truechimer, it steers and the others only vote
   Leap leap = Leap::kNone;
 };
 
@@ -56,6 +60,8 @@ struct Selection {
   SelectionStatus status = SelectionStatus::kNoSources;
   std::vector<std::size_t> truechimers;   // indexes into the candidates, ascending
   std::vector<std::size_t> falsetickers;  // the rest, ascending
+  // The truechimers that steer: the preferred ones if any truechimer is preferred, else all.
+  std::vector<std::size_t> combined;
   double low = 0;   // intersection of the truechimers' intervals
   double high = 0;
   // The leap announced by more than half of the truechimers, else kNone.

@@ -31,6 +31,12 @@ struct SourceOptions {
   std::string name;
   bool trusted = false;
   bool required = false;
+  // chrony's prefer: while a preferred source is a truechimer, only preferred sources steer.
+  bool preferred = false;
+  // chrony's noselect: measured and shown, never a candidate in selection (it does not vote).
+  bool noselect = false;
+  // This source's own max-distance (s), instead of the clock's (DisciplineOptions::max_distance).
+  std::optional<double> max_distance = std::nullopt;
   // A calibrated path: (one-way delay out - one-way delay back) / 2, the part of every measured
   // offset the path itself adds; subtracted from each measurement.
   double asymmetry = 0;

@@ -118,6 +118,9 @@ ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_
   options_.step_threshold = config.system_clock.step_threshold;
   options_.panic_threshold = config.system_clock.panic_threshold;
   options_.min_sources = config.system_clock.min_sources;
+  options_.max_distance = config.system_clock.max_distance;
+  // One limit for every clock disciplined (the system clock and PHCs): kairos.toml(5).
+  options_.max_frequency = config.system_clock.max_drift_ppm * 1e-6;
   options_.max_slew = config.system_clock.max_slew;
   // The same worst drift the shared page lets its bound grow by between updates.
   options_.max_drift = config.shm.max_drift;
@@ -186,7 +189,8 @@ Result<void> ClockGraph::build(Node& node) {
   if (&node == nodes_.front().get() && system_seed_) {
     // The discipline reads the device's frequency as its starting point; the model's prior is
     // then "no error left", as sure as the seed says.
-    const double limit = device->max_frequency();
+    // Never more than max-drift either, whatever the file says.
+    const double limit = std::min(device->max_frequency(), options.max_frequency);
     if (auto set = device->set_frequency(std::clamp(system_seed_->frequency, -limit, limit)); !set) {
       spdlog::warn("system clock: cannot set the saved frequency: {}", set.error().message);
     } else {
@@ -307,6 +311,9 @@ std::size_t ClockGraph::add_source(const std::string& name) {
     options.max_asymmetry = c.max_asymmetry;
     options.trusted = c.trust;
     options.required = c.require;
+    options.preferred = c.prefer;
+    options.noselect = c.noselect;
+    options.max_distance = c.max_distance;
   }
   source_names_.push_back(name);
   source_options_.push_back(options);
@@ -594,6 +601,12 @@ void ClockGraph::rearm_timer(Node& node) {
 void ClockGraph::note_state(Node& node) {
   if (node.discipline->state() == node.logged_state) return;
   node.logged_state = node.discipline->state();
+  if (node.logged_state == DisciplineState::kFrequencyLimit) {
+    spdlog::error("{}: needs a frequency correction beyond [clock.system] max-drift ({} ppm): steered at that "
+                  "limit, its time runs away; not synchronized. Raise max-drift if the oscillator really is that "
+                  "far off",
+                  node.name, options_.max_frequency * 1e6);
+  }
   if (node.logged_state == DisciplineState::kPanic) {
     spdlog::error("{}: the sources now put it more than panic-threshold ({} s) off, after it was synchronized: not "
                   "corrected. If the clock really is that far off, restart kairosd (at start any offset is "
@@ -702,7 +715,8 @@ std::optional<ServerClockState> ClockGraph::server_state() const {
   std::uint32_t refid = 0;
   for (std::size_t i = 0; i < source_strata_.size() && i < root.source_index.size(); ++i) {
     const std::size_t k = root.source_index[i];
-    if (k < sources.size() && sources[k].selected && source_strata_[i] < stratum) {
+    // From the sources that steer (a preferred one, if any is a truechimer).
+    if (k < sources.size() && sources[k].combined && source_strata_[i] < stratum) {
       stratum = source_strata_[i];
       refid = source_refids_[i];
     }

@@ -225,11 +225,17 @@ void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, 
 std::optional<double> read_number(const toml::table& t, std::string_view key, double low, double high,
                                   Problems& problems);
 
+// max-distance (s): a microsecond is a hardware reference next door; beyond 16 s a source is
+// unsynchronized by NTP's own measure (MAXDISP).
+constexpr double kMinMaxDistance = 1e-6;
+constexpr double kMaxMaxDistance = 16;
+
 void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
   reject_unknown_keys(t, {"address", "pool", "max-sources", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst",
-                          "xleave", "asymmetry", "max-asymmetry", "trust", "require"},
+                          "xleave", "asymmetry", "max-asymmetry", "trust", "require", "prefer", "noselect",
+                          "max-distance"},
                       "[[source]]", problems);
   if (auto v = get<std::string>(t, "address", "a string", problems)) {
     source.address = *v;
@@ -265,6 +271,18 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   if (auto v = read_number(t, "max-asymmetry", 0, 1, problems)) source.max_asymmetry = *v;
   if (auto v = get<bool>(t, "trust", "true or false", problems)) source.trust = *v;
   if (auto v = get<bool>(t, "require", "true or false", problems)) source.require = *v;
+  if (auto v = get<bool>(t, "prefer", "true or false", problems)) source.prefer = *v;
+  if (auto v = get<bool>(t, "noselect", "true or false", problems)) source.noselect = *v;
+  if (auto v = read_number(t, "max-distance", kMinMaxDistance, kMaxMaxDistance, problems)) source.max_distance = *v;
+  if (source.noselect) {
+    // A source that is never selected cannot be the required one, trusted, or preferred.
+    for (const char* key : {"require", "trust", "prefer"}) {
+      const auto* v = t.get(key);
+      if (v && v->value<bool>().value_or(false)) {
+        problems.add(v, std::string("'") + key + "' has no meaning for a 'noselect' source (it is never selected)");
+      }
+    }
+  }
   if (source.ca && !source.nts) problems.add(t.get("ca"), "'ca' only applies to NTS sources");
   if (members == 0) {
     config.sources.push_back(std::move(source));
@@ -423,8 +441,8 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   }
   SystemClockConfig& c = config.system_clock;
   reject_unknown_keys(*sys,
-                      {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-slew",
-                       "leap-seconds-list"},
+                      {"follow", "step", "step-threshold", "panic-threshold", "min-sources", "max-distance",
+                       "max-drift", "max-slew", "leap-seconds-list"},
                       "[clock.system]", problems);
   if (auto v = get<std::string>(*sys, "follow", "a string (an [[interface]] name)", problems)) c.follow = *v;
   if (auto v = get<std::string>(*sys, "step", "a string", problems)) {
@@ -437,6 +455,9 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
   if (auto v = read_number(*sys, "step-threshold", 1e-6, 1000, problems)) c.step_threshold = *v;
   if (auto v = read_number(*sys, "panic-threshold", 0, 1e9, problems)) c.panic_threshold = *v;
   if (auto v = read_int(*sys, "min-sources", 1, 64, problems)) c.min_sources = static_cast<std::size_t>(*v);
+  if (auto v = read_number(*sys, "max-distance", kMinMaxDistance, kMaxMaxDistance, problems)) c.max_distance = *v;
+  // ppm, as chrony's maxdrift; up to the 10 % the kernel's tick reaches.
+  if (auto v = read_number(*sys, "max-drift", 1, 100000, problems)) c.max_drift_ppm = *v;
   if (auto v = read_number(*sys, "max-slew", 1e-6, 0.1, problems)) c.max_slew = *v;
   if (auto v = get<std::string>(*sys, "leap-seconds-list", "a string (a path, or \"\" for none)", problems)) {
     if (!v->empty() && v->front() != '/') {

@@ -33,6 +33,13 @@ struct SourceConfig {
   // clock is synchronized only if one of those is among the truechimers.
   bool trust = false;
   bool require = false;
+  // chrony's prefer: while a preferred source is among the truechimers, only the preferred
+  // ones steer the clock; the others still vote in the selection.
+  bool prefer = false;
+  // chrony's noselect: polled, measured and shown, never selected nor voting.
+  bool noselect = false;
+  // s; this source's own [clock.system] max-distance (its root distance beyond it: not selectable).
+  std::optional<double> max_distance = std::nullopt;
   // `pool = "name"` (chrony's pool): the entry is read as `max-sources` members, numbered from 1,
   // each using a different address of the name (daemon/address_choice.hpp); 0 for a source.
   int pool_member = 0;
@@ -104,6 +111,10 @@ struct SystemClockConfig {
   double step_threshold = 0.01;       // s
   double panic_threshold = 1000;      // s, once synchronized; 0: never panic
   std::size_t min_sources = 1;        // usable sources before the clock is steered (chrony's minsources)
+  double max_distance = 3;            // s: a source's root distance beyond it is not selectable (chrony's maxdistance)
+  // ppm: the largest frequency set on any clock kairosd disciplines, slews included (chrony's
+  // maxdrift). Not [shm] max-drift, which is how fast a bound grows (s/s).
+  double max_drift_ppm = 500;
   double max_slew = 500e-6;           // s/s
   // The leap-seconds.list (chrony's leapseclist): unset, kDefaultLeapSecondsList if it exists;
   // "" none; else that file, which must be readable and sound (checked at start, not here).

@@ -83,6 +83,7 @@ json source_json(const SourceSnapshot& s) {
               {"reach", s.reach},
               {"poll", s.poll},
               {"selected", s.selected},
+              {"state", to_string(s.state)},
               {"last_sample", last},
               {"counters", counters_json(s.counters)}};
 }
@@ -136,6 +137,7 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
     // The clock model's sources were added in the associations' order.
     if (index < system.sources.size() && system.sources[index].name == s.name) {
       s.selected = system.sources[index].selected;
+      s.state = system.sources[index].state;
     }
     status.sources.push_back(std::move(s));
     ++index;

@@ -27,6 +27,7 @@ struct SourceSnapshot {
   std::uint8_t reach = 0;  // the last eight polls, newest in bit 0
   int poll = 0;            // log2 seconds
   bool selected = false;   // a truechimer in the model's last selection
+  SourceState state = SourceState::kNoSample;  // where it stood in it (combined, noselect, too far, ...)
   std::optional<LastSample> last;
   double last_age = 0;  // seconds since `last` was taken
   AssociationCounters counters;

@@ -282,7 +282,8 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", interfaces.error().message);
     return 1;
   }
-  ClockGraph clocks(*config, *loop, KernelClock::system(), steer);
+  // The kernel is never handed more than max-drift, through ADJ_FREQUENCY or ADJ_TICK.
+  ClockGraph clocks(*config, *loop, KernelClock::system({}, config->system_clock.max_drift_ppm * 1e-6), steer);
   use_leap_seconds_file(clocks, std::move(*leap_file), "");
   // The state directory holds the frequency and NTS files; made here, before the privileges go.
   if (::mkdir(config->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {

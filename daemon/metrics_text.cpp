@@ -120,6 +120,16 @@ void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, std::ldexp(1.0, s.poll)); });
   each("kairos_source_selected", "gauge", "1 when the source was a truechimer in the last selection, else 0.",
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.selected); });
+  // A state set: one series per state, 1 for the one the source is in.
+  each("kairos_source_state", "gauge",
+       "1 for where the source stood in the last selection: combined (steers), selected (voted; a preferred "
+       "source steers), not selected, noselect, too far (root distance beyond max-distance), no sample.",
+       [](Family& f, const SourceSnapshot& s) {
+         for (SourceState state : {SourceState::kCombined, SourceState::kSelected, SourceState::kNotSelected,
+                                   SourceState::kNoSelect, SourceState::kTooFar, SourceState::kNoSample}) {
+           f.sample({{"source", s.name}, {"state", to_string(state)}}, s.state == state);
+         }
+       });
   // A source that has no sample yet has no series here rather than a made-up zero.
   each("kairos_source_last_offset_seconds", "gauge", "Offset of the last accepted sample, server minus us.",
        [](Family& f, const SourceSnapshot& s) {

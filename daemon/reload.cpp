@@ -106,6 +106,8 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   d.compare("clock.system.max-slew", a.system_clock.max_slew, b.system_clock.max_slew);
   d.compare("clock.system.panic-threshold", a.system_clock.panic_threshold, b.system_clock.panic_threshold);
   d.compare("clock.system.min-sources", a.system_clock.min_sources, b.system_clock.min_sources);
+  d.compare("clock.system.max-distance", a.system_clock.max_distance, b.system_clock.max_distance);
+  d.compare("clock.system.max-drift", a.system_clock.max_drift_ppm, b.system_clock.max_drift_ppm);
   d.compare("control.enabled", a.control.enabled, b.control.enabled);
   d.compare("control.socket", a.control.socket, b.control.socket);
   d.compare("control.group", a.control.group, b.control.group);
@@ -139,8 +141,8 @@ std::string count(std::size_t n, const char* sign) {
 bool same_source(const SourceConfig& a, const SourceConfig& b) {
   return a.address == b.address && a.nts == b.nts && a.ca == b.ca && a.aeads == b.aeads && a.minpoll == b.minpoll &&
          a.maxpoll == b.maxpoll && a.iburst == b.iburst && a.xleave == b.xleave && a.asymmetry == b.asymmetry &&
-         a.max_asymmetry == b.max_asymmetry && a.trust == b.trust && a.require == b.require &&
-         a.pool_member == b.pool_member;
+         a.max_asymmetry == b.max_asymmetry && a.trust == b.trust && a.require == b.require && a.prefer == b.prefer &&
+         a.noselect == b.noselect && a.max_distance == b.max_distance && a.pool_member == b.pool_member;
 }
 
 ReloadPlan plan_reload(const DaemonConfig& running, const DaemonConfig& next) {

@@ -21,6 +21,9 @@ check() {  # check NAME EXPECTED-STATUS EXPECTED-TEXT COMMAND...
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 printf '[[source]]\naddress = "x"\nminpoll = 40\n' >"$dir/bad.toml"
+# The selection keys (chrony's prefer, noselect, maxdistance, maxdrift), good and bad.
+printf '[[source]]\naddress = "x"\nprefer = true\nmax-distance = 1\n[[source]]\naddress = "y"\nnoselect = true\n[clock.system]\nmax-distance = 2\nmax-drift = 100\n' >"$dir/selection.toml"
+printf '[[source]]\naddress = "x"\nnoselect = true\nprefer = true\n[clock.system]\nmax-drift = 200000\n' >"$dir/bad-selection.toml"
 
 check "kairosd --check-config FILE" 0 "lan-server.toml: ok" "$kairosd" --check-config "$examples/lan-server.toml"
 check "kairosd --config FILE --check-config" 0 "lan-server.toml: ok" "$kairosd" --config "$examples/lan-server.toml" --check-config
@@ -34,6 +37,9 @@ printf '[[source]]\naddress = "x"\n[clock.system]\nleap-seconds-list = ""\n' >"$
 check "kairosd --check-config, leap list missing" 1 "cannot read $dir/none.list" "$kairosd" --check-config "$dir/leap-missing.toml"
 check "kairosd --check-config, leap list edited" 1 "does not match" "$kairosd" --check-config "$dir/leap-edited.toml"
 check "kairosd --check-config, leap list off" 0 "leap-off.toml: ok" "$kairosd" --check-config "$dir/leap-off.toml"
+check "kairosd --check-config selection keys" 0 "selection.toml: ok" "$kairosd" --check-config "$dir/selection.toml"
+check "kairosd --check-config noselect with prefer" 1 "bad-selection.toml:4: 'prefer' has no meaning for a 'noselect' source" "$kairosd" --check-config "$dir/bad-selection.toml"
+check "kairosd --check-config max-drift out of range" 1 "bad-selection.toml:6: 'max-drift' must be a number between 1 and 100000" "$kairosd" --check-config "$dir/bad-selection.toml"
 check "kairosd --version" 0 "kairosd " "$kairosd" --version
 check "kairosctl --version" 0 "kairosctl " "$kairosctl" --version
 check "kairosctl --socket PATH status" 2 "$dir/before.sock" "$kairosctl" --socket "$dir/before.sock" status

@@ -477,3 +477,179 @@ TEST_F(ClockGraphTest, ASmearingServerAnnouncesNoLeapAndSmearsAroundIt) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// chrony's noselect: the source is measured and shown, but neither selected nor voting. Counted,
+// a source 50 ms off would leave one good source against one bad one: no majority.
+TEST_F(ClockGraphTest, NoselectSourceIsMeasuredButNeverSelected) {
+  SourceConfig watched;
+  watched.address = "watched";
+  watched.noselect = true;
+  SourceConfig good;
+  good.address = "good";
+  config.sources = {watched, good};
+  auto graph = make(false);
+  const std::size_t w = graph->add_source("watched");
+  const std::size_t g = graph->add_source("good");
+  for (int i = 0; i < 16; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult off = sample_now();
+    off.sample.offset = off.sample.offset + Duration::from_seconds(0.05);
+    graph->on_sample(w, off);
+    graph->on_sample(g, sample_now());
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-4);
+  ASSERT_EQ(s.sources.size(), 2u);
+  EXPECT_TRUE(s.sources[0].has_sample);
+  EXPECT_EQ(s.sources[0].samples, 16u);
+  EXPECT_FALSE(s.sources[0].selected);
+  EXPECT_EQ(s.sources[0].state, SourceState::kNoSelect);
+  EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+}
+
+// chrony's prefer: of three agreeing sources, the preferred one alone steers (the model sits on
+// its 80 µs, not on the mean of the three); the other two still voted it in.
+TEST_F(ClockGraphTest, PreferredTruechimerAloneSteers) {
+  SourceConfig a;
+  a.address = "a";
+  SourceConfig b;
+  b.address = "b";
+  SourceConfig p;
+  p.address = "preferred";
+  p.prefer = true;
+  config.sources = {a, b, p};
+  auto graph = make(false);
+  const std::size_t ia = graph->add_source("a");
+  const std::size_t ib = graph->add_source("b");
+  const std::size_t ip = graph->add_source("preferred");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph->on_sample(ia, sample_now());
+    graph->on_sample(ib, sample_now());
+    NtpExchangeResult r = sample_now();
+    r.sample.offset = r.sample.offset + Duration::from_seconds(80e-6);  // within the others' intervals
+    graph->on_sample(ip, r);
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -real->offset_at(t) + 80e-6, 10e-6) << "combined the others too";
+  ASSERT_EQ(s.sources.size(), 3u);
+  EXPECT_EQ(s.sources[0].state, SourceState::kSelected);
+  EXPECT_EQ(s.sources[1].state, SourceState::kSelected);
+  EXPECT_EQ(s.sources[2].state, SourceState::kCombined);
+  EXPECT_TRUE(s.sources[0].selected);
+  EXPECT_FALSE(s.sources[0].combined);
+}
+
+// chrony's maxdistance: a server announcing a root dispersion of 3.5 s is not selectable under
+// the default 3 s (counted, it would be a truechimer 50 ms off, its interval holding the
+// other's); its own max-distance of 5 s makes it selectable again.
+TEST_F(ClockGraphTest, SourceBeyondMaxDistanceIsNotSelectable) {
+  for (const bool own_limit : {false, true}) {
+    SCOPED_TRACE(own_limit ? "max-distance = 5 on the source" : "default max-distance");
+    SourceConfig far;
+    far.address = "far";
+    if (own_limit) far.max_distance = 5;
+    SourceConfig near;
+    near.address = "near";
+    config.sources = {far, near};
+    auto graph = make(false);
+    const std::size_t f = graph->add_source("far");
+    const std::size_t n = graph->add_source("near");
+    for (int i = 0; i < 16; ++i) {
+      t = 16.0 * i;
+      NtpExchangeResult r = sample_now();
+      r.sample.offset = r.sample.offset + Duration::from_seconds(0.05);
+      r.sample.header.root_dispersion = NtpShort::from_duration(Duration::from_seconds(3.5));
+      graph->on_sample(f, r);
+      graph->on_sample(n, sample_now());
+    }
+    const ClockStatus s = graph->system_status();
+    ASSERT_EQ(s.sources.size(), 2u);
+    if (own_limit) {
+      EXPECT_TRUE(s.sources[0].selected);
+    } else {
+      EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+      EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-4);
+      EXPECT_EQ(s.sources[0].state, SourceState::kTooFar);
+      EXPECT_FALSE(s.sources[0].selected);
+      EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+    }
+  }
+}
+
+TEST_F(ClockGraphTest, MaxDistanceOfTheClockAppliesToEverySource) {
+  config.system_clock.max_distance = 0.05;
+  auto graph = make(false);
+  const std::size_t f = graph->add_source("far");
+  const std::size_t n = graph->add_source("near");
+  for (int i = 0; i < 8; ++i) {
+    t = 16.0 * i;
+    NtpExchangeResult r = sample_now();
+    r.sample.header.root_dispersion = NtpShort::from_duration(Duration::from_seconds(0.06));
+    graph->on_sample(f, r);
+    graph->on_sample(n, sample_now());
+  }
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.sources[0].state, SourceState::kTooFar);
+  EXPECT_EQ(s.sources[1].state, SourceState::kCombined);
+}
+
+// chrony's maxdrift: an oscillator 2000 ppm slow gets +500 ppm and no more, from the model's
+// steering and at the device (nothing beyond ever reaches it). The model still knows the clock's
+// rate, so its bound around the real clock's offset holds; but the reading runs away from the
+// true time at 1500 ppm, which no published bound keeps up with: not synchronized, and the kernel
+// is told so (STA_UNSYNC), as our server and the shared page are.
+TEST_F(ClockGraphTest, FrequencyIsPinnedAtMaxDriftAndTheClockSaysItCannotKeepTime) {
+  auto clock = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -2000e-6, 0.1);
+  real = clock.get();
+  ClockGraph graph(config, loop, std::move(clock), true, [this] { return t; });
+  const std::size_t source = graph.add_source("server");
+  double largest = 0;
+  int bounded = 0;
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    graph.on_sample(source, sample_now());
+    for (int k = 1; k < 16; ++k) {
+      t = 16.0 * i + k;
+      graph.run_due_timers();
+      largest = std::max(largest, std::abs(*real->frequency()));
+    }
+    largest = std::max(largest, std::abs(*real->frequency()));
+    const ClockStatus s = graph.system_status();
+    if (std::isfinite(s.error_bound)) {
+      ++bounded;
+      EXPECT_LE(std::abs(s.offset + real->offset_at(t)), s.error_bound) << "at " << t << " s";
+    }
+  }
+  EXPECT_GT(bounded, 56) << "the bound was checked";
+  EXPECT_GT(std::abs(real->offset_at(t)), 1.0) << "the clock ran away (1500 ppm for 1000 s)";
+  EXPECT_LE(largest, 500e-6 * (1 + 1e-12));
+  EXPECT_DOUBLE_EQ(*real->frequency(), 500e-6);
+  const ClockStatus s = graph.system_status();
+  EXPECT_EQ(s.state, DisciplineState::kFrequencyLimit);
+  EXPECT_NEAR(s.frequency, 2000e-6, 20e-6) << "the model knows what the clock needs";
+  EXPECT_FALSE(real->error_estimate().synchronized);
+  EXPECT_FALSE(graph.server_state()) << "our server would serve a clock that runs away";
+  // Within the limit, the same clock is kept (a new run: time starts at 0 again before the clock
+  // and graph are made, which read it).
+  config.system_clock.max_drift_ppm = 2500;
+  t = 0;
+  auto kept = std::make_unique<SimClock>("system", [this] { return t; }, 1'700'000'000, -2e-3, -2000e-6, 0.1);
+  real = kept.get();
+  ClockGraph wider(config, loop, std::move(kept), true, [this] { return t; });
+  const std::size_t again = wider.add_source("server");
+  for (int i = 0; i < 64; ++i) {
+    t = 16.0 * i;
+    wider.on_sample(again, sample_now());
+  }
+  EXPECT_EQ(wider.system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(real->offset_at(t)), 1e-4);
+}
+
+}  // namespace
+}  // namespace kairos

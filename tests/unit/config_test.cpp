@@ -801,3 +801,85 @@ TEST(ConfigEvidence, KeysAreReadAndBadValuesNamedWithTheirLine) {
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(ConfigSelection, PreferNoselectAndMaxDistanceAreRead) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+prefer = true
+max-distance = 0.5
+[[source]]
+address = "b"
+noselect = true
+[clock.system]
+max-distance = 1.5
+max-drift = 100
+)",
+                             "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->sources.size(), 2u);
+  EXPECT_TRUE(config->sources[0].prefer);
+  EXPECT_FALSE(config->sources[0].noselect);
+  EXPECT_EQ(config->sources[0].max_distance, 0.5);
+  EXPECT_TRUE(config->sources[1].noselect);
+  EXPECT_FALSE(config->sources[1].prefer);
+  EXPECT_FALSE(config->sources[1].max_distance);
+  EXPECT_DOUBLE_EQ(config->system_clock.max_distance, 1.5);
+  EXPECT_DOUBLE_EQ(config->system_clock.max_drift_ppm, 100);
+}
+
+TEST(ConfigSelection, DefaultsAreChronys) {
+  auto config = parse_config("[[source]]\naddress = \"a\"\n", "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_DOUBLE_EQ(config->system_clock.max_distance, 3);
+  EXPECT_DOUBLE_EQ(config->system_clock.max_drift_ppm, 500);
+  EXPECT_FALSE(config->sources[0].prefer);
+  EXPECT_FALSE(config->sources[0].noselect);
+}
+
+TEST(ConfigSelection, BadValuesAreRejectedWithTheirLines) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+prefer = "yes"
+noselect = 1
+max-distance = 0
+[[source]]
+address = "b"
+noselect = true
+require = true
+[clock.system]
+max-distance = 20
+max-drift = 0.5
+)",
+                             "bad.toml");
+  ASSERT_FALSE(config);
+  const std::string& m = config.error().message;
+  EXPECT_NE(m.find("bad.toml:3: 'prefer' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:4: 'noselect' must be true or false"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:5: 'max-distance' must be a number between"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:9: 'require' has no meaning for a 'noselect' source"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:11: 'max-distance' must be a number between"), std::string::npos) << m;
+  EXPECT_NE(m.find("bad.toml:12: 'max-drift' must be a number between 1 and 100000"), std::string::npos) << m;
+}
+
+// Two keys named max-drift, each in its own section with its own unit: neither takes the other's.
+TEST(ConfigSelection, ClockMaxDriftIsNotTheShmOne) {
+  auto config = parse_config(R"([[source]]
+address = "a"
+[clock.system]
+max-drift = 1000
+[shm]
+max-drift = 2e-6
+)",
+                             "t.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_DOUBLE_EQ(config->system_clock.max_drift_ppm, 1000);
+  EXPECT_DOUBLE_EQ(config->shm.max_drift, 2e-6);
+  auto wrong = parse_config("[[source]]\naddress = \"a\"\n[shm]\nmax-drift = 500\n", "t.toml");
+  EXPECT_FALSE(wrong) << "[shm] max-drift is s/s, at most 0.001";
+}
+
+}  // namespace
+}  // namespace kairos

@@ -452,10 +452,14 @@ TEST(DaemonStatus, SourceIsSelectedByItsClockModelEntry) {
   }
   ClockStatus system;
   system.sources = {model_source("a.example", false), model_source("b.example", true)};
+  system.sources[0].state = SourceState::kNoSelect;
   const DaemonStatus s = collect_status(system, associations, nullptr);
   ASSERT_EQ(s.sources.size(), 2u);
   EXPECT_FALSE(s.sources[0].selected);
   EXPECT_TRUE(s.sources[1].selected);
+  // The model's state of each source reaches the snapshot and its JSON (kairosctl sources).
+  EXPECT_EQ(s.sources[0].state, SourceState::kNoSelect);
+  EXPECT_EQ(answer_json(ControlCommand::kSources, s)["sources"][0]["state"], "noselect");
   EXPECT_TRUE(s.sources[0].nts);  // the default
   EXPECT_FALSE(s.sources[0].has_keys);
   EXPECT_EQ(s.sources[0].poll, 5);

@@ -77,7 +77,7 @@ TEST(KairosctlFormat, SourcesAreAlignedColumnsWithMarks) {
     {"name":"b","address":"","mode":"plain","has_keys":false,"cookies":0,"reach":0,"poll":6,"selected":false,
      "last_sample":null,"counters":{"samples":0,"timeouts":3}}]})");
   const auto out = lines(format_sources(answer));
-  ASSERT_EQ(out.size(), 4u);
+  ASSERT_EQ(out.size(), 5u);  // header, two sources, the legend's two lines
   EXPECT_EQ(out[0].rfind("S  NAME", 0), 0u) << out[0];
   EXPECT_EQ(out[1].rfind("*  time.example.net  192.0.2.1:123  keys, 8 cookies  377", 0), 0u) << out[1];
   EXPECT_NE(out[1].find("0.25 s"), std::string::npos) << out[1];
@@ -87,6 +87,25 @@ TEST(KairosctlFormat, SourcesAreAlignedColumnsWithMarks) {
   // Aligned: the POLL column starts at the same place on every row.
   EXPECT_EQ(out[0].find("POLL"), out[1].find("0.25 s"));
   EXPECT_EQ(out[0].find("POLL"), out[2].find("64 s"));
+}
+
+// Each source's part in the selection, as chrony's sources marks it.
+TEST(KairosctlFormat, SourcesMarkTheirStateInTheSelection) {
+  json answer = json{{"sources", json::array()}};
+  for (const char* state : {"combined", "selected", "not selected", "noselect", "too far"}) {
+    answer["sources"].push_back(json{{"name", state}, {"address", ""}, {"mode", "plain"}, {"reach", 1}, {"poll", 4},
+                                     {"selected", false}, {"state", state},
+                                     {"last_sample", {{"offset", 0}, {"error", 0}, {"delay", 0}, {"age", 0}}},
+                                     {"counters", {{"samples", 1}, {"timeouts", 0}}}});
+  }
+  const auto out = lines(format_sources(answer));
+  ASSERT_EQ(out.size(), 8u);
+  EXPECT_EQ(out[1].rfind("*  combined", 0), 0u) << out[1];
+  EXPECT_EQ(out[2].rfind("+  selected", 0), 0u) << out[2];
+  EXPECT_EQ(out[3].rfind("-  not selected", 0), 0u) << out[3];
+  EXPECT_EQ(out[4].rfind("N  noselect", 0), 0u) << out[4];
+  EXPECT_EQ(out[5].rfind("d  too far", 0), 0u) << out[5];
+  EXPECT_NE(out[6].find("N noselect"), std::string::npos) << out[6];
 }
 
 TEST(KairosctlFormat, ClocksShowOneRowPerClock) {

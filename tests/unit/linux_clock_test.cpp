@@ -231,6 +231,22 @@ TEST(KernelClock, FrequencyBeyondTenPercentRefused) {
   EXPECT_DOUBLE_EQ(clock->max_frequency(), 0.1);
 }
 
+// [clock.system] max-drift reaches the kernel's seam: beyond it nothing is written, so ADJ_TICK
+// (which reaches 10 %) is never used for more than the configured limit.
+TEST(KernelClock, SystemClockWithALimitRefusesMoreThanIt) {
+  FakeKernel kernel;
+  auto clock = KernelClock::system(kernel.syscalls(), 500e-6);
+  EXPECT_DOUBLE_EQ(clock->max_frequency(), 500e-6);
+  EXPECT_FALSE(clock->set_frequency(600e-6));
+  EXPECT_FALSE(clock->set_frequency(-0.05));
+  EXPECT_TRUE(kernel.calls.empty());
+  ASSERT_TRUE(clock->set_frequency(-500e-6));
+  ASSERT_EQ(kernel.calls.size(), 1u);
+  EXPECT_EQ(kernel.calls[0].tick, kNominalTick);
+  // Never more than the tick's reach, whatever is asked for.
+  EXPECT_DOUBLE_EQ(KernelClock::system(kernel.syscalls(), 1.0)->max_frequency(), 0.1);
+}
+
 TEST(KernelClock, StepSetsOffsetNano) {
   FakeKernel kernel;
   auto clock = system_clock(kernel);

@@ -30,6 +30,7 @@ DaemonStatus fixed_status() {
   a.reach = 0xff;
   a.poll = 6;
   a.selected = true;
+  a.state = SourceState::kCombined;
   a.last = LastSample{.offset = 0.0005, .delay = 0.012, .when = {}};
   a.last_age = 3.5;
   a.counters = {.samples = 42, .timeouts = 2, .rejected = 1, .naks = 0, .kisses = 5, .ke_ok = 1, .ke_failed = 3, .interleaved = 7};
@@ -39,6 +40,7 @@ DaemonStatus fixed_status() {
   b.name = "silent";
   b.reach = 0;
   b.poll = -2;
+  b.state = SourceState::kNoSelect;
   status.sources.push_back(b);
 
   ServerSnapshot server;
@@ -98,6 +100,20 @@ kairos_source_poll_seconds{source="silent"} 0.25
 # TYPE kairos_source_selected gauge
 kairos_source_selected{source="time.example:4460"} 1
 kairos_source_selected{source="silent"} 0
+# HELP kairos_source_state 1 for where the source stood in the last selection: combined (steers), selected (voted; a preferred source steers), not selected, noselect, too far (root distance beyond max-distance), no sample.
+# TYPE kairos_source_state gauge
+kairos_source_state{source="time.example:4460",state="combined"} 1
+kairos_source_state{source="time.example:4460",state="selected"} 0
+kairos_source_state{source="time.example:4460",state="not selected"} 0
+kairos_source_state{source="time.example:4460",state="noselect"} 0
+kairos_source_state{source="time.example:4460",state="too far"} 0
+kairos_source_state{source="time.example:4460",state="no sample"} 0
+kairos_source_state{source="silent",state="combined"} 0
+kairos_source_state{source="silent",state="selected"} 0
+kairos_source_state{source="silent",state="not selected"} 0
+kairos_source_state{source="silent",state="noselect"} 1
+kairos_source_state{source="silent",state="too far"} 0
+kairos_source_state{source="silent",state="no sample"} 0
 # HELP kairos_source_last_offset_seconds Offset of the last accepted sample, server minus us.
 # TYPE kairos_source_last_offset_seconds gauge
 kairos_source_last_offset_seconds{source="time.example:4460"} 5e-04

@@ -37,6 +37,11 @@ Candidate required(Candidate c) {
   return c;
 }
 
+Candidate preferred(Candidate c) {
+  c.preferred = true;
+  return c;
+}
+
 Candidate announcing(Candidate c, Leap leap) {
   c.leap = leap;
   return c;
@@ -223,6 +228,31 @@ TEST(Selection, UnsynchronizedRequiredSourceStillBlocksSelection) {
 TEST(Selection, NoMajorityWinsOverMissingRequiredSource) {
   const Selection s = select_truechimers({around(0, 0.01), required(around(1, 0.01))});
   EXPECT_EQ(s.status, SelectionStatus::kNoMajority);
+}
+
+// chrony's prefer: a preferred truechimer alone steers; the others voted it in all the same.
+TEST(Selection, PreferredTruechimerIsTheOnlyOneCombined) {
+  const Selection s = select_truechimers({around(0, 0.01), preferred(around(0.002, 0.01)), around(0.001, 0.01)});
+  EXPECT_EQ(s.status, SelectionStatus::kSelected);
+  EXPECT_EQ(s.truechimers, (Indexes{0, 1, 2}));
+  EXPECT_EQ(s.combined, (Indexes{1}));
+}
+
+TEST(Selection, WithoutAPreferredTruechimerAllTruechimersAreCombined) {
+  const Selection plain = select_truechimers({around(0, 0.01), around(0.002, 0.01), around(1, 0.01)});
+  EXPECT_EQ(plain.combined, (Indexes{0, 1}));
+  // A preferred falseticker is no truechimer: it neither steers nor keeps the others from it.
+  const Selection s = select_truechimers({around(0, 0.01), around(0.002, 0.01), preferred(around(1, 0.01))});
+  EXPECT_EQ(s.status, SelectionStatus::kSelected);
+  EXPECT_EQ(s.truechimers, (Indexes{0, 1}));
+  EXPECT_EQ(s.combined, (Indexes{0, 1}));
+}
+
+// Preference is no vote: two agreeing sources outvote a preferred one that disagrees.
+TEST(Selection, PreferredSourceDoesNotOutvoteTheMajority) {
+  const Selection s = select_truechimers({preferred(around(0, 0.01)), around(1, 0.01), around(1.002, 0.01)});
+  EXPECT_EQ(s.truechimers, (Indexes{1, 2}));
+  EXPECT_EQ(s.combined, (Indexes{1, 2}));
 }
 
 TEST(Selection, LeapAnnouncedByMajorityOfTruechimersIsTaken) {

@@ -136,6 +136,21 @@ std::string format_status(const json& answer) {
   return out;
 }
 
+namespace {
+
+// The S column: chrony's sources symbols where they mean the same.
+std::string source_symbol(const std::string& state, bool selected) {
+  if (state == "combined") return "*";
+  if (state == "selected") return "+";
+  if (state == "noselect") return "N";
+  if (state == "too far") return "d";
+  if (state == "no sample") return "?";
+  if (state.empty()) return selected ? "*" : "-";  // a kairosd from before source states
+  return "-";
+}
+
+}  // namespace
+
 std::string format_sources(const json& answer) {
   const json& sources = field(answer, "sources");
   if (!sources.is_array() || sources.empty()) return "no sources\n";
@@ -150,7 +165,9 @@ std::string format_sources(const json& answer) {
       nts = keys ? fmt::format("keys, {} cookies", count(field(s, "cookies"))) : "no keys";
     }
     const json& counters = field(s, "counters");
-    rows.push_back({last.is_null() ? "?" : selected ? "*" : "-", text(field(s, "name")),
+    const json& state = field(s, "state");
+    rows.push_back({last.is_null() ? "?" : source_symbol(state.is_string() ? state.get<std::string>() : "", selected),
+                    text(field(s, "name")),
                     text(field(s, "address")).empty() ? "-" : text(field(s, "address")), nts,
                     format_reach(static_cast<unsigned>(count(field(s, "reach")))),
                     fmt::format("{} s", std::ldexp(1.0, static_cast<int>(number(field(s, "poll"))))),
@@ -159,7 +176,9 @@ std::string format_sources(const json& answer) {
                     last.is_null() ? "-" : fmt::format("{:.1f} s", number(field(last, "age"))),
                     std::to_string(count(field(counters, "samples"))), std::to_string(count(field(counters, "timeouts")))});
   }
-  return table(rows) + "S: * selected by the clock model, - not selected, ? no sample yet\n";
+  return table(rows) +
+         "S: * steers the clock, + selected (voted; a preferred source steers), - not selected, N noselect,\n"
+         "   d root distance beyond max-distance, ? no sample yet\n";
 }
 
 std::string format_clocks(const json& answer) {
