@@ -73,16 +73,16 @@ sim_kairosd() {
   cns_node "$n" "kairosd.$n.log" "$@" "$KAIROSD" --config "$CNS_DIR/kairos.$n.toml"
 }
 
-# source_toml ADDRESS POLL[-MAXPOLL] [KEY = VALUE...]
+# source_toml ADDRESS POLL[:MAXPOLL] [KEY = VALUE...]
 source_toml() {
   local address=$1 poll=$2
   shift 2
-  printf '[[source]]\naddress = "%s"\nminpoll = %s\nmaxpoll = %s\niburst = true\n' "$address" "${poll%-*}" "${poll#*-}"
+  printf '[[source]]\naddress = "%s"\nminpoll = %s\nmaxpoll = %s\niburst = true\n' "$address" "${poll%:*}" "${poll#*:}"
   printf '%s\n' "$@"
 }
 
 # The two-client scenarios: node 2 kairosd and node 3 chronyd, both clients of node 1; POLL is
-# one exponent (fixed) or MIN-MAX (each daemon adapts its poll in between).
+# one exponent (fixed) or MIN:MAX (each daemon adapts its poll in between).
 two_clients() {
   local dir=$1 delay=$2 poll=$3
   CNS_COLUMNS=1
@@ -91,7 +91,7 @@ two_clients() {
   cns_link "$delay" 1 2 3
   chrony_conf 1 "local stratum 1" "allow"
   kairos_conf 2 "$(source_toml 192.168.123.1 "$poll" "nts = false")"
-  chrony_conf 3 "server 192.168.123.1 minpoll ${poll%-*} maxpoll ${poll#*-} iburst"
+  chrony_conf 3 "server 192.168.123.1 minpoll ${poll%:*} maxpoll ${poll#*:} iburst"
   sim_chronyd 1
   sim_kairosd 2
   sim_chronyd 3
@@ -113,7 +113,7 @@ scenario_wan() {
 # model (daemon/poll_control.hpp), chronyd's its regression.
 scenario_wan_adaptive() {
   local dir=$1 seed=$2 duration=$3
-  two_clients "$dir" "$WAN_DELAY" 6-10
+  two_clients "$dir" "$WAN_DELAY" 6:10
   cns_run 3 "$duration"
 }
 
