@@ -260,11 +260,6 @@ TEST(StampPrecision, HardwareStampsAreTrustedMore) {
             stamp_precision(StampSource::kDaemon, StampSource::kKernel));
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // The README listed trust and require as working while no configuration key reached them.
 TEST_F(ClockGraphTest, RequireFromTheConfigurationKeepsTheClockUnsynchronizedWithoutThatSource) {
@@ -311,11 +306,6 @@ TEST_F(ClockGraphTest, TrustFromTheConfigurationKeepsThatSourceAgainstAMajority)
   EXPECT_NEAR(s.offset, -real->offset_at(t), 1e-3) << "followed the agreeing majority, not the trusted source";
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // The kernel's own leap second sets CLOCK_REALTIME, which cancels the watch as any set does:
 // kairosd took it for a foreign step and forgot its offset, unsynchronized at the moment every
@@ -348,11 +338,6 @@ TEST_F(ClockGraphTest, TheKernelsLeapAtMidnightIsNotAForeignStep) {
   }
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // chrony's minsources: with min-sources = 2, one answering source does not steer the clock.
 TEST_F(ClockGraphTest, MinSourcesFromTheConfigurationWaitsForThatManySources) {
@@ -407,11 +392,6 @@ TEST_F(ClockGraphTest, ThePollLengthensWhileTheModelPredictsAndShortensOnASurpri
   EXPECT_LT(poll.exponent(), 10);
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 constexpr std::int64_t k2027 = 1'798'761'600;  // 2027-01-01 00:00:00 UTC
 
@@ -475,11 +455,6 @@ TEST_F(ClockGraphTest, ASmearingServerAnnouncesNoLeapAndSmearsAroundIt) {
   }
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // chrony's noselect: the source is measured and shown, but neither selected nor voting. Counted,
 // a source 50 ms off would leave one good source against one bad one: no majority.

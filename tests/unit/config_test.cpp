@@ -203,11 +203,6 @@ TEST(Config, MissingFileIsAClearError) {
   EXPECT_NE(config.error().message.find("/nonexistent/kairos.toml"), std::string::npos) << config.error().message;
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 TEST(ConfigTopology, ParsesThePhcDiscipliningHostOfTheIssue) {
   auto config = parse_config(R"(
@@ -604,11 +599,6 @@ TEST(ConfigMetrics, MissingPortListAndUnknownKeysAreRejected) {
       << empty.error().message;
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // A NIC ptp4l owns ("check") with kairosd disciplining its PHC: two servos on one clock.
 TEST(ConfigTopology, CheckWithDisciplinePhcIsRefused) {
@@ -632,11 +622,6 @@ follow = "eth0"
   EXPECT_TRUE(direct) << direct.error().message;
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // Issue 21 item 5: `pool = "name"` is max-sources members of one name, each its own source.
 TEST(Config, APoolIsReadAsItsMembers) {
@@ -681,11 +666,6 @@ max-sources = 40
   EXPECT_NE(m.find("pool.toml:9:"), std::string::npos) << m;
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // Issue 21 item 6: a NIC shared with ptp4l — kairosd may discipline a vclock of its own.
 TEST(Config, PhcVclockLetsKairosdDisciplineItsOwnClockOnANicPtp4lConfigures) {
@@ -799,11 +779,6 @@ TEST(ConfigEvidence, KeysAreReadAndBadValuesNamedWithTheirLine) {
   }
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 TEST(ConfigSelection, PreferNoselectAndMaxDistanceAreRead) {
   auto config = parse_config(R"([[source]]

@@ -148,11 +148,6 @@ TEST(PacketTimestamps, HardwareStampIsPreferred) {
   EXPECT_EQ(stamps.software->tv_sec, 100);
 }
 
-}  // namespace
-}  // namespace kairos
-
-namespace kairos {
-namespace {
 
 // Issue 21 item 6: stamps bound to a PTP virtual clock (SOF_TIMESTAMPING_BIND_PHC).
 TEST(PacketTimestamps, TheBoundRequestCarriesBindPhcAndTheVclock) {
