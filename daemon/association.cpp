@@ -228,7 +228,8 @@ void Association::use_keys(const KeClientResult& ke, std::function<void(Result<v
                                          .ntp_server = ke.ntp_server,
                                          .ntp_port = ke.ntp_port,
                                          .server_negotiated = ke.server_negotiated,
-                                         .port_negotiated = ke.port_negotiated});
+                                         .port_negotiated = ke.port_negotiated,
+                                         .certificate_sha256 = ke.certificate_sha256});
   resolve_ntp(ke.ntp_server, ke.ntp_port, [this, done = std::move(done)](Result<void> ok) {
     if (!ok) {
       session_.reset();

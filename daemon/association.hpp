@@ -75,6 +75,10 @@ class Association {
     return session_origin_ ? std::optional(session_origin_->keys.aead_id()) : std::nullopt;
   }
   std::size_t cookies() const { return session_ ? session_->cookies() : 0; }
+  // The NTS-KE server's certificate (SHA-256, hex) of the keys in use; "" without keys or unknown.
+  std::string certificate_sha256() const {
+    return session_ && session_origin_ ? session_origin_->certificate_sha256 : std::string();
+  }
   // The NTS-KE server's address in use (NTS; "" until chosen).
   std::string ke_address() const { return config_.nts && choice_.current() ? choice_.current()->to_string() : std::string(); }
   // The NTP address in use ("" until resolved or negotiated).

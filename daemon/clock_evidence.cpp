@@ -24,7 +24,9 @@ std::string source_authentication(const Association& source) {
   const auto aead = source.aead();
   if (!aead) return "nts,no-keys";
   const std::string address = source.ntp_address();
-  return fmt::format("nts,aead={}{}", *aead, address.empty() ? "" : ",ntp=" + address);
+  const std::string certificate = source.certificate_sha256();
+  return fmt::format("nts,aead={}{}{}", *aead, address.empty() ? "" : ",ntp=" + address,
+                     certificate.empty() ? "" : ",cert-sha256=" + certificate);
 }
 
 std::vector<EvidenceSnapshot> evidence_snapshots(const std::vector<ClockStatus>& clocks,

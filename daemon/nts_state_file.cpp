@@ -93,6 +93,7 @@ std::string format_nts_state(const SavedNtsState& state) {
   nlohmann::json cookies = nlohmann::json::array();
   for (const auto& cookie : state.ke.cookies) cookies.push_back(to_hex(cookie));
   j["cookies"] = std::move(cookies);
+  if (!state.ke.certificate_sha256.empty()) j["certificate_sha256"] = state.ke.certificate_sha256;
   // A server name that is not UTF-8 (it came from the network) must not throw: replaced, it will
   // not resolve, and the restart falls back to NTS-KE.
   std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -149,6 +150,14 @@ Result<SavedNtsState> parse_nts_state(ByteView bytes) {
                                            .ntp_port = static_cast<std::uint16_t>(port->get<std::uint64_t>()),
                                            .server_negotiated = false,
                                            .port_negotiated = false}};
+  // Optional (older files have none): the NTS-KE server's certificate, for the evidence log.
+  if (const auto* certificate = member(j, "certificate_sha256")) {
+    const bool hex64 = certificate->is_string() && certificate->get_ref<const std::string&>().size() == 64 &&
+                       certificate->get_ref<const std::string&>().find_first_not_of("0123456789abcdef") ==
+                           std::string::npos;
+    if (!hex64) return fail("bad \"certificate_sha256\"");
+    state.ke.certificate_sha256 = certificate->get<std::string>();
+  }
   for (const auto& text : *cookies) {
     auto cookie = from_hex(text, "a cookie", kMaxSavedCookieSize);
     if (!cookie) return std::unexpected(cookie.error());

@@ -7,7 +7,8 @@
 //
 // The file is JSON, one object, mode 0600:
 //   {"version": 1, "source": "<as configured>", "ntp_server": "<host>", "ntp_port": 123,
-//    "aead": 15, "c2s": "<hex>", "s2c": "<hex>", "cookies": ["<hex>", ...]}
+//    "aead": 15, "c2s": "<hex>", "s2c": "<hex>", "cookies": ["<hex>", ...],
+//    "certificate_sha256": "<64 hex digits>" (optional: the NTS-KE server's certificate)}
 #include <optional>
 #include <string>
 

@@ -66,6 +66,7 @@ Result<void> KeClient::finish(std::size_t message_length) {
       .ntp_port = response->port.value_or(kNtpDefaultPort),
       .server_negotiated = response->server.has_value(),
       .port_negotiated = response->port.has_value(),
+      .certificate_sha256 = tls_.peer_certificate_sha256(),
   };
   tls_.shutdown();
   return {};

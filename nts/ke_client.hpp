@@ -32,6 +32,9 @@ struct KeClientResult {
   std::uint16_t ntp_port = kNtpDefaultPort;
   bool server_negotiated = false;
   bool port_negotiated = false;
+  // The NTS-KE server's leaf certificate, SHA-256 in hex ("" when unknown: a state saved by an
+  // older kairosd); what the evidence log names the server by.
+  std::string certificate_sha256;
 };
 
 class KeClient {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -78,6 +79,21 @@ Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const s
 }
 
 TlsSession::TlsSession(std::unique_ptr<SSL, SslDeleter> ssl) : ssl_(std::move(ssl)) {}
+
+std::string TlsSession::peer_certificate_sha256() const {
+  X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+  if (!leaf) return {};
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(leaf, EVP_sha256(), digest, &length) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
 TlsSession::TlsSession(TlsSession&&) noexcept = default;
 TlsSession& TlsSession::operator=(TlsSession&&) noexcept = default;
 TlsSession::~TlsSession() = default;

@@ -61,6 +61,11 @@ class TlsSession {
   // Sends close_notify.
   void shutdown();
 
+  // The SHA-256 of the peer's leaf certificate (DER), lowercase hex, as `openssl x509
+  // -fingerprint -sha256` shows it without colons; "" before the handshake or without one. The
+  // evidence log names an NTS server by it (issue 25).
+  std::string peer_certificate_sha256() const;
+
   // RFC 5705 keying material exporter (RFC 8446 §7.5), used for the NTS keys.
   Result<void> export_key(const std::string& label, ByteView context, std::span<std::uint8_t> out) const;
 

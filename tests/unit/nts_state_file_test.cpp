@@ -49,6 +49,22 @@ TEST(NtsStateFile, FormatThenParseRoundTrips) {
   EXPECT_EQ(parsed->ke.cookies, state.ke.cookies);
 }
 
+// The certificate the keys came with is kept (the evidence log names the server by it after a
+// restart too); files of older kairosd have none; a malformed one is refused.
+TEST(NtsStateFile, TheServersCertificateFingerprintIsKeptWhenThere) {
+  SavedNtsState state = sample_state();
+  state.ke.certificate_sha256 = std::string(60, 'a') + "0f9e";
+  auto parsed = parse_nts_state(view(format_nts_state(state)));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->ke.certificate_sha256, state.ke.certificate_sha256);
+  auto without = parse_nts_state(view(format_nts_state(sample_state())));
+  ASSERT_TRUE(without);
+  EXPECT_EQ(without->ke.certificate_sha256, "");
+  std::string text = format_nts_state(state);
+  text.replace(text.find("0f9e"), 4, "0F9E");
+  EXPECT_FALSE(parse_nts_state(view(text)));
+}
+
 TEST(NtsStateFile, SaveThenTakeRoundTripsAndConsumesTheFile) {
   TempDir dir;
   const SavedNtsState state = sample_state();

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -69,6 +72,29 @@ TEST_F(TlsSessionTest, HandshakeExchangesDataAndExportsMatchingKeys) {
   const std::uint8_t other_context[] = {0, 0, 0, 15, 1};
   ASSERT_TRUE(client.export_key("EXPORTER-network-time-security", other_context, server_key));
   EXPECT_NE(Buffer(client_key, client_key + 32), Buffer(server_key, server_key + 32));
+}
+
+// Issue 25: the evidence log names an NTS-KE server by its certificate's SHA-256, the fingerprint
+// `openssl x509 -fingerprint -sha256` prints (compared with the tool, not with our own code).
+TEST_F(TlsSessionTest, PeerCertificateFingerprintIsOpensslsSha256) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  EXPECT_EQ(client.peer_certificate_sha256(), "");  // nothing before the handshake
+  ASSERT_TRUE(connect(client, server));
+  const std::string command = "openssl x509 -noout -fingerprint -sha256 -in " + pki.path("server.crt");
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char line[256] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, pipe), nullptr);
+  ::pclose(pipe);
+  std::string expected;
+  for (const char* c = std::strchr(line, '='); c && *++c && *c != '\n';) {
+    if (*c != ':') expected += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  }
+  ASSERT_EQ(expected.size(), 64u) << line;
+  EXPECT_EQ(client.peer_certificate_sha256(), expected);
 }
 
 TEST_F(TlsSessionTest, IpAddressIsCheckedAgainstTheCertificate) {
