@@ -143,6 +143,18 @@ Result<void> steer_by_source_address(int fd, int family, unsigned workers) {
   return {};
 }
 
+// The interleaved mode's name for a peer: its address without the port (see ClientAddress).
+ClientAddress client_address_of(const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(peer).sin_addr;
+    return ClientAddress::ipv4(std::span<const std::uint8_t, 4>(reinterpret_cast<const std::uint8_t*>(&a), 4));
+  }
+  if (peer.ss_family == AF_INET6) {
+    return ClientAddress::ipv6(std::span<const std::uint8_t, 16>(reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr.s6_addr, 16));
+  }
+  return {};
+}
+
 SocketAddress bound_address(int fd) {
   SocketAddress address;
   address.length = sizeof address.storage;
@@ -373,8 +385,9 @@ void NtpServer::Worker::serve(std::size_t socket) {
       const ByteView request(batch.in[slot].data(), batch.in_msgs[slot].msg_len);
       const std::optional<RateKey> client = st.limiter ? rate_key_of(batch.from[slot]) : std::nullopt;
       const RateCheck rate = client ? RateCheck(*st.limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
+      const ClientAddress sender = interleaved ? client_address_of(batch.from[slot]) : ClientAddress{};
       const Response response =
-          st.responder.respond(request, t2, rate, st.ring ? &*st.ring : nullptr, batch.out[replies]);
+          st.responder.respond(request, t2, sender, rate, st.ring ? &*st.ring : nullptr, batch.out[replies]);
       if (response.length == 0) continue;
       batch.handles[replies] = response.transmit_handle;
       batch.out_iov[replies] = {batch.out[replies].data(), response.length};

@@ -373,7 +373,7 @@ TEST(NtsNak, AForgedNakAheadOfTheGenuineAnswerDoesNotEndTheExchange) {
     const ByteView request(in.data(), static_cast<std::size_t>(n));
     const NtpTimestamp t2 = realtime_ntp_now();
     for (NtpResponder* responder : {&forger, &genuine}) {
-      const Response r = responder->respond(request, t2, RateCheck(RateDecision::kAllow),
+      const Response r = responder->respond(request, t2, ClientAddress{}, RateCheck(RateDecision::kAllow),
                                             responder == &genuine ? &*ring : nullptr, out);
       sendto(fd.get(), out.data(), r.length, 0, reinterpret_cast<sockaddr*>(&from), from_length);
     }
