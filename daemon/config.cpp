@@ -301,16 +301,31 @@ void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& prob
   if (auto v = read_int(t, "old-keys", 0, kMaxOldKeys, problems)) keys.old_keys = static_cast<std::uint32_t>(*v);
 }
 
+// Seconds from 0 (the bound off) to 1: answers later than that are worth nothing to any client.
+void read_max_wait(const toml::table& t, NtpServerConfig& server, Problems& problems) {
+  const toml::node* node = t.get("max-wait");
+  if (!node) return;
+  std::optional<double> v;
+  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
+  if (auto f = node->value_exact<double>()) v = *f;
+  if (!v || !(*v >= 0) || *v > 1) {
+    problems.add(node, "'max-wait' must be a number of seconds from 0 (never drop) to 1");
+    return;
+  }
+  server.max_wait = *v;
+}
+
 void read_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
   NtpServerConfig server;
   server.line = t.source().begin.line;
   reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys",
-                          "interleaved", "leap-smear"},
+                          "interleaved", "leap-smear", "max-wait"},
                       "[server]", problems);
   if (auto v = read_listen(t, problems)) server.listen = *v;
   if (auto v = read_int(t, "workers", 0, 256, problems)) server.workers = static_cast<unsigned>(*v);
   if (auto v = read_int(t, "local-stratum", 1, 15, problems)) server.local_stratum = static_cast<int>(*v);
   if (auto v = get<bool>(t, "interleaved", "true or false", problems)) server.interleaved = *v;
+  read_max_wait(t, server, problems);
   if (auto v = get<std::string>(t, "leap-smear", "a string", problems)) {
     if (*v == "none" || *v == "linear-24h") {
       server.leap_smear = *v;

@@ -56,6 +56,9 @@ struct NtpServerConfig {
   std::optional<unsigned> workers;          // threads with their own socket; unset: one per core; 0: the loop
   std::optional<int> local_stratum;         // serve the local clock as this stratum (labs, demos)
   bool interleaved = true;                  // answer interleaved requests (RFC 9769), kernel TX stamps
+  // Seconds a request may wait between its kernel RX stamp and its turn: older ones are dropped
+  // (an answer that late is one every client discards). 0: never drop.
+  double max_wait = 0.005;
   // "none" or "linear-24h": served time smeared over the 24 h around a leap second (Google's
   // public smear), and the leap not announced to clients.
   std::string leap_smear = "none";

@@ -24,6 +24,12 @@ ServerSnapshot server_snapshot(const TimeService& service) {
     s.naks = c->responses.naks_total();
     s.rate_limited = c->responses.rate_kisses_plain + c->responses.rate_kisses_nts;
     s.dropped = c->responses.dropped_total();
+    s.late = c->late;
+    s.latency_count = c->latency.count();
+    s.latency_sum = c->latency.sum_seconds();
+    s.latency_p50 = c->latency.quantile_seconds(0.5);
+    s.latency_p99 = c->latency.quantile_seconds(0.99);
+    s.latency_max = c->latency.max_seconds();
   }
   if (const KeListenerCounters* k = service.ke_counters()) {
     s.nts_ke = true;

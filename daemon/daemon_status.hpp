@@ -41,6 +41,13 @@ struct ServerSnapshot {
   std::uint64_t naks = 0;
   std::uint64_t rate_limited = 0;  // RATE kisses, plain and NTS
   std::uint64_t dropped = 0;
+  std::uint64_t late = 0;  // dropped unanswered: waited longer than max-wait
+  // RX stamp to answer handed to the kernel, every answer since the server started (seconds).
+  std::uint64_t latency_count = 0;
+  double latency_sum = 0;
+  double latency_p50 = 0;
+  double latency_p99 = 0;
+  double latency_max = 0;
   bool nts_ke = false;  // the NTS-KE listener runs
   std::uint64_t ke_ok = 0;       // connections answered with cookies
   std::uint64_t ke_failed = 0;   // handshake failed, no agreement, error record, aborted, timed out, evicted

@@ -43,7 +43,15 @@ class Family {
   // labels: name="value" pairs, values escaped here.
   template <class T>
   void sample(std::initializer_list<std::pair<std::string_view, std::string_view>> labels, T value) {
+    sample_of("", labels, value);
+  }
+
+  // A sample of the family's name with a suffix: a summary's _sum and _count.
+  template <class T>
+  void sample_of(std::string_view suffix, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                 T value) {
     out_ += name_;
+    out_ += suffix;
     if (labels.size() != 0) {
       out_ += '{';
       bool first = true;
@@ -175,6 +183,17 @@ void server_metrics(std::string& out, const ServerSnapshot& s) {
         .sample({}, s.rate_limited);
     Family(out, "kairos_server_ntp_dropped_total", "counter", "Requests dropped without an answer.")
         .sample({}, s.dropped);
+    Family(out, "kairos_server_ntp_late_dropped_total", "counter",
+           "Requests dropped unanswered because they waited longer than max-wait after their kernel RX stamp.")
+        .sample({}, s.late);
+    // Quantile 1 is the maximum.
+    Family latency(out, "kairos_server_ntp_response_latency_seconds", "summary",
+                   "Kernel RX stamp of a request to its answer handed to the kernel, every answer since the start.");
+    latency.sample({{"quantile", "0.5"}}, s.latency_p50);
+    latency.sample({{"quantile", "0.99"}}, s.latency_p99);
+    latency.sample({{"quantile", "1"}}, s.latency_max);
+    latency.sample_of("_sum", {}, s.latency_sum);
+    latency.sample_of("_count", {}, s.latency_count);
   }
   if (s.nts_ke) {
     Family ke(out, "kairos_server_nts_ke_connections_total", "counter",

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "daemon/client_rate.hpp"
@@ -32,6 +34,31 @@ void NtpServerCounters::add(const NtpServerCounters& other) {
   tx_stamps += other.tx_stamps;
   tx_stamps_used += other.tx_stamps_used;
   tx_resyncs += other.tx_resyncs;
+  late += other.late;
+  latency.merge(other.latency);
+}
+
+// The receive buffer holds what a worker can still answer within max-wait, and not much more:
+// a request queued behind more than that would be dropped as late anyway, and the kernel drops it
+// for free at arrival, where reading it would cost the worker a recvmmsg slot. An 8 MB buffer
+// (the old size) let requests wait 32 ms on average under overload and answered them all late.
+//  - rate: what one core answers, ~150k requests/s (issue 24: 149k/s plain at < 1 % loss), since
+//    each worker, a core, has its own socket;
+//  - cost: what one small datagram takes from the buffer, the kernel's truesize: the sk_buff
+//    (~256 B) and the driver's receive buffer (commonly a 2 KB fragment), so ~2.3 KB;
+//  - the kernel doubles the value set (socket(7): room for its bookkeeping) and counts truesize
+//    against the doubled value, so half of rate * max-wait * cost is asked for.
+// At the default 5 ms: 750 requests, 0.86 MB asked (1.7 MB used). Never below the kernel's
+// default (a host that tuned rmem_default up keeps it); without a bound (0), and at most, the old
+// 4 MB (8 MB used) for bursts. net.core.rmem_max caps it in any case.
+int receive_buffer_for(double max_wait, int kernel_default) {
+  constexpr double kAnswersPerSecond = 150'000;
+  constexpr double kPacketCost = 2304;
+  constexpr int kMost = 4 << 20;
+  const int floor = kernel_default / 2;
+  if (!(max_wait > 0)) return std::max(kMost, floor);
+  const double wanted = kAnswersPerSecond * max_wait * kPacketCost / 2;
+  return std::max(floor, static_cast<int>(std::min(wanted, static_cast<double>(kMost))));
 }
 
 std::int8_t measure_clock_precision() {
@@ -71,6 +98,18 @@ constexpr std::size_t kMaxDatagram = 2048;
 constexpr std::size_t kControlSize = 256;
 constexpr auto kPublishEvery = std::chrono::milliseconds(250);
 
+std::int64_t nanoseconds_of(const timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+// net.core.rmem_default: what a socket's receive buffer is without SO_RCVBUF.
+int kernel_receive_buffer_default() {
+  int value = 212992;  // the kernel's own default, when /proc cannot tell
+  if (FILE* f = std::fopen("/proc/sys/net/core/rmem_default", "r")) {
+    if (std::fscanf(f, "%d", &value) != 1) value = 212992;
+    std::fclose(f);
+  }
+  return value;
+}
+
 std::int64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -87,7 +126,7 @@ bool kernel_in_inserted_second() {
   return state == TIME_OOP || state == TIME_WAIT;
 }
 
-Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps) {
+Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps, int receive_buffer) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
   if (!fd) return fd;
   const int one = 1;
@@ -97,9 +136,8 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_
   if (address.family() == AF_INET6 && setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     return fail(std::string("IPV6_V6ONLY: ") + std::strerror(errno));
   }
-  // Room for bursts; the kernel caps it at net.core.rmem_max.
-  const int buffer = 4 << 20;
-  setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  // Sized for [server] max-wait: see receive_buffer_for().
+  setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   // Without kernel stamps T2 is read in user space: worse, but still a server. Transmit stamps
   // only for the interleaved mode: each answer then costs one error-queue read.
   if (!transmit_stamps || !enable_timestamping(fd->get(), false)) (void)enable_rx_timestamping(fd->get(), false);
@@ -143,6 +181,18 @@ Result<void> steer_by_source_address(int fd, int family, unsigned workers) {
   return {};
 }
 
+// The interleaved mode's name for a peer: its address without the port (see ClientAddress).
+ClientAddress client_address_of(const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(peer).sin_addr;
+    return ClientAddress::ipv4(std::span<const std::uint8_t, 4>(reinterpret_cast<const std::uint8_t*>(&a), 4));
+  }
+  if (peer.ss_family == AF_INET6) {
+    return ClientAddress::ipv6(std::span<const std::uint8_t, 16>(reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr.s6_addr, 16));
+  }
+  return {};
+}
+
 SocketAddress bound_address(int fd) {
   SocketAddress address;
   address.length = sizeof address.storage;
@@ -160,6 +210,7 @@ struct NtpServer::Worker {
   std::vector<UniqueFd> sockets;
   std::optional<RateLimitConfig> rate_limit;
   bool interleaved = false;
+  std::int64_t max_wait_ns = 0;  // 0: answer however late
   bool one_by_one = false;  // sendmsg per answer: interposers have no sendmmsg (event_loop.hpp)
   mutable std::mutex counters_mutex;
   NtpServerCounters published;
@@ -230,6 +281,7 @@ struct Batch {
   std::array<mmsghdr, kBatch> in_msgs{};
   std::array<mmsghdr, kBatch> out_msgs{};
   std::array<TransmitHandle, kBatch> handles{};
+  std::array<std::int64_t, kBatch> received_ns{};  // per answer: its request's RX stamp
 
   void arm_receive() {
     for (std::size_t i = 0; i < kBatch; ++i) {
@@ -353,6 +405,8 @@ void NtpServer::Worker::serve(std::size_t socket) {
     }
     st.counters.received += static_cast<std::uint64_t>(n);
     const std::int64_t now_ns = st.limiter ? monotonic_ns() : 0;
+    // One reading per batch, in the clock of the kernel's RX stamps: how long each request waited.
+    const std::int64_t turn_ns = nanoseconds_of(realtime_now());
     unsigned replies = 0;
     for (int i = 0; i < n; ++i) {
       const auto slot = static_cast<std::size_t>(i);
@@ -364,19 +418,30 @@ void NtpServer::Worker::serve(std::size_t socket) {
       const ControlStamps stamps = parse_control_stamps(
           {static_cast<const std::uint8_t*>(m.msg_control), static_cast<std::size_t>(m.msg_controllen)});
       NtpTimestamp t2;
+      std::int64_t received_ns = turn_ns;
       if (auto best = stamps.best()) {
         t2 = NtpTimestamp::from_timespec(best->time);
+        received_ns = nanoseconds_of(best->time);
         ++st.counters.kernel_stamps;
+        // Waited longer than the bound: dropped, not answered late (an answer whose delay makes
+        // every client discard it only costs work that a newer request needs). A step of the
+        // system clock in between can drop one batch, or let it through.
+        if (max_wait_ns > 0 && turn_ns - received_ns > max_wait_ns) {
+          ++st.counters.late;
+          continue;
+        }
       } else {
         t2 = realtime_ntp_now();
       }
       const ByteView request(batch.in[slot].data(), batch.in_msgs[slot].msg_len);
       const std::optional<RateKey> client = st.limiter ? rate_key_of(batch.from[slot]) : std::nullopt;
       const RateCheck rate = client ? RateCheck(*st.limiter, *client, now_ns) : RateCheck(RateDecision::kAllow);
+      const ClientAddress sender = interleaved ? client_address_of(batch.from[slot]) : ClientAddress{};
       const Response response =
-          st.responder.respond(request, t2, rate, st.ring ? &*st.ring : nullptr, batch.out[replies]);
+          st.responder.respond(request, t2, sender, rate, st.ring ? &*st.ring : nullptr, batch.out[replies]);
       if (response.length == 0) continue;
       batch.handles[replies] = response.transmit_handle;
+      batch.received_ns[replies] = received_ns;
       batch.out_iov[replies] = {batch.out[replies].data(), response.length};
       msghdr& out = batch.out_msgs[replies].msg_hdr;
       out = {};
@@ -402,6 +467,10 @@ void NtpServer::Worker::serve(std::size_t socket) {
         ++done;
         send_failed = true;
         continue;
+      }
+      const std::int64_t sent_ns = nanoseconds_of(realtime_now());
+      for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) {
+        st.counters.latency.add(sent_ns - batch.received_ns[k]);
       }
       if (!st.pending.empty()) {
         for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) st.pending[socket].sent(batch.handles[k]);
@@ -457,6 +526,7 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
   const bool on_loop = loop && (config.workers == 0u || loop->portable());
   const unsigned count =
       on_loop ? 1u : config.workers.value_or(0u) != 0 ? *config.workers : std::max(1u, std::thread::hardware_concurrency());
+  const int receive_buffer = receive_buffer_for(config.max_wait, kernel_receive_buffer_default());
   int wake = -1;
   if (!on_loop) {
     wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -470,9 +540,10 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
     worker->wake_fd = wake;
     worker->rate_limit = config.rate_limit;
     worker->interleaved = config.interleaved;
+    worker->max_wait_ns = static_cast<std::int64_t>(config.max_wait * 1e9);
     worker->one_by_one = on_loop && loop->portable();
     for (const SocketAddress& address : wanted) {
-      auto fd = open_server_socket(address, config.interleaved);
+      auto fd = open_server_socket(address, config.interleaved, receive_buffer);
       if (!fd) return fail("[server] " + fd.error().message);
       if (w == 0) server->addresses_.push_back(bound_address(fd->get()));
       worker->sockets.push_back(std::move(*fd));

@@ -20,6 +20,7 @@
 #include "clock/result.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/latency_histogram.hpp"
 #include "daemon/net.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_responder.hpp"
@@ -37,6 +38,8 @@ struct NtpServerCounters {
   std::uint64_t tx_stamps = 0;      // transmit stamps read from the error queue (interleaved mode)
   std::uint64_t tx_stamps_used = 0; // ...that improved a saved answer
   std::uint64_t tx_resyncs = 0;     // OPT_ID counters restarted after a failed send
+  std::uint64_t late = 0;           // requests dropped unanswered: waited longer than max-wait
+  LatencyHistogram latency;         // RX stamp to answer handed to the kernel, every answer sent
   void add(const NtpServerCounters& other);
 };
 
@@ -86,6 +89,10 @@ class NtpServer {
 // synchronised at that stratum with reference id LOCL; else unsynchronised (leap 3, stratum 16),
 // which clients ignore. `now` becomes the reference time.
 ServerClockState local_clock_state(std::optional<int> local_stratum, NtpTimestamp now, std::int8_t precision);
+
+// SO_RCVBUF for a server socket whose requests may wait `max_wait` seconds (0: no bound), given
+// the kernel's default receive buffer (net.core.rmem_default): see ntp_server.cpp.
+int receive_buffer_for(double max_wait, int kernel_default);
 
 // log2 seconds of the time it takes to read the system clock (RFC 5905 §7.3 "precision"),
 // measured as the smallest step between consecutive readings.

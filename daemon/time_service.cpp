@@ -132,9 +132,11 @@ void TimeService::log_counters() const {
     const NtpServerCounters c = ntp_->counters();
     const ResponderCounters& r = c.responses;
     spdlog::info("server: {} received, {} sent ({} plain, {} NTS, {} NTS NAKs, {} RATE kisses), {} dropped, "
-                 "{} kernel RX stamps, {} send errors; interleaved: {} answers, {} TX stamps ({} used), {} resyncs",
-                 c.received, c.sent, r.plain, r.nts, r.naks_total(), r.rate_kisses_plain + r.rate_kisses_nts, r.dropped_total(), c.kernel_stamps,
-                 c.send_errors, r.interleaved, c.tx_stamps, c.tx_stamps_used, c.tx_resyncs);
+                 "{} dropped late, {} kernel RX stamps, {} send errors; RX to TX p50 {:.6f} s, p99 {:.6f} s, max {:.6f} s; "
+                 "interleaved: {} answers, {} TX stamps ({} used), {} resyncs",
+                 c.received, c.sent, r.plain, r.nts, r.naks_total(), r.rate_kisses_plain + r.rate_kisses_nts, r.dropped_total(),
+                 c.late, c.kernel_stamps, c.send_errors, c.latency.quantile_seconds(0.5), c.latency.quantile_seconds(0.99),
+                 c.latency.max_seconds(), r.interleaved, c.tx_stamps, c.tx_stamps_used, c.tx_resyncs);
   }
   if (ke_) {
     const KeListenerCounters& c = ke_->counters();

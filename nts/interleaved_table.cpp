@@ -2,14 +2,29 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace kairos {
 namespace {
 
-constexpr Duration kTick = Duration::from_raw(1);
+constexpr std::uint64_t kReceiveBit = 1;  // set in every saved receive timestamp, clear in every transmit one
 constexpr Duration kReceiveSlack = Duration::from_raw(std::int64_t{1} << 22);  // ~1 ms
 
 }  // namespace
+
+ClientAddress ClientAddress::ipv4(std::span<const std::uint8_t, 4> address) {
+  ClientAddress client;
+  client.bytes[10] = 0xff;  // ::ffff:a.b.c.d (RFC 4291 §2.5.5.2)
+  client.bytes[11] = 0xff;
+  std::copy(address.begin(), address.end(), client.bytes.begin() + 12);
+  return client;
+}
+
+ClientAddress ClientAddress::ipv6(std::span<const std::uint8_t, 16> address) {
+  ClientAddress client;
+  std::copy(address.begin(), address.end(), client.bytes.begin());
+  return client;
+}
 
 InterleavedTable::InterleavedTable(std::size_t capacity)
     : entries_(std::clamp<std::size_t>(capacity, 1, kEmpty - 1)) {
@@ -19,20 +34,27 @@ InterleavedTable::InterleavedTable(std::size_t capacity)
   index_mask_ = slots - 1;
 }
 
-std::size_t InterleavedTable::home(NtpTimestamp rx) const {
-  // The low bits of a timestamp are clock noise, the high ones change slowly: mix them all.
-  std::uint64_t x = rx.raw();
+std::size_t InterleavedTable::home(const ClientAddress& client, NtpTimestamp rx) const {
+  // The low bits of a timestamp are clock noise, the high ones change slowly, and an address
+  // differs from its neighbours in a few bits: fold everything in, then mix it all.
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  std::memcpy(&high, client.bytes.data(), 8);
+  std::memcpy(&low, client.bytes.data() + 8, 8);
+  std::uint64_t x = rx.raw() ^ low ^ (high * 0x9e3779b97f4a7c15ULL);
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
   x ^= x >> 33;
   return static_cast<std::size_t>(x) & index_mask_;
 }
 
-std::optional<std::size_t> InterleavedTable::find(NtpTimestamp rx) const {
-  for (std::size_t i = home(rx);; i = (i + 1) & index_mask_) {
+std::optional<std::size_t> InterleavedTable::find(const ClientAddress& client, NtpTimestamp rx) const {
+  for (std::size_t i = home(client, rx);; i = (i + 1) & index_mask_) {
     const std::uint32_t e = index_[i];
     if (e == kEmpty) return std::nullopt;
-    if (entries_[e].rx == rx) return i;
+    if (entries_[e].rx == rx && entries_[e].client == client) return i;
   }
 }
 
@@ -41,7 +63,8 @@ void InterleavedTable::erase_index(std::size_t slot) {
   std::size_t hole = slot;
   index_[hole] = kEmpty;
   for (std::size_t j = (hole + 1) & index_mask_; index_[j] != kEmpty; j = (j + 1) & index_mask_) {
-    const std::size_t want = home(entries_[index_[j]].rx);
+    const Entry& moved = entries_[index_[j]];
+    const std::size_t want = home(moved.client, moved.rx);
     // Entry j may fill the hole unless its home lies cyclically in (hole, j].
     const bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
     if (stays) continue;
@@ -53,26 +76,28 @@ void InterleavedTable::erase_index(std::size_t slot) {
 
 void InterleavedTable::forget(std::size_t entry) {
   if (entries_[entry].sequence == 0) return;
-  if (auto slot = find(entries_[entry].rx); slot && index_[*slot] == entry) erase_index(*slot);
+  const Entry& e = entries_[entry];
+  if (auto slot = find(e.client, e.rx); slot && index_[*slot] == entry) erase_index(*slot);
   entries_[entry].sequence = 0;
   --size_;
 }
 
-NtpTimestamp InterleavedTable::unique_receive(NtpTimestamp rx) const {
-  if (rx.is_zero()) rx = rx + kTick;  // zero means "no timestamp" on the wire
-  while (find(rx)) rx = rx + kTick;
+NtpTimestamp InterleavedTable::unique_receive(const ClientAddress& client, NtpTimestamp rx) const {
+  // Odd, hence never zero ("no timestamp" on the wire) and never a transmit timestamp.
+  rx = NtpTimestamp::from_raw(rx.raw() | kReceiveBit);
+  while (find(client, rx)) rx = NtpTimestamp::from_raw(rx.raw() + 2);
   return rx;
 }
 
-NtpTimestamp InterleavedTable::unique_transmit(NtpTimestamp tx, NtpTimestamp rx) const {
-  if (tx.is_zero()) tx = tx + kTick;
-  while (tx == rx || find(tx)) tx = tx + kTick;
-  return tx;
+NtpTimestamp InterleavedTable::transmit_timestamp(NtpTimestamp tx) {
+  const std::uint64_t even = tx.raw() & ~kReceiveBit;
+  return NtpTimestamp::from_raw(even == 0 ? 2 : even);  // zero means "no timestamp" on the wire
 }
 
-std::optional<NtpTimestamp> InterleavedTable::take(NtpTimestamp origin, bool nts) {
-  if (origin.is_zero()) return std::nullopt;
-  const auto slot = find(origin);
+std::optional<NtpTimestamp> InterleavedTable::take(const ClientAddress& client, NtpTimestamp origin, bool nts) {
+  // An even origin is one of our transmit timestamps echoed by a basic client (or zero).
+  if ((origin.raw() & kReceiveBit) == 0) return std::nullopt;
+  const auto slot = find(client, origin);
   if (!slot) return std::nullopt;
   const std::uint32_t entry = index_[*slot];
   // An NTS client is answered only from an NTS exchange and a plain one only from a plain one:
@@ -83,13 +108,14 @@ std::optional<NtpTimestamp> InterleavedTable::take(NtpTimestamp origin, bool nts
   return tx;
 }
 
-TransmitHandle InterleavedTable::record(NtpTimestamp rx, NtpTimestamp tx, bool nts) {
+TransmitHandle InterleavedTable::record(const ClientAddress& client, NtpTimestamp rx, NtpTimestamp tx, bool nts) {
   const std::uint64_t sequence = next_sequence_++;
   const auto entry = static_cast<std::uint32_t>((sequence - 1) % entries_.size());
   forget(entry);  // the oldest entry, when the ring has come round
-  if (auto slot = find(rx)) forget(index_[*slot]);  // callers make rx unique; stay consistent anyway
-  entries_[entry] = Entry{.sequence = sequence, .rx = rx, .tx = tx, .nts = nts};
-  std::size_t i = home(rx);
+  // Callers make rx unique for the client; stay consistent anyway.
+  if (auto slot = find(client, rx)) forget(index_[*slot]);
+  entries_[entry] = Entry{.sequence = sequence, .client = client, .rx = rx, .tx = transmit_timestamp(tx), .nts = nts};
+  std::size_t i = home(client, rx);
   while (index_[i] != kEmpty) i = (i + 1) & index_mask_;
   index_[i] = entry;
   ++size_;
@@ -102,7 +128,7 @@ bool InterleavedTable::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
   if (e.sequence != handle.sequence) return false;
   // The slack below rx allows RX and TX stamps from different sources (hardware RX, software TX).
   if ((tx - e.rx) < -kReceiveSlack || (tx - e.tx) > kMaxTransmitLag) return false;
-  e.tx = tx;
+  e.tx = transmit_timestamp(tx);
   return true;
 }
 

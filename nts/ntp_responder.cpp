@@ -125,16 +125,31 @@ bool NtpResponder::note_transmit(TransmitHandle handle, NtpTimestamp tx) {
   return table_ && table_->note_transmit(handle, served(tx));
 }
 
-std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const NtpHeader& request, bool nts) {
-  // RFC 9769 §2: a request is interleaved when its origin timestamp is the receive timestamp of a
-  // response we saved, and its receive and transmit timestamps differ (else the client could not
-  // tell which of them our answer echoes).
-  if (!table_ || request.receive_time == request.transmit_time) return std::nullopt;
-  return table_->take(request.origin_time, nts);
+NtpTimestamp NtpResponder::as_transmitted(NtpTimestamp tx) const {
+  return table_ ? InterleavedTable::transmit_timestamp(tx) : tx;
 }
 
-Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateCheck rate, KeyRing* ring,
-                               std::span<std::uint8_t> out) {
+std::optional<NtpTimestamp> NtpResponder::interleaved_transmit(const ClientAddress& client, const NtpHeader& request,
+                                                               bool nts) {
+  // RFC 9769 §2: a client asks for the interleaved mode by putting the receive timestamp of the
+  // server's previous response to it in the origin timestamp of its next request (a basic client
+  // puts the previous transmit timestamp there, RFC 5905 §8, or zero). The server answers in the
+  // interleaved mode when that origin matches a receive timestamp it saved, and in the basic mode
+  // otherwise; it may keep its timestamps per client address, not per port.
+  // Here a request is interleaved when all of these hold:
+  //  - its origin is the receive timestamp of a response saved for the same client address (so one
+  //    client can never spend another's entry) and the same kind of exchange (plain or NTS), and
+  //    that entry was not spent yet (a receive timestamp detects one interleaved request only);
+  //  - its receive and transmit timestamps differ (else the client could not tell which of them
+  //    our answer echoes as origin);
+  //  - its origin is odd: saved receive timestamps are odd and every transmit timestamp we write is
+  //    even (InterleavedTable), so a basic client echoing our transmit timestamp never matches.
+  if (!table_ || request.receive_time == request.transmit_time) return std::nullopt;
+  return table_->take(client, request.origin_time, nts);
+}
+
+Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, const ClientAddress& client, RateCheck rate,
+                               KeyRing* ring, std::span<std::uint8_t> out) {
   if (request.size() < kNtpHeaderLength) return drop(DropReason::kTooShort);
   rx_time = served(rx_time);
   // Version and mode from the first octet before any parsing: most junk stops here.
@@ -155,13 +170,13 @@ Response NtpResponder::respond(ByteView request, NtpTimestamp rx_time, RateCheck
     auto parsed = parse_ntp_packet(request);
     if (!parsed) return drop(DropReason::kMalformed);
     if (parsed->mac) return drop(DropReason::kLegacyMac);
-    if (has_nts_field(*parsed)) return respond_nts(request, *parsed, rx_time, rate, ring, out);
+    if (has_nts_field(*parsed)) return respond_nts(request, *parsed, rx_time, client, rate, ring, out);
     // Unknown extension fields are ignored (RFC 7822 §3): the answer is a plain header.
     header = parsed->header;
   }
   const RateDecision decision = rate.decide();
   if (decision == RateDecision::kDrop) return drop(DropReason::kRateLimited);
-  return respond_plain(header, rx_time, decision, out);
+  return respond_plain(header, rx_time, client, decision, out);
 }
 
 Response NtpResponder::drop(DropReason reason) {
@@ -189,13 +204,13 @@ NtpHeader NtpResponder::answer_header(const NtpHeader& request, NtpTimestamp rx_
   return h;
 }
 
-Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_time, RateDecision rate,
-                                     std::span<std::uint8_t> out) {
+Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_time, const ClientAddress& client,
+                                     RateDecision rate, std::span<std::uint8_t> out) {
   if (out.size() < kNtpHeaderLength) return drop(DropReason::kResponseFailed);
   const bool kiss = rate == RateDecision::kKiss;
   const bool save = table_ && !kiss;  // kisses carry no time: nothing to interleave with later
-  if (save) rx_time = table_->unique_receive(rx_time);
-  const std::optional<NtpTimestamp> previous_tx = save ? interleaved_transmit(request, false) : std::nullopt;
+  if (save) rx_time = table_->unique_receive(client, rx_time);
+  const std::optional<NtpTimestamp> previous_tx = save ? interleaved_transmit(client, request, false) : std::nullopt;
   NtpHeader header = answer_header(request, rx_time);
   // RFC 9769 §2: an interleaved answer echoes the request's receive timestamp as its origin, which
   // is how the client tells it from a basic one.
@@ -205,15 +220,15 @@ Response NtpResponder::respond_plain(const NtpHeader& request, NtpTimestamp rx_t
   write_ntp_header(writer, header);
   // The transmit timestamp is read after everything else is written, so T3 is as late as it can
   // be before the bytes leave.
-  NtpTimestamp tx = served_now();
-  if (save) tx = table_->unique_transmit(tx, rx_time);
+  // Kisses too: a client may echo a kiss's transmit timestamp as its next origin.
+  const NtpTimestamp tx = as_transmitted(served_now());
   write_timestamp(out.subspan(kTransmitTimeOffset, 8), previous_tx ? *previous_tx : tx);
 
   Response response;
   response.kind = kiss ? ResponseKind::kRateKiss : ResponseKind::kPlain;
   response.length = kNtpHeaderLength;
   response.interleaved = previous_tx.has_value();
-  if (save) response.transmit_handle = table_->record(rx_time, tx, false);
+  if (save) response.transmit_handle = table_->record(client, rx_time, tx, false);
   ++(kiss ? counters_.rate_kisses_plain : counters_.plain);
   if (previous_tx) ++counters_.interleaved;
   return response;
@@ -247,7 +262,8 @@ NtpResponder::AeadPair* NtpResponder::aeads_for(std::uint16_t aead_id, ByteView 
 }
 
 Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time,
-                                   RateCheck rate, KeyRing* ring, std::span<std::uint8_t> out) {
+                                   const ClientAddress& client, RateCheck rate, KeyRing* ring,
+                                   std::span<std::uint8_t> out) {
   auto request = parse_nts_request(packet, parsed);
   if (!request) return drop(DropReason::kMalformedNts);
   // Over the limit, not even a NAK: opening a cookie is the work a flood wants from us.
@@ -255,7 +271,7 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   if (decision == RateDecision::kDrop) return drop(DropReason::kRateLimited);
   const bool kiss = decision == RateDecision::kKiss;
   const bool save = table_ && !kiss;
-  if (save) rx_time = table_->unique_receive(rx_time);
+  if (save) rx_time = table_->unique_receive(client, rx_time);
   NtpHeader header = answer_header(request->header, rx_time);
 
   // RFC 8915 §5.7: a cookie that does not open, or a request that does not authenticate, gets an
@@ -289,7 +305,8 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
 
   // Only an authenticated request may spend a saved entry (a forged one gets a NAK above), and
   // only an entry saved for an NTS exchange.
-  const std::optional<NtpTimestamp> previous_tx = save ? interleaved_transmit(request->header, true) : std::nullopt;
+  const std::optional<NtpTimestamp> previous_tx =
+      save ? interleaved_transmit(client, request->header, true) : std::nullopt;
   if (previous_tx) header.origin_time = request->header.receive_time;
   // RFC 8915 §5.7: clients ignore unauthenticated kisses other than NTSN, so over the limit an
   // NTS client gets its RATE kiss through the authenticated path, fresh cookies included.
@@ -302,8 +319,7 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   parts.nonce = nonce;
   // The header is authenticated, so T3 cannot be later than this: after the cookies, just
   // before the authenticator is sealed.
-  NtpTimestamp tx = served_now();
-  if (save) tx = table_->unique_transmit(tx, rx_time);
+  const NtpTimestamp tx = as_transmitted(served_now());
   header.transmit_time = previous_tx ? *previous_tx : tx;
   parts.header = header;
   auto built = build_nts_response(parts, aeads->s2c, std::min(request->length, out.size()), out);
@@ -317,7 +333,7 @@ Response NtpResponder::respond_nts(ByteView packet, const NtpPacketView& parsed,
   response.cookies = built->cookies_sent;
   response.length = built->length;
   response.interleaved = previous_tx.has_value();
-  if (save) response.transmit_handle = table_->record(rx_time, tx, true);
+  if (save) response.transmit_handle = table_->record(client, rx_time, tx, true);
   if (previous_tx) ++counters_.interleaved;
   return response;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The server side of NTPv4 (RFC 5905 §8, §9.2) and NTS (RFC 8915 §5), sans IO: one received
 // datagram in, the bytes to send back (or nothing) out. The daemon owns the sockets, reads the
-// kernel receive timestamp, hands over its rate limiter, and calls respond() once per datagram.
+// kernel receive timestamp and the sender's address, hands over its rate limiter, and calls
+// respond() once per datagram.
 //
 // What is answered and how:
 //  - plain client requests (mode 3, versions 1–4): a server response (mode 4, same version);
@@ -14,8 +15,9 @@
 //  - everything else is dropped and counted: never an answer larger than the request, never an
 //    answer to modes other than client (no symmetric, broadcast or mode 6/7 control traffic);
 //  - with enable_interleaved(): requests in the interleaved client/server mode (RFC 9769 §2) get
-//    the transmit timestamp of the response they name, as good as the daemon reported it through
-//    note_transmit(); all others are answered in the basic mode as before.
+//    the transmit timestamp of the earlier response to the same client they name, as good as the
+//    daemon reported it through note_transmit(); all others are answered in the basic mode as
+//    before (see interleaved_transmit() for the rule).
 //
 // One responder per worker thread (not thread-safe); counters are merged across workers.
 // Interleaved mode and workers: each worker has its own table, so an interleaved request is only
@@ -174,12 +176,13 @@ class NtpResponder {
   // `handle`; false when that response is no longer remembered.
   bool note_transmit(TransmitHandle handle, NtpTimestamp tx);
 
-  // One request received at `rx_time` (T2, best the kernel receive timestamp). `ring` is
+  // One request from `client` received at `rx_time` (T2, best the kernel receive timestamp).
+  // `client` is the source address (no port); only the interleaved mode looks at it. `ring` is
   // nullptr when no NTS-KE server is configured. The answer is written to the start of `out`,
   // which should have room for the request's length: no answer is ever longer than that (a
   // smaller `out` gets fewer cookies, or a kResponseFailed drop). Exceptions from `now` or
   // `random` propagate.
-  Response respond(ByteView request, NtpTimestamp rx_time, RateCheck rate, KeyRing* ring,
+  Response respond(ByteView request, NtpTimestamp rx_time, const ClientAddress& client, RateCheck rate, KeyRing* ring,
                    std::span<std::uint8_t> out);
 
   const ResponderCounters& counters() const { return counters_; }
@@ -192,12 +195,14 @@ class NtpResponder {
 
   Response drop(DropReason reason);
   Response nak(NakReason reason, NtpHeader header, ByteView unique_id, std::span<std::uint8_t> out);
-  Response respond_plain(const NtpHeader& request, NtpTimestamp rx_time, RateDecision rate,
-                         std::span<std::uint8_t> out);
-  Response respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time, RateCheck rate,
-                       KeyRing* ring, std::span<std::uint8_t> out);
+  Response respond_plain(const NtpHeader& request, NtpTimestamp rx_time, const ClientAddress& client,
+                         RateDecision rate, std::span<std::uint8_t> out);
+  Response respond_nts(ByteView packet, const NtpPacketView& parsed, NtpTimestamp rx_time, const ClientAddress& client,
+                       RateCheck rate, KeyRing* ring, std::span<std::uint8_t> out);
   // The saved transmit timestamp an interleaved request asks for (spent on return), if any.
-  std::optional<NtpTimestamp> interleaved_transmit(const NtpHeader& request, bool nts);
+  std::optional<NtpTimestamp> interleaved_transmit(const ClientAddress& client, const NtpHeader& request, bool nts);
+  // The transmit timestamp as written: even while the interleaved mode is on (InterleavedTable).
+  NtpTimestamp as_transmitted(NtpTimestamp tx) const;
   // The header of every answer; the caller sets the transmit timestamp, as late as it can.
   NtpHeader answer_header(const NtpHeader& request, NtpTimestamp rx_time) const;
   // This algorithm's two AEADs, keyed for one request: re-keyed in place, not created, since

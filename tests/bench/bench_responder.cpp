@@ -76,7 +76,7 @@ void run(benchmark::State& state, NtpResponder& responder, const Buffer& request
   Buffer out(request.size());
   const NtpTimestamp rx = clock_now();
   for (auto _ : state) {
-    const Response r = responder.respond(request, rx, rate, ring, out);
+    const Response r = responder.respond(request, rx, ClientAddress{}, rate, ring, out);
     if (r.kind != expect) {
       state.SkipWithError("unexpected response kind");
       break;

@@ -48,6 +48,8 @@ kairos::NtpResponder make_responder() {
   return responder;
 }
 
+const kairos::ClientAddress kClient{};
+
 void check(ByteView request, const Response& response, std::span<const std::uint8_t> out) {
   if (response.length > request.size() || response.length > out.size()) std::abort();  // amplification
   if ((response.kind == ResponseKind::kDropped) != (response.length == 0)) std::abort();
@@ -67,18 +69,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ByteView request(data, size);
   std::vector<std::uint8_t> out(size);
   for (RateDecision rate : {RateDecision::kAllow, RateDecision::kKiss}) {
-    check(request, responder.respond(request, {}, rate, &ring, out), out);
+    check(request, responder.respond(request, {}, kClient, rate, &ring, out), out);
   }
-  const Response no_ring = responder.respond(request, {}, RateDecision::kAllow, nullptr, out);
+  const Response no_ring = responder.respond(request, {}, kClient, RateDecision::kAllow, nullptr, out);
   check(request, no_ring, out);
   if (no_ring.authenticated) std::abort();  // nothing authenticates without keys
-  const Response dropped = responder.respond(request, {}, RateDecision::kDrop, &ring, out);
+  const Response dropped = responder.respond(request, {}, kClient, RateDecision::kDrop, &ring, out);
   if (dropped.kind != ResponseKind::kDropped) std::abort();
 
   // A client with one request of burst: junk must not spend it, anything answerable must.
   kairos::RateLimiter limiter(kairos::RateLimitConfig{60.0, 1, 16}, 1);
   const kairos::RateKey client{};
-  const Response limited = responder.respond(request, {}, kairos::RateCheck(limiter, client, 1), &ring, out);
+  const Response limited = responder.respond(request, {}, kClient, kairos::RateCheck(limiter, client, 1), &ring, out);
   check(request, limited, out);
   const bool junk = limited.kind == ResponseKind::kDropped && limited.drop != kairos::DropReason::kResponseFailed;
   if (limited.kind == ResponseKind::kDropped && limited.drop == kairos::DropReason::kRateLimited) std::abort();

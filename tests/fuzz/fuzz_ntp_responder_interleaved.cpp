@@ -1,15 +1,17 @@
 // Drives an NtpResponder with the interleaved mode on (a small table, so entries are overwritten)
 // through a sequence of operations read from the input: raw requests (optionally patched so their
-// origin names a receive timestamp the server handed out), requests built by kairos' own client
-// (plain and NTS, basic and interleaved) whose answers the client must accept, late transmit
-// stamps (note_transmit) and clock movements. A model of what the server saved checks that:
-//  - an interleaved answer names a saved, unspent exchange of the same kind (plain/NTS), echoes
-//    the request's receive field as origin, and carries that exchange's best transmit stamp;
-//    each saved exchange is spent at most once (a replay gets a basic answer);
-//  - while nothing was overwritten, an interleaved request naming a saved exchange is answered
-//    interleaved;
-//  - basic answers echo the request's transmit field; saved receive timestamps are unique, and a
-//    basic answer's transmit timestamp is neither its receive timestamp nor a saved one;
+// origin names a receive timestamp the server handed out, to this client or another), requests
+// built by kairos' own client (plain and NTS, basic and interleaved) whose answers the client must
+// accept, late transmit stamps (note_transmit) and clock movements, each request from one of a few
+// client addresses. A model of what the server saved checks that:
+//  - an interleaved answer names a saved, unspent exchange of the same client and kind
+//    (plain/NTS), echoes the request's receive field as origin, and carries that exchange's best
+//    transmit stamp; each saved exchange is spent at most once (a replay gets a basic answer);
+//  - while nothing was overwritten, an interleaved request naming a saved exchange of its own
+//    client is answered interleaved;
+//  - basic answers echo the request's transmit field; saved receive timestamps are unique per
+//    client and odd, every transmit timestamp written is even, so a basic answer's transmit
+//    timestamp is neither its receive timestamp nor any receive timestamp ever saved;
 //  - no answer is longer than its request; the client accepts every time answer it asked for and
 //    agrees on the mode.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -33,6 +35,7 @@
 namespace {
 
 using kairos::ByteView;
+using kairos::ClientAddress;
 using kairos::Duration;
 using kairos::NtpTimestamp;
 using kairos::RateDecision;
@@ -40,6 +43,12 @@ using kairos::Response;
 using kairos::ResponseKind;
 
 constexpr std::size_t kCapacity = 16;
+constexpr std::size_t kClients = 3;
+
+ClientAddress client_address(std::size_t i) {
+  const std::uint8_t v4[4] = {192, 0, 2, static_cast<std::uint8_t>(1 + i)};
+  return ClientAddress::ipv4(std::span<const std::uint8_t, 4>(v4));
+}
 constexpr Duration kSlack = Duration::from_raw(std::int64_t{1} << 22);
 
 kairos::KeyRing make_ring() {
@@ -114,12 +123,22 @@ class Harness {
   // Entry k is overwritten by entry k + kCapacity (a ring in serving order).
   bool in_table(const Saved& s) const { return !s.spent && s.sequence + kCapacity >= saves_; }
 
-  // A receive timestamp the server handed out, chosen by the input (or a made-up one).
+  // A receive timestamp the server handed out to any client, chosen by the input (or a made-up one).
   NtpTimestamp pick_origin(FuzzedDataProvider& in) const {
     if (saved_.empty() || in.ConsumeBool()) return NtpTimestamp::from_raw(in.ConsumeIntegral<std::uint64_t>());
     auto it = saved_.begin();
     std::advance(it, in.ConsumeIntegralInRange<std::size_t>(0, saved_.size() - 1));
-    return NtpTimestamp::from_raw(it->first);
+    return NtpTimestamp::from_raw(it->first.second);
+  }
+
+  static std::size_t pick_client(FuzzedDataProvider& in) { return in.ConsumeIntegralInRange<std::size_t>(0, kClients - 1); }
+
+  // Any saved receive timestamp, of any client, equal to `t`.
+  bool ever_saved(NtpTimestamp t) const {
+    for (std::size_t c = 0; c < kClients; ++c) {
+      if (saved_.count({c, t.raw()}) != 0) return true;
+    }
+    return false;
   }
 
   RateDecision pick_rate(FuzzedDataProvider& in) {
@@ -127,11 +146,11 @@ class Harness {
   }
 
   // Responds and checks the answer against the model; returns the answer's header if it has one.
-  std::optional<kairos::NtpHeader> respond(ByteView request, RateDecision rate, std::vector<std::uint8_t>& out,
-                                           Response& response, Duration processing) {
+  std::optional<kairos::NtpHeader> respond(ByteView request, std::size_t client, RateDecision rate,
+                                           std::vector<std::uint8_t>& out, Response& response, Duration processing) {
     now_ = rx_ + processing;
     out.assign(request.size(), 0);
-    response = responder_.respond(request, rx_, rate, &ring_, out);
+    response = responder_.respond(request, rx_, client_address(client), rate, &ring_, out);
     if (response.length > request.size()) std::abort();  // amplification
     if ((response.kind == ResponseKind::kDropped) != (response.length == 0)) std::abort();
     if (response.kind == ResponseKind::kDropped || response.kind == ResponseKind::kNak) {
@@ -142,13 +161,14 @@ class Harness {
     auto asked = kairos::parse_ntp_header(request);
     if (!answer || !asked) std::abort();
     const bool nts = response.authenticated;
+    if ((answer->transmit_time.raw() & 1) != 0) std::abort();  // transmit timestamps are even
     if (response.kind == ResponseKind::kRateKiss) {
       if (response.interleaved || response.transmit_handle) std::abort();  // kisses save nothing
       return *answer;
     }
     if (!response.transmit_handle) std::abort();  // every time answer is saved
     if (response.interleaved) {
-      auto it = saved_.find(asked->origin_time.raw());
+      auto it = saved_.find({client, asked->origin_time.raw()});  // this client's, no other's
       if (it == saved_.end() || !in_table(it->second) || it->second.nts != nts) std::abort();
       if (asked->receive_time == asked->transmit_time || answer->origin_time != asked->receive_time) std::abort();
       Saved& s = it->second;
@@ -158,29 +178,29 @@ class Harness {
       s.spent = true;  // never again
     } else {
       if (answer->origin_time != asked->transmit_time) std::abort();
-      auto it = saved_.find(asked->origin_time.raw());
+      auto it = saved_.find({client, asked->origin_time.raw()});
       // Nothing overwritten yet: a well-formed interleaved request for a saved exchange of its
-      // kind must not be answered basic.
+      // client and kind must not be answered basic.
       if (it != saved_.end() && in_table(it->second) && it->second.nts == nts && saves_ <= kCapacity &&
           asked->receive_time != asked->transmit_time) {
         std::abort();
       }
     }
-    // The new entry: a receive timestamp no saved exchange uses.
+    // The new entry: an odd receive timestamp no saved exchange of this client uses.
     const std::uint64_t rx = answer->receive_time.raw();
-    if (auto it = saved_.find(rx); it != saved_.end() && in_table(it->second)) std::abort();
+    if ((rx & 1) == 0) std::abort();
+    if (auto it = saved_.find({client, rx}); it != saved_.end() && in_table(it->second)) std::abort();
     Saved entry;
     entry.sequence = saves_++;
     entry.nts = nts;
     if (response.interleaved) {
-      entry.tx_floor = now_;
+      entry.tx_floor = kairos::InterleavedTable::transmit_timestamp(now_);  // as the table saved it
     } else {
       entry.tx = answer->transmit_time;
-      if (answer->transmit_time == answer->receive_time) std::abort();
-      if (auto it = saved_.find(answer->transmit_time.raw()); it != saved_.end() && in_table(it->second)) std::abort();
+      if (answer->transmit_time == answer->receive_time || ever_saved(answer->transmit_time)) std::abort();
     }
-    saved_[rx] = entry;
-    handles_.push_back({response.transmit_handle, rx});
+    saved_[{client, rx}] = entry;
+    handles_.push_back({response.transmit_handle, {client, rx}});
     return *answer;
   }
 
@@ -191,9 +211,10 @@ class Harness {
       kairos::ByteWriter writer(std::span<std::uint8_t>(request).subspan(24, 8));
       writer.u64(pick_origin(in).raw());
     }
+    const std::size_t client = pick_client(in);
     std::vector<std::uint8_t> out;
     Response response;
-    respond(request, pick_rate(in), out, response, Duration::from_raw(in.ConsumeIntegral<std::uint16_t>()));
+    respond(request, client, pick_rate(in), out, response, Duration::from_raw(in.ConsumeIntegral<std::uint16_t>()));
   }
 
   void client_request(FuzzedDataProvider& in, bool nts) {
@@ -207,12 +228,13 @@ class Harness {
                         : kairos::Result<kairos::NtpClientExchange>(
                               kairos::NtpClientExchange::plain(random, previous ? &*previous : nullptr));
     if (!exchange) std::abort();
+    const std::size_t client = pick_client(in);  // not always the one `previous` came from
     const RateDecision rate = pick_rate(in);
     const Duration processing = Duration::from_raw(in.ConsumeIntegral<std::uint16_t>());
     const timespec t1 = spec_of(rx_ + Duration::from_raw(-1000));
     std::vector<std::uint8_t> out;
     Response response;
-    auto answer = respond(exchange->request(), rate, out, response, processing);
+    auto answer = respond(exchange->request(), client, rate, out, response, processing);
     if (!answer) std::abort();  // a request from our own client always gets an answer
     const timespec t4 = spec_of(now_ + Duration::from_raw(1000));
     auto sample = exchange->handle_response(ByteView(out.data(), response.length), t1, t4, nts ? &session_ : nullptr);
@@ -235,15 +257,16 @@ class Harness {
 
   void late_stamp(FuzzedDataProvider& in) {
     if (handles_.empty()) return;
-    const auto& [handle, rx] = handles_[in.ConsumeIntegralInRange<std::size_t>(0, handles_.size() - 1)];
-    const NtpTimestamp tx = NtpTimestamp::from_raw(rx) + Duration::from_raw(in.ConsumeIntegral<std::int32_t>());
+    const auto& [handle, key] = handles_[in.ConsumeIntegralInRange<std::size_t>(0, handles_.size() - 1)];
+    const NtpTimestamp rx = NtpTimestamp::from_raw(key.second);
+    const NtpTimestamp tx = rx + Duration::from_raw(in.ConsumeIntegral<std::int32_t>());
     const bool accepted = responder_.note_transmit(handle, tx);
-    auto it = saved_.find(rx);
+    auto it = saved_.find(key);
     if (!accepted) return;
     // Only a saved, unspent entry takes a stamp, and never one from before its request (beyond
-    // the slack for stamps from different sources).
-    if (it == saved_.end() || !in_table(it->second) || (tx - NtpTimestamp::from_raw(rx)) < -kSlack) std::abort();
-    it->second.tx = tx;
+    // the slack for stamps from different sources). It is written even, like every transmit one.
+    if (it == saved_.end() || !in_table(it->second) || (tx - rx) < -kSlack) std::abort();
+    it->second.tx = kairos::InterleavedTable::transmit_timestamp(tx);
   }
 
   kairos::KeyRing& ring_;
@@ -251,9 +274,10 @@ class Harness {
   NtpTimestamp rx_ = NtpTimestamp::from_parts(0xe9000000, 0);
   kairos::NtpResponder responder_;
   kairos::NtsClientSession session_;
-  std::map<std::uint64_t, Saved> saved_;  // by receive timestamp
+  using Key = std::pair<std::size_t, std::uint64_t>;  // client, receive timestamp
+  std::map<Key, Saved> saved_;
   std::uint64_t saves_ = 0;
-  std::vector<std::pair<kairos::TransmitHandle, std::uint64_t>> handles_;
+  std::vector<std::pair<kairos::TransmitHandle, Key>> handles_;
   std::optional<kairos::InterleavedState> last_[2];  // per kind: plain, NTS
 };
 

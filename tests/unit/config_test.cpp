@@ -377,6 +377,25 @@ interleaved = "on"
       << zero.error().message;
 }
 
+TEST(ConfigServer, MaxWaitIsSecondsFromZeroToOne) {
+  auto by_default = parse_config("[server]\n", "w.toml");
+  ASSERT_TRUE(by_default) << by_default.error().message;
+  EXPECT_DOUBLE_EQ(by_default->server->max_wait, 0.005);
+  auto off = parse_config("[server]\nmax-wait = 0\n", "w.toml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->server->max_wait, 0.0);
+  auto set = parse_config("[server]\nmax-wait = 0.002\n", "w.toml");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_DOUBLE_EQ(set->server->max_wait, 0.002);
+  for (const char* bad : {"-0.001", "1.5", "\"5ms\"", "nan"}) {
+    auto config = parse_config(std::string("[server]\nlisten = [\"127.0.0.1:123\"]\nmax-wait = ") + bad + "\n", "w.toml");
+    ASSERT_FALSE(config) << bad;
+    EXPECT_NE(config.error().message.find("w.toml:3: 'max-wait' must be a number of seconds from 0 (never drop) to 1"),
+              std::string::npos)
+        << config.error().message;
+  }
+}
+
 TEST(ConfigInterleaved, EachTableTakesOnlyItsOwnName) {
   // chrony's word is `xleave` on a source; the server's switch is `interleaved`. The other word in
   // the wrong table is a mistake to report, not a setting to ignore silently.

@@ -51,6 +51,12 @@ DaemonStatus fixed_status() {
   server.naks = 2;
   server.rate_limited = 1;
   server.dropped = 2;
+  server.late = 7;
+  server.latency_count = 95;
+  server.latency_sum = 0.0038;
+  server.latency_p50 = 2.5e-05;
+  server.latency_p99 = 0.00075;
+  server.latency_max = 0.0021;
   server.nts_ke = true;
   server.ke_ok = 5;
   server.ke_failed = 1;
@@ -169,6 +175,16 @@ kairos_server_ntp_rate_limited_total 1
 # HELP kairos_server_ntp_dropped_total Requests dropped without an answer.
 # TYPE kairos_server_ntp_dropped_total counter
 kairos_server_ntp_dropped_total 2
+# HELP kairos_server_ntp_late_dropped_total Requests dropped unanswered because they waited longer than max-wait after their kernel RX stamp.
+# TYPE kairos_server_ntp_late_dropped_total counter
+kairos_server_ntp_late_dropped_total 7
+# HELP kairos_server_ntp_response_latency_seconds Kernel RX stamp of a request to its answer handed to the kernel, every answer since the start.
+# TYPE kairos_server_ntp_response_latency_seconds summary
+kairos_server_ntp_response_latency_seconds{quantile="0.5"} 2.5e-05
+kairos_server_ntp_response_latency_seconds{quantile="0.99"} 0.00075
+kairos_server_ntp_response_latency_seconds{quantile="1"} 0.0021
+kairos_server_ntp_response_latency_seconds_sum 0.0038
+kairos_server_ntp_response_latency_seconds_count 95
 # HELP kairos_server_nts_ke_connections_total NTS-KE connections by result: ok (cookies sent), failed, refused (over a limit).
 # TYPE kairos_server_nts_ke_connections_total counter
 kairos_server_nts_ke_connections_total{result="ok"} 5

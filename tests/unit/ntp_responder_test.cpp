@@ -15,6 +15,13 @@ namespace {
 
 using Buffer = std::vector<std::uint8_t>;
 
+ClientAddress ipv4_client(std::uint8_t last) {
+  const std::uint8_t address[4] = {192, 0, 2, last};
+  return ClientAddress::ipv4(std::span<const std::uint8_t, 4>(address));
+}
+const ClientAddress kClientA = ipv4_client(1);
+const ClientAddress kClientB = ipv4_client(2);
+
 constexpr std::uint64_t kDay = 86400;
 constexpr std::uint64_t kNowUnix = 19000 * kDay + 77;
 
@@ -114,10 +121,10 @@ struct Answer {
 };
 
 Answer respond(Server& server, ByteView request, KeyRing* ring, RateDecision rate = RateDecision::kAllow,
-               NtpTimestamp rx = times_with_offset(0).rx) {
+               NtpTimestamp rx = times_with_offset(0).rx, const ClientAddress& client = kClientA) {
   Buffer out(request.size());
   Answer answer;
-  answer.response = server.responder.respond(request, rx, rate, ring, out);
+  answer.response = server.responder.respond(request, rx, client, rate, ring, out);
   out.resize(answer.response.length);
   answer.bytes = out;
   return answer;
@@ -653,7 +660,7 @@ TEST(NtpResponder, JunkNeverSpendsTheRateOrTheKiss) {
   Server server;
   auto ask = [&](const Buffer& request) {
     Buffer out(request.size());
-    return server.responder.respond(request, times_with_offset(0).rx, rate, &ring, out);
+    return server.responder.respond(request, times_with_offset(0).rx, kClientA, rate, &ring, out);
   };
   const std::vector<Buffer> junk = {bad_fields, oversize, bad_nts, legacy_mac};
   for (int round = 0; round < 3; ++round) {
@@ -690,7 +697,7 @@ TEST(NtpResponder, TransmitTimestampReadAfterCookiesAreSealed) {
                          });
   responder.set_clock_state(synced_clock());
   Buffer out(exchange.request().size());
-  const Response response = responder.respond(exchange.request(), times_with_offset(0).rx, RateDecision::kAllow, &ring, out);
+  const Response response = responder.respond(exchange.request(), times_with_offset(0).rx, kClientA, RateDecision::kAllow, &ring, out);
   ASSERT_EQ(response.kind, ResponseKind::kNts);
   ASSERT_EQ(response.cookies, 3u);
   // A nonce per fresh cookie, each sealed right after it is drawn, then the response nonce, then
@@ -711,7 +718,7 @@ TEST(NtpResponder, TransmitTimestampReadAfterCookiesAreSealed) {
       },
       counting_random(0));
   plain_responder.set_clock_state(synced_clock());
-  ASSERT_EQ(plain_responder.respond(plain, times_with_offset(0).rx, RateDecision::kAllow, nullptr, plain_out).kind,
+  ASSERT_EQ(plain_responder.respond(plain, times_with_offset(0).rx, kClientA, RateDecision::kAllow, nullptr, plain_out).kind,
             ResponseKind::kPlain);
   EXPECT_TRUE(header_written_first);
   EXPECT_EQ(header_of(plain_out).transmit_time, t3);
@@ -750,7 +757,7 @@ TEST(NtpResponder, ClockStateIsCopied) {
   NtpResponder fresh([] { return times_with_offset(0).tx; }, counting_random(0));
   auto plain_exchange = NtpClientExchange::plain(counting_random(4));
   Buffer out(kNtpHeaderLength);
-  ASSERT_EQ(fresh.respond(plain_exchange.request(), times_with_offset(0).rx, RateDecision::kAllow, nullptr, out).kind,
+  ASSERT_EQ(fresh.respond(plain_exchange.request(), times_with_offset(0).rx, kClientA, RateDecision::kAllow, nullptr, out).kind,
             ResponseKind::kPlain);
   EXPECT_EQ(header_of(out).stratum, 16);
   EXPECT_EQ(header_of(out).leap, NtpLeap::kUnsynchronized);
@@ -803,11 +810,11 @@ TEST(NtpResponder, SmallOutputBufferDropsInsteadOfOverflowing) {
   const Buffer plain = plain_request(1);
   Server server;
   Buffer out(40);
-  EXPECT_EQ(server.responder.respond(plain, {}, RateDecision::kAllow, &ring, out).drop, DropReason::kResponseFailed);
-  EXPECT_EQ(server.responder.respond(nts, {}, RateDecision::kAllow, &ring, out).drop, DropReason::kResponseFailed);
+  EXPECT_EQ(server.responder.respond(plain, {}, kClientA, RateDecision::kAllow, &ring, out).drop, DropReason::kResponseFailed);
+  EXPECT_EQ(server.responder.respond(nts, {}, kClientA, RateDecision::kAllow, &ring, out).drop, DropReason::kResponseFailed);
   // Room for fewer cookies than asked for: the ones that fit are sent.
   Buffer smaller(nts.size() - 200);
-  const Response r = server.responder.respond(nts, {}, RateDecision::kAllow, &ring, smaller);
+  const Response r = server.responder.respond(nts, {}, kClientA, RateDecision::kAllow, &ring, smaller);
   EXPECT_EQ(r.kind, ResponseKind::kNts);
   EXPECT_LE(r.length, smaller.size());
   EXPECT_LT(r.cookies, 4u);
@@ -899,7 +906,7 @@ TEST(CounterModeRandom, BlocksNeverRepeatAndSeedDeterminesTheStream) {
   responder.set_clock_state(synced_clock());
   const Buffer request = nts_request(keys, sealed_cookie(keys, ring), 1, 16);
   Buffer out(request.size());
-  EXPECT_EQ(responder.respond(request, {}, RateDecision::kAllow, &ring, out).kind, ResponseKind::kNts);
+  EXPECT_EQ(responder.respond(request, {}, kClientA, RateDecision::kAllow, &ring, out).kind, ResponseKind::kNts);
 }
 
 // ---- Interleaved mode (RFC 9769 §2) ---------------------------------------------------------
@@ -921,12 +928,18 @@ struct XleaveExchange {
   timespec t4() const { return at_us(start + 11500); }
 };
 
+// What the interleaved mode makes of a reading: receive timestamps are saved odd and transmit
+// timestamps written even (InterleavedTable), one tick of 2^-32 s apart.
+NtpTimestamp as_saved(NtpTimestamp rx) { return NtpTimestamp::from_raw(rx.raw() | 1); }
+NtpTimestamp as_sent(NtpTimestamp tx) { return InterleavedTable::transmit_timestamp(tx); }
+
 struct XleaveServer : Server {
   XleaveServer() { responder.enable_interleaved(16); }
   // Serves one request at `x` and reports the departure stamp, as the daemon does.
-  Answer serve(ByteView request, const XleaveExchange& x, KeyRing* ring = nullptr) {
+  Answer serve(ByteView request, const XleaveExchange& x, KeyRing* ring = nullptr,
+               const ClientAddress& client = kClientA) {
     tx = x.daemon_tx();
-    Answer answer = respond(*this, request, ring, RateDecision::kAllow, x.rx());
+    Answer answer = respond(*this, request, ring, RateDecision::kAllow, x.rx(), client);
     if (answer.response.transmit_handle) responder.note_transmit(answer.response.transmit_handle, x.wire_tx());
     return answer;
   }
@@ -950,7 +963,7 @@ TEST(NtpResponderInterleaved, InterleavedRequestGetsTheWireTransmitStampOfThePre
   auto xleave = NtpClientExchange::plain(random, &s1->next);
   ASSERT_TRUE(xleave.asks_interleaved());
   const NtpHeader request = header_of(Buffer(xleave.request().begin(), xleave.request().end()));
-  EXPECT_EQ(request.origin_time, first.rx());
+  EXPECT_EQ(request.origin_time, as_saved(first.rx()));
   EXPECT_NE(request.receive_time, request.transmit_time);
 
   const Answer a2 = server.serve(xleave.request(), second);
@@ -958,15 +971,15 @@ TEST(NtpResponderInterleaved, InterleavedRequestGetsTheWireTransmitStampOfThePre
   EXPECT_TRUE(a2.response.interleaved);
   const NtpHeader h2 = header_of(a2.bytes);
   EXPECT_EQ(h2.origin_time, request.receive_time);
-  EXPECT_EQ(h2.receive_time, second.rx());
-  EXPECT_EQ(h2.transmit_time, first.wire_tx());
+  EXPECT_EQ(h2.receive_time, as_saved(second.rx()));
+  EXPECT_EQ(h2.transmit_time, as_sent(first.wire_tx()));
   auto s2 = xleave.handle_response(a2.bytes, second.t1(), second.t4(), nullptr);
   ASSERT_TRUE(s2) << s2.error().message;
   EXPECT_TRUE(s2->interleaved);
   // The first exchange completed with the true departure: no bias, the true 10 ms of path.
   EXPECT_NEAR(s2->offset.seconds(), 0.0, 1e-9);
   EXPECT_NEAR(s2->delay.seconds(), 0.010, 1e-9);
-  EXPECT_EQ(s2->next.server_receive, second.rx());
+  EXPECT_EQ(s2->next.server_receive, as_saved(second.rx()));
   EXPECT_EQ(server.responder.counters().interleaved, 1u);
 }
 
@@ -1012,7 +1025,7 @@ TEST(NtpResponderInterleaved, ReplayedInterleavedRequestGetsABasicAnswer) {
   EXPECT_TRUE(server.serve(xleave.request(), second).response.interleaved);
   const Answer again = server.serve(xleave.request(), replay);
   EXPECT_FALSE(again.response.interleaved);
-  EXPECT_EQ(header_of(again.bytes).transmit_time, replay.daemon_tx());
+  EXPECT_EQ(header_of(again.bytes).transmit_time, as_sent(replay.daemon_tx()));
 }
 
 TEST(NtpResponderInterleaved, StaleOrReplayedInterleavedResponsesAreRejected) {
@@ -1051,6 +1064,72 @@ TEST(NtpResponderInterleaved, StaleOrReplayedInterleavedResponsesAreRejected) {
   EXPECT_FALSE(e4.handle_response(forged, third.t1(), third.t4(), nullptr));
 }
 
+// A request in the shape RFC 5905 clients send: the previous answer's transmit timestamp as
+// origin, the client's own receive time of it, a fresh transmit timestamp.
+Buffer basic_follow_up(NtpTimestamp origin, NtpTimestamp receive, NtpTimestamp transmit) {
+  NtpHeader h;
+  h.mode = NtpMode::kClient;
+  h.origin_time = origin;
+  h.receive_time = receive;
+  h.transmit_time = transmit;
+  Buffer request(kNtpHeaderLength);
+  ByteWriter writer(request);
+  write_ntp_header(writer, h);
+  return request;
+}
+
+// How basic clients got interleaved answers (issue 24): client A's answer carries T3 = X; later
+// client B's request happens to be received at X, so the server saves an entry keyed X; A's next
+// basic request echoes X as its origin (RFC 5905 §8) and named B's entry.
+TEST(NtpResponderInterleaved, BasicRequestWhoseOriginEqualsAnEntrysKeyGetsABasicAnswer) {
+  XleaveServer server;
+  const XleaveExchange first{0}, second{1'000'000};
+  const Answer a1 = server.serve(plain_request(0x90), first, nullptr, kClientA);
+  const NtpTimestamp x = header_of(a1.bytes).transmit_time;
+  // Client B, received exactly when A's T3 was read.
+  server.tx = x + Duration::from_raw(4096);
+  const Answer b = respond(server, plain_request(0x98), nullptr, RateDecision::kAllow, x, kClientB);
+  ASSERT_EQ(b.response.kind, ResponseKind::kPlain);
+  ASSERT_TRUE(b.response.transmit_handle);
+  const Answer a2 = server.serve(basic_follow_up(x, ntp_us(11'500), ntp_us(1'000'000)), second, nullptr, kClientA);
+  ASSERT_EQ(a2.response.kind, ResponseKind::kPlain);
+  EXPECT_FALSE(a2.response.interleaved);
+  EXPECT_EQ(header_of(a2.bytes).origin_time, ntp_us(1'000'000));
+  // Nor when B's entry and A's echo belong to the same client: a client's own later receive
+  // timestamp never equals a transmit timestamp it was sent.
+  const Answer a3 = respond(server, plain_request(0xa0), nullptr, RateDecision::kAllow,
+                            header_of(a2.bytes).transmit_time, kClientA);
+  ASSERT_EQ(a3.response.kind, ResponseKind::kPlain);
+  const Answer a4 = server.serve(basic_follow_up(header_of(a2.bytes).transmit_time, ntp_us(1'011'500), ntp_us(2'000'000)),
+                                 XleaveExchange{2'000'000}, nullptr, kClientA);
+  EXPECT_FALSE(a4.response.interleaved);
+  EXPECT_EQ(server.responder.counters().interleaved, 0u);
+}
+
+// One client can never spend another's entry: B sends exactly the interleaved request A would
+// send (A's saved receive timestamp as origin) and gets a basic answer; A's entry stays for A.
+TEST(NtpResponderInterleaved, RequestFromAnotherClientNamingAnEntryGetsABasicAnswer) {
+  XleaveServer server;
+  const RandomFill random = counting_random(0x58);
+  const XleaveExchange first{0}, second{1'000'000}, third{2'000'000};
+  auto basic = NtpClientExchange::plain(random);
+  auto s1 = basic.handle_response(server.serve(basic.request(), first, nullptr, kClientA).bytes, first.t1(),
+                                  first.t4(), nullptr);
+  ASSERT_TRUE(s1);
+  auto xleave = NtpClientExchange::plain(random, &s1->next);
+  ASSERT_TRUE(xleave.asks_interleaved());
+
+  const Answer from_b = server.serve(xleave.request(), second, nullptr, kClientB);
+  ASSERT_EQ(from_b.response.kind, ResponseKind::kPlain);
+  EXPECT_FALSE(from_b.response.interleaved);
+  EXPECT_NE(header_of(from_b.bytes).transmit_time, as_sent(first.wire_tx()));  // A's stamp stays A's
+
+  const Answer from_a = server.serve(xleave.request(), third, nullptr, kClientA);
+  EXPECT_TRUE(from_a.response.interleaved);
+  EXPECT_EQ(header_of(from_a.bytes).transmit_time, as_sent(first.wire_tx()));
+  EXPECT_EQ(server.responder.counters().interleaved, 1u);
+}
+
 TEST(NtpResponderInterleaved, RequestWithEqualReceiveAndTransmitIsAnsweredBasic) {
   XleaveServer server;
   const RandomFill random = counting_random(0x54);
@@ -1059,7 +1138,7 @@ TEST(NtpResponderInterleaved, RequestWithEqualReceiveAndTransmitIsAnsweredBasic)
   server.serve(e1.request(), first);
   NtpHeader h;
   h.mode = NtpMode::kClient;
-  h.origin_time = first.rx();
+  h.origin_time = as_saved(first.rx());
   h.receive_time = NtpTimestamp::from_raw(0x1234);
   h.transmit_time = NtpTimestamp::from_raw(0x1234);
   Buffer request(kNtpHeaderLength);

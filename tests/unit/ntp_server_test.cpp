@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <array>
 #include <thread>
 
 #include "daemon/ntp_query.hpp"
@@ -21,6 +24,7 @@ NtpServerConfig server_config(std::uint16_t port) {
   config.listen = {"127.0.0.1:" + std::to_string(port)};
   config.workers = 2;
   config.rate_limit.reset();
+  config.max_wait = 0;  // answers however late: a loaded test machine must not turn into drops
   return config;
 }
 
@@ -338,6 +342,80 @@ TEST(TimeService, TheAnnouncedStateFollowsTheClockModelAtOnce) {
   EXPECT_EQ(second->sample.header.reference_id, 0xc0a87b01u);
 }
 
+// [server] max-wait: a request that waited longer than the bound after its kernel RX stamp is
+// dropped and counted, not answered late. The loop serves (workers = 0), which holds the server
+// deterministically: the request sits in the socket until the loop runs.
+TEST(NtpServer, RequestOlderThanMaxWaitIsDroppedAndCounted) {
+  EventLoop loop = EventLoop::create().value();
+  NtpServerConfig config = server_config(13716);
+  config.workers = 0;
+  config.max_wait = 0.1;
+  auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr, &loop);
+  ASSERT_TRUE(server) << server.error().message;
+
+  UniqueFd client = open_socket(AF_INET, SOCK_DGRAM).value();
+  const SocketAddress to = loopback(13716);
+  auto held = NtpClientExchange::plain(system_random());
+  ASSERT_EQ(sendto(client.get(), held.request().data(), held.request().size(), 0, to.get(), to.length),
+            static_cast<ssize_t>(held.request().size()));
+  std::this_thread::sleep_for(500ms);  // five times the bound, before the server's turn
+  const auto turn = loop.add_timer(100ms, [&] { loop.stop(); });
+  (void)loop.run();
+  loop.cancel_timer(turn);
+  std::array<std::uint8_t, 128> answer{};
+  EXPECT_LT(recv(client.get(), answer.data(), answer.size(), MSG_DONTWAIT), 0) << "a late request was answered";
+  NtpServerCounters c = (*server)->counters();
+  EXPECT_EQ(c.received, 1u);
+  EXPECT_EQ(c.late, 1u);
+  EXPECT_EQ(c.sent, 0u);
+  EXPECT_EQ(c.latency.count(), 0u);
+
+  // A request served at once is answered, and how long it took is recorded.
+  auto prompt = exchange_on(loop, 13716);
+  ASSERT_TRUE(prompt) << prompt.error().message;
+  c = (*server)->counters();
+  EXPECT_EQ(c.late, 1u);
+  EXPECT_EQ(c.sent, 1u);
+  EXPECT_EQ(c.latency.count(), 1u);
+  EXPECT_GT(c.latency.max_seconds(), 0.0);
+  EXPECT_LT(c.latency.max_seconds(), config.max_wait);
+}
+
+TEST(NtpServer, MaxWaitZeroAnswersHoweverLate) {
+  EventLoop loop = EventLoop::create().value();
+  NtpServerConfig config = server_config(13717);
+  config.workers = 0;
+  config.max_wait = 0;
+  auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr, &loop);
+  ASSERT_TRUE(server) << server.error().message;
+  UniqueFd client = open_socket(AF_INET, SOCK_DGRAM).value();
+  const SocketAddress to = loopback(13717);
+  auto held = NtpClientExchange::plain(system_random());
+  ASSERT_EQ(sendto(client.get(), held.request().data(), held.request().size(), 0, to.get(), to.length),
+            static_cast<ssize_t>(held.request().size()));
+  std::this_thread::sleep_for(200ms);
+  const auto turn = loop.add_timer(100ms, [&] { loop.stop(); });
+  (void)loop.run();
+  loop.cancel_timer(turn);
+  const NtpServerCounters c = (*server)->counters();
+  EXPECT_EQ(c.late, 0u);
+  EXPECT_EQ(c.sent, 1u);
+  EXPECT_GE(c.latency.max_seconds(), 0.2);  // it waited, and the metric says so
+}
+
+// The receive buffer holds about what one core answers within max-wait (see ntp_server.cpp).
+TEST(NtpServer, ReceiveBufferIsSizedForMaxWait) {
+  const int kernel_default = 212992;
+  const int at_default = receive_buffer_for(0.005, kernel_default);
+  EXPECT_GT(at_default, kernel_default / 2);
+  EXPECT_LT(at_default, 2 << 20);  // far below the old 4 MB (8 MB used)
+  EXPECT_NEAR(receive_buffer_for(0.010, kernel_default), 2 * at_default, 1);  // proportional to the bound
+  EXPECT_EQ(receive_buffer_for(0.0001, kernel_default), kernel_default / 2);  // the kernel's default, at least
+  EXPECT_EQ(receive_buffer_for(0.005, 8 << 20), 4 << 20);                   // a host's larger default stays
+  EXPECT_EQ(receive_buffer_for(0, kernel_default), 4 << 20);                // no bound: room for bursts
+  EXPECT_EQ(receive_buffer_for(1.0, kernel_default), 4 << 20);              // and never more
+}
+
 }  // namespace
 }  // namespace kairos
 
@@ -373,7 +451,7 @@ TEST(NtsNak, AForgedNakAheadOfTheGenuineAnswerDoesNotEndTheExchange) {
     const ByteView request(in.data(), static_cast<std::size_t>(n));
     const NtpTimestamp t2 = realtime_ntp_now();
     for (NtpResponder* responder : {&forger, &genuine}) {
-      const Response r = responder->respond(request, t2, RateCheck(RateDecision::kAllow),
+      const Response r = responder->respond(request, t2, ClientAddress{}, RateCheck(RateDecision::kAllow),
                                             responder == &genuine ? &*ring : nullptr, out);
       sendto(fd.get(), out.data(), r.length, 0, reinterpret_cast<sockaddr*>(&from), from_length);
     }

@@ -360,7 +360,7 @@ TEST(Junk, KairosResponderAnswersNoneOfIt) {
   NtpResponder responder([] { return NtpTimestamp::from_parts(0xe9000000, 5); }, system_random());
   std::vector<std::uint8_t> out(2048);
   for (std::size_t i = 0; i < junk.size(); ++i) {
-    const Response r = responder.respond(junk.datagram(i), NtpTimestamp::from_parts(0xe9000000, 4),
+    const Response r = responder.respond(junk.datagram(i), NtpTimestamp::from_parts(0xe9000000, 4), ClientAddress{},
                                          RateDecision::kAllow, nullptr, out);
     EXPECT_EQ(r.length, 0u) << to_string(static_cast<JunkKind>(i % kJunkKindCount)) << " #" << i
                             << " answered as kind " << static_cast<int>(r.kind);
@@ -368,7 +368,7 @@ TEST(Junk, KairosResponderAnswersNoneOfIt) {
   EXPECT_EQ(responder.counters().dropped_total(), junk.size());
   // A real request is answered by the same responder: the junk is what fails, not the setup.
   auto requests = RequestSet::plain(1, counting_random());
-  EXPECT_GT(responder.respond(requests.request(0), NtpTimestamp::from_parts(0xe9000000, 4), RateDecision::kAllow,
+  EXPECT_GT(responder.respond(requests.request(0), NtpTimestamp::from_parts(0xe9000000, 4), ClientAddress{}, RateDecision::kAllow,
                               nullptr, out).length, 0u);
 }
 

@@ -324,7 +324,7 @@ class World {
       state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(m.root_dispersion));
       s.responder.set_clock_state(state);
       std::vector<std::uint8_t> out(exchange->request().size());
-      const Response response = s.responder.respond(exchange->request(), rx, RateDecision::kAllow, nullptr, out);
+      const Response response = s.responder.respond(exchange->request(), rx, ClientAddress{}, RateDecision::kAllow, nullptr, out);
       if (response.kind != ResponseKind::kPlain) return;
       out.resize(response.length);
       // The hardware stamp of the response's departure, as the server's error queue reports it
