@@ -18,7 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "clock/linux_clock.hpp"
+#include "hwts/linux_clock.hpp"
 #include "daemon/association.hpp"
 #include "daemon/clock_graph.hpp"
 #include "daemon/config.hpp"

@@ -13,7 +13,7 @@
 #include <filesystem>
 
 #include "daemon/net.hpp"
-#include "tools/kairos_now/kairos_shm_layout.h"
+#include "daemon/kairos_shm_layout.h"
 
 namespace kairos {
 namespace {

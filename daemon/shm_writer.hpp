@@ -1,5 +1,5 @@
 #pragma once
-// The writer of the error-bound page (tools/kairos_now/kairos_shm_layout.h): applications map
+// The writer of the error-bound page (daemon/kairos_shm_layout.h): applications map
 // it and learn the time with its bound without asking kairosd (tools/kairos_now/kairos_now.h).
 #include <chrono>
 #include <memory>

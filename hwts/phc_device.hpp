@@ -11,7 +11,7 @@
 #include <string>
 
 #include "clock/clock_device.hpp"
-#include "clock/linux_clock.hpp"
+#include "hwts/linux_clock.hpp"
 #include "clock/result.hpp"
 #include "hwts/cross_timestamp.hpp"
 

@@ -1,4 +1,4 @@
-#include "clock/linux_clock.hpp"
+#include "hwts/linux_clock.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-/* The reader side of the error-bound page; see kairos_now.h and kairos_shm_layout.h. */
+/* The reader side of the error-bound page; see kairos_now.h and daemon/kairos_shm_layout.h. */
 #define _GNU_SOURCE /* clock_gettime, O_CLOEXEC, sched_yield under -std=c11 as well */
 #include "kairos_now.h"
 

@@ -1,5 +1,5 @@
 /* kairos_now: what time is it, and how sure is kairosd? Reads the error-bound page kairosd
- * publishes (kairos_shm_layout.h) without talking to the daemon: one mapping, a sequence-locked
+ * publishes (daemon/kairos_shm_layout.h) without talking to the daemon: one mapping, a sequence-locked
  * copy and two clock_gettime calls (vDSO) per answer.
  *
  *   struct kairos_handle* h;
@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "kairos_shm_layout.h"
+#include "daemon/kairos_shm_layout.h"
 
 #ifdef __cplusplus
 extern "C" {

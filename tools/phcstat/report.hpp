@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "clock/linux_clock.hpp"
+#include "hwts/linux_clock.hpp"
 #include "hwts/cross_timestamp.hpp"
 #include "hwts/interface_info.hpp"
 #include "hwts/nic_timestamping.hpp"

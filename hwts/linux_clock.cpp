@@ -1,4 +1,4 @@
-#include "clock/linux_clock.hpp"
+#include "hwts/linux_clock.hpp"
 
 #include <fcntl.h>
 #include <linux/ptp_clock.h>
