@@ -15,9 +15,6 @@ constexpr auto kKeTimeout = std::chrono::seconds(10);
 // NTS-KE on NAKs at most this often: NAKs are unauthenticated, and a stream of them must not
 // turn into a stream of TLS handshakes (an exhausted cookie jar re-keys regardless).
 constexpr auto kNakKeInterval = std::chrono::seconds(60);
-// Interleaved requests name the last valid exchange; after this many requests without a valid
-// answer the server has likely forgotten it (and its offset is old news): start over in basic.
-constexpr int kMaxInterleavedGap = 4;
 
 std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));

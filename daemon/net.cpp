@@ -82,6 +82,10 @@ Result<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_
     rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
   }
   if (rc != 0) return fail("cannot resolve " + host + ": " + gai_strerror(rc));
+  return take_addresses(list, host);
+}
+
+Result<std::vector<SocketAddress>> take_addresses(addrinfo* list, const std::string& host) {
   std::vector<SocketAddress> out;
   for (addrinfo* a = list; a != nullptr; a = a->ai_next) {
     if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;

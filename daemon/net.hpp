@@ -2,6 +2,7 @@
 // Small socket helpers shared by kairosctl and kairosd. Only socket/bind/connect/send/recv/
 // sendmsg/recvmsg and fcntl are used on sockets, so the binaries run under syscall-interposing
 // clock and network simulators (as chrony's tests do with clknetsim).
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -49,6 +50,9 @@ struct SocketAddress {
 Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& text, std::uint16_t default_port);
 // Resolves a host name or address; addresses come back in resolver order.
 Result<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_t port, int socktype);
+// getaddrinfo's answer as addresses, in its order, and the list freed (the one loop over an
+// addrinfo list: resolve() and the resolver's numeric parse share it).
+Result<std::vector<SocketAddress>> take_addresses(addrinfo* list, const std::string& host);
 
 // O_NONBLOCK and FD_CLOEXEC through fcntl (see above: not SOCK_* or TFD_* creation flags).
 Result<void> set_nonblocking_cloexec(int fd);

@@ -92,17 +92,7 @@ std::optional<Result<Resolver::Addresses>> parse_numeric(const std::string& host
   addrinfo* list = nullptr;
   const std::string service = std::to_string(port);
   if (getaddrinfo(host.c_str(), service.c_str(), &hints, &list) != 0) return std::nullopt;
-  Resolver::Addresses out;
-  for (const addrinfo* a = list; a != nullptr; a = a->ai_next) {
-    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress address;
-    std::memcpy(&address.storage, a->ai_addr, a->ai_addrlen);
-    address.length = a->ai_addrlen;
-    out.push_back(address);
-  }
-  freeaddrinfo(list);
-  if (out.empty()) return fail("no usable address for " + host);
-  return out;
+  return take_addresses(list, host);
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ RandomFill system_random();
 inline constexpr std::size_t kNtsCookieTarget = 8;  // cookies an NTS client keeps (RFC 8915 §5.7)
 inline constexpr std::size_t kNtsUniqueIdSize = 32;
 inline constexpr std::size_t kNtsNonceSize = 16;
+// Interleaved requests (RFC 9769) name the client's last valid exchange; after this many requests
+// without a valid answer the server has likely forgotten it (and its offset is old news): the
+// client starts over in basic mode. kairosd's association and kairos-sim both follow it.
+inline constexpr int kMaxInterleavedGap = 4;
 
 // The client's NTS state for one server: keys from NTS-KE and a jar of single-use cookies.
 class NtsClientSession {

@@ -144,9 +144,6 @@ class World {
     phc_clock_ = std::move(phc_device_->clock().value());
   }
 
-  // After this many requests without a valid answer the client stops naming its last exchange
-  // (daemon/association.cpp's kMaxInterleavedGap).
-  static constexpr int kMaxInterleavedGap = 4;
 
   std::unique_ptr<ClockServo> make_servo(ClockDevice& clock) {
     if (options_.servo == Servo::kPi) {
