@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -39,6 +40,14 @@ struct ClockGraphTest : ::testing::Test {
     r.local_reference_id = 0xc0000264;           // we: 192.0.2.100
     r.t1_source = r.t4_source = StampSource::kKernel;
     return r;
+  }
+
+  // A [[source]] of the configuration: its address, and `set` for the keys a test is about.
+  static SourceConfig named(const std::string& address, const std::function<void(SourceConfig&)>& set = {}) {
+    SourceConfig source;
+    source.address = address;
+    if (set) set(source);
+    return source;
   }
 
   // A sample of the truth from each of `sources` every 16 s, polls `from` up to `to`.
@@ -211,11 +220,10 @@ TEST_F(ClockGraphTest, ServerAnnouncesItsMaximumErrorAsRootDistance) {
 // [[source]] asymmetry: a path known to add 100 µs to every offset is corrected, and
 // max-asymmetry = 0.1 lets the maximum error count a tenth of half the round trip.
 TEST_F(ClockGraphTest, CalibratedPathIsCorrectedAndNarrowsTheMaximumError) {
-  SourceConfig calibrated;
-  calibrated.address = "server";
-  calibrated.asymmetry = 100e-6;
-  calibrated.max_asymmetry = 0.1;
-  config.sources.push_back(calibrated);
+  config.sources.push_back(named("server", [](SourceConfig& s) {
+    s.asymmetry = 100e-6;
+    s.max_asymmetry = 0.1;
+  }));
   auto graph = make(false);
   const std::size_t source = graph->add_source("server");
   for (int i = 0; i < 64; ++i) {
@@ -263,12 +271,7 @@ TEST(StampPrecision, HardwareStampsAreTrustedMore) {
 
 // The README listed trust and require as working while no configuration key reached them.
 TEST_F(ClockGraphTest, RequireFromTheConfigurationKeepsTheClockUnsynchronizedWithoutThatSource) {
-  SourceConfig required;
-  required.address = "required";
-  required.require = true;
-  SourceConfig other;
-  other.address = "other";
-  config.sources = {required, other};
+  config.sources = {named("required", [](SourceConfig& s) { s.require = true; }), named("other")};
   auto graph = make(false);
   const std::size_t a = graph->add_source("required");
   const std::size_t b = graph->add_source("other");
@@ -280,14 +283,7 @@ TEST_F(ClockGraphTest, RequireFromTheConfigurationKeepsTheClockUnsynchronizedWit
 
 // A trusted source that disagrees with two agreeing others is still the one followed.
 TEST_F(ClockGraphTest, TrustFromTheConfigurationKeepsThatSourceAgainstAMajority) {
-  SourceConfig trusted;
-  trusted.address = "trusted";
-  trusted.trust = true;
-  SourceConfig liar1;
-  liar1.address = "liar 1";
-  SourceConfig liar2;
-  liar2.address = "liar 2";
-  config.sources = {trusted, liar1, liar2};
+  config.sources = {named("trusted", [](SourceConfig& s) { s.trust = true; }), named("liar 1"), named("liar 2")};
   auto graph = make(false);
   const std::size_t good = graph->add_source("trusted");
   const std::size_t bad1 = graph->add_source("liar 1");
@@ -459,12 +455,7 @@ TEST_F(ClockGraphTest, ASmearingServerAnnouncesNoLeapAndSmearsAroundIt) {
 // chrony's noselect: the source is measured and shown, but neither selected nor voting. Counted,
 // a source 50 ms off would leave one good source against one bad one: no majority.
 TEST_F(ClockGraphTest, NoselectSourceIsMeasuredButNeverSelected) {
-  SourceConfig watched;
-  watched.address = "watched";
-  watched.noselect = true;
-  SourceConfig good;
-  good.address = "good";
-  config.sources = {watched, good};
+  config.sources = {named("watched", [](SourceConfig& s) { s.noselect = true; }), named("good")};
   auto graph = make(false);
   const std::size_t w = graph->add_source("watched");
   const std::size_t g = graph->add_source("good");
@@ -489,14 +480,7 @@ TEST_F(ClockGraphTest, NoselectSourceIsMeasuredButNeverSelected) {
 // chrony's prefer: of three agreeing sources, the preferred one alone steers (the model sits on
 // its 80 µs, not on the mean of the three); the other two still voted it in.
 TEST_F(ClockGraphTest, PreferredTruechimerAloneSteers) {
-  SourceConfig a;
-  a.address = "a";
-  SourceConfig b;
-  b.address = "b";
-  SourceConfig p;
-  p.address = "preferred";
-  p.prefer = true;
-  config.sources = {a, b, p};
+  config.sources = {named("a"), named("b"), named("preferred", [](SourceConfig& s) { s.prefer = true; })};
   auto graph = make(false);
   const std::size_t ia = graph->add_source("a");
   const std::size_t ib = graph->add_source("b");
@@ -526,12 +510,7 @@ TEST_F(ClockGraphTest, PreferredTruechimerAloneSteers) {
 TEST_F(ClockGraphTest, SourceBeyondMaxDistanceIsNotSelectable) {
   for (const bool own_limit : {false, true}) {
     SCOPED_TRACE(own_limit ? "max-distance = 5 on the source" : "default max-distance");
-    SourceConfig far;
-    far.address = "far";
-    if (own_limit) far.max_distance = 5;
-    SourceConfig near;
-    near.address = "near";
-    config.sources = {far, near};
+    config.sources = {named("far", [&](SourceConfig& s) { if (own_limit) s.max_distance = 5; }), named("near")};
     auto graph = make(false);
     const std::size_t f = graph->add_source("far");
     const std::size_t n = graph->add_source("near");
