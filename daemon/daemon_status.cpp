@@ -104,7 +104,13 @@ json server_json(const std::optional<ServerSnapshot>& server) {
                             {"nts", s.nts},
                             {"naks", s.naks},
                             {"rate_limited", s.rate_limited},
-                            {"dropped", s.dropped}}
+                            {"dropped", s.dropped},
+                            {"late", s.late},
+                            // RX stamp to answer handed to the kernel (s), every answer since start.
+                            {"latency", json{{"count", s.latency_count},
+                                             {"p50", s.latency_p50},
+                                             {"p99", s.latency_p99},
+                                             {"max", s.latency_max}}}}
                      : json(nullptr);
   out["nts_ke"] = s.nts_ke ? json{{"ok", s.ke_ok}, {"failed", s.ke_failed}, {"refused", s.ke_refused}} : json(nullptr);
   return out;

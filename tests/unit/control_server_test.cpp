@@ -424,6 +424,8 @@ TEST(DaemonStatusJson, ServerCountsServedAsPlainPlusNts) {
   const json j = answer_json(ControlCommand::kServer, example_status());
   EXPECT_EQ(j["server"]["ntp"]["served"], 13);
   EXPECT_EQ(j["server"]["ntp"]["rate_limited"], 2);
+  EXPECT_EQ(j["server"]["ntp"]["late"], 0);
+  EXPECT_TRUE(j["server"]["ntp"]["latency"].is_object());
   EXPECT_EQ(j["server"]["nts_ke"]["ok"], 4);
   EXPECT_EQ(j["server"]["nts_ke"]["failed"], 1);
   DaemonStatus client_only = example_status();
