@@ -346,7 +346,9 @@ void Association::exchange_done(NtpExchangeOutcome outcome) {
     }
     last_sample_ = LastSample{.offset = outcome->sample.offset.seconds(),
                               .delay = outcome->sample.delay.seconds(),
-                              .when = std::chrono::steady_clock::now()};
+                              .when = std::chrono::steady_clock::now(),
+                              .stratum = outcome->sample.header.stratum,
+                              .reference = reference_id_text(outcome->sample.header)};
     if (const std::optional<PollFeedback> feedback = on_sample_(*this, *outcome)) {
       poll_.on_sample(*feedback);
       if (choice_.selected(feedback->selected)) return switch_address("the selection left it out, a falseticker");

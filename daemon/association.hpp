@@ -35,6 +35,10 @@ struct LastSample {
   double offset = 0;  // server minus us (s)
   double delay = 0;   // round trip minus the server's processing (s)
   std::chrono::steady_clock::time_point when;
+  // The server's place in the chain to the reference: its stratum and its own reference ID
+  // (an upstream's address, or a stratum 1's "GPS"), for the evidence log's traceability.
+  int stratum = 0;
+  std::string reference;
 };
 
 class Association {

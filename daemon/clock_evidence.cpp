@@ -20,12 +20,15 @@ EvidenceState evidence_state(DisciplineState state) {
 }  // namespace
 
 std::string source_authentication(const Association& source) {
-  if (!source.nts()) return "ntp";
+  // Where it stands in the chain to the reference, from its last answer.
+  const std::optional<LastSample>& last = source.last_sample();
+  const std::string upstream = last ? fmt::format(",stratum={},refid={}", last->stratum, last->reference) : "";
+  if (!source.nts()) return "ntp" + upstream;
   const auto aead = source.aead();
   if (!aead) return "nts,no-keys";
   const std::string address = source.ntp_address();
   const std::string certificate = source.certificate_sha256();
-  return fmt::format("nts,aead={}{}{}", *aead, address.empty() ? "" : ",ntp=" + address,
+  return fmt::format("nts,aead={}{}{}{}", *aead, address.empty() ? "" : ",ntp=" + address, upstream,
                      certificate.empty() ? "" : ",cert-sha256=" + certificate);
 }
 

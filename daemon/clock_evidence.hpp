@@ -14,11 +14,12 @@
 
 namespace kairos {
 
-// How a configured source is authenticated, as the log writes it:
-// "nts,aead=15,ntp=192.0.2.1:123,cert-sha256=<hex>" (AEAD by its RFC 8915 number, the NTP server
-// NTS-KE named, the SHA-256 of the NTS-KE server's leaf certificate as `openssl x509 -fingerprint
-// -sha256` shows it), "nts,no-keys" while NTS-KE has not succeeded, "ntp" for plain NTP
-// (unauthenticated).
+// How a configured source is authenticated and where it stands, as the log writes it:
+// "nts,aead=15,ntp=192.0.2.1:123,stratum=2,refid=192.0.2.9,cert-sha256=<hex>" (AEAD by its RFC
+// 8915 number, the NTP server NTS-KE named, the server's stratum and reference ID from its last
+// answer — the next link of the chain to UTC —, the SHA-256 of the NTS-KE server's leaf
+// certificate as `openssl x509 -fingerprint -sha256` shows it), "nts,no-keys" while NTS-KE has
+// not succeeded, "ntp,stratum=1,refid=GPS" for plain NTP (unauthenticated).
 std::string source_authentication(const Association& source);
 
 // `authentication` names a source's authentication by its configured name.

@@ -185,4 +185,22 @@ void write_ntp_packet(ByteWriter& out, const NtpPacketView& packet) {
   if (packet.mac) write_legacy_mac(out, *packet.mac);
 }
 
+std::string reference_id_text(const NtpHeader& h) {
+  const std::uint32_t id = h.reference_id;
+  if (h.stratum <= 1) {
+    std::string s;
+    bool printable = true;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      const char c = static_cast<char>((id >> shift) & 0xff);
+      if (c == 0) break;
+      printable = printable && c >= 0x20 && c < 0x7f;
+      s += c;
+    }
+    if (printable && !s.empty()) return s;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", id >> 24, (id >> 16) & 0xff, (id >> 8) & 0xff, id & 0xff);
+  return buf;
+}
+
 }  // namespace kairos

@@ -10,6 +10,7 @@
 #include <optional>
 #include <type_traits>
 #include <span>
+#include <string>
 
 #include "clock/ntp_time.hpp"
 #include "clock/result.hpp"
@@ -82,6 +83,9 @@ struct NtpHeader {
 
 // The kiss code of a kiss-o'-death packet (stratum 0, RFC 5905 §7.4), nullopt for any other.
 std::optional<std::uint32_t> kiss_code(const NtpHeader& header);
+// The reference ID as people read it: stratum 0/1 ASCII codes (RFC 5905 §7.3) when printable
+// ("GPS", "PPS"), otherwise (and for higher strata) the four bytes as an IPv4 address.
+std::string reference_id_text(const NtpHeader& header);
 
 // One extension field as it is on the wire (RFC 7822 §3). The body is everything after the
 // 4-octet header, padding included: the wire does not separate value from padding.

@@ -73,7 +73,7 @@ echo "$report"
 grep -q '^hash chain verified: 1 files, [0-9]* records$' <<<"$report" || { echo "FAIL: chain"; exit 1; }
 # The NTS-KE server named by its certificate, as openssl shows its fingerprint (issue 25 item 1).
 fingerprint=$(openssl x509 -in "$work/pki/server.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
-grep -q "system: localhost:$ke_port (nts,aead=1[567],ntp=127.0.0.1:$ntp_port,cert-sha256=$fingerprint)" <<<"$report" ||
+grep -q "system: localhost:$ke_port (nts,aead=1[567],ntp=127.0.0.1:$ntp_port,stratum=[0-9]*,refid=[^,]*,cert-sha256=$fingerprint)" <<<"$report" ||
   { echo "FAIL: traceability"; exit 1; }
 [[ $(grep -c '^  start at ' <<<"$report") == 2 ]] || { echo "FAIL: two starts"; exit 1; }
 grep -q '^  start at .*, last record before it: 20' <<<"$report" || { echo "FAIL: the restart names no last record"; exit 1; }

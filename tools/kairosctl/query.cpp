@@ -33,25 +33,6 @@ const char* aead_name(std::uint16_t id) {
   }
 }
 
-// Stratum 0/1 reference ids are ASCII codes (RFC 5905 §7.3) when printable; otherwise (and for
-// higher strata) show the four bytes as an IPv4 address, as other tools do.
-std::string reference_id_text(const NtpHeader& h) {
-  const std::uint32_t id = h.reference_id;
-  if (h.stratum <= 1) {
-    std::string s;
-    bool printable = true;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      const char c = static_cast<char>((id >> shift) & 0xff);
-      if (c == 0) break;
-      printable = printable && c >= 0x20 && c < 0x7f;
-      s += c;
-    }
-    if (printable && !s.empty()) return s;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", id >> 24, (id >> 16) & 0xff, (id >> 8) & 0xff, id & 0xff);
-  return buf;
-}
 
 struct Report {
   std::string server;
