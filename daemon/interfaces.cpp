@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "daemon/privileges.hpp"
 
 namespace kairos {
@@ -165,6 +167,27 @@ void Interfaces::on_link_event(const LinkEvent& event) {
       if (auto ok = set_up(s); !ok) spdlog::error("{}", ok.error().message);
     }
   }
+}
+
+Result<PhcBinding> vclock_binding(const InterfaceState& nic) {
+  const InterfaceConfig& c = nic.config;
+  const int vclock = c.phc_vclock.value_or(-1);
+  const std::vector<int> vclocks = nic.phc_index() ? vclocks_of(*nic.phc_index()) : std::vector<int>{};
+  if (!nic.hardware() || std::find(vclocks.begin(), vclocks.end(), vclock) == vclocks.end()) {
+    std::string have;
+    for (int v : vclocks) have += (have.empty() ? "/dev/ptp" : ", /dev/ptp") + std::to_string(v);
+    const std::string why = !nic.hardware() ? "the NIC stamps no packets in hardware"
+                            : have.empty()  ? "it has none"
+                                            : "it has " + have;
+    return fail(fmt::format("interface {}: phc-vclock {}: /dev/ptp{} is not a virtual clock of its PHC ({}); make one "
+                            "with: echo 1 > /sys/class/ptp/ptp{}/n_vclocks",
+                            c.name, vclock, vclock, why,
+                            nic.phc_index() ? std::to_string(*nic.phc_index()) : std::string("N")));
+  }
+  spdlog::info("interface {}: hardware stamps in the time of /dev/ptp{}, a virtual clock of /dev/ptp{} (which kairosd "
+               "leaves alone)",
+               c.name, vclock, *nic.phc_index());
+  return PhcBinding{.interface = c.name, .vclock = vclock};
 }
 
 }  // namespace kairos

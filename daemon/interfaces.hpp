@@ -15,6 +15,7 @@
 #include "hwts/interface_info.hpp"
 #include "hwts/link_monitor.hpp"
 #include "hwts/nic_timestamping.hpp"
+#include "hwts/packet_timestamps.hpp"
 #include "hwts/stamp_correction.hpp"
 
 namespace kairos {
@@ -68,5 +69,10 @@ class Interfaces {
   std::optional<LinkMonitor> links_;
   std::optional<EventLoop::TimerId> check_timer_;
 };
+
+// [[interface]] phc-vclock: the binding of every source's stamps to that PTP virtual clock, or
+// why the kernel would refuse it on every socket (not a vclock of this NIC's PHC; no hardware
+// stamps), with the command that makes one.
+Result<PhcBinding> vclock_binding(const InterfaceState& nic);
 
 }  // namespace kairos

@@ -34,7 +34,6 @@
 #include "daemon/metrics_server.hpp"
 #include "daemon/metrics_text.hpp"
 #include "daemon/nts_state_file.hpp"
-#include "hwts/interface_info.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/reload.hpp"
@@ -305,24 +304,12 @@ int main(int argc, char** argv) {
   for (const InterfaceState& nic : (*interfaces)->states()) {
     const InterfaceConfig& c = nic.config;
     if (c.phc_vclock) {
-      // The kernel would refuse the binding on every socket; say why once, at start.
-      const std::vector<int> vclocks = nic.phc_index() ? vclocks_of(*nic.phc_index()) : std::vector<int>{};
-      if (!nic.hardware() || std::find(vclocks.begin(), vclocks.end(), *c.phc_vclock) == vclocks.end()) {
-        std::string have;
-        for (int v : vclocks) have += (have.empty() ? "/dev/ptp" : ", /dev/ptp") + std::to_string(v);
-        spdlog::critical("interface {}: phc-vclock {}: /dev/ptp{} is not a virtual clock of its PHC ({}); make one "
-                         "with: echo 1 > /sys/class/ptp/ptp{}/n_vclocks",
-                         c.name, *c.phc_vclock, *c.phc_vclock,
-                         !nic.hardware() ? "the NIC stamps no packets in hardware"
-                         : have.empty()  ? "it has none"
-                                         : "it has " + have,
-                         nic.phc_index() ? std::to_string(*nic.phc_index()) : std::string("N"));
+      auto binding = vclock_binding(nic);
+      if (!binding) {
+        spdlog::critical("{}", binding.error().message);
         return 1;
       }
-      stamp_binding = PhcBinding{.interface = c.name, .vclock = *c.phc_vclock};
-      spdlog::info("interface {}: hardware stamps in the time of /dev/ptp{}, a virtual clock of /dev/ptp{} (which "
-                   "kairosd leaves alone)",
-                   c.name, *c.phc_vclock, *nic.phc_index());
+      stamp_binding = *binding;
     }
     if (!(c.discipline_phc || c.phc_follows_system || direct(nic)) || !nic.phc_index()) continue;
     const std::string path = "/dev/ptp" + std::to_string(c.phc_vclock ? *c.phc_vclock : *nic.phc_index());
