@@ -281,6 +281,11 @@ def cmd_table(args):
             print(f"\nsync: |offset| and {a_name}'s bound under 1 ms from then on (in brackets: the"
                   " offset alone); bound coverage: seconds the bound held the truth, of those"
                   " bounded after the first synchronized one")
+        gaps = [r["intervals"] for r in ok if r.get("intervals")]
+        if gaps and len(gaps) == len(ok):
+            ga, gb = mean([g[0] for g in gaps]), mean([g[1] for g in gaps])
+            print(f"\nmean interval between packets sent (clknetsim): {a_name} {ga:.1f} s, {b_name} {gb:.1f} s,"
+                  f" ratio {fmt_ratio(ga, gb)}")
         stamps = sorted({r["stamps"] for r in rs if r.get("stamps")})
         if stamps:
             print(f"\n{a_name} samples by timestamp (TX/RX) in a run: " + "; ".join(stamps))

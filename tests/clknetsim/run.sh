@@ -128,13 +128,20 @@ for scenario in "${scenarios[@]}"; do
         stamps=$(grep -o 'stamps [a-z]*/[a-z]*' "$dir/kairosd.$a_node.log" | sort | uniq -c |
                  sort -rn | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $3, $1 }')
       fi
-      python3 - "$scenario" "$seed" "$name" "$title" "$a_name" "$b_name" "$error" "${a:-null}" "${b:-null}" "$stamps" >>"$results" <<'PY'
+      # How often each daemon sent a packet (clknetsim's statistics): the cost of its accuracy.
+      intervals=
+      if [[ -e $dir/stats ]]; then
+        intervals=$(awk -v a="$a_node" -v b="$b_node" '/^-+ Node / { n = $3 }
+          /^Mean outgoing packet interval:/ { v[n] = $NF } END { if ((a in v) && (b in v)) print v[a], v[b] }' "$dir/stats")
+      fi
+      python3 - "$scenario" "$seed" "$name" "$title" "$a_name" "$b_name" "$error" "${a:-null}" "${b:-null}" "$stamps" "$intervals" >>"$results" <<'PY'
 import json, sys
-scenario, seed, name, title, a_name, b_name, error, a, b, stamps = sys.argv[1:]
+scenario, seed, name, title, a_name, b_name, error, a, b, stamps, intervals = sys.argv[1:]
 print(json.dumps({"scenario": scenario, "seed": int(seed), "compare": name, "title": title,
                   "a_name": a_name, "b_name": b_name, "error": error or None,
                   "a": json.loads(a) if a else None, "b": json.loads(b) if b else None,
-                  "stamps": stamps or None}))
+                  "stamps": stamps or None,
+                  "intervals": [float(x) for x in intervals.split()] if intervals else None}))
 PY
       if ((check)) && [[ -z $error ]]; then
         verdict=$(python3 - "$scenario" "$name" "$a" "$b" <<'PY'
