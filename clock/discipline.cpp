@@ -44,8 +44,7 @@ void Discipline::retire_source(std::size_t source_id) {
   if (source_id >= sources_.size()) return;
   Source& source = sources_[source_id];
   source.retired = true;
-  source.selected = false;
-  source.combined = false;
+  source.state = SourceState::kNoSample;
   source.last.reset();  // select() only looks at sources with a sample
   source.anchors.clear();
 }
@@ -54,9 +53,8 @@ Selection Discipline::select(double now) {
   std::vector<Candidate> candidates;
   std::vector<std::size_t> index;
   for (std::size_t i = 0; i < sources_.size(); ++i) {
+    // Each source's state is set below, whether it is a candidate or not.
     Source& s = sources_[i];
-    s.selected = false;
-    s.combined = false;
     if (!s.last || now - s.last->time > options_.max_sample_age) {
       s.state = s.last ? SourceState::kNotSelected : SourceState::kNoSample;
       continue;
@@ -87,12 +85,10 @@ Selection Discipline::select(double now) {
   Selection sel = select_truechimers(candidates, options_.min_sources);
   for (std::size_t& i : sel.truechimers) {
     i = index[i];
-    sources_[i].selected = true;
     sources_[i].state = SourceState::kSelected;
   }
   for (std::size_t& i : sel.combined) {
     i = index[i];
-    sources_[i].combined = true;
     sources_[i].state = SourceState::kCombined;
   }
   for (std::size_t& i : sel.falsetickers) i = index[i];
@@ -153,7 +149,7 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
     }
     leap_ = sel.leap;
     // A truechimer that is not combined (a preferred one steers) voted, and that is all.
-    if (!source.combined) return;
+    if (!source.combined()) return;
     feed(*obs);
   }
   kalman_.predict(now);
@@ -182,9 +178,7 @@ bool Discipline::try_initialize(double now) {
   // time. Until init_wait, the start needs a majority of all configured sources to agree.
   if (2 * sel.truechimers.size() <= live && now - first_sample_time_ < options_.init_wait) {
     for (Source& s : sources_) {
-      s.selected = false;
-      s.combined = false;
-      if (s.state == SourceState::kSelected || s.state == SourceState::kCombined) s.state = SourceState::kNotSelected;
+      if (s.selected()) s.state = SourceState::kNotSelected;
     }
     return false;
   }
@@ -199,7 +193,7 @@ bool Discipline::try_initialize(double now) {
   for (std::size_t i : sel.truechimers) {
     // Against the model just started: 0 for those it started from, the difference for the rest.
     const std::optional<double> predicted = kalman_.offset_at(sources_[i].last->time);
-    sources_[i].residual = sources_[i].combined || !predicted ? 0 : sources_[i].last->offset - *predicted;
+    sources_[i].residual = sources_[i].combined() || !predicted ? 0 : sources_[i].last->offset - *predicted;
   }
   return true;
 }
@@ -351,7 +345,7 @@ Discipline::RootDistance Discipline::root_distance(double time) const {
   double min_delay = kInf;
   for (const Source& s : sources_) {
     // The sources that steer bound the estimate (a truechimer that only voted does not).
-    if (!s.combined || s.retired) continue;
+    if (!s.combined() || s.retired) continue;
     // No age limit: an old measurement still bounds the truth, its growth says how loosely.
     for (const Anchor& a : s.anchors) {
       // nullopt for a measurement before a step the model cannot account for: it bounds nothing.
@@ -426,23 +420,26 @@ void Discipline::update_leap() {
   }
 }
 
+SourceStatus Discipline::source_status(std::size_t id) const {
+  const Source& s = sources_.at(id);
+  return SourceStatus{.name = s.options.name,
+                      .selected = s.selected(),
+                      .combined = s.combined(),
+                      .state = s.state,
+                      .has_sample = s.last.has_value(),
+                      .last_offset = s.last ? -s.last->offset : 0,
+                      .last_delay = s.last_delay,
+                      .min_delay = s.filter.samples() ? s.filter.min_delay() : 0,
+                      .residual = s.residual,
+                      .predicted_sd = s.predicted_sd,
+                      .measurement_sd = s.last ? std::sqrt(s.last->variance) : 0,
+                      .samples = s.filter.samples(),
+                      .retired = s.retired};
+}
+
 std::vector<SourceStatus> Discipline::sources() const {
   std::vector<SourceStatus> out;
-  for (const Source& s : sources_) {
-    out.push_back(SourceStatus{.name = s.options.name,
-                               .selected = s.selected,
-                               .combined = s.combined,
-                               .state = s.state,
-                               .has_sample = s.last.has_value(),
-                               .last_offset = s.last ? -s.last->offset : 0,
-                               .last_delay = s.last_delay,
-                               .min_delay = s.filter.samples() ? s.filter.min_delay() : 0,
-                               .residual = s.residual,
-                               .predicted_sd = s.predicted_sd,
-                               .measurement_sd = s.last ? std::sqrt(s.last->variance) : 0,
-                               .samples = s.filter.samples(),
-                               .retired = s.retired});
-  }
+  for (std::size_t id = 0; id < sources_.size(); ++id) out.push_back(source_status(id));
   return out;
 }
 

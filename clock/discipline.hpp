@@ -144,6 +144,8 @@ class Discipline : public ClockServo {
   const KalmanClock& model() const { return kalman_; }
   // Every source ever added, indexed by id (retired ones flagged).
   std::vector<SourceStatus> sources() const;
+  // One of them (an id add_source returned), as sources() lists it.
+  SourceStatus source_status(std::size_t id) const;
   double applied_frequency() const { return frequency_; }
   std::size_t steps() const { return steps_; }
   // The leap second the selected sources announce by majority, and the one armed on the device
@@ -188,10 +190,11 @@ class Discipline : public ClockServo {
     double predicted_sd = std::numeric_limits<double>::quiet_NaN();
     double last_delay = 0;
     double interval = 0;  // smoothed time between its measurements
-    bool selected = false;
-    bool combined = false;
-    SourceState state = SourceState::kNoSample;
+    SourceState state = SourceState::kNoSample;  // its part in the last selection
     bool retired = false;
+    // A truechimer in the last selection; combined: one whose measurements steer the clock.
+    bool selected() const { return state == SourceState::kSelected || state == SourceState::kCombined; }
+    bool combined() const { return state == SourceState::kCombined; }
   };
 
   Selection select(double now);
