@@ -391,7 +391,7 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   node->discipline->on_measurement(id, m, now);
   node->last_measurement = now;
   // Read before check_refusals: a PHC found read-only loses its discipline there.
-  const SourceStatus status = node->discipline->sources()[id];
+  const SourceStatus status = node->discipline->source_status(id);
   if (node == &system()) note_outvoted_leap();
   check_refusals(*node);
   rearm_timer(*node);
