@@ -107,11 +107,13 @@ void Association::schedule(std::chrono::steady_clock::duration after, void (Asso
 }
 
 std::chrono::steady_clock::duration Association::poll_interval() {
-  return poll_.interval([this] {
-    std::array<std::uint8_t, 2> draw{};
-    random_(draw);
-    return static_cast<double>(draw[0] << 8 | draw[1]) / 65536.0;
-  });
+  return poll_.interval([this] { return uniform(); });
+}
+
+double Association::uniform() {
+  std::array<std::uint8_t, 2> draw{};
+  random_(draw);
+  return static_cast<double>(draw[0] << 8 | draw[1]) / 65536.0;
 }
 
 std::chrono::milliseconds Association::exchange_timeout() const {
@@ -135,9 +137,7 @@ void Association::retry_later(const std::string& what, const std::string& why) {
   // Exponential backoff so a dead or hostile server is never hammered.
   const double cap = std::max(16.0, std::ldexp(1.0, config_.maxpoll));
   // Spread by ±20 % so that clients which failed together (a server restart) come back spread out.
-  std::array<std::uint8_t, 2> draw{};
-  random_(draw);
-  const double spread = 0.8 + 0.4 * static_cast<double>(draw[0] << 8 | draw[1]) / 65536.0;
+  const double spread = 0.8 + 0.4 * uniform();
   const double wait = std::min(cap, std::ldexp(1.0, std::min(failures_, 20))) * spread;
   spdlog::warn("{}: {} failed: {}; retrying in {:.1f} s", name(), what, why, wait);
   schedule(seconds(wait), &Association::start);

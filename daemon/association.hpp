@@ -105,6 +105,8 @@ class Association {
   void schedule(std::chrono::steady_clock::duration after, void (Association::*step)());
   // The next poll's interval, randomised (PollControl::interval).
   std::chrono::steady_clock::duration poll_interval();
+  // A number in [0, 1) from random_, to spread polls and retries.
+  double uniform();
   std::chrono::milliseconds exchange_timeout() const;
   // Looks the NTP server up off the loop; `then` runs with ntp_address_ set, or with the error.
   void resolve_ntp(const std::string& host, std::uint16_t port, std::function<void(Result<void>)> then);
