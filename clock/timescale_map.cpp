@@ -31,6 +31,15 @@ void TimescaleMap::forget() {
   changes_.clear();
 }
 
+std::optional<std::pair<double, double>> TimescaleMap::coverage() const {
+  if (points_.size() < 2) return std::nullopt;
+  const double first = points_.front().t;
+  const double last = points_.back().t;
+  const double span = last - first;
+  if (span <= 0) return std::nullopt;
+  return std::pair{first - span, last + span};
+}
+
 std::optional<TimescaleMap::Estimate> TimescaleMap::at(double t) const {
   const std::size_t n = points_.size();
   if (n < 2) return std::nullopt;

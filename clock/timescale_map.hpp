@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <deque>
 #include <optional>
+#include <utility>
 
 namespace kairos {
 
@@ -40,6 +41,8 @@ class TimescaleMap {
   // Nothing with fewer than 2 points, or far outside the span the points cover (more than the
   // span itself past either end).
   std::optional<Estimate> at(double t) const;
+  // The model times at() answers for, [first, last]; nothing while it answers for none.
+  std::optional<std::pair<double, double>> coverage() const;
 
  private:
   struct Point {

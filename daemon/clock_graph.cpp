@@ -8,6 +8,7 @@
 
 #include "clock/timescale_map.hpp"
 #include "hwts/cross_timestamp.hpp"
+#include "hwts/stamp_choice.hpp"
 #include "nts/sample_measurement.hpp"
 
 namespace kairos {
@@ -84,6 +85,8 @@ struct ClockGraph::Node {
   bool ntp = false;         // the NTP sources discipline it
   bool convert = false;     // PHC nodes: the direct path (PhcPlan::convert); only read
   std::optional<TimescaleMap> map;     // convert: PHC minus system by the model's time
+  // convert: the last cross-timestamp's PHC reading and its model time, for phc_lines().
+  std::optional<std::pair<timespec, double>> phc_anchor;
   RefusalNoticingClock* noticing = nullptr;  // a steered PHC's device, watched for refusals
   Node* leader = nullptr;   // followed by cross-timestamps
   std::vector<Node*> followers;
@@ -214,6 +217,7 @@ Result<void> ClockGraph::build(Node& node) {
       for (auto& phc : nodes_) {
         if (phc->map) phc->map->on_system_change(t, df, step);
       }
+      lines_changed();
     }
   });
   if (node.leader) {
@@ -458,6 +462,7 @@ void ClockGraph::on_realtime_set() {
   for (auto& node : nodes_) {
     if (node->map) node->map->forget();
   }
+  lines_changed();
   spdlog::warn("system clock: set by another process; its offset is unknown until the next measurement");
   sys.discipline->on_clock_stepped(elapsed());
   note_state(sys);
@@ -483,6 +488,7 @@ void ClockGraph::phc_lost(Node& phc, const std::string& why) {
                 kReopenTicks);
   phc.lost = true;
   phc.reopen_in = kReopenTicks;
+  lines_changed();
   phc.discipline->on_clock_stepped(elapsed());
   note_state(phc);
 }
@@ -569,6 +575,23 @@ void ClockGraph::convert_tick(Node& phc, const CrossTimestamp& cross, PhcEvent e
     phc.watch.forget();
   }
   phc.map->add(now, cross.offset, cross_sd(cross));
+  phc.phc_anchor = std::pair{cross.phc_time, now};
+  lines_changed();
+}
+
+std::vector<std::pair<int, PhcLine>> ClockGraph::phc_lines() const {
+  std::vector<std::pair<int, PhcLine>> lines;
+  const double now = elapsed();
+  for (const auto& node : nodes_) {
+    if (!node->convert || !node->map || node->lost || !node->phc_anchor) continue;
+    // The PHC's reading now, from its last cross-timestamp: it ran at the system clock's rate to
+    // within ppm since (a second at most), nanoseconds here.
+    const auto& [phc_time, taken] = *node->phc_anchor;
+    if (auto line = phc_line(*node->map, now, add_seconds(phc_time, now - taken))) {
+      lines.emplace_back(node->ifindex, *line);
+    }
+  }
+  return lines;
 }
 
 void ClockGraph::run_due_timers() {

@@ -17,6 +17,7 @@
 #include "clock/discipline.hpp"
 #include "clock/leap_seconds_list.hpp"
 #include "clock/leap_smear.hpp"
+#include "clock/phc_line.hpp"
 #include "clock/observed_clock.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
@@ -141,6 +142,13 @@ class ClockGraph {
   // The model's time axis: monotonic seconds since the graph was made.
   double elapsed() const;
 
+  // The direct path's PHC-to-system lines as of now, by the NIC's ifindex: one for each PHC on
+  // the direct path that has a line, for the NTP server's hardware stamps.
+  std::vector<std::pair<int, PhcLine>> phc_lines() const;
+  // Called whenever those lines may have changed (a cross-timestamp, a change of the system
+  // clock's steering, a PHC lost, a foreign step).
+  void on_lines_changed(std::function<void()> listener) { lines_changed_ = std::move(listener); }
+
  private:
   struct Node;
   Node& system() const { return *nodes_.front(); }
@@ -194,6 +202,10 @@ class ClockGraph {
   std::optional<LeapSecondsList> leap_list_;
   std::string leap_list_path_;
   Leap logged_outvoted_ = Leap::kNone;
+  std::function<void()> lines_changed_;
+  void lines_changed() const {
+    if (lines_changed_) lines_changed_();
+  }
 };
 
 // The sd of one exchange's timestamp error (both ends) for the stamps it had.

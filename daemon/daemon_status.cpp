@@ -25,6 +25,11 @@ ServerSnapshot server_snapshot(const TimeService& service) {
     s.rate_limited = c->responses.rate_kisses_plain + c->responses.rate_kisses_nts;
     s.dropped = c->responses.dropped_total();
     s.late = c->late;
+    s.rx_hardware = c->hardware_stamps;
+    s.rx_kernel = c->kernel_stamps;
+    s.rx_daemon = c->daemon_stamps;
+    s.tx_hardware = c->tx_hardware_used;
+    s.tx_kernel = c->tx_stamps_used - c->tx_hardware_used;
     s.latency_count = c->latency.count();
     s.latency_sum = c->latency.sum_seconds();
     s.latency_p50 = c->latency.quantile_seconds(0.5);
@@ -106,6 +111,8 @@ json server_json(const std::optional<ServerSnapshot>& server) {
                             {"rate_limited", s.rate_limited},
                             {"dropped", s.dropped},
                             {"late", s.late},
+                            {"rx_stamps", json{{"hardware", s.rx_hardware}, {"kernel", s.rx_kernel}, {"daemon", s.rx_daemon}}},
+                            {"tx_stamps", json{{"hardware", s.tx_hardware}, {"kernel", s.tx_kernel}}},
                             // RX stamp to answer handed to the kernel (s), every answer since start.
                             {"latency", json{{"count", s.latency_count},
                                              {"p50", s.latency_p50},

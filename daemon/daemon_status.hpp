@@ -42,6 +42,14 @@ struct ServerSnapshot {
   std::uint64_t rate_limited = 0;  // RATE kisses, plain and NTS
   std::uint64_t dropped = 0;
   std::uint64_t late = 0;  // dropped unanswered: waited longer than max-wait
+  // Requests by the stamp their receive timestamp came from: the NIC's (converted to system
+  // time), the kernel's software stamp, or the daemon's own reading.
+  std::uint64_t rx_hardware = 0;
+  std::uint64_t rx_kernel = 0;
+  std::uint64_t rx_daemon = 0;
+  // Interleaved answers' transmit stamps from the error queue, by kind (used to improve an answer).
+  std::uint64_t tx_hardware = 0;
+  std::uint64_t tx_kernel = 0;
   // RX stamp to answer handed to the kernel, every answer since the server started (seconds).
   std::uint64_t latency_count = 0;
   double latency_sum = 0;

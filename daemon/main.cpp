@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
     return !c.discipline_phc && !c.phc_follows_system && c.hw_timestamping != HwTimestampingMode::kOff && nic.hardware();
   };
   HardwareInterfaces hardware;
+  bool server_hardware = false;  // some NIC's stamps can be made system time: the server uses them
   std::optional<PhcBinding> stamp_binding;  // [[interface]] phc-vclock: every source's sockets
   for (const InterfaceState& nic : (*interfaces)->states()) {
     const InterfaceConfig& c = nic.config;
@@ -323,6 +324,7 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", added.error().message);
       return 1;
     }
+    server_hardware = server_hardware || direct(nic);
     if (c.discipline_phc || direct(nic)) {
       // Client sockets ask for NIC stamps; an exchange uses them when they came from one of
       // these NICs (still stamping in hardware), with that NIC's corrections. A PHC that turns
@@ -394,12 +396,24 @@ int main(int argc, char** argv) {
   // After handle_signals: the server's worker threads inherit the blocked signal mask, so every
   // signal still arrives through the loop's signalfd.
   if (config->server || config->ke_server) {
-    auto started = TimeService::start(*config, *loop);
+    auto started = TimeService::start(*config, *loop, server_hardware);
     if (!started) {
       spdlog::critical("{}", started.error().message);
       return 1;
     }
     service = std::move(*started);
+    // As chrony's hwtimestamp: an interface's hardware stamps serve its server too, through the
+    // same PHC-to-system lines as the client's direct path (daemon/server_stamps.hpp).
+    if (server_hardware) {
+      clocks.on_lines_changed([&clocks, &nics = **interfaces, s = service.get()] {
+        ServerHardwareClocks lines;
+        for (const auto& [ifindex, line] : clocks.phc_lines()) {
+          const InterfaceState* nic = nics.by_ifindex(ifindex);
+          if (nic && nic->hardware()) lines.push_back({ifindex, line, nic->correction});
+        }
+        s->publish_hardware_clocks(lines);
+      });
+    }
     // Observing, the clock served is not the one the model corrects: only local-stratum or
     // unsynchronized may be announced then.
     if (steer) service->set_clock_source([&clocks] { return clocks.server_state(); });
@@ -578,6 +592,7 @@ int main(int argc, char** argv) {
     evidence->record(realtime_ms(), evidence_snapshots(clocks.clock_statuses(), association_authentication(associations)));
     evidence.reset();  // flushed and closed
   }
+  clocks.on_lines_changed({});  // it publishes to the server
   service.reset();
   if (!ran) {
     spdlog::critical("{}", ran.error().message);

@@ -186,6 +186,16 @@ void server_metrics(std::string& out, const ServerSnapshot& s) {
     Family(out, "kairos_server_ntp_late_dropped_total", "counter",
            "Requests dropped unanswered because they waited longer than max-wait after their kernel RX stamp.")
         .sample({}, s.late);
+    Family rx(out, "kairos_server_ntp_rx_stamps_total", "counter",
+              "Requests by the stamp of their receive timestamp: hardware (the NIC's, converted to system time), "
+              "kernel (software), daemon (read in user space).");
+    rx.sample({{"source", "hardware"}}, s.rx_hardware);
+    rx.sample({{"source", "kernel"}}, s.rx_kernel);
+    rx.sample({{"source", "daemon"}}, s.rx_daemon);
+    Family tx(out, "kairos_server_ntp_tx_stamps_total", "counter",
+              "Transmit stamps that improved a saved answer for the interleaved mode, by source.");
+    tx.sample({{"source", "hardware"}}, s.tx_hardware);
+    tx.sample({{"source", "kernel"}}, s.tx_kernel);
     // Quantile 1 is the maximum.
     Family latency(out, "kairos_server_ntp_response_latency_seconds", "summary",
                    "Kernel RX stamp of a request to its answer handed to the kernel, every answer since the start.");

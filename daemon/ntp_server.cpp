@@ -33,6 +33,9 @@ void NtpServerCounters::add(const NtpServerCounters& other) {
   key_updates += other.key_updates;
   tx_stamps += other.tx_stamps;
   tx_stamps_used += other.tx_stamps_used;
+  tx_hardware_used += other.tx_hardware_used;
+  hardware_stamps += other.hardware_stamps;
+  daemon_stamps += other.daemon_stamps;
   tx_resyncs += other.tx_resyncs;
   late += other.late;
   latency.merge(other.latency);
@@ -126,7 +129,8 @@ bool kernel_in_inserted_second() {
   return state == TIME_OOP || state == TIME_WAIT;
 }
 
-Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps, int receive_buffer) {
+Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps, bool hardware,
+                                    int receive_buffer) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
   if (!fd) return fd;
   const int one = 1;
@@ -140,7 +144,10 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_
   setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   // Without kernel stamps T2 is read in user space: worse, but still a server. Transmit stamps
   // only for the interleaved mode: each answer then costs one error-queue read.
-  if (!transmit_stamps || !enable_timestamping(fd->get(), false)) (void)enable_rx_timestamping(fd->get(), false);
+  // NIC stamps come on top of the software ones, which serve where a NIC gives none.
+  if (!transmit_stamps || !enable_timestamping(fd->get(), hardware)) {
+    if (!hardware || !enable_rx_timestamping(fd->get(), true)) (void)enable_rx_timestamping(fd->get(), false);
+  }
   if (bind(fd->get(), address.get(), address.length) != 0) {
     return fail("cannot bind " + address.to_string() + ": " + std::strerror(errno));
   }
@@ -210,6 +217,7 @@ struct NtpServer::Worker {
   std::vector<UniqueFd> sockets;
   std::optional<RateLimitConfig> rate_limit;
   bool interleaved = false;
+  bool hardware = false;  // the sockets ask for NIC stamps too
   std::int64_t max_wait_ns = 0;  // 0: answer however late
   bool one_by_one = false;  // sendmsg per answer: interposers have no sendmmsg (event_loop.hpp)
   mutable std::mutex counters_mutex;
@@ -241,10 +249,11 @@ class PendingTransmits {
  public:
   explicit PendingTransmits(std::size_t capacity) : slots_(capacity) {}
 
-  // One datagram went to the kernel; `handle` names its saved answer (or nothing: a kiss, a NAK).
-  void sent(TransmitHandle handle) {
+  // One datagram went to the kernel; `handle` names its saved answer (or nothing: a kiss, a NAK),
+  // `ifindex` the NIC that stamped its request in hardware (0: none).
+  void sent(TransmitHandle handle, int ifindex) {
     Slot& slot = slots_[next_id_ % slots_.size()];
-    slot = Slot{next_id_, handle};
+    slot = Slot{next_id_, handle, ifindex};
     ++next_id_;
   }
   // A failed send may or may not have used an id: forget everything and count from zero again
@@ -253,18 +262,27 @@ class PendingTransmits {
     std::fill(slots_.begin(), slots_.end(), Slot{});
     next_id_ = 0;
   }
-  TransmitHandle take(std::uint32_t id) {
+  // The id of the last datagram counted by sent().
+  std::uint32_t last_id() const { return next_id_ - 1; }
+  struct Taken {
+    TransmitHandle handle;
+    int ifindex = 0;
+  };
+  // The answer stamp `id` belongs to. `keep`: a software stamp of an answer whose NIC may still
+  // send its hardware stamp in a message of its own (OPT_TX_SWHW): the slot waits for that one.
+  Taken take(std::uint32_t id, bool keep) {
     Slot& slot = slots_[id % slots_.size()];
     if (slot.id != id || !slot.handle) return {};
-    const TransmitHandle handle = slot.handle;
-    slot.handle = {};
-    return handle;
+    const Taken taken{slot.handle, slot.ifindex};
+    if (!keep || slot.ifindex == 0) slot.handle = {};
+    return taken;
   }
 
  private:
   struct Slot {
     std::uint32_t id = 0;
     TransmitHandle handle;
+    int ifindex = 0;
   };
   std::vector<Slot> slots_;
   std::uint32_t next_id_ = 0;  // wraps with the kernel's u32 counter
@@ -282,6 +300,7 @@ struct Batch {
   std::array<mmsghdr, kBatch> out_msgs{};
   std::array<TransmitHandle, kBatch> handles{};
   std::array<std::int64_t, kBatch> received_ns{};  // per answer: its request's RX stamp
+  std::array<int, kBatch> stamp_ifindex{};  // per answer: the NIC that stamped its request (0: none)
 
   void arm_receive() {
     for (std::size_t i = 0; i < kBatch; ++i) {
@@ -307,6 +326,7 @@ struct NtpServer::Worker::State {
   std::optional<RateLimiter> limiter;
   std::optional<KeyRing> ring;
   std::shared_ptr<const SecretBytes> ring_text;
+  ServerHardwareClocks hardware;  // a copy of Shared::hardware
   std::uint64_t seen_generation = ~std::uint64_t{0};
   NtpServerCounters counters;
   std::unique_ptr<Batch> batch = std::make_unique<Batch>();
@@ -332,6 +352,7 @@ void NtpServer::Worker::take_updates() {
   if (generation == st.seen_generation) return;
   std::lock_guard lock(shared->mutex);
   st.responder.set_clock_state(shared->clock);
+  st.hardware = shared->hardware;
   if (shared->ring_text != st.ring_text) {
     st.ring_text = shared->ring_text;
     st.ring.reset();
@@ -360,8 +381,9 @@ void NtpServer::Worker::publish_now_and_then() {
 
 // Every stamp on the error queue to its answer; called after each send and on POLLERR. In
 // portable mode (a simulator) exactly `sent` reads: its read of an empty error queue would take
-// the next request instead, and its OPT_IDs count their own way (interleaved answers then only
-// find their stamps by chance: basic answers are unaffected).
+// the next request instead, and its OPT_IDs count their own way (clknetsim's first is 1, the
+// kernel's 0); its error queue holds the stamp of the last datagram sent, which is what the stamp
+// read is taken for there.
 void NtpServer::Worker::take_tx_stamps(std::size_t socket, int sent) {
   State& st = *state_;
   if (st.pending.empty()) return;
@@ -372,9 +394,14 @@ void NtpServer::Worker::take_tx_stamps(std::size_t socket, int sent) {
     if (!stamp) continue;  // an ICMP error, not a stamp: skip it
     if (!*stamp) return;
     ++st.counters.tx_stamps;
-    const TransmitHandle handle = st.pending[socket].take((*stamp)->id);
-    if (handle && st.responder.note_transmit(handle, NtpTimestamp::from_timespec((*stamp)->stamp.time))) {
+    const TxStamp& tx = **stamp;
+    const std::uint32_t id = one_by_one ? st.pending[socket].last_id() : tx.id;
+    const auto taken = st.pending[socket].take(id, !tx.hardware);
+    if (!taken.handle) continue;
+    const auto best = server_transmit_stamp(tx, taken.ifindex, st.hardware);
+    if (best && st.responder.note_transmit(taken.handle, NtpTimestamp::from_timespec(best->time))) {
       ++st.counters.tx_stamps_used;
+      if (best->source == StampSource::kHardware) ++st.counters.tx_hardware_used;
     }
   }
 }
@@ -387,7 +414,7 @@ void NtpServer::Worker::resync_tx_ids(std::size_t socket) {
   const int fd = sockets[socket].get();
   // OPT_ID off and on again restarts the kernel's counter at zero.
   (void)enable_rx_timestamping(fd, false);
-  if (!enable_timestamping(fd, false)) st.pending.clear();  // cannot happen after it worked once
+  if (!enable_timestamping(fd, hardware)) st.pending.clear();  // cannot happen after it worked once
   ++st.counters.tx_resyncs;
 }
 
@@ -419,10 +446,19 @@ void NtpServer::Worker::serve(std::size_t socket) {
           {static_cast<const std::uint8_t*>(m.msg_control), static_cast<std::size_t>(m.msg_controllen)});
       NtpTimestamp t2;
       std::int64_t received_ns = turn_ns;
-      if (auto best = stamps.best()) {
+      int stamp_ifindex = 0;
+      if (auto best = server_receive_stamp(stamps, st.hardware, batch.in_msgs[slot].msg_len,
+                                           batch.from[slot].ss_family == AF_INET6)) {
         t2 = NtpTimestamp::from_timespec(best->time);
         received_ns = nanoseconds_of(best->time);
-        ++st.counters.kernel_stamps;
+        if (best->source == StampSource::kHardware) {
+          ++st.counters.hardware_stamps;
+        } else {
+          ++st.counters.kernel_stamps;
+        }
+        // The answer leaves by the NIC its request came in by: its hardware TX stamp is in that
+        // PHC's time. Known once its RX stamp was, so the line exists when the TX stamp comes.
+        if (stamps.hardware && stamps.stamp_ifindex) stamp_ifindex = *stamps.stamp_ifindex;
         // Waited longer than the bound: dropped, not answered late (an answer whose delay makes
         // every client discard it only costs work that a newer request needs). A step of the
         // system clock in between can drop one batch, or let it through.
@@ -432,6 +468,7 @@ void NtpServer::Worker::serve(std::size_t socket) {
         }
       } else {
         t2 = realtime_ntp_now();
+        ++st.counters.daemon_stamps;
       }
       const ByteView request(batch.in[slot].data(), batch.in_msgs[slot].msg_len);
       const std::optional<RateKey> client = st.limiter ? rate_key_of(batch.from[slot]) : std::nullopt;
@@ -442,6 +479,7 @@ void NtpServer::Worker::serve(std::size_t socket) {
       if (response.length == 0) continue;
       batch.handles[replies] = response.transmit_handle;
       batch.received_ns[replies] = received_ns;
+      batch.stamp_ifindex[replies] = stamp_ifindex;
       batch.out_iov[replies] = {batch.out[replies].data(), response.length};
       msghdr& out = batch.out_msgs[replies].msg_hdr;
       out = {};
@@ -473,7 +511,9 @@ void NtpServer::Worker::serve(std::size_t socket) {
         st.counters.latency.add(sent_ns - batch.received_ns[k]);
       }
       if (!st.pending.empty()) {
-        for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) st.pending[socket].sent(batch.handles[k]);
+        for (unsigned k = done; k < done + static_cast<unsigned>(sent); ++k) {
+          st.pending[socket].sent(batch.handles[k], batch.stamp_ifindex[k]);
+        }
       }
       done += static_cast<unsigned>(sent);
       st.counters.sent += static_cast<std::uint64_t>(sent);
@@ -506,7 +546,7 @@ void NtpServer::Worker::run() {
 }
 
 Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& config, const ServerClockState& clock,
-                                                    const KeyRing* ring, EventLoop* loop) {
+                                                    const KeyRing* ring, EventLoop* loop, bool hardware) {
   std::unique_ptr<NtpServer> server(new NtpServer());
   server->shared_ = std::make_unique<Shared>();
   server->shared_->clock = clock;
@@ -540,10 +580,11 @@ Result<std::unique_ptr<NtpServer>> NtpServer::start(const NtpServerConfig& confi
     worker->wake_fd = wake;
     worker->rate_limit = config.rate_limit;
     worker->interleaved = config.interleaved;
+    worker->hardware = hardware;
     worker->max_wait_ns = static_cast<std::int64_t>(config.max_wait * 1e9);
     worker->one_by_one = on_loop && loop->portable();
     for (const SocketAddress& address : wanted) {
-      auto fd = open_server_socket(address, config.interleaved, receive_buffer);
+      auto fd = open_server_socket(address, config.interleaved, hardware, receive_buffer);
       if (!fd) return fail("[server] " + fd.error().message);
       if (w == 0) server->addresses_.push_back(bound_address(fd->get()));
       worker->sockets.push_back(std::move(*fd));
@@ -600,6 +641,12 @@ void NtpServer::publish_key_ring(const KeyRing& ring) {
   auto text = std::make_shared<const SecretBytes>(ring.serialize());
   std::lock_guard lock(shared_->mutex);
   shared_->ring_text = std::move(text);
+  shared_->generation.fetch_add(1, std::memory_order_release);
+}
+
+void NtpServer::publish_hardware_clocks(const ServerHardwareClocks& nics) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->hardware = nics;
   shared_->generation.fetch_add(1, std::memory_order_release);
 }
 

@@ -4,7 +4,9 @@
 // copy of the cookie keys, so the hot path shares no lock and no cache line with another worker.
 // Packets move in batches (recvmmsg/sendmmsg); T2 is the kernel's receive stamp. With
 // `interleaved` (the default) the sockets also give transmit stamps, read back from the error
-// queue and handed to the responder for its interleaved answers (RFC 9769).
+// queue and handed to the responder for its interleaved answers (RFC 9769). With hardware stamps
+// (an [[interface]] stamping in hardware on the direct path) the NIC's stamps replace the
+// kernel's wherever its PHC's line to system time is valid (daemon/server_stamps.hpp).
 //
 // The main thread publishes what workers need — the clock state and the cookie key ring — by
 // bumping a generation counter; a worker looks at it once per batch and copies under a mutex only
@@ -22,6 +24,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/latency_histogram.hpp"
 #include "daemon/net.hpp"
+#include "daemon/server_stamps.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_responder.hpp"
 
@@ -33,10 +36,13 @@ struct NtpServerCounters {
   std::uint64_t sent = 0;
   std::uint64_t send_errors = 0;
   std::uint64_t receive_errors = 0;
-  std::uint64_t kernel_stamps = 0;  // T2 from the kernel (else read in user space)
+  std::uint64_t kernel_stamps = 0;  // T2 from the kernel's software stamp (else read in user space)
+  std::uint64_t hardware_stamps = 0;  // T2 from the NIC's stamp, converted to system time
+  std::uint64_t daemon_stamps = 0;    // T2 read in user space: the kernel gave no stamp
   std::uint64_t key_updates = 0;    // key rings taken over by the worker
   std::uint64_t tx_stamps = 0;      // transmit stamps read from the error queue (interleaved mode)
   std::uint64_t tx_stamps_used = 0; // ...that improved a saved answer
+  std::uint64_t tx_hardware_used = 0;  // ...of which NIC stamps converted to system time
   std::uint64_t tx_resyncs = 0;     // OPT_ID counters restarted after a failed send
   std::uint64_t late = 0;           // requests dropped unanswered: waited longer than max-wait
   LatencyHistogram latency;         // RX stamp to answer handed to the kernel, every answer sent
@@ -48,15 +54,19 @@ class NtpServer {
   // Binds every listen address once per worker and starts the workers. `ring` is the cookie key
   // ring when NTS is served (nullptr: NTS requests get NAKs).
   // With `loop`, `workers = 0` (or a portable loop: a simulator) answers on that loop, with no
-  // thread.
+  // thread. `hardware`: the sockets ask for NIC stamps too, used once publish_hardware_clocks
+  // gives their NIC's line.
   static Result<std::unique_ptr<NtpServer>> start(const NtpServerConfig& config, const ServerClockState& clock,
-                                                  const KeyRing* ring, EventLoop* loop = nullptr);
+                                                  const KeyRing* ring, EventLoop* loop = nullptr,
+                                                  bool hardware = false);
   ~NtpServer();  // stops and joins the workers
   NtpServer(const NtpServer&) = delete;
   NtpServer& operator=(const NtpServer&) = delete;
 
   void publish_clock_state(const ServerClockState& clock);
   void publish_key_ring(const KeyRing& ring);
+  // The lines from the NICs' PHC time to system time (the main loop's, after each change).
+  void publish_hardware_clocks(const ServerHardwareClocks& nics);
 
   // Every worker's counters summed, as last published (at most ~250 ms old).
   NtpServerCounters counters() const;
@@ -72,6 +82,7 @@ class NtpServer {
     std::mutex mutex;  // guards everything below
     ServerClockState clock;
     std::shared_ptr<const SecretBytes> ring_text;  // serialized ring; nullptr = no NTS
+    ServerHardwareClocks hardware;
   };
   struct Worker;
 

@@ -32,7 +32,7 @@ std::optional<std::uint16_t> announced_ntp_port(const DaemonConfig& config) {
   return host_port->second;
 }
 
-Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& config, EventLoop& loop) {
+Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& config, EventLoop& loop, bool hardware) {
   std::unique_ptr<TimeService> service(new TimeService(config, loop));
   if (config.has_cookie_keys()) {
     if (!config.cookie_key_seed()) {
@@ -51,7 +51,7 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
   }
   if (config.server) {
     auto ntp = NtpServer::start(*config.server, local_clock_state(config.server->local_stratum, realtime_ntp_now(), service->precision_),
-                                service->keys_ ? &service->keys_->ring() : nullptr, &loop);
+                                service->keys_ ? &service->keys_->ring() : nullptr, &loop, hardware);
     if (!ntp) return std::unexpected(ntp.error());
     service->ntp_ = std::move(*ntp);
     for (const SocketAddress& a : service->ntp_->addresses()) {
@@ -132,11 +132,12 @@ void TimeService::log_counters() const {
     const NtpServerCounters c = ntp_->counters();
     const ResponderCounters& r = c.responses;
     spdlog::info("server: {} received, {} sent ({} plain, {} NTS, {} NTS NAKs, {} RATE kisses), {} dropped, "
-                 "{} dropped late, {} kernel RX stamps, {} send errors; RX to TX p50 {:.6f} s, p99 {:.6f} s, max {:.6f} s; "
-                 "interleaved: {} answers, {} TX stamps ({} used), {} resyncs",
+                 "{} dropped late, {} hardware and {} kernel RX stamps, {} send errors; RX to TX p50 {:.6f} s, p99 {:.6f} s, "
+                 "max {:.6f} s; interleaved: {} answers, {} TX stamps ({} used, {} of them hardware), {} resyncs",
                  c.received, c.sent, r.plain, r.nts, r.naks_total(), r.rate_kisses_plain + r.rate_kisses_nts, r.dropped_total(),
-                 c.late, c.kernel_stamps, c.send_errors, c.latency.quantile_seconds(0.5), c.latency.quantile_seconds(0.99),
-                 c.latency.max_seconds(), r.interleaved, c.tx_stamps, c.tx_stamps_used, c.tx_resyncs);
+                 c.late, c.hardware_stamps, c.kernel_stamps, c.send_errors, c.latency.quantile_seconds(0.5),
+                 c.latency.quantile_seconds(0.99), c.latency.max_seconds(), r.interleaved, c.tx_stamps, c.tx_stamps_used,
+                 c.tx_hardware_used, c.tx_resyncs);
   }
   if (ke_) {
     const KeListenerCounters& c = ke_->counters();

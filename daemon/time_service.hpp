@@ -17,7 +17,10 @@ namespace kairos {
 class TimeService {
  public:
   // Opens the keys, binds every listener and starts the workers; nothing is served on failure.
-  static Result<std::unique_ptr<TimeService>> start(const DaemonConfig& config, EventLoop& loop);
+  // `hardware`: some NIC's stamps can be made system time (the direct path): the server asks for
+  // them, and uses them once publish_hardware_clocks gives that NIC's line.
+  static Result<std::unique_ptr<TimeService>> start(const DaemonConfig& config, EventLoop& loop,
+                                                    bool hardware = false);
   ~TimeService();
   TimeService(const TimeService&) = delete;
   TimeService& operator=(const TimeService&) = delete;
@@ -29,6 +32,10 @@ class TimeService {
   // next 16 s refresh (a chronyd client keeps polling an unsynchronized server at its slow rate:
   // it selected kairosd 60 s after kairosd was synchronized, against 8 s behind chronyd).
   void clock_updated();
+  // The NICs' lines from PHC time to system time changed (ClockGraph::on_lines_changed).
+  void publish_hardware_clocks(const ServerHardwareClocks& nics) {
+    if (ntp_) ntp_->publish_hardware_clocks(nics);
+  }
   // SIGHUP: the NTS-KE certificate and key are read again; service goes on either way.
   void reload();
   // Counters for status queries: nullopt / nullptr for a role not served.

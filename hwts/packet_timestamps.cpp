@@ -121,7 +121,8 @@ Result<std::uint32_t> enable_bound_timestamping(int fd, const PhcBinding& bindin
 
 Result<std::uint32_t> enable_rx_timestamping(int fd, bool hardware) {
   std::uint32_t flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
-  if (hardware) flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
+  // OPT_PKTINFO names the NIC that took a hardware stamp: its PHC's line converts it.
+  if (hardware) flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_PKTINFO;
   if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) != 0) {
     return fail(std::string("SO_TIMESTAMPING: ") + std::strerror(errno));
   }

@@ -219,6 +219,43 @@ scenario_hw_direct() {
   cns_run 3 "$duration"
 }
 
+# server-hw: the server scenario on a hardware-stamped network (hw-direct's: each node's PHC a
+# read-only reference clock 10 s off), linked as in server. 1 chronyd reference; 2 kairosd (client of 1,
+# serving with hardware stamps: [[interface]] eth0, as chrony's hwtimestamp); 3 chronyd client of
+# 2; 4 chronyd (hwtimestamp eth0) client of 1, serving; 5 chronyd client of 4. Every client
+# interleaved with hardware stamps, poll 0.25 s upstream and 1 s downstream. Judged: 3 against 5.
+scenario_server_hw() {
+  local dir=$1 seed=$2 duration=$3 poll=-2 down=0
+  CNS_COLUMNS=1
+  CNS_COMPARE=(
+    "downstream|node 3 chronyd via kairosd (node 2) and node 5 chronyd via chronyd (node 4), hardware stamps|via kairosd|3|-|via chronyd|5"
+    "server|node 2 kairosd and node 4 chronyd, each a client of node 1 and a server, hardware stamps|kairosd|2|$dir/tracking.2.log|chronyd|4")
+  client_clock 2 3 4 5
+  local n
+  for n in 1 2 3 4 5; do
+    echo "node${n}_refclock = $HW_REFCLOCK"
+  done >>"$CNS_DIR/conf"
+  cns_link "$HW_DELAY" 1 2 4
+  cns_link "$HW_DELAY" 2 3
+  cns_link "$HW_DELAY" 4 5
+  chrony_conf 1 "local stratum 1" "allow" "clockprecision 1e-9" "hwtimestamp eth0"
+  kairos_conf 2 "$(source_toml 192.168.123.1 $poll "nts = false" "xleave = true")" \
+    '[server]' 'listen = ["0.0.0.0:123"]' 'workers = 0' 'rate-limit = false' \
+    '[[interface]]' 'name = "eth0"' 'hw-timestamping = "on"'
+  chrony_conf 3 "server 192.168.123.2 minpoll $down maxpoll $down iburst xleave" \
+    "clockprecision 1e-9" "hwtimestamp eth0"
+  chrony_conf 4 "server 192.168.123.1 minpoll $poll maxpoll $poll iburst xleave" "allow" \
+    "clockprecision 1e-9" "hwtimestamp eth0"
+  chrony_conf 5 "server 192.168.123.4 minpoll $down maxpoll $down iburst xleave" \
+    "clockprecision 1e-9" "hwtimestamp eth0"
+  sim_chronyd 1 "${hw_env[@]}"
+  sim_kairosd 2 "${hw_env[@]}"
+  for n in 3 4 5; do
+    sim_chronyd "$n" "${hw_env[@]}"
+  done
+  cns_run 5 "$duration"
+}
+
 # A CA and a certificate for node1.net1.clk in DIR (ca.crt, server.key, fullchain.crt), valid
 # for 30 days from now.
 make_sim_pki() {
@@ -250,4 +287,4 @@ scenario_expected_to_fail() {
   return 1
 }
 
-ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct)
+ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw)

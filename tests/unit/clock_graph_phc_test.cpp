@@ -184,6 +184,40 @@ TEST_F(ClockGraphPhcTest, DirectPathDisciplinesTheSystemClockThroughThePhcsTime)
   EXPECT_EQ(graph->unused_samples(), 0u);  // the first sample (t = 16 s) finds the line made
 }
 
+// The NTP server's hardware stamps (issue 24 item 4): the direct path's line, as the graph gives
+// it whenever it may have changed, maps a PHC reading to the system clock's at the same instant,
+// between cross-timestamps and across the steering of the system clock.
+TEST_F(ClockGraphPhcTest, DirectPathsLineMapsThePhcsTimeToTheSystemClocksForTheServer) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  std::size_t changes = 0;
+  graph->on_lines_changed([&] { ++changes; });
+  EXPECT_TRUE(graph->phc_lines().empty()) << "no cross-timestamp yet";
+  double worst = 0;
+  std::size_t checked = 0;
+  run(600, true, [&] {
+    if (t < 3) return;  // two cross-timestamps make the first line
+    const auto lines = graph->phc_lines();
+    ASSERT_EQ(lines.size(), 1u) << t;
+    EXPECT_EQ(lines[0].first, kIfindex);
+    t += 0.4;  // a NIC stamp between two cross-timestamps
+    const timespec phc_now = *phc.now();
+    const timespec system_now = *system->now();
+    const auto converted = lines[0].second.to_system(phc_now);
+    ASSERT_TRUE(converted) << t;
+    const double error = static_cast<double>(converted->tv_sec - system_now.tv_sec) +
+                         static_cast<double>(converted->tv_nsec - system_now.tv_nsec) * 1e-9;
+    worst = std::max(worst, std::abs(error));
+    ++checked;
+  });
+  EXPECT_GT(checked, 590u);
+  EXPECT_LT(worst, 200e-9);  // the cross-timestamps' readout jitter is 100 ns each way
+  EXPECT_GE(changes, 600u);  // every cross-timestamp, and every change of the system clock's steering
+  // Without cross-timestamps the line goes stale: a stamp far past them finds none.
+  t += 60;
+  const auto stale = graph->phc_lines();
+  EXPECT_TRUE(stale.empty() || !stale[0].second.to_system(*phc.now()));
+}
+
 // A PHC that refuses adjustment (clknetsim's reference PHC, a read-only driver) once took the
 // steering silently: the system clock followed it and was stepped as far off as the PHC was,
 // while reporting itself synchronized.

@@ -367,6 +367,9 @@ DaemonStatus example_status() {
   server.plain = 3;
   server.nts = 10;
   server.rate_limited = 2;
+  server.rx_hardware = 11;
+  server.rx_kernel = 4;
+  server.tx_hardware = 6;
   server.nts_ke = true;
   server.ke_ok = 4;
   server.ke_failed = 1;
@@ -426,6 +429,11 @@ TEST(DaemonStatusJson, ServerCountsServedAsPlainPlusNts) {
   EXPECT_EQ(j["server"]["ntp"]["rate_limited"], 2);
   EXPECT_EQ(j["server"]["ntp"]["late"], 0);
   EXPECT_TRUE(j["server"]["ntp"]["latency"].is_object());
+  EXPECT_EQ(j["server"]["ntp"]["rx_stamps"]["hardware"], 11);
+  EXPECT_EQ(j["server"]["ntp"]["rx_stamps"]["kernel"], 4);
+  EXPECT_EQ(j["server"]["ntp"]["rx_stamps"]["daemon"], 0);
+  EXPECT_EQ(j["server"]["ntp"]["tx_stamps"]["hardware"], 6);
+  EXPECT_EQ(j["server"]["ntp"]["tx_stamps"]["kernel"], 0);
   EXPECT_EQ(j["server"]["nts_ke"]["ok"], 4);
   EXPECT_EQ(j["server"]["nts_ke"]["failed"], 1);
   DaemonStatus client_only = example_status();

@@ -119,13 +119,17 @@ TEST(KairosctlFormat, ClocksShowOneRowPerClock) {
 
 TEST(KairosctlFormat, ServerShowsCountersOrSaysItServesNothing) {
   const json answer = json::parse(R"({"server":{"ntp":{"received":15,"served":13,"plain":3,"nts":10,"naks":1,
-    "rate_limited":2,"dropped":0,"late":1,"latency":{"count":13,"p50":2.5e-5,"p99":1.2e-4,"max":3e-4}},
+    "rate_limited":2,"dropped":0,"late":1,"latency":{"count":13,"p50":2.5e-5,"p99":1.2e-4,"max":3e-4},
+    "rx_stamps":{"hardware":12,"kernel":3,"daemon":0},"tx_stamps":{"hardware":9,"kernel":1}},
     "nts_ke":{"ok":4,"failed":1,"refused":0}}})");
   const std::string out = format_server(answer);
   // Issue 24 item 2: requests dropped for waiting too long, and the server's RX-to-TX latency.
   EXPECT_NE(out.find("Late, dropped   : 1 (waited longer than max-wait)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("RX to TX        : p50 25.0 µs, p99 120.0 µs, max 300.0 µs\n"), std::string::npos) << out;
   EXPECT_NE(out.find("NTP served      : 13 (3 plain, 10 NTS)\n"), std::string::npos) << out;
+  // Issue 24 item 4: answers by the kind of their stamps (hardware on the server).
+  EXPECT_NE(out.find("RX stamps       : 12 hardware, 3 kernel, 0 daemon\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("TX stamps       : 9 hardware, 1 kernel (interleaved answers)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("Rate-limited    : 2 (RATE kisses)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("NTS-KE          : 4 ok, 1 failed, 0 refused"), std::string::npos) << out;
   EXPECT_NE(format_server(json{{"server", nullptr}}).find("serves no time"), std::string::npos);

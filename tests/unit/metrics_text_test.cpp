@@ -52,6 +52,11 @@ DaemonStatus fixed_status() {
   server.rate_limited = 1;
   server.dropped = 2;
   server.late = 7;
+  server.rx_hardware = 80;
+  server.rx_kernel = 19;
+  server.rx_daemon = 1;
+  server.tx_hardware = 30;
+  server.tx_kernel = 2;
   server.latency_count = 95;
   server.latency_sum = 0.0038;
   server.latency_p50 = 2.5e-05;
@@ -178,6 +183,15 @@ kairos_server_ntp_dropped_total 2
 # HELP kairos_server_ntp_late_dropped_total Requests dropped unanswered because they waited longer than max-wait after their kernel RX stamp.
 # TYPE kairos_server_ntp_late_dropped_total counter
 kairos_server_ntp_late_dropped_total 7
+# HELP kairos_server_ntp_rx_stamps_total Requests by the stamp of their receive timestamp: hardware (the NIC's, converted to system time), kernel (software), daemon (read in user space).
+# TYPE kairos_server_ntp_rx_stamps_total counter
+kairos_server_ntp_rx_stamps_total{source="hardware"} 80
+kairos_server_ntp_rx_stamps_total{source="kernel"} 19
+kairos_server_ntp_rx_stamps_total{source="daemon"} 1
+# HELP kairos_server_ntp_tx_stamps_total Transmit stamps that improved a saved answer for the interleaved mode, by source.
+# TYPE kairos_server_ntp_tx_stamps_total counter
+kairos_server_ntp_tx_stamps_total{source="hardware"} 30
+kairos_server_ntp_tx_stamps_total{source="kernel"} 2
 # HELP kairos_server_ntp_response_latency_seconds Kernel RX stamp of a request to its answer handed to the kernel, every answer since the start.
 # TYPE kairos_server_ntp_response_latency_seconds summary
 kairos_server_ntp_response_latency_seconds{quantile="0.5"} 2.5e-05

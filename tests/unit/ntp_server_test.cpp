@@ -132,8 +132,10 @@ KeptSocketExchange exchange_on(NtpClientSocket socket, NtpClientExchange exchang
 // Several exchanges from one kept socket against kairosd's server with `workers` workers: the
 // first answer is basic, every later one interleaved, with the kernel's TX stamp of the answer
 // before (later than the daemon's own reading, before the next request arrived).
-void expect_interleaved_answers(std::uint16_t port, KeyRing* ring) {
-  auto server = NtpServer::start(server_config(port), local_clock_state(1, realtime_ntp_now(), -20), ring);
+// With `hardware`, the sockets ask for NIC stamps too; loopback has none, so the kernel's serve.
+void expect_interleaved_answers(std::uint16_t port, KeyRing* ring, bool hardware = false) {
+  auto server = NtpServer::start(server_config(port), local_clock_state(1, realtime_ntp_now(), -20), ring, nullptr,
+                                 hardware);
   ASSERT_TRUE(server) << server.error().message;
   std::optional<NtsClientSession> session;
   if (ring) session.emplace(session_for(*ring, port));
@@ -168,9 +170,18 @@ void expect_interleaved_answers(std::uint16_t port, KeyRing* ring) {
   const NtpServerCounters c = (*server)->counters();
   EXPECT_EQ(c.responses.interleaved, 4u);
   EXPECT_GE(c.tx_stamps_used, 4u);
+  EXPECT_EQ(c.tx_hardware_used, 0u);
+  EXPECT_EQ(c.hardware_stamps, 0u);
+  EXPECT_GE(c.kernel_stamps, 4u);
 }
 
 TEST(NtpServer, AnswersInterleavedRequestsWithKernelTransmitStamps) { expect_interleaved_answers(13705, nullptr); }
+
+// A server asking for hardware stamps (an [[interface]] on the direct path) on an interface without
+// them, and before any PHC line is published: software stamps, interleaved answers as before.
+TEST(NtpServer, AsksForNicStampsAndServesWithTheKernelsWhereThereAreNone) {
+  expect_interleaved_answers(13713, nullptr, true);
+}
 
 TEST(NtpServer, AnswersInterleavedNtsRequestsAuthenticated) {
   auto ring = KeyRing::from_random({.rotation_interval = 3600, .old_keys = 0}, kNow);

@@ -209,6 +209,14 @@ std::string format_server(const json& answer) {
     out += label("Rate-limited", fmt::format("{} (RATE kisses)", count(field(ntp, "rate_limited"))));
     out += label("Dropped", std::to_string(count(field(ntp, "dropped"))));
     out += label("Late, dropped", fmt::format("{} (waited longer than max-wait)", count(field(ntp, "late"))));
+    if (const json& rx = field(ntp, "rx_stamps"); rx.is_object()) {
+      out += label("RX stamps", fmt::format("{} hardware, {} kernel, {} daemon", count(field(rx, "hardware")),
+                                            count(field(rx, "kernel")), count(field(rx, "daemon"))));
+    }
+    if (const json& tx = field(ntp, "tx_stamps"); tx.is_object()) {
+      out += label("TX stamps", fmt::format("{} hardware, {} kernel (interleaved answers)", count(field(tx, "hardware")),
+                                            count(field(tx, "kernel"))));
+    }
     if (const json& latency = field(ntp, "latency"); latency.is_object() && count(field(latency, "count")) > 0) {
       const auto us = [&](const char* key) { return 1e6 * number(field(latency, key)); };
       out += label("RX to TX", fmt::format("p50 {:.1f} µs, p99 {:.1f} µs, max {:.1f} µs", us("p50"), us("p99"), us("max")));
