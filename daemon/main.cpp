@@ -232,7 +232,17 @@ int main(int argc, char** argv) {
   }
   if (check_only) {
     if (!leap_file->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), leap_file->warning.c_str());
-    std::printf("%s: ok (%zu sources%s%s)\n", config_path.c_str(), config->sources.size(),
+    // A TAI refclock needs TAI - UTC: without a current list it would never be used.
+    const bool tai_known = leap_file->list && !leap_file->list->expired(unix_seconds_now());
+    for (const RefclockConfig& ref : config->refclocks) {
+      if (ref.tai && !tai_known) {
+        std::fprintf(stderr, "%s:%zu: warning: [[refclock]] '%s' keeps TAI, and no current leap-seconds list gives "
+                     "TAI - UTC: its readings will not be used until one does\n",
+                     config_path.c_str(), ref.line, ref.name.c_str());
+      }
+    }
+    std::printf("%s: ok (%zu sources%s%s%s)\n", config_path.c_str(), config->sources.size(),
+                config->refclocks.empty() ? "" : fmt::format(", {} refclocks", config->refclocks.size()).c_str(),
                 config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
   }

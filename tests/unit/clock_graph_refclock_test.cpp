@@ -112,6 +112,17 @@ TEST_F(ClockGraphRefclockTest, TaiPhcSteersTheSystemClockToUtcAndTheBoundHolds) 
   EXPECT_EQ(state->stratum, 1);
 }
 
+TEST_F(ClockGraphRefclockTest, ObservingLearnsTheSystemClockFromThePhcWithoutAdjustingEither) {
+  make(/*tai=*/true, /*with_list=*/true, /*with_nts=*/false, /*steer=*/false);
+  run(600);
+  const ClockStatus s = graph->system_status();
+  EXPECT_EQ(s.state, DisciplineState::kSynchronized);
+  EXPECT_NEAR(s.offset, -system->offset_at(t), 1e-6);
+  EXPECT_LT(std::abs(s.offset + system->offset_at(t)), s.error_bound);
+  EXPECT_EQ(*system->frequency(), 0.0);
+  EXPECT_EQ(*phc.frequency(), 0.0);
+}
+
 TEST_F(ClockGraphRefclockTest, UtcPhcNeedsNoLeapSecondsList) {
   make(/*tai=*/false, /*with_list=*/false, /*with_nts=*/false);
   run(300);
