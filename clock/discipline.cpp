@@ -24,6 +24,8 @@ const char* to_string(SourceState state) {
     case SourceState::kNotSelected: return "not selected";
     case SourceState::kNoSelect: return "noselect";
     case SourceState::kTooFar: return "too far";
+    case SourceState::kDisagrees: return "disagrees";
+    case SourceState::kUnconfirmed: return "unconfirmed";
   }
   return "?";
 }
@@ -35,6 +37,7 @@ Discipline::Discipline(ClockDevice& device, DisciplineOptions options)
 
 std::size_t Discipline::add_source(SourceOptions options) {
   Source source;
+  source.guard = AgreementGuard(options.require_agreement);
   source.options = std::move(options);
   sources_.push_back(std::move(source));
   return sources_.size() - 1;
@@ -81,6 +84,21 @@ Selection Discipline::select(double now) {
                                    .preferred = s.options.preferred,
                                    .leap = s.last->leap});
     index.push_back(i);
+  }
+  // NTS guards the unauthenticated precise sources: one outside the authenticated sources'
+  // interval is no candidate (agreement_guard.hpp), so it neither steers nor votes.
+  std::vector<Candidate> authenticated;
+  for (std::size_t k = 0; k < candidates.size(); ++k) {
+    if (sources_[index[k]].options.authenticated) authenticated.push_back(candidates[k]);
+  }
+  const std::optional<Interval> authority = authenticated_interval(authenticated);
+  for (std::size_t k = candidates.size(); k-- > 0;) {
+    Source& s = sources_[index[k]];
+    if (!s.options.guarded) continue;
+    if (s.guard.check(Interval{.low = candidates[k].low, .high = candidates[k].high}, authority)) continue;
+    s.state = s.guard.state() == GuardState::kUnconfirmed ? SourceState::kUnconfirmed : SourceState::kDisagrees;
+    candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(k));
+    index.erase(index.begin() + static_cast<std::ptrdiff_t>(k));
   }
   Selection sel = select_truechimers(candidates, options_.min_sources);
   for (std::size_t& i : sel.truechimers) {
@@ -143,6 +161,7 @@ void Discipline::on_measurement(std::size_t source_id, const Measurement& m, dou
     source.residual = obs->offset - *predicted;
     source.predicted_sd = std::sqrt(kalman_.estimate().offset_variance);
     const Selection sel = select(now);
+    if (source.state == SourceState::kDisagrees) ++source.guard_rejected;
     if (sel.status != SelectionStatus::kSelected) {
       state_ = DisciplineState::kNoMajority;
       return;
@@ -434,7 +453,15 @@ SourceStatus Discipline::source_status(std::size_t id) const {
                       .predicted_sd = s.predicted_sd,
                       .measurement_sd = s.last ? std::sqrt(s.last->variance) : 0,
                       .samples = s.filter.samples(),
-                      .retired = s.retired};
+                      .retired = s.retired,
+                      .guarded = s.options.guarded,
+                      .guard = s.guard.state(),
+                      // The guard compares our clock minus each reference; an operator reads how far
+                      // the guarded source's time is ahead of the authenticated time.
+                      .disagreement = s.guard.disagreement() ? std::optional<double>(-*s.guard.disagreement())
+                                                             : std::nullopt,
+                      .guard_rejected = s.guard_rejected,
+                      .guard_episodes = s.guard.episodes()};
 }
 
 std::vector<SourceStatus> Discipline::sources() const {

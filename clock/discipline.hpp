@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "clock/agreement_guard.hpp"
 #include "clock/clock_device.hpp"
 #include "clock/kalman_clock.hpp"
 #include "clock/leap_seconds_list.hpp"
@@ -82,6 +83,8 @@ enum class SourceState {
   kNotSelected,  // a falseticker, no selection was made, or its sample is too old
   kNoSelect,     // `noselect`: measured and shown, never selected
   kTooFar,       // its root distance exceeds max-distance: not selectable
+  kDisagrees,    // guarded, and outside the authenticated sources' interval: not selectable
+  kUnconfirmed,  // guarded with require-agreement, never confirmed by them: not selectable
 };
 const char* to_string(SourceState state);
 
@@ -101,6 +104,12 @@ struct SourceStatus {
   double measurement_sd = 0;
   std::size_t samples = 0;
   bool retired = false;     // removed by retire_source; kept so that source ids stay valid
+  // A guarded source (SourceOptions::guarded): what the authenticated sources said of it.
+  bool guarded = false;
+  GuardState guard = GuardState::kNoAuthority;
+  std::optional<double> disagreement;  // its time minus the authenticated time (s): > 0, ahead
+  std::size_t guard_rejected = 0;      // its samples refused because it disagreed
+  std::size_t guard_episodes = 0;      // times it began to disagree
 };
 
 class Discipline : public ClockServo {
@@ -192,6 +201,8 @@ class Discipline : public ClockServo {
     double interval = 0;  // smoothed time between its measurements
     SourceState state = SourceState::kNoSample;  // its part in the last selection
     bool retired = false;
+    AgreementGuard guard;     // guarded sources only
+    std::size_t guard_rejected = 0;
     // A truechimer in the last selection; combined: one whose measurements steer the clock.
     bool selected() const { return state == SourceState::kSelected || state == SourceState::kCombined; }
     bool combined() const { return state == SourceState::kCombined; }

@@ -43,6 +43,13 @@ struct SourceOptions {
   // What is left of the asymmetry after that correction, as a fraction of half the round trip:
   // 1 assumes nothing (any split of the delay between the two directions).
   double max_asymmetry = 1.0;
+  // An NTS-authenticated source: together they guard the guarded ones (agreement_guard.hpp).
+  bool authenticated = false;
+  // An unauthenticated precise source (a refclock; PTP later): selectable only while it agrees
+  // with the authenticated sources, when there are any.
+  bool guarded = false;
+  // ... and never selectable before they have confirmed it once.
+  bool require_agreement = false;
 };
 
 class ClockServo {

@@ -109,6 +109,23 @@ struct ClockGraph::Node {
   double correction(double t) const { return observed ? observed->correction(t) : 0.0; }
 };
 
+struct ClockGraph::Refclock {
+  RefclockConfig config;
+  PhcOpener open;
+  std::optional<PhcDevice> phc;
+  std::size_t source = 0;  // the graph's source index
+  int ticks = 0;           // cross ticks since the last reading
+  bool lost = false;
+  int reopen_in = 0;
+  std::string problem;     // logged once per change
+  std::size_t readings = 0;
+  std::size_t unused = 0;
+  std::optional<double> last_offset;
+  std::optional<double> last_window;
+  std::optional<double> last_time;  // elapsed() of the last reading used
+  std::optional<GuardState> logged_guard;
+};
+
 ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_ptr<ClockDevice> real_system,
                        bool steer, std::function<double()> elapsed)
     : config_(config),
@@ -231,8 +248,11 @@ Result<void> ClockGraph::build(Node& node) {
   if (node.ntp) {
     for (std::size_t i = 0; i < source_names_.size(); ++i) {
       node.source_index.push_back(node.discipline->add_source(source_options_[i]));
-      // Kept in place so that the indexes line up; a rebuilt model must not wait for it.
-      if (source_removed_[i]) node.discipline->retire_source(node.source_index.back());
+      // Kept in place so that the indexes line up; a rebuilt model must not wait for it. A
+      // refclock is the system clock's only: a PHC's model must not wait for it either.
+      if (source_removed_[i] || (source_refclock_[i] && &node != &system())) {
+        node.discipline->retire_source(node.source_index.back());
+      }
     }
   }
   return {};
@@ -318,7 +338,13 @@ std::size_t ClockGraph::add_source(const std::string& name) {
     options.preferred = c.prefer;
     options.noselect = c.noselect;
     options.max_distance = c.max_distance;
+    // Only NTS answers are authenticated: they guard the refclocks (agreement_guard.hpp).
+    options.authenticated = c.nts;
   }
+  return register_source(name, options, false);
+}
+
+std::size_t ClockGraph::register_source(const std::string& name, const SourceOptions& options, bool refclock) {
   source_names_.push_back(name);
   source_options_.push_back(options);
   source_strata_.push_back(16);
@@ -326,10 +352,164 @@ std::size_t ClockGraph::add_source(const std::string& name) {
   source_unused_warned_.push_back(false);
   source_loop_warned_.push_back(false);
   source_removed_.push_back(false);
+  source_refclock_.push_back(refclock);
   for (auto& node : nodes_) {
-    if (node->ntp && node->discipline) node->source_index.push_back(node->discipline->add_source(options));
+    if (!node->ntp || !node->discipline) continue;
+    node->source_index.push_back(node->discipline->add_source(options));
+    if (refclock && node.get() != &system()) node->discipline->retire_source(node->source_index.back());
   }
   return source_names_.size() - 1;
+}
+
+Result<void> ClockGraph::add_refclock(const RefclockConfig& config, PhcOpener open) {
+  auto device = open();
+  if (!device) return fail("refclock " + config.name + ": " + device.error().message);
+  auto ref = std::make_unique<Refclock>();
+  ref->config = config;
+  ref->open = std::move(open);
+  ref->phc.emplace(std::move(*device));
+  // Unauthenticated and precise: it steers while the NTS sources agree with it (prefer), and
+  // they guard it. Its stratum is that of a primary reference (as chrony's refclocks).
+  ref->source = register_source(config.name,
+                                SourceOptions{.name = config.name,
+                                              .preferred = config.prefer,
+                                              .guarded = true,
+                                              .require_agreement = config.require_agreement},
+                                true);
+  source_strata_[ref->source] = 0;
+  source_refids_[ref->source] = 0x50484330;  // "PHC0", as chrony names a PHC refclock
+  spdlog::info("refclock {}: {} ({}), read by cross-timestamps every {} s as a source of the system clock; never "
+               "adjusted{}",
+               config.name, ref->phc->path(), config.tai ? "TAI" : "UTC", 1 << config.poll,
+               config.require_agreement ? "; not used before the NTS sources confirm it" : "");
+  refclocks_.push_back(std::move(ref));
+  if (!cross_timer_) cross_timer_ = loop_.add_repeating(kCrossInterval, [this] { on_cross_tick(); });
+  return {};
+}
+
+void ClockGraph::refclock_tick(Refclock& ref) {
+  if (ref.lost) {
+    if (--ref.reopen_in > 0) return;
+    ref.reopen_in = kReopenTicks;
+    auto device = ref.open();
+    if (!device) return;
+    ref.phc.emplace(std::move(*device));
+    ref.lost = false;
+    spdlog::info("refclock {}: the device is back", ref.config.name);
+  }
+  if (++ref.ticks < (1 << ref.config.poll)) return;
+  ref.ticks = 0;
+  auto note = [&ref](const std::string& problem) {
+    if (problem == ref.problem) return;
+    ref.problem = problem;
+    if (problem.empty()) {
+      spdlog::info("refclock {}: its readings are used again", ref.config.name);
+    } else {
+      spdlog::warn("refclock {}: {}", ref.config.name, problem);
+    }
+  };
+  auto cross = ref.phc->cross_timestamp();
+  if (!cross) {
+    if (ref.phc->gone()) {
+      ref.lost = true;
+      ref.reopen_in = kReopenTicks;
+      note(cross.error().message + "; looked for every " + std::to_string(kReopenTicks) + " s");
+    } else {
+      note(cross.error().message);
+    }
+    return;
+  }
+  ++ref.readings;
+  const double now = elapsed();
+  Measurement m = to_measurement(*cross, now);
+  if (ref.config.tai) {
+    // ptp4l keeps PHCs in TAI; the system clock keeps UTC. Only the leap-seconds list says by
+    // how much: without it (or past its expiry) the PHC's time is 37 s of guessing away.
+    const std::int64_t utc = cross->system_time.tv_sec;
+    const std::optional<int> tai_utc =
+        leap_list_ && !leap_list_->expired(utc) ? leap_list_->tai_utc_at(utc) : std::nullopt;
+    if (!tai_utc) {
+      ++ref.unused;
+      note("TAI - UTC is unknown (no leap-seconds list, or it expired): the PHC keeps TAI and is not used; give "
+           "kairosd a current leap-seconds-list, or timescale = \"utc\" if the PHC keeps UTC");
+      return;
+    }
+    m.offset -= *tai_utc;
+  }
+  Node& sys = system();
+  if (!sys.ntp || !sys.discipline) {
+    ++ref.unused;
+    note("the system clock follows a PHC: its own sources are not used");
+    return;
+  }
+  note("");
+  // What the PHC's own time may be off by (ptp4l's path and grandmaster): on top of the window.
+  m.root_dispersion = ref.config.max_error;
+  // The model steers the corrected clock; the cross-timestamp read the real one.
+  m.offset -= sys.correction(now);
+  ref.last_offset = m.offset;
+  ref.last_window = cross->window;
+  ref.last_time = now;
+  sys.discipline->on_measurement(sys.source_index[ref.source], m, now);
+  sys.last_measurement = now;
+  rearm_timer(sys);
+  note_state(sys);
+  note_guards();
+}
+
+void ClockGraph::note_guards() {
+  const Node& sys = system();
+  if (!sys.discipline) return;
+  for (auto& ref : refclocks_) {
+    if (ref->source >= sys.source_index.size()) continue;
+    const SourceStatus s = sys.discipline->source_status(sys.source_index[ref->source]);
+    if (!s.has_sample || ref->logged_guard == s.guard) continue;
+    const std::optional<GuardState> before = ref->logged_guard;
+    ref->logged_guard = s.guard;
+    const double by = s.disagreement.value_or(0);
+    switch (s.guard) {
+      case GuardState::kDisagrees:
+        spdlog::error("refclock {}: disagrees with authenticated (NTS) time by {:+.9f} s: not selectable, the system "
+                      "clock falls back to the NTS sources (alarm)",
+                      ref->config.name, by);
+        break;
+      case GuardState::kAgrees:
+        spdlog::info("refclock {}: {} authenticated (NTS) time ({:+.9f} s apart): selectable", ref->config.name,
+                     before == GuardState::kDisagrees ? "agrees again with" : "confirmed by", by);
+        break;
+      case GuardState::kUnconfirmed:
+        spdlog::warn("refclock {}: require-agreement, and no authenticated (NTS) time to confirm it yet: not used",
+                     ref->config.name);
+        break;
+      case GuardState::kNoAuthority:
+        spdlog::info("refclock {}: no authenticated (NTS) time to check it against: used as without NTS",
+                     ref->config.name);
+        break;
+    }
+  }
+}
+
+std::vector<RefclockStatus> ClockGraph::refclock_statuses() const {
+  std::vector<RefclockStatus> out;
+  const Node& sys = system();
+  for (const auto& ref : refclocks_) {
+    RefclockStatus s;
+    s.name = ref->config.name;
+    s.device = ref->phc ? ref->phc->path() : "";
+    s.tai = ref->config.tai;
+    s.problem = ref->problem;
+    s.readings = ref->readings;
+    s.unused = ref->unused;
+    s.last_offset = ref->last_offset;
+    s.last_window = ref->last_window;
+    if (ref->last_time) s.last_age = elapsed() - *ref->last_time;
+    if (sys.discipline && ref->source < sys.source_index.size()) {
+      s.source = sys.discipline->source_status(sys.source_index[ref->source]);
+    }
+    s.source.name = ref->config.name;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void ClockGraph::remove_source(std::size_t source) {
@@ -396,7 +576,10 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   node->last_measurement = now;
   // Read before check_refusals: a PHC found read-only loses its discipline there.
   const SourceStatus status = node->discipline->source_status(id);
-  if (node == &system()) note_outvoted_leap();
+  if (node == &system()) {
+    note_outvoted_leap();
+    note_guards();
+  }
   check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
@@ -481,6 +664,7 @@ bool ClockGraph::kernel_leap_now(const Node& sys) const {
 
 void ClockGraph::on_cross_tick() {
   for (std::size_t i = 1; i < nodes_.size(); ++i) cross_tick(*nodes_[i]);
+  for (auto& ref : refclocks_) refclock_tick(*ref);
 }
 
 void ClockGraph::phc_lost(Node& phc, const std::string& why) {

@@ -77,6 +77,21 @@ struct PhcPlan {
   bool convert = false;
 };
 
+// A [[refclock]] as an operator sees it: a PHC another daemon disciplines, read as a source of
+// the system clock, and what the NTS sources say of it.
+struct RefclockStatus {
+  std::string name;
+  std::string device;       // /dev/ptpN
+  bool tai = true;          // the PHC keeps TAI (converted to UTC by the leap-seconds list)
+  std::string problem;      // why its readings are not used now; empty: they are
+  std::size_t readings = 0;  // cross-timestamps taken
+  std::size_t unused = 0;    // readings not used (TAI - UTC unknown, the system clock not disciplined)
+  std::optional<double> last_offset;  // PHC (in UTC) minus the system clock at the last reading (s)
+  std::optional<double> last_window;  // that reading's window (s)
+  std::optional<double> last_age;     // seconds since it was taken
+  SourceStatus source;      // its part in the system clock's selection, the NTS guard's verdict included
+};
+
 // The loop's time point `seconds` after `start`, never before it (rounded up to the tick).
 EventLoop::Clock::time_point loop_time_at(EventLoop::Clock::time_point start, double seconds);
 
@@ -101,6 +116,12 @@ class ClockGraph {
   // steering, read-only when observing. Call before add_source. Fails when it cannot be opened.
   using PhcOpener = std::function<Result<PhcDevice>()>;
   Result<void> add_phc(const PhcPlan& plan, PhcOpener open);
+
+  // A [[refclock]]: `open` opens its PHC (read-only: it is never adjusted); a source of the
+  // system clock from then on, read on the cross-timestamp tick every 2^poll seconds. Call
+  // after add_phc. Fails when the device cannot be opened.
+  Result<void> add_refclock(const RefclockConfig& config, PhcOpener open);
+  std::vector<RefclockStatus> refclock_statuses() const;
 
   // An NTP source (of every clock NTP disciplines); returns its index for on_sample.
   std::size_t add_source(const std::string& name);
@@ -151,6 +172,7 @@ class ClockGraph {
 
  private:
   struct Node;
+  struct Refclock;
   Node& system() const { return *nodes_.front(); }
   Node* phc_by_ifindex(int ifindex) const;
   Result<void> build(Node& node);
@@ -165,6 +187,11 @@ class ClockGraph {
   void check_refusals(Node& node);
   void convert_tick(Node& phc, const CrossTimestamp& cross, PhcEvent event, double now);
   void rearm_timer(Node& node);
+  // A source of every NTP-disciplined clock (a refclock's only of the system clock).
+  std::size_t register_source(const std::string& name, const SourceOptions& options, bool refclock);
+  void refclock_tick(Refclock& ref);
+  // Logs each refclock's NTS verdict once per change.
+  void note_guards();
   void note_state(Node& node);
   // Logs once when the sources announce a leap second the list does not have.
   void note_outvoted_leap();
@@ -195,6 +222,8 @@ class ClockGraph {
   std::vector<bool> source_unused_warned_;
   std::vector<bool> source_loop_warned_;
   std::vector<bool> source_removed_;
+  std::vector<bool> source_refclock_;
+  std::vector<std::unique_ptr<Refclock>> refclocks_;
   std::size_t unused_samples_ = 0;
   std::size_t loop_samples_ = 0;
   std::optional<EventLoop::TimerId> status_timer_;

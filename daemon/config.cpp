@@ -444,6 +444,57 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
   config.interfaces.push_back(std::move(iface));
 }
 
+void read_refclock(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  RefclockConfig ref;
+  ref.line = t.source().begin.line;
+  reject_unknown_keys(t, {"name", "phc", "interface", "timescale", "poll", "max-error", "prefer", "require-agreement"},
+                      "[[refclock]]", problems);
+  if (auto v = get<std::string>(t, "phc", "a string (a device path like \"/dev/ptp0\")", problems)) {
+    if (v->rfind("/dev/", 0) != 0 || v->size() <= 5) {
+      problems.add(t.get("phc"), "'phc' is a PHC's device path, like \"/dev/ptp0\"");
+    } else {
+      ref.phc = *v;
+    }
+  }
+  if (auto v = get<std::string>(t, "interface", "a string (a NIC name)", problems)) {
+    if (v->empty() || v->size() > 15 || v->find_first_of("/ \t\n:") != std::string::npos) {
+      problems.add(t.get("interface"), "'interface' is a NIC name of 1 to 15 characters, like \"eth0\"");
+    } else {
+      ref.interface = *v;
+    }
+  }
+  if (t.get("phc") && t.get("interface")) {
+    problems.add(ref.line, "[[refclock]] names its PHC by 'phc' or by 'interface', not both");
+  } else if (!t.get("phc") && !t.get("interface")) {
+    problems.add(ref.line, "[[refclock]] needs 'phc = \"/dev/ptpN\"' or 'interface = \"eth0\"' (that NIC's PHC)");
+  }
+  if (auto v = get<std::string>(t, "timescale", "a string", problems)) {
+    if (*v == "tai" || *v == "utc") {
+      ref.tai = *v == "tai";
+    } else {
+      problems.add(t.get("timescale"), "'timescale' is \"tai\" (as ptp4l keeps a PHC) or \"utc\"");
+    }
+  }
+  if (auto v = read_int(t, "poll", 0, kMaxRefclockPoll, problems)) ref.poll = static_cast<int>(*v);
+  if (auto v = read_number(t, "max-error", 0, 1, problems)) ref.max_error = *v;
+  if (auto v = get<bool>(t, "prefer", "true or false", problems)) ref.prefer = *v;
+  if (auto v = get<bool>(t, "require-agreement", "true or false", problems)) ref.require_agreement = *v;
+  if (auto v = get<std::string>(t, "name", "a string", problems)) {
+    if (v->empty()) {
+      problems.add(t.get("name"), "'name' must not be empty");
+    } else {
+      ref.name = *v;
+    }
+  }
+  if (ref.name.empty()) ref.name = !ref.phc.empty() ? ref.phc : "PHC of " + ref.interface;
+  for (const auto& other : config.refclocks) {
+    if (other.name == ref.name) {
+      problems.add(ref.line, "[[refclock]] '" + ref.name + "' is configured twice (give each a 'name')");
+    }
+  }
+  config.refclocks.push_back(std::move(ref));
+}
+
 // [clock.system]
 void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) {
   reject_unknown_keys(t, {"system"}, "[clock]", problems);
@@ -630,8 +681,8 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
 
   DaemonConfig config;
   reject_unknown_keys(root,
-                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "clock", "control", "shm",
-                       "metrics", "evidence"},
+                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "refclock", "clock",
+                       "control", "shm", "metrics", "evidence"},
                       "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
   read_section(root, "logging", read_logging, config, problems);
@@ -655,7 +706,9 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       problems.add(at, "[clock.system] follows '" + *follow + "', which is not an [[interface]]");
     } else if (!iface->discipline_phc) {
       problems.add(at, "[clock.system] follows '" + *follow +
-                           "', whose PHC is not disciplined: set discipline-phc = true on that interface");
+                           "', whose PHC is not disciplined: set discipline-phc = true on that interface, or, "
+                           "if another daemon (ptp4l) disciplines it, read it as a reference instead: "
+                           "[[refclock]] interface = \"" + *follow + "\" (and no follow)");
     }
   } else {
     // Samples through a disciplining NIC are in its PHC's time: without following a PHC the
@@ -669,6 +722,19 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       }
     }
   }
+  if (const toml::node* refclocks = root.get("refclock")) {
+    const toml::array* list = refclocks->as_array();
+    if (!list || !list->is_array_of_tables()) {
+      problems.add(refclocks, "reference clocks are written as [[refclock]] tables");
+    } else {
+      for (const toml::node& node : *list) read_refclock(*node.as_table(), config, problems);
+    }
+  }
+  if (config.system_clock.follow && !config.refclocks.empty()) {
+    problems.add(config.refclocks.front().line,
+                 "[[refclock]] is a source of the system clock, which follows a PHC ([clock.system] follow): use "
+                 "one or the other");
+  }
   read_section(root, "server", read_server, config, problems);
   read_section(root, "nts-ke-server", read_ke_server, config, problems);
   if (const toml::node* sources = root.get("source")) {
@@ -679,8 +745,19 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       for (const toml::node& node : *list) read_source(*node.as_table(), config, problems);
     }
   }
-  if (config.sources.empty() && !config.server && problems.empty()) {
-    problems.add(std::size_t{0}, "nothing to do: no [[source]] and no [server] configured");
+  if (config.sources.empty() && config.refclocks.empty() && !config.server && problems.empty()) {
+    problems.add(std::size_t{0}, "nothing to do: no [[source]], no [[refclock]] and no [server] configured");
+  }
+  // Only NTS sources can confirm a reference (clock/agreement_guard.hpp).
+  const bool any_nts = std::any_of(config.sources.begin(), config.sources.end(), [](const SourceConfig& c) { return c.nts; });
+  for (const RefclockConfig& ref : config.refclocks) {
+    if (ref.require_agreement && !any_nts) {
+      problems.add(ref.line, "[[refclock]] '" + ref.name + "' has require-agreement, but no [[source]] uses NTS: "
+                             "nothing could ever confirm it");
+    }
+    for (const SourceConfig& c : config.sources) {
+      if (source_name(c) == ref.name) problems.add(ref.line, "[[refclock]] '" + ref.name + "' has a [[source]]'s name");
+    }
   }
   if (config.ke_server && config.server) {
     const toml::table* server = root.get("server")->as_table();

@@ -107,6 +107,25 @@ struct InterfaceConfig {
   std::size_t line = 0;
 };
 
+// [[refclock]]: a PHC another daemon (ptp4l) disciplines, read through cross-timestamps as a
+// source of the system clock: the phc2sys role, chrony's `refclock PHC /dev/ptp0`. kairosd only
+// ever reads it. It is an unauthenticated precise source: NTS sources guard it
+// (clock/agreement_guard.hpp).
+struct RefclockConfig {
+  std::string name;               // as shown; default: the device path, or "PHC of <interface>"
+  std::string phc;                // /dev/ptpN; or
+  std::string interface;          // the PHC of this NIC
+  bool tai = true;                // timescale = "tai" (as ptp4l keeps PHCs) or "utc"
+  int poll = 0;                   // log2 seconds between readings (0: every second, as chrony)
+  // s: how far the PHC may be from true time by the operator's account (what PTP's path and
+  // grandmaster leave), added to every reading's bound.
+  double max_error = 1e-6;
+  bool prefer = true;             // while selectable it steers, NTP sources only vote
+  bool require_agreement = false;  // never used before the NTS sources have confirmed it once
+  std::size_t line = 0;
+};
+inline constexpr int kMaxRefclockPoll = 10;
+
 // [clock.system]: how the system clock is disciplined.
 struct SystemClockConfig {
   std::optional<std::string> follow;  // an [[interface]] whose PHC it follows; else NTP directly
@@ -177,6 +196,7 @@ struct DaemonConfig {
   std::optional<NtpServerConfig> server;
   std::optional<KeServerConfig> ke_server;
   std::vector<InterfaceConfig> interfaces;
+  std::vector<RefclockConfig> refclocks;
   SystemClockConfig system_clock;
   ControlConfig control;
   ShmConfig shm;

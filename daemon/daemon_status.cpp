@@ -1,5 +1,6 @@
 #include "daemon/daemon_status.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -86,9 +87,17 @@ json source_json(const SourceSnapshot& s) {
     // anywhere within half the delay of the measured one.
     last = json{{"offset", s.last->offset}, {"error", s.last->delay / 2}, {"delay", s.last->delay}, {"age", s.last_age}};
   }
-  return json{{"name", s.name},
-              {"address", s.address},
-              {"mode", s.nts ? "nts" : "plain"},
+  json guard = nullptr;
+  if (s.guard) {
+    guard = json{{"state", to_string(s.guard->state)},
+                 {"alarm", s.guard->alarm()},
+                 {"disagreement", s.guard->disagreement ? json(*s.guard->disagreement) : json(nullptr)},
+                 {"rejected", s.guard->rejected},
+                 {"episodes", s.guard->episodes}};
+  }
+  json out{{"name", s.name},
+              {"address", s.refclock ? s.device : s.address},
+              {"mode", s.refclock ? "refclock" : s.nts ? "nts" : "plain"},
               {"has_keys", s.has_keys},
               {"cookies", s.cookies},
               {"reach", s.reach},
@@ -96,7 +105,10 @@ json source_json(const SourceSnapshot& s) {
               {"selected", s.selected},
               {"state", to_string(s.state)},
               {"last_sample", last},
-              {"counters", counters_json(s.counters)}};
+              {"counters", counters_json(s.counters)},
+              {"guard", guard}};
+  if (s.refclock) out["problem"] = s.problem.empty() ? json(nullptr) : json(s.problem);
+  return out;
 }
 
 json server_json(const std::optional<ServerSnapshot>& server) {
@@ -140,7 +152,6 @@ json clocks_json(const std::vector<ClockStatus>& clocks) {
 DaemonStatus collect_status(ClockStatus system, const std::list<Association>& associations, const TimeService* service,
                             std::chrono::steady_clock::time_point now) {
   DaemonStatus status;
-  std::size_t index = 0;
   for (const Association& a : associations) {
     SourceSnapshot s;
     s.name = a.name();
@@ -153,18 +164,51 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
     s.counters = a.counters();
     s.last = a.last_sample();
     if (s.last) s.last_age = std::chrono::duration<double>(now - s.last->when).count();
-    // The clock model's sources were added in the associations' order.
-    if (index < system.sources.size() && system.sources[index].name == s.name) {
-      s.selected = system.sources[index].selected;
-      s.state = system.sources[index].state;
+    // By name: refclocks are sources of the clock model too, and SIGHUP adds sources later.
+    for (const SourceStatus& model : system.sources) {
+      if (model.name != s.name) continue;
+      s.selected = model.selected;
+      s.state = model.state;
     }
     status.sources.push_back(std::move(s));
-    ++index;
   }
   if (service) status.server = server_snapshot(*service);
   status.clocks.push_back(system);
   status.system = std::move(system);
   return status;
+}
+
+void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refclocks,
+                   std::chrono::steady_clock::time_point now) {
+  for (const RefclockStatus& r : refclocks) {
+    SourceSnapshot s;
+    s.name = r.name;
+    s.refclock = true;
+    s.device = r.device;
+    s.problem = r.problem;
+    s.selected = r.source.selected;
+    s.state = r.source.state;
+    // Read every second (2^poll): reachable while its readings are used.
+    s.reach = r.readings > r.unused && r.problem.empty() ? 0xff : 0;
+    s.counters.samples = r.readings - r.unused;
+    if (r.last_offset) {
+      s.last = LastSample{.offset = *r.last_offset, .delay = r.last_window.value_or(0), .when = now, .stratum = 0,
+                          .reference = "PHC0"};
+      s.last_age = r.last_age.value_or(0);
+    }
+    if (r.source.guarded) {
+      s.guard = GuardSnapshot{.state = r.source.guard,
+                              .disagreement = r.source.disagreement,
+                              .rejected = r.source.guard_rejected,
+                              .episodes = r.source.guard_episodes};
+    }
+    status.sources.push_back(std::move(s));
+  }
+}
+
+bool guard_alarm(const DaemonStatus& status) {
+  return std::any_of(status.sources.begin(), status.sources.end(),
+                     [](const SourceSnapshot& s) { return s.guard && s.guard->alarm(); });
 }
 
 json leap_json(const LeapStatus& leap) {
@@ -187,6 +231,7 @@ json leap_json(const LeapStatus& leap) {
 
 json to_json(const DaemonStatus& status) {
   return json{{"system", clock_json(status.system)},
+              {"guard_alarm", guard_alarm(status)},
               {"clocks", clocks_json(status.clocks)},
               {"sources", sources_json(status.sources)},
               {"server", server_json(status.server)},
@@ -200,7 +245,10 @@ json answer_json(ControlCommand command, const DaemonStatus& status) {
       for (const auto& s : status.sources) reachable += s.reach ? 1 : 0;
       json clock = clock_json(status.system);
       clock["sources_reachable"] = reachable;
-      return json{{"system", clock}, {"serving", status.server.has_value()}, {"leap", leap_json(status.leap)}};
+      return json{{"system", clock},
+                  {"serving", status.server.has_value()},
+                  {"leap", leap_json(status.leap)},
+                  {"guard_alarm", guard_alarm(status)}};
     }
     case ControlCommand::kSources: return json{{"sources", sources_json(status.sources)}};
     case ControlCommand::kClocks: return json{{"clocks", clocks_json(status.clocks)}};

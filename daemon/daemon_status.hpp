@@ -18,6 +18,15 @@ namespace kairos {
 
 class TimeService;
 
+// What the NTS sources say of a guarded source (clock/agreement_guard.hpp).
+struct GuardSnapshot {
+  GuardState state = GuardState::kNoAuthority;
+  std::optional<double> disagreement;  // its time minus the authenticated time (s)
+  std::size_t rejected = 0;            // its samples refused while it disagreed
+  std::size_t episodes = 0;            // times it began to disagree
+  bool alarm() const { return state == GuardState::kDisagrees; }
+};
+
 struct SourceSnapshot {
   std::string name;     // as configured
   std::string address;  // the NTP address in use; empty until resolved or negotiated
@@ -31,6 +40,11 @@ struct SourceSnapshot {
   std::optional<LastSample> last;
   double last_age = 0;  // seconds since `last` was taken
   AssociationCounters counters;
+  // A [[refclock]] (mode "refclock"): its PHC, and why its readings are not used now.
+  bool refclock = false;
+  std::string device;
+  std::string problem;
+  std::optional<GuardSnapshot> guard;  // guarded sources only (refclocks)
 };
 
 struct ServerSnapshot {
@@ -74,6 +88,12 @@ struct DaemonStatus {
 DaemonStatus collect_status(ClockStatus system, const std::list<Association>& associations,
                             const TimeService* service,
                             std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+// The [[refclock]]s as sources, after the associations.
+void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refclocks,
+                   std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+// Whether any guarded source disagrees with the authenticated time now (the alarm to page on).
+bool guard_alarm(const DaemonStatus& status);
 
 // TAI - UTC and its origin, the list's expiry and next leap, the smear: the "leap" object.
 nlohmann::json leap_json(const LeapStatus& leap);

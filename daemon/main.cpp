@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "hwts/interface_info.hpp"
 #include "hwts/linux_clock.hpp"
 #include "daemon/association.hpp"
 #include "daemon/clock_graph.hpp"
@@ -231,7 +232,17 @@ int main(int argc, char** argv) {
   }
   if (check_only) {
     if (!leap_file->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), leap_file->warning.c_str());
-    std::printf("%s: ok (%zu sources%s%s)\n", config_path.c_str(), config->sources.size(),
+    // A TAI refclock needs TAI - UTC: without a current list it would never be used.
+    const bool tai_known = leap_file->list && !leap_file->list->expired(unix_seconds_now());
+    for (const RefclockConfig& ref : config->refclocks) {
+      if (ref.tai && !tai_known) {
+        std::fprintf(stderr, "%s:%zu: warning: [[refclock]] '%s' keeps TAI, and no current leap-seconds list gives "
+                     "TAI - UTC: its readings will not be used until one does\n",
+                     config_path.c_str(), ref.line, ref.name.c_str());
+      }
+    }
+    std::printf("%s: ok (%zu sources%s%s%s)\n", config_path.c_str(), config->sources.size(),
+                config->refclocks.empty() ? "" : fmt::format(", {} refclocks", config->refclocks.size()).c_str(),
                 config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
   }
@@ -336,6 +347,25 @@ int main(int argc, char** argv) {
       };
     }
   }
+  // [[refclock]]: PHCs another daemon (ptp4l) disciplines, read as sources of the system clock
+  // (chrony's refclock PHC). Opened read-only before the privileges go: never adjusted.
+  for (const RefclockConfig& ref : config->refclocks) {
+    std::string path = ref.phc;
+    if (path.empty()) {
+      const std::optional<int> index = phc_of_interface(ref.interface);
+      if (!index) {
+        spdlog::critical("refclock {}: interface {} has no PTP hardware clock (or no such interface)", ref.name,
+                         ref.interface);
+        return 1;
+      }
+      path = "/dev/ptp" + std::to_string(*index);
+    }
+    auto added = clocks.add_refclock(ref, [path] { return PhcDevice::open(path, {}, PhcAccess::kReadOnly); });
+    if (!added) {
+      spdlog::critical("{}", added.error().message);
+      return 1;
+    }
+  }
   // The time page for applications (tools/kairos_now): refreshed every second and after every
   // sample. Without it kairosd still works, so a failure is only a warning.
   std::unique_ptr<ShmWriter> shm;
@@ -424,6 +454,7 @@ int main(int argc, char** argv) {
   // One snapshot of the daemon for the control socket and the metrics page alike.
   auto snapshot = [&] {
     DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
+    add_refclocks(status, clocks.refclock_statuses());
     status.clocks = clocks.clock_statuses();
     status.leap = clocks.leap_status();
     if (tiers) {

@@ -1,5 +1,6 @@
 #include "daemon/metrics_text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -131,10 +132,13 @@ void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources
   // A state set: one series per state, 1 for the one the source is in.
   each("kairos_source_state", "gauge",
        "1 for where the source stood in the last selection: combined (steers), selected (voted; a preferred "
-       "source steers), not selected, noselect, too far (root distance beyond max-distance), no sample.",
+       "source steers), not selected, noselect, too far (root distance beyond max-distance), disagrees (a "
+       "refclock outside the NTS-authenticated time), unconfirmed (require-agreement, not yet confirmed by NTS), "
+       "no sample.",
        [](Family& f, const SourceSnapshot& s) {
          for (SourceState state : {SourceState::kCombined, SourceState::kSelected, SourceState::kNotSelected,
-                                   SourceState::kNoSelect, SourceState::kTooFar, SourceState::kNoSample}) {
+                                   SourceState::kNoSelect, SourceState::kTooFar, SourceState::kDisagrees,
+                                   SourceState::kUnconfirmed, SourceState::kNoSample}) {
            f.sample({{"source", s.name}, {"state", to_string(state)}}, s.state == state);
          }
        });
@@ -163,6 +167,32 @@ void source_metrics(std::string& out, const std::vector<SourceSnapshot>& sources
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.naks); });
   each("kairos_source_kisses_total", "counter", "Kiss-o'-Death answers received (RATE, DENY, RSTR).",
        [](Family& f, const SourceSnapshot& s) { f.sample({{"source", s.name}}, s.counters.kisses); });
+  // The NTS guard of refclocks (clock/agreement_guard.hpp): only guarded sources have these series,
+  // and without any the families are left out.
+  const bool any_guarded =
+      std::any_of(sources.begin(), sources.end(), [](const SourceSnapshot& s) { return s.guard.has_value(); });
+  if (any_guarded) {
+  each("kairos_source_guard_alarm", "gauge",
+       "1 while the guarded source (a refclock) disagrees with the NTS-authenticated time and is not selectable.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.guard) f.sample({{"source", s.name}}, s.guard->alarm());
+       });
+  each("kairos_source_disagreement_seconds", "gauge",
+       "The guarded source's time minus the NTS-authenticated time, at the last check.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.guard && s.guard->disagreement) f.sample({{"source", s.name}}, *s.guard->disagreement);
+       });
+  each("kairos_source_guard_rejected_total", "counter",
+       "Samples of the guarded source refused because it disagreed with the NTS-authenticated time.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.guard) f.sample({{"source", s.name}}, s.guard->rejected);
+       });
+  each("kairos_source_guard_episodes_total", "counter",
+       "Times the guarded source began to disagree with the NTS-authenticated time.",
+       [](Family& f, const SourceSnapshot& s) {
+         if (s.guard) f.sample({{"source", s.name}}, s.guard->episodes);
+       });
+  }
   each("kairos_source_nts_ke_total", "counter", "NTS-KE sessions with the source's key-exchange server, by result.",
        [](Family& f, const SourceSnapshot& s) {
          f.sample({{"source", s.name}, {"result", "ok"}}, s.counters.ke_ok);
@@ -236,6 +266,9 @@ std::string metrics_text(const DaemonStatus& status, std::string_view version) {
       .sample({{"version", version}}, std::uint64_t{1});
   clock_metrics(out, status.clocks);
   source_metrics(out, status.sources);
+  Family(out, "kairos_guard_alarm", "gauge",
+         "1 while any refclock disagrees with the NTS-authenticated time (page on this), else 0.")
+      .sample({}, guard_alarm(status));
   if (status.server) server_metrics(out, *status.server);
   return out;
 }

@@ -90,6 +90,35 @@ void compare_interfaces(Differences& d, const std::vector<InterfaceConfig>& befo
   }
 }
 
+// Refclocks by `name`, as interfaces: read at start only (the PHC is opened before the privileges go).
+void compare_refclocks(Differences& d, const std::vector<RefclockConfig>& before,
+                       const std::vector<RefclockConfig>& after) {
+  auto find = [](const std::vector<RefclockConfig>& list, const std::string& name) -> const RefclockConfig* {
+    for (const RefclockConfig& r : list) {
+      if (r.name == name) return &r;
+    }
+    return nullptr;
+  };
+  for (const RefclockConfig& a : before) {
+    const std::string section = "refclock." + a.name;
+    const RefclockConfig* b = find(after, a.name);
+    if (!b) {
+      d.add(section);
+      continue;
+    }
+    d.compare(section + ".phc", a.phc, b->phc);
+    d.compare(section + ".interface", a.interface, b->interface);
+    d.compare(section + ".timescale", a.tai, b->tai);
+    d.compare(section + ".poll", a.poll, b->poll);
+    d.compare(section + ".max-error", a.max_error, b->max_error);
+    d.compare(section + ".prefer", a.prefer, b->prefer);
+    d.compare(section + ".require-agreement", a.require_agreement, b->require_agreement);
+  }
+  for (const RefclockConfig& b : after) {
+    if (!find(before, b.name)) d.add("refclock." + b.name);
+  }
+}
+
 std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig& b) {
   Differences d;
   d.compare("daemon.steer", a.steer, b.steer);
@@ -100,6 +129,7 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   compare_server(d, a.server, b.server);
   compare_ke_server(d, a.ke_server, b.ke_server);
   compare_interfaces(d, a.interfaces, b.interfaces);
+  compare_refclocks(d, a.refclocks, b.refclocks);
   d.compare("clock.system.follow", a.system_clock.follow, b.system_clock.follow);
   d.compare("clock.system.step", a.system_clock.step, b.system_clock.step);
   d.compare("clock.system.step-threshold", a.system_clock.step_threshold, b.system_clock.step_threshold);

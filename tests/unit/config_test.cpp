@@ -877,3 +877,64 @@ max-drift = 2e-6
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(Config, RefclockIsReadWithItsDefaults) {
+  auto config = parse_config("[[source]]\naddress = \"nts.example\"\n[[refclock]]\nphc = \"/dev/ptp1\"\n"
+                             "[[refclock]]\ninterface = \"eth0\"\ntimescale = \"utc\"\npoll = 2\nname = \"gm\"\n"
+                             "max-error = 5e-6\nprefer = false\nrequire-agreement = true\n",
+                             "c");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->refclocks.size(), 2u);
+  const RefclockConfig& a = config->refclocks[0];
+  EXPECT_EQ(a.phc, "/dev/ptp1");
+  EXPECT_EQ(a.name, "/dev/ptp1");
+  EXPECT_TRUE(a.tai);  // as ptp4l keeps PHCs
+  EXPECT_EQ(a.poll, 0);
+  EXPECT_DOUBLE_EQ(a.max_error, 1e-6);
+  EXPECT_TRUE(a.prefer);
+  EXPECT_FALSE(a.require_agreement);
+  const RefclockConfig& b = config->refclocks[1];
+  EXPECT_EQ(b.interface, "eth0");
+  EXPECT_EQ(b.name, "gm");
+  EXPECT_FALSE(b.tai);
+  EXPECT_EQ(b.poll, 2);
+  EXPECT_DOUBLE_EQ(b.max_error, 5e-6);
+  EXPECT_FALSE(b.prefer);
+  EXPECT_TRUE(b.require_agreement);
+  // A refclock alone is something to do.
+  EXPECT_TRUE(parse_config("[[refclock]]\nphc = \"/dev/ptp0\"\n", "c"));
+}
+
+TEST(Config, RefclockProblemsNameTheirLine) {
+  auto expect_problem = [](const std::string& text, const std::string& what) {
+    auto config = parse_config(text, "r.toml");
+    ASSERT_FALSE(config) << text;
+    EXPECT_NE(config.error().message.find(what), std::string::npos) << config.error().message;
+  };
+  expect_problem("[[refclock]]\nname = \"x\"\n", "r.toml:1: [[refclock]] needs 'phc");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\ninterface = \"eth0\"\n", "r.toml:1: [[refclock]] names its PHC by");
+  expect_problem("[[refclock]]\nphc = \"ptp0\"\n", "r.toml:2: 'phc' is a PHC's device path");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\ntimescale = \"gps\"\n", "r.toml:3: 'timescale' is");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\npoll = 11\n", "r.toml:3: 'poll'");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\nmax-error = -1\n", "r.toml:3: 'max-error'");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\ndelay = 1\n", "unknown key 'delay' in [[refclock]]");
+  expect_problem("[[refclock]]\nphc = \"/dev/ptp0\"\n[[refclock]]\nphc = \"/dev/ptp0\"\n", "configured twice");
+  expect_problem("[[source]]\naddress = \"x\"\nnts = false\n[[refclock]]\nphc = \"/dev/ptp0\"\nrequire-agreement = true\n",
+                 "r.toml:4: [[refclock]] '/dev/ptp0' has require-agreement, but no [[source]] uses NTS");
+  expect_problem("[[interface]]\nname = \"eth0\"\ndiscipline-phc = true\n[clock.system]\nfollow = \"eth0\"\n"
+                 "[[refclock]]\nphc = \"/dev/ptp0\"\n",
+                 "r.toml:6: [[refclock]] is a source of the system clock, which follows a PHC");
+  expect_problem("refclock = 1\n", "[[refclock]] tables");
+}
+
+TEST(Config, FollowWithoutDisciplinePointsToRefclock) {
+  auto config = parse_config("[[source]]\naddress = \"x\"\n[[interface]]\nname = \"eth0\"\n[clock.system]\nfollow = \"eth0\"\n", "c");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("[[refclock]] interface = \"eth0\""), std::string::npos) << config.error().message;
+}
+
+}  // namespace
+}  // namespace kairos

@@ -77,7 +77,7 @@ TEST(KairosctlFormat, SourcesAreAlignedColumnsWithMarks) {
     {"name":"b","address":"","mode":"plain","has_keys":false,"cookies":0,"reach":0,"poll":6,"selected":false,
      "last_sample":null,"counters":{"samples":0,"timeouts":3}}]})");
   const auto out = lines(format_sources(answer));
-  ASSERT_EQ(out.size(), 5u);  // header, two sources, the legend's two lines
+  ASSERT_EQ(out.size(), 6u);  // header, two sources, the legend's three lines
   EXPECT_EQ(out[0].rfind("S  NAME", 0), 0u) << out[0];
   EXPECT_EQ(out[1].rfind("*  time.example.net  192.0.2.1:123  keys, 8 cookies  377", 0), 0u) << out[1];
   EXPECT_NE(out[1].find("0.25 s"), std::string::npos) << out[1];
@@ -99,7 +99,7 @@ TEST(KairosctlFormat, SourcesMarkTheirStateInTheSelection) {
                                      {"counters", {{"samples", 1}, {"timeouts", 0}}}});
   }
   const auto out = lines(format_sources(answer));
-  ASSERT_EQ(out.size(), 8u);
+  ASSERT_EQ(out.size(), 9u);
   EXPECT_EQ(out[1].rfind("*  combined", 0), 0u) << out[1];
   EXPECT_EQ(out[2].rfind("+  selected", 0), 0u) << out[2];
   EXPECT_EQ(out[3].rfind("-  not selected", 0), 0u) << out[3];
@@ -185,6 +185,36 @@ TEST(KairosctlFormat, StatusShowsTaiMinusUtcFromTheListAndTheSmear) {
   EXPECT_EQ(out.find("Leap smear"), std::string::npos) << out;
   answer["leap"] = leap_json(LeapStatus{});
   EXPECT_NE(format_status(answer).find("TAI - UTC       : unknown (no leap-seconds.list)\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(KairosctlFormat, RefclockShowsItsDeviceAndWhatNtsSaysOfIt) {
+  const json answer = json::parse(R"({"sources":[
+    {"name":"gm","address":"/dev/ptp0","mode":"refclock","reach":255,"poll":0,"selected":false,"state":"disagrees",
+     "last_sample":{"offset":5e-3,"error":1e-8,"delay":2e-8,"age":0.5},"counters":{"samples":300,"timeouts":0},
+     "guard":{"state":"disagrees","alarm":true,"disagreement":0.005,"rejected":42,"episodes":1},"problem":null},
+    {"name":"tai","address":"/dev/ptp1","mode":"refclock","reach":0,"poll":0,"selected":false,"state":"no sample",
+     "last_sample":null,"counters":{"samples":0,"timeouts":0},
+     "guard":{"state":"no authenticated time","alarm":false,"disagreement":null,"rejected":0,"episodes":0},
+     "problem":"TAI - UTC is unknown"}]})");
+  const std::string out = format_sources(answer);
+  const auto rows = lines(out);
+  EXPECT_EQ(rows[1].rfind("x  gm    /dev/ptp0  refclock", 0), 0u) << rows[1];
+  EXPECT_NE(out.find("gm: ALARM: disagrees with authenticated time by +0.005000000 s (42 samples refused, 1 times)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("tai: no authenticated time to check it against\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("tai: TAI - UTC is unknown\n"), std::string::npos) << out;
+  json status = json::parse(R"({"system":{"name":"system","state":"synchronized","offset":0,"error_bound":1e-6},
+                               "serving":false,"guard_alarm":true})");
+  EXPECT_NE(format_status(status).find("NTS guard       : ALARM"), std::string::npos) << format_status(status);
+  status["guard_alarm"] = false;
+  EXPECT_EQ(format_status(status).find("NTS guard"), std::string::npos);
 }
 
 }  // namespace

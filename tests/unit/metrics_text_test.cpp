@@ -111,19 +111,23 @@ kairos_source_poll_seconds{source="silent"} 0.25
 # TYPE kairos_source_selected gauge
 kairos_source_selected{source="time.example:4460"} 1
 kairos_source_selected{source="silent"} 0
-# HELP kairos_source_state 1 for where the source stood in the last selection: combined (steers), selected (voted; a preferred source steers), not selected, noselect, too far (root distance beyond max-distance), no sample.
+# HELP kairos_source_state 1 for where the source stood in the last selection: combined (steers), selected (voted; a preferred source steers), not selected, noselect, too far (root distance beyond max-distance), disagrees (a refclock outside the NTS-authenticated time), unconfirmed (require-agreement, not yet confirmed by NTS), no sample.
 # TYPE kairos_source_state gauge
 kairos_source_state{source="time.example:4460",state="combined"} 1
 kairos_source_state{source="time.example:4460",state="selected"} 0
 kairos_source_state{source="time.example:4460",state="not selected"} 0
 kairos_source_state{source="time.example:4460",state="noselect"} 0
 kairos_source_state{source="time.example:4460",state="too far"} 0
+kairos_source_state{source="time.example:4460",state="disagrees"} 0
+kairos_source_state{source="time.example:4460",state="unconfirmed"} 0
 kairos_source_state{source="time.example:4460",state="no sample"} 0
 kairos_source_state{source="silent",state="combined"} 0
 kairos_source_state{source="silent",state="selected"} 0
 kairos_source_state{source="silent",state="not selected"} 0
 kairos_source_state{source="silent",state="noselect"} 1
 kairos_source_state{source="silent",state="too far"} 0
+kairos_source_state{source="silent",state="disagrees"} 0
+kairos_source_state{source="silent",state="unconfirmed"} 0
 kairos_source_state{source="silent",state="no sample"} 0
 # HELP kairos_source_last_offset_seconds Offset of the last accepted sample, server minus us.
 # TYPE kairos_source_last_offset_seconds gauge
@@ -164,6 +168,9 @@ kairos_source_nts_ke_total{source="time.example:4460",result="ok"} 1
 kairos_source_nts_ke_total{source="time.example:4460",result="failed"} 3
 kairos_source_nts_ke_total{source="silent",result="ok"} 0
 kairos_source_nts_ke_total{source="silent",result="failed"} 0
+# HELP kairos_guard_alarm 1 while any refclock disagrees with the NTS-authenticated time (page on this), else 0.
+# TYPE kairos_guard_alarm gauge
+kairos_guard_alarm 0
 # HELP kairos_server_ntp_requests_total NTP requests received by the server.
 # TYPE kairos_server_ntp_requests_total counter
 kairos_server_ntp_requests_total 100
@@ -285,6 +292,39 @@ TEST(MetricsText, TiersAreOneSeriesPerClockAndTier) {
       << text;
   status.clocks[0].tiers.clear();
   EXPECT_EQ(metrics_text(status, "v").find("tier"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kairos
+
+namespace kairos {
+namespace {
+
+// A refclock that lies: the alarm operators page on, per source and for the daemon.
+TEST(MetricsText, RefclockDisagreeingWithNtsRaisesTheGuardAlarm) {
+  DaemonStatus status;
+  RefclockStatus gm;
+  gm.name = "gm";
+  gm.device = "/dev/ptp0";
+  gm.readings = 10;
+  gm.last_offset = 0.005;
+  gm.source.guarded = true;
+  gm.source.state = SourceState::kDisagrees;
+  gm.source.guard = GuardState::kDisagrees;
+  gm.source.disagreement = 0.005;
+  gm.source.guard_rejected = 4;
+  gm.source.guard_episodes = 1;
+  add_refclocks(status, {gm});
+  std::string text = metrics_text(status, "v");
+  EXPECT_NE(text.find("kairos_guard_alarm 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_guard_alarm{source=\"gm\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_disagreement_seconds{source=\"gm\"} 0.005\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_guard_rejected_total{source=\"gm\"} 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_state{source=\"gm\",state=\"disagrees\"} 1\n"), std::string::npos) << text;
+  status.sources.front().guard->state = GuardState::kAgrees;
+  text = metrics_text(status, "v");
+  EXPECT_NE(text.find("kairos_guard_alarm 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kairos_source_guard_alarm{source=\"gm\"} 0\n"), std::string::npos) << text;
 }
 
 }  // namespace

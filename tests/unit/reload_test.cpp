@@ -202,3 +202,18 @@ address = "b.example.net"
 
 }  // namespace
 }  // namespace kairos
+
+namespace kairos {
+namespace {
+
+TEST(PlanReload, RefclockChangesNeedARestart) {
+  const std::string gm = "[[refclock]]\nphc = \"/dev/ptp0\"\nname = \"gm\"\n";
+  EXPECT_THAT(plan_reload(parse(kTwoSources), parse(kTwoSources + gm)).restart_needed, ElementsAre("refclock.gm"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + gm), parse(kTwoSources)).restart_needed, ElementsAre("refclock.gm"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + gm), parse(kTwoSources + gm + "timescale = \"utc\"\n")).restart_needed,
+              ElementsAre("refclock.gm.timescale"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + gm), parse(kTwoSources + gm)).restart_needed, IsEmpty());
+}
+
+}  // namespace
+}  // namespace kairos

@@ -133,6 +133,9 @@ std::string format_status(const json& answer) {
   }
   const json& serving = field(answer, "serving");
   out += label("Serving time", serving.is_boolean() && serving.get<bool>() ? "yes" : "no");
+  if (const json& alarm = field(answer, "guard_alarm"); alarm.is_boolean() && alarm.get<bool>()) {
+    out += label("NTS guard", "ALARM: a refclock disagrees with authenticated time (kairosctl sources)");
+  }
   return out;
 }
 
@@ -144,6 +147,8 @@ std::string source_symbol(const std::string& state, bool selected) {
   if (state == "selected") return "+";
   if (state == "noselect") return "N";
   if (state == "too far") return "d";
+  if (state == "disagrees") return "x";
+  if (state == "unconfirmed") return "u";
   if (state == "no sample") return "?";
   if (state.empty()) return selected ? "*" : "-";  // a kairosd from before source states
   return "-";
@@ -160,7 +165,9 @@ std::string format_sources(const json& answer) {
     const json& last = field(s, "last_sample");
     const bool selected = field(s, "selected").is_boolean() && field(s, "selected").get<bool>();
     std::string nts = "plain";
-    if (text(field(s, "mode")) == "nts") {
+    if (text(field(s, "mode")) == "refclock") {
+      nts = "refclock";
+    } else if (text(field(s, "mode")) == "nts") {
       const bool keys = field(s, "has_keys").is_boolean() && field(s, "has_keys").get<bool>();
       nts = keys ? fmt::format("keys, {} cookies", count(field(s, "cookies"))) : "no keys";
     }
@@ -176,9 +183,33 @@ std::string format_sources(const json& answer) {
                     last.is_null() ? "-" : fmt::format("{:.1f} s", number(field(last, "age"))),
                     std::to_string(count(field(counters, "samples"))), std::to_string(count(field(counters, "timeouts")))});
   }
-  return table(rows) +
+  // What the NTS sources say of each refclock, and why a refclock's readings are not used.
+  std::string notes;
+  for (const json& s : sources) {
+    const json& guard = field(s, "guard");
+    if (guard.is_object()) {
+      const json& by = field(guard, "disagreement");
+      const std::string state = text(field(guard, "state"));
+      if (state == "disagrees") {
+        notes += fmt::format("{}: ALARM: disagrees with authenticated time by {:+.9f} s ({} samples refused, {} "
+                             "times)\n",
+                             text(field(s, "name")), number(by), count(field(guard, "rejected")),
+                             count(field(guard, "episodes")));
+      } else if (state == "agrees") {
+        notes += fmt::format("{}: agrees with authenticated time ({:+.9f} s apart)\n", text(field(s, "name")),
+                             number(by));
+      } else {
+        notes += fmt::format("{}: {}\n", text(field(s, "name")),
+                             state == "unconfirmed" ? "not used until authenticated time confirms it"
+                                                    : "no authenticated time to check it against");
+      }
+    }
+    if (field(s, "problem").is_string()) notes += fmt::format("{}: {}\n", text(field(s, "name")), text(field(s, "problem")));
+  }
+  return table(rows) + notes +
          "S: * steers the clock, + selected (voted; a preferred source steers), - not selected, N noselect,\n"
-         "   d root distance beyond max-distance, ? no sample yet\n";
+         "   d root distance beyond max-distance, x disagrees with authenticated (NTS) time, u unconfirmed by it,\n"
+         "   ? no sample yet\n";
 }
 
 std::string format_clocks(const json& answer) {

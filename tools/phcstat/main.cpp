@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <unistd.h>
 
 #include "control_client.hpp"
 #include "report.hpp"
@@ -28,7 +29,10 @@ int main(int argc, char** argv) {
   bool no_kairosd = false;
   app.add_option("--socket", socket, "kairosd's control socket")->default_val(socket);
   app.add_flag("--no-kairosd", no_kairosd, "Do not ask kairosd for its view");
+  app.add_option("--proc", env.proc, "Where procfs is mounted (the processes holding each PHC open)")
+      ->default_val("/proc");
   CLI11_PARSE(app, argc, argv);
+  env.self = static_cast<int>(::getpid());
   if (!no_kairosd) {
     env.ask_kairosd = [socket]() -> std::expected<std::string, std::string> {
       auto answer = kairos::control_request(socket, "clocks", std::chrono::milliseconds(2000));

@@ -32,6 +32,7 @@ struct PhcstatTest : ::testing::Test {
     fs::create_directories(root / "class/ptp/ptp0");
     std::ofstream(root / "class/ptp/ptp0/clock_name") << "sim_ptp\n";
     fs::create_directories(root / "class/net/eth0/device/ptp/ptp0");
+    fs::create_directories(root / "proc");
     sim = std::make_unique<SimPhc>(system, phc, [this] { return t; });
     kernel.status = 0;  // synchronized
     kernel.maxerror = 1500;
@@ -43,6 +44,7 @@ struct PhcstatTest : ::testing::Test {
   Environment env() {
     Environment e;
     e.sysfs = root.string();
+    e.proc = (root / "proc").string();
     e.phc = sim->syscalls();
     e.nic.call = [this](const std::string&, unsigned long request, hwtstamp_config* config) {
       if (request == SIOCSHWTSTAMP) ++nic_sets;
@@ -235,6 +237,73 @@ TEST(PhcstatChecks, NtpIncapableNicWarns) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+// A process of the fake /proc holding `target` open as descriptor 3 with these open flags (octal).
+void hold_open(const fs::path& proc, int pid, const std::string& comm, const std::string& target, const char* flags) {
+  const fs::path dir = proc / std::to_string(pid);
+  fs::create_directories(dir / "fd");
+  fs::create_directories(dir / "fdinfo");
+  std::ofstream(dir / "comm") << comm << "\n";
+  fs::create_symlink(target, dir / "fd" / "3");
+  std::ofstream(dir / "fdinfo" / "3") << "pos:\t0\nflags:\t" << flags << "\nmnt_id:\t25\n";
+}
+
+const Check* find_check(const Report& r, const std::string& name) {
+  for (const Check& c : r.checks) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+TEST_F(PhcstatTest, ShowsWhichDaemonHoldsThePhcAndWarnsWhenTwoMaySteerIt) {
+  const fs::path proc = root / "proc";
+  hold_open(proc, 812, "ptp4l", "/dev/ptp0", "0100002");    // O_RDWR | O_LARGEFILE
+  hold_open(proc, 900, "kairosd", "/dev/ptp0", "0100000");  // read-only: a refclock
+  hold_open(proc, 950, "sshd", "/dev/null", "02");
+  Report r = build_report(env(), Thresholds{});
+  ASSERT_EQ(r.phcs.size(), 1u);
+  ASSERT_EQ(r.phcs[0].holders.size(), 2u);
+  EXPECT_EQ(r.phcs[0].holders[0].comm, "ptp4l");
+  EXPECT_TRUE(r.phcs[0].holders[0].write);
+  EXPECT_EQ(r.phcs[0].holders[1].comm, "kairosd");
+  EXPECT_FALSE(r.phcs[0].holders[1].write);
+  const Check* once = find_check(r, "/dev/ptp0 steered once");
+  ASSERT_TRUE(once);
+  EXPECT_EQ(once->verdict, Verdict::kOk) << once->detail;
+  EXPECT_NE(to_text(r).find("held open by  ptp4l (pid 812, read-write), kairosd (pid 900, read-only)"),
+            std::string::npos)
+      << to_text(r);
+  EXPECT_EQ(to_json(r)["phcs"][0]["holders"][0]["comm"], "ptp4l");
+
+  // chronyd steering the same PHC as ptp4l: two servos.
+  hold_open(proc, 700, "chronyd", "/dev/ptp0", "02");
+  r = build_report(env(), Thresholds{});
+  once = find_check(r, "/dev/ptp0 steered once");
+  ASSERT_TRUE(once);
+  EXPECT_EQ(once->verdict, Verdict::kWarn);
+  EXPECT_NE(once->detail.find("chronyd (pid 700), ptp4l (pid 812)"), std::string::npos) << once->detail;
+  EXPECT_EQ(r.warnings() >= 1, true);
+}
+
+TEST_F(PhcstatTest, NobodyHoldingThePhcIsNoCheck) {
+  const Report r = build_report(env(), Thresholds{});
+  EXPECT_TRUE(r.phcs.at(0).holders.empty());
+  EXPECT_FALSE(find_check(r, "/dev/ptp0 steered once"));
+}
+
+}  // namespace
+}  // namespace kairos::phcstat
+
+namespace kairos::phcstat {
+namespace {
+
+TEST(PhcHolders, FdinfoFlagsSayWhetherTheDescriptorWrites) {
+  EXPECT_TRUE(fdinfo_opened_for_writing("pos:\t0\nflags:\t0100002\nmnt_id:\t25\n"));   // O_RDWR
+  EXPECT_TRUE(fdinfo_opened_for_writing("pos:\t0\nflags:\t01\n"));                     // O_WRONLY
+  EXPECT_FALSE(fdinfo_opened_for_writing("pos:\t0\nflags:\t02100000\nmnt_id:\t25\n"));  // O_RDONLY|O_CLOEXEC
+  EXPECT_FALSE(fdinfo_opened_for_writing("pos:\t0\n"));
+  EXPECT_FALSE(fdinfo_opened_for_writing("flags:\tzz\n"));
 }
 
 }  // namespace

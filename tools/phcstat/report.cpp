@@ -157,9 +157,12 @@ Report build_report(const Environment& env, const Thresholds& thresholds) {
     }
     entries = std::move(chosen);
   }
+  const ProcScan scan = scan_phc_holders(env.proc, env.self);
+  report.unreadable_processes = scan.unreadable;
   for (const PhcEntry& entry : entries) {
     PhcReport p;
     p.entry = entry;
+    if (auto held = scan.holders.find(entry.path); held != scan.holders.end()) p.holders = held->second;
     auto device = PhcDevice::open(entry.path, env.phc, PhcAccess::kReadOnly);
     if (!device) {
       p.error = device.error().message;
@@ -227,6 +230,16 @@ std::vector<Check> evaluate(const Report& report, const Thresholds& th) {
   }
   for (const PhcReport& p : report.phcs) {
     const std::string& dev = p.entry.path;
+    // Two servos on one clock fight: each undoes the other's corrections.
+    if (const std::vector<std::string> steering = steering_holders(p.holders); steering.size() >= 2) {
+      std::string names;
+      for (const std::string& s : steering) names += (names.empty() ? "" : ", ") + s;
+      checks.push_back({dev + " steered once", Verdict::kWarn,
+                        "more than one process holds it open for writing and may steer it: " + names +
+                            " (phc2sys reading ptp4l's PHC looks the same: check which clock each adjusts)"});
+    } else if (steering.size() == 1) {
+      checks.push_back({dev + " steered once", Verdict::kOk, "steered by " + steering.front() + " at most"});
+    }
     if (!p.error.empty()) {
       checks.push_back({dev + " readable", Verdict::kFail, p.error});
       continue;
@@ -318,6 +331,17 @@ std::string to_text(const Report& r) {
       out += "  vclocks       " + v + "\n";
     }
     if (const KairosdClock* k = r.kairosd.clock_for(p.entry.path)) out += "  kairosd       " + kairosd_clock_text(*k) + "\n";
+    if (!p.holders.empty()) {
+      std::string held;
+      for (const PhcHolder& h : p.holders) {
+        held += fmt::format("{}{} (pid {}, {})", held.empty() ? "" : ", ", h.comm, h.pid, h.write ? "read-write" : "read-only");
+      }
+      out += "  held open by  " + held + "\n";
+    }
+    if (r.unreadable_processes != 0) {
+      out += fmt::format("  held open by  (the descriptors of {} processes could not be read: run as root)\n",
+                         r.unreadable_processes);
+    }
     if (!p.error.empty()) {
       out += "  " + p.error + "\n";
       continue;
@@ -381,11 +405,14 @@ nlohmann::json to_json(const Report& r) {
                               {"max_error", s.max_error},        {"est_error", s.est_error}, {"tai_offset", s.tai},
                               {"frequency_ppm", s.frequency_ppm}, {"tick", s.tick},        {"leap", s.leap}}
                        : json{{"error", s.error}};
+  j["unreadable_processes"] = r.unreadable_processes;
   j["phcs"] = json::array();
   for (const PhcReport& p : r.phcs) {
     json x{{"path", p.entry.path}, {"clock_name", p.entry.clock_name}, {"interfaces", p.entry.interfaces},
            {"vclocks", p.entry.vclocks}};
     if (!p.error.empty()) x["error"] = p.error;
+    x["holders"] = json::array();
+    for (const PhcHolder& h : p.holders) x["holders"].push_back({{"pid", h.pid}, {"comm", h.comm}, {"write", h.write}});
     if (p.caps) {
       const PhcCaps& c = *p.caps;
       x["caps"] = {{"max_adj_ppb", c.max_adj}, {"pins", c.n_pins},           {"pps", c.pps},

@@ -18,6 +18,7 @@
 #include "hwts/interface_info.hpp"
 #include "hwts/nic_timestamping.hpp"
 #include "hwts/phc_device.hpp"
+#include "phc_holders.hpp"
 
 namespace kairos::phcstat {
 
@@ -57,6 +58,7 @@ struct PhcReport {
   std::optional<CrossTimestamp> monotonic_raw;
   std::optional<double> frequency_ppb;
   std::vector<InterfaceReport> interfaces;
+  std::vector<PhcHolder> holders;  // processes holding it open (phc_holders.hpp)
 };
 
 struct SystemClockReport {
@@ -100,6 +102,7 @@ struct Report {
   std::vector<PhcReport> phcs;
   KairosdView kairosd;
   std::string ptp_dir;  // where PHCs were looked for, for the "none found" line
+  std::size_t unreadable_processes = 0;  // whose descriptors we could not read (not root)
   std::vector<Check> checks;
   int failures() const;
   int warnings() const;
@@ -113,6 +116,8 @@ struct Environment {
   AdjtimeFn adjtime = ::clock_adjtime;
   std::vector<std::string> devices;  // only these /dev/ptpN (default: every PHC in sysfs)
   int readings = 9;
+  std::string proc = "/proc";  // where the processes holding each PHC open are looked for
+  int self = 0;                // our own pid, left out of them
   // Asks kairosd's control socket for its clocks: the answer line, or why it could not. Unset:
   // kairosd is not asked.
   std::function<std::expected<std::string, std::string>()> ask_kairosd;
