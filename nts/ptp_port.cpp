@@ -203,6 +203,10 @@ void PtpPort::on_sync(const PtpMessage& message, PtpTimestamp rx, double now, Pt
     return;
   }
   const PtpHeader& header = message.header;
+  if (last_sync_ && last_sync_->sequence_id == header.sequence_id) {
+    ++counters_.unmatched;  // a duplicate of the Sync just used: one measurement per Sync
+    return;
+  }
   if (!header.flag(ptp_flag::kTwoStep)) {
     // One-step: the master wrote t1 into the Sync itself (§9.5.9.2).
     complete_sync(SyncHalf{header.sequence_id, message.timestamp, rx, header.correction, true, true, now}, now, out);

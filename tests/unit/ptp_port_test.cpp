@@ -259,6 +259,16 @@ TEST(PtpPort, WithoutADelayExchangeThereIsNoMeasurement) {
   EXPECT_EQ(bench.port.state(), PtpPortState::kUncalibrated);
 }
 
+TEST(PtpPort, DuplicatedSyncGivesOneMeasurement) {
+  Bench bench;
+  ASSERT_TRUE(bench.first_measurement(false));
+  const Buffer again = bench.master.sync(1, false, bench.master_ns);
+  EXPECT_TRUE(all<PtpMeasurement>(bench.deliver(again, bench.rx_of_sync())).empty());
+  EXPECT_EQ(bench.port.counters().measurements, 1u);
+  bench.advance(1);
+  EXPECT_EQ(all<PtpMeasurement>(bench.one_step(2)).size(), 1u);
+}
+
 TEST(PtpPort, FollowUpBeforeSyncStillMatches) {
   Bench bench;
   bench.qualify();
