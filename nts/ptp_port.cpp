@@ -116,7 +116,7 @@ PtpActions PtpPort::on_message(ByteView bytes, std::optional<PtpTimestamp> rx, c
       if (rx) on_sync(*message, *rx, now, out);
       break;
     case PtpMessageType::kFollowUp: on_follow_up(*message, now, out); break;
-    case PtpMessageType::kDelayResp: on_delay_resp(*message, now, out); break;
+    case PtpMessageType::kDelayResp: on_delay_resp(*message, now); break;
     case PtpMessageType::kSignaling: on_signaling(*message, from, now, out); break;
     default: break;  // Delay_Req of other slaves, Pdelay, Management: not for a slave-only E2E port
   }
@@ -127,7 +127,7 @@ PtpActions PtpPort::on_tx_timestamp(std::uint16_t sequence_id, PtpTimestamp tx, 
   PtpActions out;
   if (!pending_delay_ || pending_delay_->sequence_id != sequence_id) return out;
   pending_delay_->t3 = tx;
-  if (pending_delay_->t4) complete_delay(now, out);
+  if (pending_delay_->t4) complete_delay(now);
   return out;
 }
 
@@ -249,7 +249,7 @@ void PtpPort::on_follow_up(const PtpMessage& message, double now, PtpActions& ou
   pending_sync_ = SyncHalf{header.sequence_id, message.timestamp, {}, header.correction, true, false, now};
 }
 
-void PtpPort::on_delay_resp(const PtpMessage& message, double now, PtpActions& out) {
+void PtpPort::on_delay_resp(const PtpMessage& message, double now) {
   if (!from_master(message.header)) {
     ++counters_.not_from_master;
     return;
@@ -265,7 +265,7 @@ void PtpPort::on_delay_resp(const PtpMessage& message, double now, PtpActions& o
   if (log_interval >= -7 && log_interval <= 7) log_min_delay_req_interval_ = log_interval;
   pending_delay_->t4 = body.receive;
   pending_delay_->correction = message.header.correction;
-  if (pending_delay_->t3) complete_delay(now, out);
+  if (pending_delay_->t3) complete_delay(now);
 }
 
 void PtpPort::on_signaling(const PtpMessage& message, const std::string& from, double now, PtpActions& out) {
@@ -331,8 +331,7 @@ void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   set_state(PtpPortState::kSlave, "measuring", out);
 }
 
-void PtpPort::complete_delay(double now, PtpActions& out) {
-  (void)out;
+void PtpPort::complete_delay(double now) {
   const DelayExchange exchange = *pending_delay_;
   pending_delay_.reset();
   auto t2_minus_t1 = difference_ns(exchange.sync.t2, exchange.sync.t1);

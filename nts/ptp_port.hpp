@@ -191,10 +191,10 @@ class PtpPort {
   void on_announce(const PtpMessage& message, const std::string& from, double now, PtpActions& out);
   void on_sync(const PtpMessage& message, PtpTimestamp rx, double now, PtpActions& out);
   void on_follow_up(const PtpMessage& message, double now, PtpActions& out);
-  void on_delay_resp(const PtpMessage& message, double now, PtpActions& out);
+  void on_delay_resp(const PtpMessage& message, double now);
   void on_signaling(const PtpMessage& message, const std::string& from, double now, PtpActions& out);
   void complete_sync(const SyncHalf& sync, double now, PtpActions& out);
-  void complete_delay(double now, PtpActions& out);
+  void complete_delay(double now);
   void send_delay_req(double now, PtpActions& out);
   void decide(double now, PtpActions& out);
   void follow(const ForeignMaster& master, double now, PtpActions& out);
