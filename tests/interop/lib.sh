@@ -5,28 +5,34 @@
 # service on the user's machine). Reuses an earlier unpack. Tests run in parallel: one unpacks
 # under a lock into a scratch directory and renames it into place, so no test ever runs a chronyd
 # that is still being written.
-fetch_chrony() {
-  local dir=$1
-  if [[ -x "$dir/root/usr/sbin/chronyd" ]]; then return 0; fi
+fetch_chrony() { fetch_debian_package chrony "$1" usr/sbin/chronyd; }
+# Debian's linuxptp (ptp4l, pmc, phc2sys), unpacked like chrony: a PTP grandmaster for the tests.
+fetch_linuxptp() { fetch_debian_package linuxptp "$1" usr/sbin/ptp4l; }
+
+# Downloads Debian's package NAME and unpacks it into DIR/root (never installed), unless
+# DIR/root/PROGRAM is there already; one download at a time per DIR.
+fetch_debian_package() {
+  local name=$1 dir=$2 program=$3
+  if [[ -x "$dir/root/$program" ]]; then return 0; fi
   mkdir -p "$dir"
   (
     flock 9
-    [[ -x "$dir/root/usr/sbin/chronyd" ]] || fetch_chrony_unlocked "$dir"
+    [[ -x "$dir/root/$program" ]] || fetch_debian_package_unlocked "$name" "$dir"
   ) 9>"$dir/.lock"
 }
 
-fetch_chrony_unlocked() {
-  local dir=$1
+fetch_debian_package_unlocked() {
+  local name=$1 dir=$2
   # apt's sandbox user cannot write into most directories; download where it can.
   local dl
-  dl=$(mktemp -d /tmp/kairos-chrony-dl.XXXXXX)
+  dl=$(mktemp -d /tmp/kairos-$name-dl.XXXXXX)
   chmod 0777 "$dl"
-  if ! (cd "$dl" && apt-get download -q chrony >/dev/null 2>&1); then
+  if ! (cd "$dl" && apt-get download -q "$name" >/dev/null 2>&1); then
     apt-get update -qq >/dev/null 2>&1 || true
-    (cd "$dl" && apt-get download -q chrony >/dev/null 2>&1) || { echo "cannot download Debian's chrony" >&2; rm -rf "$dl"; return 1; }
+    (cd "$dl" && apt-get download -q "$name" >/dev/null 2>&1) || { echo "cannot download Debian's $name" >&2; rm -rf "$dl"; return 1; }
   fi
   rm -rf "$dir/root.new"
-  dpkg -x "$dl"/chrony_*.deb "$dir/root.new" && rm -rf "$dir/root" && mv "$dir/root.new" "$dir/root"
+  dpkg -x "$dl"/"${name}"_*.deb "$dir/root.new" && rm -rf "$dir/root" && mv "$dir/root.new" "$dir/root"
   local ok=$?
   rm -rf "$dl"
   return $ok
