@@ -1,10 +1,12 @@
 #include "daemon/ke_workers.hpp"
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +16,38 @@
 #include <string>
 
 #include "daemon/client_rate.hpp"
+#include "nts/ke_client.hpp"
 
 namespace kairos {
 namespace {
 
 // How often a worker copies its counters out for the main thread's status queries.
 constexpr auto kPublishEvery = std::chrono::milliseconds(100);
+
+// SO_REUSEPORT would let a second kairosd of the same user join this one's listeners and take a
+// share of its connections unnoticed (with its own certificate and keys). A plain bind first
+// fails on an address something listens on, as a listener without workers would.
+Result<void> check_addresses_free(const std::vector<std::string>& listen) {
+  for (const std::string& text : listen) {
+    auto host_port = split_host_port(text, kNtsKeDefaultPort);
+    if (!host_port) return std::unexpected(host_port.error());
+    if (host_port->second == 0) continue;  // the kernel picks a free port
+    auto addresses = resolve(host_port->first, host_port->second, SOCK_STREAM);
+    if (!addresses) return std::unexpected(addresses.error());
+    for (const SocketAddress& address : *addresses) {
+      auto probe = open_socket(address.family(), SOCK_STREAM);
+      if (!probe) return std::unexpected(probe.error());
+      const int on = 1;
+      // As the listener will be: sockets in TIME_WAIT do not count, the other family does not.
+      (void)setsockopt(probe->get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+      if (address.family() == AF_INET6) (void)setsockopt(probe->get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+      if (bind(probe->get(), address.get(), address.length) != 0) {
+        return fail("cannot bind NTS-KE listener to " + address.to_string() + ": " + std::strerror(errno));
+      }
+    }
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -112,6 +140,7 @@ Result<std::unique_ptr<KeWorkers>> KeWorkers::start(const KeServerConfig& config
     return ke;
   }
 
+  if (auto free = check_addresses_free(config.listen); !free) return std::unexpected(free.error());
   ke->shared_->ring_text = std::make_shared<const SecretBytes>(ring.serialize());
   KeListenerShare share{.rate_limiter = nullptr, .reuse_port = true};
   if (config.rate_limit) share.rate_limiter = std::make_shared<SharedRateLimiter>(make_rate_limiter(*config.rate_limit));

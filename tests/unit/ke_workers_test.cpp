@@ -232,6 +232,18 @@ TEST_F(KeWorkersTest, KeyRotationReachesTheWorkers) {
   }
 }
 
+// SO_REUSEPORT lets sockets of one user share a port: a second server started by mistake must
+// still be refused, as it was before there were workers, not take half the connections.
+TEST_F(KeWorkersTest, SecondServerOnTheSamePortIsRefused) {
+  auto first = start(15605);
+  ASSERT_TRUE(first);
+  auto second = KeWorkers::start(config, loop, ring, std::nullopt);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("127.0.0.1:15605"), std::string::npos) << second.error().message;
+  auto still = fetch_nts_ke(fetch_options(15605, pki.ca_file()));
+  EXPECT_TRUE(still) << still.error().message;
+}
+
 TEST_F(KeWorkersTest, ZeroWorkersServeOnTheLoop) {
   config.workers = 0;
   auto ke = start(15604);
