@@ -344,7 +344,8 @@ void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& proble
   ke.line = t.source().begin.line;
   reject_unknown_keys(t,
                       {"listen", "certificate", "private-key", "key-seed", "key-rotation-interval", "old-keys",
-                       "ntp-server", "ntp-port", "aead", "max-connections", "timeout", "max-request", "rate-limit"},
+                       "ntp-server", "ntp-port", "aead", "max-connections", "timeout", "max-request", "rate-limit",
+                       "workers"},
                       "[nts-ke-server]", problems);
   if (auto v = read_listen(t, problems)) ke.listen = *v;
   if (auto v = read_path(t, "certificate", problems)) ke.certificate = *v;
@@ -366,6 +367,7 @@ void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& proble
   if (auto v = read_seconds(t, "timeout", 60, problems)) ke.timeout = *v;
   if (auto v = read_int(t, "max-request", 64, 65536, problems)) ke.max_request = static_cast<std::size_t>(*v);
   read_rate_limit(t, ke.rate_limit, problems);
+  if (auto v = read_int(t, "workers", 0, 256, problems)) ke.workers = static_cast<unsigned>(*v);
   config.ke_server = std::move(ke);
 }
 

@@ -84,6 +84,9 @@ struct KeServerConfig {
   double timeout = 2.0;                     // seconds a connection may take from accept to close
   std::size_t max_request = 1024;           // bytes of NTS-KE request accepted
   std::optional<RateLimitConfig> rate_limit = RateLimitConfig{.interval = 0.1, .burst = 32, .entries = 16384};
+  // Handshake threads (daemon/ke_workers.hpp); nullopt: one per CPU the process may run on;
+  // 0: on the daemon's loop, no thread.
+  std::optional<unsigned> workers;
   std::size_t line = 0;
 };
 

@@ -37,7 +37,7 @@ ServerSnapshot server_snapshot(const TimeService& service) {
     s.latency_p99 = c->latency.quantile_seconds(0.99);
     s.latency_max = c->latency.max_seconds();
   }
-  if (const KeListenerCounters* k = service.ke_counters()) {
+  if (const auto k = service.ke_counters()) {
     s.nts_ke = true;
     s.ke_ok = k->responses;
     s.ke_failed = k->handshakes_failed + k->no_agreement + k->error_records + k->aborted + k->timed_out +

@@ -26,13 +26,17 @@ constexpr std::size_t kMaxDiscard = 16 * 1024;
 
 std::string errno_text(int error) { return std::strerror(error); }
 
-Result<UniqueFd> open_listener(const SocketAddress& address) {
+Result<UniqueFd> open_listener(const SocketAddress& address, bool reuse_port) {
   auto fd = open_socket(address.family(), SOCK_STREAM);
   if (!fd) return fd;
   const int on = 1;
   // Restarting kairosd must not wait for old connections in TIME_WAIT to expire.
   if (setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
     return fail("SO_REUSEADDR on " + address.to_string() + ": " + errno_text(errno));
+  }
+  // One listener per worker on the same address; the kernel spreads new connections over them.
+  if (reuse_port && setsockopt(fd->get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    return fail("SO_REUSEPORT on " + address.to_string() + ": " + errno_text(errno));
   }
   // "[::]" means IPv6 only, so "0.0.0.0" can be listed beside it without a clash.
   if (address.family() == AF_INET6 && setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) {
@@ -47,7 +51,7 @@ Result<UniqueFd> open_listener(const SocketAddress& address) {
   return fd;
 }
 
-Result<std::vector<UniqueFd>> open_listeners(const std::vector<std::string>& listen) {
+Result<std::vector<UniqueFd>> open_listeners(const std::vector<std::string>& listen, bool reuse_port) {
   if (listen.empty()) return fail("NTS-KE server has no listen address");
   std::vector<UniqueFd> fds;
   for (const std::string& text : listen) {
@@ -56,7 +60,7 @@ Result<std::vector<UniqueFd>> open_listeners(const std::vector<std::string>& lis
     auto addresses = resolve(host_port->first, host_port->second, SOCK_STREAM);
     if (!addresses) return std::unexpected(addresses.error());
     for (const SocketAddress& address : *addresses) {
-      auto fd = open_listener(address);
+      auto fd = open_listener(address, reuse_port);
       if (!fd) return std::unexpected(fd.error());
       fds.push_back(std::move(*fd));
     }
@@ -72,13 +76,30 @@ std::int64_t monotonic_ns() {
 
 }  // namespace
 
+void KeListenerCounters::add(const KeListenerCounters& o) {
+  accepted += o.accepted;
+  over_limit += o.over_limit;
+  evicted += o.evicted;
+  rate_limited += o.rate_limited;
+  handshakes_ok += o.handshakes_ok;
+  handshakes_failed += o.handshakes_failed;
+  responses += o.responses;
+  no_agreement += o.no_agreement;
+  error_records += o.error_records;
+  aborted += o.aborted;
+  timed_out += o.timed_out;
+  accept_errors += o.accept_errors;
+  credential_loads += o.credential_loads;
+}
+
 std::chrono::nanoseconds eviction_age(double timeout_seconds) {
   const auto quarter = std::chrono::duration<double>(timeout_seconds / 4);
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::min(quarter, std::chrono::duration<double>(1.0)));
 }
 
 Result<std::unique_ptr<KeListener>> KeListener::create(const KeServerConfig& config, EventLoop& loop, KeyRing& ring,
-                                                       std::optional<std::uint16_t> announced_port) {
+                                                       std::optional<std::uint16_t> announced_port,
+                                                       KeListenerShare share) {
   KeServerOptions options{
       .aeads = config.aeads,
       .ntp_server = config.ntp_server,
@@ -92,23 +113,26 @@ Result<std::unique_ptr<KeListener>> KeListener::create(const KeServerConfig& con
   }
   auto ctx = make_tls_server_context(config.certificate, config.private_key);
   if (!ctx) return std::unexpected(ctx.error());
-  auto listeners = open_listeners(config.listen);
+  auto listeners = open_listeners(config.listen, share.reuse_port);
   if (!listeners) return std::unexpected(listeners.error());
   return std::make_unique<KeListener>(Private{}, config, loop, ring, std::move(options), std::move(*ctx),
-                                      std::move(*listeners));
+                                      std::move(*listeners), std::move(share));
 }
 
 KeListener::KeListener(Private, const KeServerConfig& config, EventLoop& loop, KeyRing& ring,
-                       KeServerOptions options, SslCtxPtr ctx, std::vector<UniqueFd> listeners)
+                       KeServerOptions options, SslCtxPtr ctx, std::vector<UniqueFd> listeners, KeListenerShare share)
     : config_(config),
       loop_(loop),
       ring_(ring),
       options_(std::move(options)),
       ctx_(std::move(ctx)),
       listeners_(std::move(listeners)),
+      rate_limiter_(std::move(share.rate_limiter)),
       timeout_(std::chrono::duration_cast<EventLoop::Clock::duration>(std::chrono::duration<double>(config.timeout))),
       eviction_age_(std::chrono::duration_cast<EventLoop::Clock::duration>(eviction_age(config.timeout))) {
-  if (config.rate_limit) rate_limiter_.emplace(make_rate_limiter(*config.rate_limit));
+  if (!rate_limiter_ && config.rate_limit) {
+    rate_limiter_ = std::make_shared<SharedRateLimiter>(make_rate_limiter(*config.rate_limit));
+  }
   watch_listeners();
 }
 
@@ -124,10 +148,15 @@ KeListener::~KeListener() {
 Result<void> KeListener::reload_credentials() {
   auto ctx = make_tls_server_context(config_.certificate, config_.private_key);
   if (!ctx) return std::unexpected(ctx.error());
+  use_credentials(std::move(*ctx));
+  return {};
+}
+
+void KeListener::use_credentials(SslCtxPtr ctx) {
   // Sessions in flight hold their own reference to the old context (SSL_new takes one), so it
   // lives until the last of them ends.
-  ctx_ = std::move(*ctx);
-  return {};
+  ctx_ = std::move(ctx);
+  ++counters_.credential_loads;
 }
 
 std::vector<SocketAddress> KeListener::local_addresses() const {

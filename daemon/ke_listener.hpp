@@ -12,11 +12,16 @@
 // Refusing newcomers alone would let a slowloris from a few addresses (connections trickling a
 // ClientHello until the deadline) lock every client out; evicting at any age would let a fast
 // flood of connections cut off every handshake before it ends.
+//
+// A listener serves one loop. kairosd runs one per NTS-KE worker thread (daemon/ke_workers.hpp):
+// then every worker binds the same addresses with SO_REUSEPORT and the workers' listeners share
+// one per-address rate limiter.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -54,6 +59,30 @@ struct KeListenerCounters {
   std::uint64_t aborted = 0;            // closed or broken after the handshake, before an answer
   std::uint64_t timed_out = 0;          // still unanswered at the deadline
   std::uint64_t accept_errors = 0;      // accept (or session setup) failures; running out of descriptors also pauses
+  std::uint64_t credential_loads = 0;   // certificates and keys taken into use after the first (SIGHUP)
+  void add(const KeListenerCounters& other);
+};
+
+// One per-address rate limit for several listeners (one per worker): a client's connections
+// reach any worker (SO_REUSEPORT hashes the source port too), so a table per worker would let it
+// through once per worker. The lock is held for one table lookup per accepted connection.
+class SharedRateLimiter {
+ public:
+  explicit SharedRateLimiter(RateLimiter limiter) : limiter_(std::move(limiter)) {}
+  RateDecision check(const RateKey& client, std::int64_t now_ns) {
+    std::lock_guard lock(mutex_);
+    return limiter_.check(client, now_ns);
+  }
+
+ private:
+  std::mutex mutex_;
+  RateLimiter limiter_;
+};
+
+// How a listener sits beside others (KeWorkers); the defaults are a listener on its own.
+struct KeListenerShare {
+  std::shared_ptr<SharedRateLimiter> rate_limiter;  // nullptr: its own, from config.rate_limit
+  bool reuse_port = false;  // SO_REUSEPORT: other listeners bind the same addresses
 };
 
 class KeListener {
@@ -67,10 +96,11 @@ class KeListener {
   // Negotiation record carries `announced_port` when set. loop and ring must outlive the
   // listener.
   static Result<std::unique_ptr<KeListener>> create(const KeServerConfig& config, EventLoop& loop, KeyRing& ring,
-                                                    std::optional<std::uint16_t> announced_port);
+                                                    std::optional<std::uint16_t> announced_port,
+                                                    KeListenerShare share = {});
 
   KeListener(Private, const KeServerConfig& config, EventLoop& loop, KeyRing& ring, KeServerOptions options,
-             SslCtxPtr ctx, std::vector<UniqueFd> listeners);
+             SslCtxPtr ctx, std::vector<UniqueFd> listeners, KeListenerShare share);
   KeListener(const KeListener&) = delete;
   KeListener& operator=(const KeListener&) = delete;
   ~KeListener();
@@ -79,6 +109,8 @@ class KeListener {
   // connections use them; connections in flight finish with the old ones. On failure the old
   // ones stay in use and the error says why.
   Result<void> reload_credentials();
+  // The same with a context loaded elsewhere (KeWorkers loads one per worker on the main thread).
+  void use_credentials(SslCtxPtr ctx);
 
   const KeListenerCounters& counters() const { return counters_; }
   std::size_t connection_count() const { return connections_.size(); }
@@ -121,7 +153,7 @@ class KeListener {
   KeServerOptions options_;
   SslCtxPtr ctx_;
   std::vector<UniqueFd> listeners_;
-  std::optional<RateLimiter> rate_limiter_;
+  std::shared_ptr<SharedRateLimiter> rate_limiter_;
   EventLoop::Clock::duration timeout_;
   EventLoop::Clock::duration eviction_age_;
   std::unordered_map<int, Connection> connections_;

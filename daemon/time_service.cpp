@@ -64,11 +64,13 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
   }
   if (config.ke_server) {
     const auto port = announced_ntp_port(config);
-    auto ke = KeListener::create(*config.ke_server, loop, service->keys_->ring(), port);
+    auto ke = KeWorkers::start(*config.ke_server, loop, service->keys_->ring(), port);
     if (!ke) return std::unexpected(ke.error());
     service->ke_ = std::move(*ke);
+    const std::size_t workers = service->ke_->worker_count();
     for (const SocketAddress& a : service->ke_->local_addresses()) {
-      spdlog::info("nts-ke: listening on {}{}{}", a.to_string(),
+      spdlog::info("nts-ke: listening on {} {}{}{}", a.to_string(),
+                   workers ? fmt::format("with {} workers", workers) : std::string("on the main loop"),
                    config.ke_server->ntp_server ? " announcing server " + *config.ke_server->ntp_server : "",
                    port ? fmt::format(" announcing port {}", *port) : "");
     }
@@ -94,6 +96,7 @@ void TimeService::schedule_rotation() {
       spdlog::error("cookie keys: {}", rotated.error().message);
     } else if (*rotated) {
       if (ntp_) ntp_->publish_key_ring(keys_->ring());
+      if (ke_) ke_->publish_key_ring(keys_->ring());
       spdlog::info("cookie keys rotated: epoch {}, key id {:08x}", keys_->ring().epoch(), keys_->ring().current().id());
     }
     schedule_rotation();
@@ -140,7 +143,7 @@ void TimeService::log_counters() const {
                  c.tx_hardware_used, c.tx_resyncs);
   }
   if (ke_) {
-    const KeListenerCounters& c = ke_->counters();
+    const KeListenerCounters c = ke_->counters();
     spdlog::info("nts-ke: {} accepted, {} handshakes ok, {} failed, {} answered with cookies, {} error records, "
                  "{} over the connection limit, {} evicted for a newcomer, {} rate-limited, {} timed out",
                  c.accepted, c.handshakes_ok, c.handshakes_failed, c.responses, c.error_records, c.over_limit,

@@ -9,7 +9,7 @@
 #include "daemon/config.hpp"
 #include "daemon/cookie_keys.hpp"
 #include "daemon/event_loop.hpp"
-#include "daemon/ke_listener.hpp"
+#include "daemon/ke_workers.hpp"
 #include "daemon/ntp_server.hpp"
 
 namespace kairos {
@@ -40,7 +40,7 @@ class TimeService {
   void reload();
   // Counters for status queries: nullopt / nullptr for a role not served.
   std::optional<NtpServerCounters> ntp_counters() const { return ntp_ ? std::optional(ntp_->counters()) : std::nullopt; }
-  const KeListenerCounters* ke_counters() const { return ke_ ? &ke_->counters() : nullptr; }
+  std::optional<KeListenerCounters> ke_counters() const { return ke_ ? std::optional(ke_->counters()) : std::nullopt; }
   // One log line per role with its counters.
   void log_counters() const;
 
@@ -53,7 +53,7 @@ class TimeService {
   EventLoop& loop_;
   std::optional<CookieKeys> keys_;
   std::unique_ptr<NtpServer> ntp_;
-  std::unique_ptr<KeListener> ke_;
+  std::unique_ptr<KeWorkers> ke_;
   EventLoop::TimerId rotation_timer_ = 0;
   EventLoop::TimerId clock_timer_ = 0;
   std::int8_t precision_ = measure_clock_precision();

@@ -66,6 +66,10 @@ class TlsSession {
   // evidence log names an NTS server by it (issue 25).
   std::string peer_certificate_sha256() const;
 
+  // The key exchange group agreed ("X25519", "prime256v1", …: OpenSSL's short names); "" before
+  // the handshake.
+  std::string key_exchange_group() const;
+
   // RFC 5705 keying material exporter (RFC 8446 §7.5), used for the NTS keys.
   Result<void> export_key(const std::string& label, ByteView context, std::span<std::uint8_t> out) const;
 

@@ -9,7 +9,10 @@
 #   - NTS-KE handshakes per server CPU-second, with an ECDSA P-256 and an RSA-2048 certificate.
 # Server CPU is utime + stime from /proc/PID/stat of the server process (all its threads) and its
 # children (chronyd's NTS-KE helper). Both servers get AEAD 15 (AES-SIV-CMAC-256), no rate limits,
-# one NTP thread and one NTS-KE process/thread.
+# one NTP thread and one NTS-KE process/thread. kairosd's NTS-KE rows are measured twice: with one
+# worker thread on SERVER_CPU and with two workers on KE2_CPUS (default: SERVER_CPU and
+# LOADGEN_CPU; on a 2-CPU machine the second worker competes with the load generator, so the
+# 2-worker rate per wall-second is a floor, not the scaling a free second core would give).
 #
 # Prints one table with kairosd / chronyd per row and writes it with every run to
 # BUILD/bench-server.json. A row the load generator could not saturate is marked as a lower bound.
@@ -35,6 +38,8 @@ SOCKETS=${SOCKETS:-64}
 AEAD=${AEAD:-15}
 KAIROSD=${KAIROSD:-auto}            # auto: skip kairosd if it does not serve; require; skip
 LOSS_LIMIT=1                        # percent
+KE2_CPUS=${KE2_CPUS:-$SERVER_CPU,$LOADGEN_CPU}
+KE_ONLY=${KE_ONLY:-0}               # 1: the NTS-KE rows only (the NTP rows show n/a)
 
 loadgen=$build/tools/loadgen/kairos-loadgen
 kairosd_bin=$build/daemon/kairosd
@@ -45,6 +50,7 @@ clk_tck=$(getconf CLK_TCK)
 # Ports (16000–16999): NTP and NTS-KE per instance.
 chronyd_ntp=16123 chronyd_ke=16460 chronyd_rsa_ntp=16124 chronyd_rsa_ke=16461
 kairosd_ntp=16223 kairosd_ke=16560 kairosd_rsa_ntp=16224 kairosd_rsa_ke=16561
+kairosd2_ntp=16225 kairosd2_ke=16562 kairosd2_rsa_ntp=16226 kairosd2_rsa_ke=16563  # 2 NTS-KE workers
 
 work=$(mktemp -d /tmp/kairos-bench-server.XXXXXX)
 chmod 0755 "$work"
@@ -66,8 +72,9 @@ log() { printf '%s\n' "$*" >&2; }
 # Children of PID (chronyd's NTS-KE helper), space separated.
 children_of() { pgrep -P "$1" 2>/dev/null | tr '\n' ' ' || true; }
 
+# DIR NTP_PORT KE_PORT [KE_WORKERS (1)] [CPUS (SERVER_CPU)]
 start_kairosd_bench() {
-  local dir=$1 ntp_port=$2 ke_port=$3
+  local dir=$1 ntp_port=$2 ke_port=$3 ke_workers=${4:-1} cpus=${5:-$SERVER_CPU}
   set_launcher
   mkdir -p "$dir/state"
   cat >"$dir/kairosd.toml" <<CONF
@@ -83,6 +90,7 @@ listen = ["127.0.0.1:$ke_port"]
 certificate = "$dir/fullchain.crt"
 private-key = "$dir/server.key"
 rate-limit = false
+workers = $ke_workers
 CONF
   [[ $RUN_USER == nobody ]] && chown -R nobody:nogroup "$dir"
   if ! "$kairosd_bin" --config "$dir/kairosd.toml" --check-config >"$dir/check.log" 2>&1; then
@@ -90,7 +98,7 @@ CONF
     KAIROSD_WHY="kairosd refuses the server configuration: $(head -n 3 "$dir/check.log" | tr '\n' ' ')"
     return 1
   fi
-  taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "$kairosd_bin" --config "$dir/kairosd.toml" --no-steer --foreground \
+  taskset -c "$cpus" "${LAUNCHER[@]}" "$kairosd_bin" --config "$dir/kairosd.toml" --no-steer --foreground \
     >"$dir/kairosd.log" 2>&1 &
   KAIROSD_PID=$!
   started+=("$KAIROSD_PID")
@@ -242,12 +250,13 @@ cpu_per_request() {
   fi
 }
 
-# NTS-KE handshakes per server CPU-second: NAME CERT PORT PIDS CA; sets KE_RATE and KE_NOTE.
+# NTS-KE handshakes per server CPU-second: NAME CERT PORT PIDS CA; sets KE_RATE, KE_WALL (handshakes
+# per second) and KE_NOTE.
 ke_run() {
   local name=$1 cert=$2 port=$3 pids=$4 ca=$5
   local before after out
   if ! server_alive "$name" "$pids"; then
-    KE_RATE= KE_NOTE="error: $name has exited"
+    KE_RATE= KE_WALL= KE_NOTE="error: $name has exited"
     return 0
   fi
   before=$(server_cpu $pids)
@@ -261,6 +270,7 @@ ke_run() {
     '. + {server_name: $name, phase: "nts-ke", certificate: $cert, server_cpu_seconds: ($after - $before)}' <<<"$out")
   echo "$out" >>"$runs"
   KE_RATE=$(jq -r 'if (.completed // 0) > 0 and .server_cpu_seconds > 0 then (.completed / .server_cpu_seconds | round) else null end' <<<"$out")
+  KE_WALL=$(jq -r '.rate // 0 | round' <<<"$out")
   KE_NOTE=
   if [[ $KE_RATE == null ]]; then
     KE_RATE=
@@ -284,9 +294,11 @@ chrony_version=${chrony_version:-chronyd}
 make_test_pki "$work/chronyd"
 make_test_pki_rsa "$work/chronyd-rsa"
 # kairosd gets the very same certificates.
-mkdir -p "$work/kairosd" "$work/kairosd-rsa"
+mkdir -p "$work/kairosd" "$work/kairosd-rsa" "$work/kairosd2" "$work/kairosd2-rsa"
 cp "$work/chronyd/"{ca.crt,fullchain.crt,server.key} "$work/kairosd/"
 cp "$work/chronyd-rsa/"{ca.crt,fullchain.crt,server.key} "$work/kairosd-rsa/"
+cp "$work/chronyd/"{ca.crt,fullchain.crt,server.key} "$work/kairosd2/"
+cp "$work/chronyd-rsa/"{ca.crt,fullchain.crt,server.key} "$work/kairosd2-rsa/"
 
 log "starting chronyd (ECDSA and RSA instances) on CPU $SERVER_CPU"
 CHRONYD_PID=
@@ -309,7 +321,7 @@ log "chronyd pids: $chronyd_pid (helper $(children_of "$chronyd_pid")), RSA inst
 
 kairosd_ok=false
 kairosd_why=
-kairosd_pid= kairosd_rsa_pid=
+kairosd_pid= kairosd_rsa_pid= kairosd2_pid= kairosd2_rsa_pid=
 if [[ $KAIROSD == skip ]]; then
   kairosd_why="skipped (KAIROSD=skip)"
 elif [[ ! -x $kairosd_bin ]]; then
@@ -321,7 +333,14 @@ else
     kairosd_pid=$KAIROSD_PID
     if start_kairosd_bench "$work/kairosd-rsa" "$kairosd_rsa_ntp" "$kairosd_rsa_ke"; then
       kairosd_rsa_pid=$KAIROSD_PID
-      kairosd_ok=true
+      log "starting kairosd with 2 NTS-KE workers (ECDSA and RSA instances) on CPUs $KE2_CPUS"
+      if start_kairosd_bench "$work/kairosd2" "$kairosd2_ntp" "$kairosd2_ke" 2 "$KE2_CPUS"; then
+        kairosd2_pid=$KAIROSD_PID
+        if start_kairosd_bench "$work/kairosd2-rsa" "$kairosd2_rsa_ntp" "$kairosd2_rsa_ke" 2 "$KE2_CPUS"; then
+          kairosd2_rsa_pid=$KAIROSD_PID
+          kairosd_ok=true
+        fi
+      fi
     fi
   fi
   $kairosd_ok || kairosd_why=$KAIROSD_WHY
@@ -336,12 +355,18 @@ $kairosd_ok && servers+=(kairosd)
 # ---- measurements ----------------------------------------------------------------------------
 
 # What the load generator can do at all: a rate far above any server, against chronyd.
-log "load generator ceiling (plain, 4M/s asked, against chronyd)"
-ceiling=$(ntp_run chronyd plain 4000000 "$RUN_SECONDS" ceiling)
-log "  $(describe "$ceiling")"
+ceiling='{}'
+ntp_modes=(plain nts)
+if [[ $KE_ONLY == 1 ]]; then
+  ntp_modes=()
+else
+  log "load generator ceiling (plain, 4M/s asked, against chronyd)"
+  ceiling=$(ntp_run chronyd plain 4000000 "$RUN_SECONDS" ceiling)
+  log "  $(describe "$ceiling")"
+fi
 
-declare -A max max_note cpu cpu_note ke ke_note
-for mode in plain nts; do
+declare -A max max_note cpu cpu_note ke ke_note ke_wall
+for mode in "${ntp_modes[@]}"; do
   for name in "${servers[@]}"; do
     log "max rate: $name $mode"
     if search_max "$name" "$mode"; then
@@ -358,7 +383,7 @@ done
 
 # One moderate rate per mode that every server sustained: half the smallest maximum.
 declare -A cpu_rate
-for mode in plain nts; do
+for mode in "${ntp_modes[@]}"; do
   lowest=
   for name in "${servers[@]}"; do
     m=${max[$name.$mode]}
@@ -379,14 +404,19 @@ for mode in plain nts; do
   done
 done
 
+ke_servers=("${servers[@]}")
+$kairosd_ok && ke_servers+=(kairosd2)
 for cert in ecdsa rsa; do
-  for name in "${servers[@]}"; do
+  for name in "${ke_servers[@]}"; do
     case $name.$cert in
       chronyd.ecdsa) ke_run chronyd "ECDSA P-256" "$chronyd_ke" "$chronyd_pid" "$work/chronyd/ca.crt" ;;
       chronyd.rsa) ke_run chronyd "RSA-2048" "$chronyd_rsa_ke" "$chronyd_rsa_pid" "$work/chronyd-rsa/ca.crt" ;;
       kairosd.ecdsa) ke_run kairosd "ECDSA P-256" "$kairosd_ke" "$kairosd_pid" "$work/kairosd/ca.crt" ;;
       kairosd.rsa) ke_run kairosd "RSA-2048" "$kairosd_rsa_ke" "$kairosd_rsa_pid" "$work/kairosd-rsa/ca.crt" ;;
+      kairosd2.ecdsa) ke_run "kairosd (2 workers)" "ECDSA P-256" "$kairosd2_ke" "$kairosd2_pid" "$work/kairosd2/ca.crt" ;;
+      kairosd2.rsa) ke_run "kairosd (2 workers)" "RSA-2048" "$kairosd2_rsa_ke" "$kairosd2_rsa_pid" "$work/kairosd2-rsa/ca.crt" ;;
     esac
+    ke_wall[$name.$cert]=$KE_WALL
     ke[$name.$cert]=$KE_RATE
     ke_note[$name.$cert]=$KE_NOTE
   done
@@ -408,18 +438,23 @@ row() {
 }
 for mode in plain nts; do
   label=$([[ $mode == plain ]] && echo "plain NTP" || echo "NTS")
-  row "$label: highest rate with < 1 % loss" "req/s" higher "${max[chronyd.$mode]}" "${max[kairosd.$mode]:-}" \
-    "${max_note[chronyd.$mode]}" "${max_note[kairosd.$mode]:-}"
+  row "$label: highest rate with < 1 % loss" "req/s" higher "${max[chronyd.$mode]:-}" "${max[kairosd.$mode]:-}" \
+    "${max_note[chronyd.$mode]:-}" "${max_note[kairosd.$mode]:-}"
 done
 for mode in plain nts; do
   label=$([[ $mode == plain ]] && echo "plain NTP" || echo "NTS")
-  row "$label: server CPU per request at ${cpu_rate[$mode]}/s" "µs" lower "${cpu[chronyd.$mode]}" \
-    "${cpu[kairosd.$mode]:-}" "${cpu_note[chronyd.$mode]}" "${cpu_note[kairosd.$mode]:-}"
+  row "$label: server CPU per request at ${cpu_rate[$mode]:-?}/s" "µs" lower "${cpu[chronyd.$mode]:-}" \
+    "${cpu[kairosd.$mode]:-}" "${cpu_note[chronyd.$mode]:-}" "${cpu_note[kairosd.$mode]:-}"
 done
 row "NTS-KE ECDSA P-256: handshakes per server CPU-second" "1/CPU-s" higher "${ke[chronyd.ecdsa]}" \
   "${ke[kairosd.ecdsa]:-}" "${ke_note[chronyd.ecdsa]}" "${ke_note[kairosd.ecdsa]:-}"
 row "NTS-KE RSA-2048: handshakes per server CPU-second" "1/CPU-s" higher "${ke[chronyd.rsa]}" \
   "${ke[kairosd.rsa]:-}" "${ke_note[chronyd.rsa]}" "${ke_note[kairosd.rsa]:-}"
+# The same with two kairosd workers (chronyd: its one NTS-KE helper, as above).
+row "NTS-KE ECDSA P-256, kairosd 2 workers: per server CPU-second" "1/CPU-s" higher "${ke[chronyd.ecdsa]}" \
+  "${ke[kairosd2.ecdsa]:-}" "${ke_note[chronyd.ecdsa]}" "${ke_note[kairosd2.ecdsa]:-}"
+row "NTS-KE RSA-2048, kairosd 2 workers: per server CPU-second" "1/CPU-s" higher "${ke[chronyd.rsa]}" \
+  "${ke[kairosd2.rsa]:-}" "${ke_note[chronyd.rsa]}" "${ke_note[kairosd2.rsa]:-}"
 
 jq -n --slurpfile rows "$rows" --slurpfile runs "$runs" --argjson ceiling "$ceiling" \
   --arg chrony "$chrony_version" --arg kairosd_status "$($kairosd_ok && echo ok || echo "unavailable: $kairosd_why")" \
@@ -449,7 +484,15 @@ jq -r '
 jq -r 'select(.chronyd_note != null or .kairosd_note != null) |
   "  note: \(.name): " + ([(if .chronyd_note then "chronyd: " + .chronyd_note else empty end),
                           (if .kairosd_note then "kairosd: " + .kairosd_note else empty end)] | join("; "))' "$rows"
-jq -r '"load generator ceiling: asked \(.target_rate|floor)/s plain, sent \(.achieved_rate|floor)/s, \(.served_rate|floor)/s answered by chronyd, generator CPU \(.client_cpu_utilization*100|round) %"' <<<"$ceiling"
+[[ $KE_ONLY == 1 ]] || jq -r '"load generator ceiling: asked \(.target_rate|floor)/s plain, sent \(.achieved_rate|floor)/s, \(.served_rate|floor)/s answered by chronyd, generator CPU \(.client_cpu_utilization*100|round) %"' <<<"$ceiling"
+if $kairosd_ok; then
+  for cert in ecdsa rsa; do
+    one=${ke_wall[kairosd.$cert]:-} two=${ke_wall[kairosd2.$cert]:-}
+    if [[ -n $one && -n $two && $one != 0 ]]; then
+      echo "kairosd NTS-KE $cert handshakes per second, 1 worker -> 2 workers (CPUs $KE2_CPUS, shared with the load generator): $one -> $two ($(awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2f", b / a }')x)"
+    fi
+  done
+fi
 echo "k/c = kairosd / chronyd; target is the issue's 2x per core (rates higher, CPU per request lower)."
 echo "JSON: $build/bench-server.json ($((SECONDS - t_start)) s)"
 # Speed never fails this script; a measurement that could not be made does.

@@ -182,6 +182,25 @@ TEST(Config, KeServerAloneMustNameItsNtpServers) {
   EXPECT_NE(config.error().message.find("needs 'ntp-server'"), std::string::npos) << config.error().message;
 }
 
+TEST(Config, KeServerWorkersDefaultToOnePerCpuAndAreBounded) {
+  const std::string head = "[server]\n[nts-ke-server]\ncertificate = \"c\"\nprivate-key = \"k\"\n";
+  auto defaults = parse_config(head, "k.toml");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_FALSE(defaults->ke_server->workers.has_value());  // one per CPU the process may use
+  auto two = parse_config(head + "workers = 2\n", "k.toml");
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_EQ(two->ke_server->workers, 2u);
+  auto loop = parse_config(head + "workers = 0\n", "k.toml");
+  ASSERT_TRUE(loop) << loop.error().message;
+  EXPECT_EQ(loop->ke_server->workers, 0u);
+  for (const char* bad : {"workers = -1\n", "workers = 257\n", "workers = \"all\"\n"}) {
+    auto refused = parse_config(head + bad, "k.toml");
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("k.toml:5:"), std::string::npos) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("'workers'"), std::string::npos) << refused.error().message;
+  }
+}
+
 TEST(Config, NtpOnlyFleetMemberTakesTheSeedInServer) {
   auto config = parse_config("[server]\nkey-seed = \"/etc/kairos/seed\"\nkey-rotation-interval = 3600\n", "k.toml");
   ASSERT_TRUE(config) << config.error().message;

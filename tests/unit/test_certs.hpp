@@ -17,12 +17,13 @@ enum class LeafKey { kEcdsaP256, kRsa2048 };
 
 class TestPki {
  public:
-  TestPki() {
+  // Two CAs trusted together need names of their own: a verifier finds the issuer by its name.
+  explicit TestPki(const char* ca_name = "kairos test CA") {
     char tmpl[] = "/tmp/kairos-pki.XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     ca_key_ = EVP_EC_gen("P-256");
-    ca_cert_ = make_cert(ca_key_, "kairos test CA", nullptr, nullptr, true, 0, 3600);
+    ca_cert_ = make_cert(ca_key_, ca_name, nullptr, nullptr, true, 0, 3600);
     write_cert(ca_cert_, path("ca.crt"));
   }
   ~TestPki() {

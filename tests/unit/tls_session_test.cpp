@@ -97,6 +97,35 @@ TEST_F(TlsSessionTest, PeerCertificateFingerprintIsOpensslsSha256) {
   EXPECT_EQ(client.peer_certificate_sha256(), expected);
 }
 
+// The server offers X25519 and P-256 only (the cheapest groups, and the ones every TLS 1.3 client
+// has, RFC 8446 §9.1): a client leading with a P-384 key share is asked for X25519 instead, and a
+// client with P-384 alone finds no group in common.
+TEST_F(TlsSessionTest, ServerAgreesOnX25519OrP256Only) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("localhost");
+  ASSERT_EQ(SSL_CTX_set1_groups_list(cctx.get(), "P-384:X25519:P-256"), 1);
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  auto ok = connect(client, server);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(server.key_exchange_group(), "X25519");
+  EXPECT_EQ(client.key_exchange_group(), "X25519");
+
+  auto p256 = client_ctx("localhost");
+  ASSERT_EQ(SSL_CTX_set1_groups_list(p256.get(), "P-384:P-256"), 1);
+  auto p256_client = TlsSession::client(p256.get(), "localhost").value();
+  auto p256_server = TlsSession::server(sctx.get()).value();
+  ok = connect(p256_client, p256_server);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(p256_server.key_exchange_group(), "prime256v1");
+
+  auto p384 = client_ctx("localhost");
+  ASSERT_EQ(SSL_CTX_set1_groups_list(p384.get(), "P-384"), 1);
+  auto p384_client = TlsSession::client(p384.get(), "localhost").value();
+  auto p384_server = TlsSession::server(sctx.get()).value();
+  EXPECT_FALSE(connect(p384_client, p384_server));
+}
+
 TEST_F(TlsSessionTest, IpAddressIsCheckedAgainstTheCertificate) {
   auto sctx = server_ctx();
   auto cctx = client_ctx("127.0.0.1");
