@@ -49,11 +49,27 @@ STEP_SECONDS=${STEP_SECONDS:-1}
 CPU_RATE=${CPU_RATE:-50000}
 CPU_SECONDS=${CPU_SECONDS:-4}
 LATENCY_SECONDS=${LATENCY_SECONDS:-3}
-SERVERS=${SERVERS:-"chronyd kairosd"}
+# KAIROSD_BEFORE=/path/to/another/kairosd adds it as a third server, "kairosd-before", in the
+# same rounds: before/after numbers for a change, from one run.
+KAIROSD_BEFORE=${KAIROSD_BEFORE:-}
+# kairosd drops requests that waited longer than [server] max-wait (default 5 ms) instead of
+# answering late; on a busy machine a server that waits for its CPU that long loses them, which
+# ntpperf counts as loss. MAX_WAIT sets it for the run (0: answer however late, as chronyd does);
+# the table shows the requests kairosd dropped late either way.
+MAX_WAIT=${MAX_WAIT:-}
+SERVERS=${SERVERS:-"chronyd kairosd${KAIROSD_BEFORE:+ kairosd-before}"}
 # ntpperf gives up on a rate when it falls 1/40 of its client cycle behind (25 ms): on a shared
 # machine that is a scheduling hiccup, not its limit, so by default it sends late requests late
 # (-l) and still counts them. ALLOW_LATE=0 for an idle machine.
 ALLOW_LATE=${ALLOW_LATE:-1}
+# Where the CPU goes: PROFILE is a command that takes `-p PID` and is stopped with SIGINT, run
+# over the CPU window of PROFILE_RUN on PROFILE_SERVER (its numbers are then perturbed), e.g.
+# PROFILE="perf record -g -o /tmp/kairosd.perf" or PROFILE="strace -c -f -o /tmp/kairosd.strace".
+PROFILE=${PROFILE:-}
+# SWEEPS=0: the CPU and latency runs only (no highest-rate searches), for a quick look.
+SWEEPS=${SWEEPS:-1}
+PROFILE_SERVER=${PROFILE_SERVER:-kairosd}
+PROFILE_RUN=${PROFILE_RUN:-cpu.basic}
 
 skip() { echo "ntpperf: skipped: $*"; exit 0; }
 log() { printf '%s\n' "$*" >&2; }
@@ -66,6 +82,7 @@ for tool in ip iptables taskset setpriv python3 curl; do
 done
 loadgen=$build/tools/loadgen/kairos-loadgen
 kairosd_bin=$build/daemon/kairosd
+declare -A kairosd_of=([kairosd]=$kairosd_bin [kairosd-before]=$KAIROSD_BEFORE)
 [[ -x $loadgen && -x $kairosd_bin ]] || { log "no $loadgen or $kairosd_bin: build first (make build)"; exit 1; }
 
 # ---- ntpperf, built outside the tree ----------------------------------------------------------
@@ -163,7 +180,7 @@ ntsprocesses 0
 ntsdumpdir $dir/state
 CONF
       ;;
-    kairosd)
+    kairosd*)
       cat >"$dir/kairosd.toml" <<CONF
 [daemon]
 state-dir = "$dir/state"
@@ -172,6 +189,7 @@ listen = ["$srv_ip:123"]
 workers = 1
 local-stratum = 1
 rate-limit = false
+${MAX_WAIT:+max-wait = $MAX_WAIT}
 [nts-ke-server]
 listen = ["127.0.0.1:$ke_port"]
 certificate = "$dir/fullchain.crt"
@@ -188,7 +206,7 @@ CONF
   case $name in
     chronyd) ip netns exec "$srv_ns" taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "$chronyd_bin" -U -x -d \
       -f "$dir/chronyd.conf" >"$dir/server.log" 2>&1 & ;;
-    kairosd) ip netns exec "$srv_ns" taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "$kairosd_bin" \
+    kairosd*) ip netns exec "$srv_ns" taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "${kairosd_of[$name]}" \
       --config "$dir/kairosd.toml" --no-steer --foreground >"$dir/server.log" 2>&1 & ;;
   esac
   server_pid=$!
@@ -304,7 +322,13 @@ cpu_run() {
   sleep 1
   read -r n0 u0 s0 < <(cpu_sample "$server_pid")
   t0=$(date +%s.%N)
-  sleep "$CPU_SECONDS"
+  if [[ -n $PROFILE && $name == "$PROFILE_SERVER" && $kind == "$PROFILE_RUN" ]]; then
+    # shellcheck disable=SC2086
+    timeout -s INT "$CPU_SECONDS" $PROFILE -p "$server_pid" >"$work/profile.log" 2>&1 || true
+    log "  profiled $name $kind with: $PROFILE"
+  else
+    sleep "$CPU_SECONDS"
+  fi
   read -r n1 u1 s1 < <(cpu_sample "$server_pid")
   t1=$(date +%s.%N)
   wait "$bg"
@@ -344,6 +368,16 @@ kairosd_latency() {
          END { print p50, p99, max, late }'
 }
 
+# Requests kairosd received and dropped late since it started: appends a "late" line for NAME ROUND.
+note_late() {
+  local name=$1 round=$2
+  in_srv curl -sf "http://127.0.0.1:$metrics_port/metrics" |
+    awk -v name="$name" -v round="$round" '
+      /^kairos_server_ntp_requests_total / { received = $2 }
+      /^kairos_server_ntp_late_dropped_total / { late = $2 }
+      END { printf "{\"server\": \"%s\", \"kind\": \"late\", \"round\": %d, \"steps\": [], \"received\": %d, \"late_dropped\": %d}\n", name, round, received, late }' >>"$runs" || true
+}
+
 nts_key() {
   in_srv "$loadgen" cookie --server "127.0.0.1:$ke_port" --ca "$work/pki/ca.crt" --aead 15
 }
@@ -361,39 +395,40 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for name in "${order[@]}"; do
     log "round $round: $name"
     start_server "$name" || { log "ntpperf: $name did not start"; exit 1; }
-    sweep "$name" basic "$round" -B
+    ((SWEEPS)) && sweep "$name" basic "$round" -B
     basic_max=$(python3 -c '
 import json, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
 rs = [r for r in rs if r["server"] == sys.argv[2] and r["round"] == int(sys.argv[3]) and r["kind"].startswith("basic")]
 print(max([s["rate"] for r in rs for s in r["steps"] if s["lost"] < 1 and s["invalid"] < 1], default=0))' \
       "$runs" "$name" "$round")
-    sweep "$name" interleaved "$round" -I
+    ((SWEEPS)) && sweep "$name" interleaved "$round" -I
     if key=$(nts_key 2>"$work/key.err"); then
-      sweep "$name" nts "$round" -B -S "$key"
+      ((SWEEPS)) && sweep "$name" nts "$round" -B -S "$key"
       cpu_run "$name" cpu.nts "$round" -B -S "$key"
     else
       log "  $name: NTS-KE for ntpperf's cookie failed: $(cat "$work/key.err")"
     fi
     cpu_run "$name" cpu.basic "$round" -B
-    if ((basic_max > 0)); then
-      latency_rate=$((basic_max * 8 / 10))
-      # A fresh server: kairosd's latency quantiles then hold this run only.
-      stop_server
-      start_server "$name" || { log "ntpperf: $name did not restart"; exit 1; }
-      run_ntpperf "$name" latency "$round" -B -r "$latency_rate" -t "$LATENCY_SECONDS"
-      if [[ $name == kairosd ]]; then
-        read -r p50 p99 max late_dropped < <(kairosd_latency)
-        python3 -c '
+    if [[ $name == kairosd* ]]; then note_late "$name" "$round"; fi
+    # No rate without loss at all (a busy machine): the latency run at the lowest rate instead.
+    latency_rate=$((basic_max * 8 / 10))
+    ((latency_rate >= MIN_RATE)) || latency_rate=$MIN_RATE
+    # A fresh server: kairosd's latency quantiles then hold this run only.
+    stop_server
+    start_server "$name" || { log "ntpperf: $name did not restart"; exit 1; }
+    run_ntpperf "$name" latency "$round" -B -r "$latency_rate" -t "$LATENCY_SECONDS"
+    if [[ $name == kairosd* ]]; then
+      read -r p50 p99 max late_dropped < <(kairosd_latency)
+      python3 -c '
 import json, sys
 r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 r["kairosd_metrics"] = {"p50_s": float(sys.argv[2]), "p99_s": float(sys.argv[3]), "max_s": float(sys.argv[4]),
-                        "late_dropped": float(sys.argv[5])}
+                      "late_dropped": float(sys.argv[5])}
 print(json.dumps(r))' "$runs" "${p50:-nan}" "${p99:-nan}" "${max:-nan}" "${late_dropped:-nan}" >"$work/lat.json"
-        sed -i '$d' "$runs"
-        cat "$work/lat.json" >>"$runs"
-        log "  kairosd RX→TX at $latency_rate/s: p50 ${p50:-?} s, p99 ${p99:-?} s, max ${max:-?} s, ${late_dropped:-?} dropped late"
-      fi
+      sed -i '$d' "$runs"
+      cat "$work/lat.json" >>"$runs"
+      log "  $name RX→TX at $latency_rate/s: p50 ${p50:-?} s, p99 ${p99:-?} s, max ${max:-?} s, ${late_dropped:-?} dropped late"
     fi
     stop_server
   done
@@ -408,7 +443,7 @@ import json, statistics, sys
 
 runs_path, json_path, rounds, elapsed, cpu_rate, chrony, cpu_model, kernel = sys.argv[1:9]
 runs = [json.loads(l) for l in open(runs_path)]
-servers = ["chronyd", "kairosd"]
+servers = ["chronyd", "kairosd"] + (["kairosd-before"] if any(r["server"] == "kairosd-before" for r in runs) else [])
 
 def good(s):
     return s["lost"] < 1 and s["invalid"] < 1
@@ -462,10 +497,12 @@ rows = []
 def row(label, unit, better, fn, servers_=servers, fmt="%.0f"):
     values = {name: per_round(name, fn) for name in servers_}
     med = {name: (statistics.median(v) if v else None) for name, v in values.items()}
-    c, k = med.get("chronyd"), med.get("kairosd")
+    c, k, b = med.get("chronyd"), med.get("kairosd"), med.get("kairosd-before")
     ratio = k / c if c and k is not None else None
     rows.append({"name": label, "unit": unit, "better": better, "rounds": values,
-                 "chronyd": c, "kairosd": k, "ratio": ratio, "format": fmt})
+                 "chronyd": c, "kairosd": k, "ratio": ratio, "format": fmt,
+                 **({"kairosd-before": b, "ratio_to_before": k / b if b and k is not None else None}
+                    if "kairosd-before" in servers else {})})
 
 row("plain NTP (basic, -B): highest rate with < 1 % loss", "req/s", "higher", max_rate("basic"))
 row("plain NTP (interleaved, -I): highest rate with < 1 % loss", "req/s", "higher", max_rate("interleaved"))
@@ -477,13 +514,21 @@ for kind, label in (("cpu.basic", "plain"), ("cpu.nts", "NTS")):
         lambda rs, kind=kind: (None if cpu(kind, "user_us")(rs) is None else cpu(kind, "user_us")(rs) + cpu(kind, "system_us")(rs)),
         fmt="%.2f")
 row("interleaved answers to basic requests (worst step)", "%", "lower", xleave_in_basic, fmt="%.2f")
-row("at 80 % of own highest basic rate: response time (ntpperf) mean", "µs", "lower",
+
+def late_share(rs):
+    for r in rs:
+        if r["kind"] == "late" and r["received"] > 0:
+            return 100.0 * r["late_dropped"] / r["received"]
+    return None
+row("kairosd: requests dropped late (max-wait), sweeps and CPU runs", "% of received", "lower", late_share,
+    servers_=[n for n in servers if n.startswith("kairosd")], fmt="%.2f")
+row("at 80 % of own highest basic rate (>= MIN_RATE): response time (ntpperf) mean", "µs", "lower",
     lambda rs: None if latency("response_mean_ns")(rs) is None else latency("response_mean_ns")(rs) / 1000, fmt="%.1f")
-row("at 80 % of own highest basic rate: response time (ntpperf) max", "µs", "lower",
+row("at 80 % of own highest basic rate (>= MIN_RATE): response time (ntpperf) max", "µs", "lower",
     lambda rs: None if latency("response_max_ns")(rs) is None else latency("response_max_ns")(rs) / 1000, fmt="%.1f")
 for q, field in (("p50", "p50_s"), ("p99", "p99_s"), ("max", "max_s")):
-    row(f"at 80 % of own highest basic rate: kairosd RX→TX {q} (metrics)", "µs", "lower", kairosd_metric(field),
-        servers_=["kairosd"], fmt="%.1f")
+    row(f"at 80 % of own highest basic rate (>= MIN_RATE): kairosd RX→TX {q} (metrics)", "µs", "lower", kairosd_metric(field),
+        servers_=[n for n in servers if n.startswith("kairosd")], fmt="%.1f")
 
 json.dump({"setup": {"tool": "ntpperf", "chronyd": chrony, "rounds": int(rounds), "cpu_rate": int(cpu_rate),
                      "host": {"cpu": cpu_model, "kernel": kernel}, "elapsed_seconds": int(elapsed),
@@ -496,12 +541,16 @@ def show(v, fmt):
 
 print()
 print(f"ntpperf benchmark: kairosd vs {chrony or 'chronyd'} — one server core, medians of {rounds} alternated rounds")
-print("%-68s %10s %10s %6s   %s" % ("", "chronyd", "kairosd", "k/c", "per round (chronyd | kairosd)"))
+before = "kairosd-before" in servers
+ratio = lambda v: "n/a" if v is None else "%.2f" % v
+print("%-68s %10s %10s %6s%s   %s" % ("", "chronyd", "kairosd", "k/c", " %10s %6s" % ("before", "k/b") if before else "",
+                                     "per round (" + " | ".join(servers) + ")"))
 for r in rows:
     per = " | ".join(",".join(r["format"] % v for v in r["rounds"].get(n, [])) or "-" for n in servers)
-    print("%-68s %10s %10s %6s   %s" % (f'{r["name"]} ({r["unit"]})', show(r["chronyd"], r["format"]),
-                                        show(r["kairosd"], r["format"]),
-                                        "n/a" if r["ratio"] is None else "%.2f" % r["ratio"], per))
-print("k/c = kairosd / chronyd. The machine may be shared: single runs are noisy, read the medians.")
+    extra = " %10s %6s" % (show(r["kairosd-before"], r["format"]), ratio(r["ratio_to_before"])) if before else ""
+    print("%-68s %10s %10s %6s%s   %s" % (f'{r["name"]} ({r["unit"]})', show(r["chronyd"], r["format"]),
+                                          show(r["kairosd"], r["format"]), ratio(r["ratio"]), extra, per))
+print("k/c = kairosd / chronyd" + ("; k/b = kairosd / kairosd-before (KAIROSD_BEFORE)" if before else "") +
+      ". The machine may be shared: single runs are noisy, read the medians.")
 print(f"JSON: {json_path} ({elapsed} s)")
 PY
