@@ -366,16 +366,29 @@ void NtpServer::Worker::take_tx_stamps(std::size_t socket, int sent) {
   State& st = *state_;
   if (st.pending.empty()) return;
   const int fd = sockets[socket].get();
-  const int reads = one_by_one ? sent : 4 * static_cast<int>(kBatch);
-  for (int i = 0; i < reads; ++i) {
-    auto stamp = read_tx_stamp(fd);
-    if (!stamp) continue;  // an ICMP error, not a stamp: skip it
-    if (!*stamp) return;
+  const auto take = [&](const TxStamp& stamp) {
     ++st.counters.tx_stamps;
-    const TransmitHandle handle = st.pending[socket].take((*stamp)->id);
-    if (handle && st.responder.note_transmit(handle, NtpTimestamp::from_timespec((*stamp)->stamp.time))) {
+    const TransmitHandle handle = st.pending[socket].take(stamp.id);
+    if (handle && st.responder.note_transmit(handle, NtpTimestamp::from_timespec(stamp.stamp.time))) {
       ++st.counters.tx_stamps_used;
     }
+  };
+  if (one_by_one) {
+    for (int i = 0; i < sent; ++i) {
+      auto stamp = read_tx_stamp(fd);
+      if (!stamp) continue;  // an ICMP error, not a stamp: skip it
+      if (!*stamp) return;
+      take(**stamp);
+    }
+    return;
+  }
+  // A batch of stamps per system call (a batch of answers left together); bounded like serve().
+  std::array<TxStamp, kBatch> stamps;
+  for (int round = 0; round < 4; ++round) {
+    auto got = read_tx_stamps(fd, stamps);
+    if (!got) return;
+    for (std::size_t i = 0; i < got->stamps; ++i) take(stamps[i]);
+    if (got->read < stamps.size()) return;  // the queue is empty
   }
 }
 
