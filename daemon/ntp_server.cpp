@@ -126,6 +126,19 @@ bool kernel_in_inserted_second() {
   return state == TIME_OOP || state == TIME_WAIT;
 }
 
+}  // namespace
+
+Result<void> set_dont_fragment(int fd, int family) {
+  if (family != AF_INET) return {};
+  const int probe = IP_PMTUDISC_PROBE;
+  if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe) != 0) {
+    return fail(std::string("IP_MTU_DISCOVER: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+namespace {
+
 Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps, int receive_buffer) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
   if (!fd) return fd;
@@ -136,6 +149,9 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_
   if (address.family() == AF_INET6 && setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     return fail(std::string("IPV6_V6ONLY: ") + std::strerror(errno));
   }
+  // Answers with DF and IP identifier 0: see set_dont_fragment(). A kernel that refuses only
+  // costs the identifier's hashing, so serve anyway.
+  (void)set_dont_fragment(fd->get(), address.family());
   // Sized for [server] max-wait: see receive_buffer_for().
   setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   // Without kernel stamps T2 is read in user space: worse, but still a server. Transmit stamps
