@@ -438,10 +438,10 @@ done
 
 python3 - "$runs" "$build/ntpperf.json" "$ROUNDS" "$((SECONDS - t_start))" "$CPU_RATE" \
   "$("$chronyd_bin" -v 2>/dev/null | head -n 1)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-  "$(uname -r)" <<'PY'
+  "$(uname -r)" "${MAX_WAIT:-default}" "$ALLOW_LATE" "$SWEEPS" <<'PY'
 import json, statistics, sys
 
-runs_path, json_path, rounds, elapsed, cpu_rate, chrony, cpu_model, kernel = sys.argv[1:9]
+runs_path, json_path, rounds, elapsed, cpu_rate, chrony, cpu_model, kernel, max_wait, allow_late, sweeps = sys.argv[1:12]
 runs = [json.loads(l) for l in open(runs_path)]
 servers = ["chronyd", "kairosd"] + (["kairosd-before"] if any(r["server"] == "kairosd-before" for r in runs) else [])
 
@@ -532,6 +532,7 @@ for q, field in (("p50", "p50_s"), ("p99", "p99_s"), ("max", "max_s")):
 
 json.dump({"setup": {"tool": "ntpperf", "chronyd": chrony, "rounds": int(rounds), "cpu_rate": int(cpu_rate),
                      "host": {"cpu": cpu_model, "kernel": kernel}, "elapsed_seconds": int(elapsed),
+                     "kairosd_max_wait": max_wait, "ntpperf_late_sends": allow_late == "1", "sweeps": sweeps == "1",
                      "note": "medians over alternated rounds on a possibly shared machine"},
            "rows": [{k: v for k, v in r.items() if k != "format"} for r in rows], "runs": runs},
           open(json_path, "w"), indent=1)
@@ -540,7 +541,8 @@ def show(v, fmt):
     return "n/a" if v is None else fmt % v
 
 print()
-print(f"ntpperf benchmark: kairosd vs {chrony or 'chronyd'} — one server core, medians of {rounds} alternated rounds")
+print(f"ntpperf benchmark: kairosd vs {chrony or 'chronyd'} — one server core, medians of {rounds} alternated rounds, "
+      f"kairosd max-wait {max_wait}")
 before = "kairosd-before" in servers
 ratio = lambda v: "n/a" if v is None else "%.2f" % v
 print("%-68s %10s %10s %6s%s   %s" % ("", "chronyd", "kairosd", "k/c", " %10s %6s" % ("before", "k/b") if before else "",
