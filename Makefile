@@ -9,7 +9,7 @@ CMAKE_GEN   := -G Ninja
 # line, and compiling takes a quarter less time than with full debug information.
 CMAKE_FAST  := -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
-.PHONY: all deps build test san-build test-asan test-tsan demo bench bench-server sim sim-clknetsim fuzz fuzz-long clean
+.PHONY: all deps build test san-build test-asan test-tsan demo bench bench-server bench-ntpperf sim sim-clknetsim fuzz fuzz-long clean
 
 all: build
 
@@ -57,6 +57,11 @@ bench: build
 # kairosd vs chronyd as servers on loopback, one CPU each side (numbers, never pass/fail).
 bench-server: build
 	@bash scripts/bench_server.sh $(BUILD)
+
+# The ntpperf part of bench-server alone (github.com/mlichvar/ntpperf, built outside the tree):
+# NTPPERF=/path/to/its/source, default /var/cache/kairos/ntpperf; needs root (namespaces).
+bench-ntpperf: build
+	@bash scripts/ntpperf.sh $(BUILD)
 
 # Every simulator scenario with both servos, against its targets and chronyd's numbers.
 sim: build

@@ -129,6 +129,19 @@ bool kernel_in_inserted_second() {
   return state == TIME_OOP || state == TIME_WAIT;
 }
 
+}  // namespace
+
+Result<void> set_dont_fragment(int fd, int family) {
+  if (family != AF_INET) return {};
+  const int probe = IP_PMTUDISC_PROBE;
+  if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe) != 0) {
+    return fail(std::string("IP_MTU_DISCOVER: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+namespace {
+
 Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_stamps, bool hardware,
                                     int receive_buffer) {
   auto fd = open_socket(address.family(), SOCK_DGRAM);
@@ -140,6 +153,9 @@ Result<UniqueFd> open_server_socket(const SocketAddress& address, bool transmit_
   if (address.family() == AF_INET6 && setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     return fail(std::string("IPV6_V6ONLY: ") + std::strerror(errno));
   }
+  // Answers with DF and IP identifier 0: see set_dont_fragment(). A kernel that refuses only
+  // costs the identifier's hashing, so serve anyway.
+  (void)set_dont_fragment(fd->get(), address.family());
   // Sized for [server] max-wait: see receive_buffer_for().
   setsockopt(fd->get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   // Without kernel stamps T2 is read in user space: worse, but still a server. Transmit stamps
@@ -388,21 +404,34 @@ void NtpServer::Worker::take_tx_stamps(std::size_t socket, int sent) {
   State& st = *state_;
   if (st.pending.empty()) return;
   const int fd = sockets[socket].get();
-  const int reads = one_by_one ? sent : 4 * static_cast<int>(kBatch);
-  for (int i = 0; i < reads; ++i) {
-    auto stamp = read_tx_stamp(fd);
-    if (!stamp) continue;  // an ICMP error, not a stamp: skip it
-    if (!*stamp) return;
+  const auto take = [&](const TxStamp& stamp) {
     ++st.counters.tx_stamps;
-    const TxStamp& tx = **stamp;
-    const std::uint32_t id = one_by_one ? st.pending[socket].last_id() : tx.id;
-    const auto taken = st.pending[socket].take(id, !tx.hardware);
-    if (!taken.handle) continue;
-    const auto best = server_transmit_stamp(tx, taken.ifindex, st.hardware);
+    // Portable mode (a simulator): its OPT_IDs count their own way; the stamp is the last datagram's.
+    const std::uint32_t id = one_by_one ? st.pending[socket].last_id() : stamp.id;
+    const auto taken = st.pending[socket].take(id, !stamp.hardware);
+    if (!taken.handle) return;
+    const auto best = server_transmit_stamp(stamp, taken.ifindex, st.hardware);
     if (best && st.responder.note_transmit(taken.handle, NtpTimestamp::from_timespec(best->time))) {
       ++st.counters.tx_stamps_used;
       if (best->source == StampSource::kHardware) ++st.counters.tx_hardware_used;
     }
+  };
+  if (one_by_one) {
+    for (int i = 0; i < sent; ++i) {
+      auto stamp = read_tx_stamp(fd);
+      if (!stamp) continue;  // an ICMP error, not a stamp: skip it
+      if (!*stamp) return;
+      take(**stamp);
+    }
+    return;
+  }
+  // A batch of stamps per system call (a batch of answers left together); bounded like serve().
+  std::array<TxStamp, kBatch> stamps;
+  for (int round = 0; round < 4; ++round) {
+    auto got = read_tx_stamps(fd, stamps);
+    if (!got) return;
+    for (std::size_t i = 0; i < got->stamps; ++i) take(stamps[i]);
+    if (got->read < stamps.size()) return;  // the queue is empty
   }
 }
 

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -172,6 +174,37 @@ Result<std::optional<TxStamp>> read_tx_stamp(int fd) {
   auto best = stamps.best();
   if (!stamps.tx_id || !best) return fail("error queue message is not a transmit timestamp");
   return std::optional<TxStamp>(TxStamp{*stamps.tx_id, *best, stamps.software, stamps.hardware});
+}
+
+Result<TxStampBatch> read_tx_stamps(int fd, std::span<TxStamp> out) {
+  const std::size_t want = std::min(out.size(), kTxStampBatch);
+  std::array<mmsghdr, kTxStampBatch> msgs{};
+  std::array<iovec, kTxStampBatch> iov{};
+  alignas(cmsghdr) std::uint8_t control[kTxStampBatch][kControlSize];
+  std::uint8_t payload[kTxStampBatch][64];  // OPT_TSONLY: normally empty
+  for (std::size_t i = 0; i < want; ++i) {
+    iov[i] = {payload[i], sizeof payload[i]};
+    msghdr& m = msgs[i].msg_hdr;
+    m.msg_iov = &iov[i];
+    m.msg_iovlen = 1;
+    m.msg_control = control[i];
+    m.msg_controllen = kControlSize;
+  }
+  TxStampBatch batch;
+  if (want == 0) return batch;
+  const int n = recvmmsg(fd, msgs.data(), static_cast<unsigned>(want), MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return batch;
+    return fail(std::string("recvmmsg (error queue): ") + std::strerror(errno));
+  }
+  batch.read = static_cast<std::size_t>(n);
+  for (std::size_t i = 0; i < batch.read; ++i) {
+    const ControlStamps stamps = parse_control_stamps({control[i], msgs[i].msg_hdr.msg_controllen});
+    const auto best = stamps.best();
+    if (!stamps.tx_id || !best) continue;  // an ICMP error, not a stamp
+    out[batch.stamps++] = TxStamp{*stamps.tx_id, *best, stamps.software, stamps.hardware};
+  }
+  return batch;
 }
 
 timespec realtime_now() {

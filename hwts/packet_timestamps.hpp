@@ -90,6 +90,19 @@ struct TxStamp {
 // stamps (ICMP errors) are returned as errors so the caller can count them.
 Result<std::optional<TxStamp>> read_tx_stamp(int fd);
 
+// Several messages from the error queue in one recvmmsg, for a server that sends its answers in
+// batches: one system call per batch of stamps instead of one per stamp plus one that finds the
+// queue empty (at 50k answers/s those reads were two thirds of kairosd's system calls).
+// `read` counts every message taken, so fewer than asked means the queue is now empty; the
+// transmit stamps among them fill the front of `out` (`stamps` of them), messages that are not
+// stamps (ICMP errors) are taken and skipped. At most kTxStampBatch per call.
+inline constexpr std::size_t kTxStampBatch = 64;
+struct TxStampBatch {
+  std::size_t read = 0;
+  std::size_t stamps = 0;
+};
+Result<TxStampBatch> read_tx_stamps(int fd, std::span<TxStamp> out);
+
 timespec realtime_now();
 NtpTimestamp realtime_ntp_now();
 

@@ -18,6 +18,9 @@
 # BUILD/bench-server.json. A row the load generator could not saturate is marked as a lower bound.
 # Numbers only: nothing here passes or fails on speed.
 #
+# Then scripts/ntpperf.sh (ntpperf between two network namespaces) when NTPPERF names its source
+# or /var/cache/kairos/ntpperf exists; a line says it was skipped otherwise.
+#
 # Usage: bench_server.sh BUILD     (environment: see the defaults below)
 set -euo pipefail
 
@@ -495,7 +498,19 @@ if $kairosd_ok; then
 fi
 echo "k/c = kairosd / chronyd; target is the issue's 2x per core (rates higher, CPU per request lower)."
 echo "JSON: $build/bench-server.json ($((SECONDS - t_start)) s)"
+# ntpperf (an independent benchmark, built from its public source) on its own setup: two network
+# namespaces instead of loopback. Its table follows this one; BUILD/ntpperf.json holds its runs.
+ntpperf_rc=0
+if [[ -n ${NTPPERF:-} || -d /var/cache/kairos/ntpperf ]]; then
+  stop_all() { local pid; for pid in "${started[@]}"; do stop_pid "$pid"; done; started=(); }
+  stop_all  # the servers above would share the CPUs with ntpperf's
+  NTPPERF=${NTPPERF:-/var/cache/kairos/ntpperf} SERVER_CPU=$SERVER_CPU CLIENT_CPU=$LOADGEN_CPU \
+    bash "$top/scripts/ntpperf.sh" "$build" || ntpperf_rc=$?
+else
+  echo "ntpperf: skipped: set NTPPERF=/path/to/ntpperf-source (github.com/mlichvar/ntpperf) to run it too"
+fi
 # Speed never fails this script; a measurement that could not be made does.
+((ntpperf_rc == 0)) || { echo "the ntpperf harness failed (exit $ntpperf_rc)" >&2; exit 1; }
 if jq -e -s 'any(.[]; ((.chronyd_note // "") + (.kairosd_note // "")) | test("error:"))' "$rows" >/dev/null; then
   echo "some measurements failed (see the notes above)" >&2
   exit 1

@@ -24,6 +24,9 @@ packages=(
   libgnutls30 libnettle8 libseccomp2 libcap2 libedit2
   # kairos-sim --plot draws with gnuplot (PNG without X).
   gnuplot-nox
+  # ntpperf (scripts/ntpperf.sh builds it from its public source, outside the tree): raw frames
+  # through libpcap, NTS through gnutls; its answers are dropped with iptables.
+  libpcap-dev libgnutls28-dev iptables
 )
 
 missing=()

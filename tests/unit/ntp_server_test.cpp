@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <thread>
@@ -425,6 +427,25 @@ TEST(NtpServer, ReceiveBufferIsSizedForMaxWait) {
   EXPECT_EQ(receive_buffer_for(0.005, 8 << 20), 4 << 20);                   // a host's larger default stays
   EXPECT_EQ(receive_buffer_for(0, kernel_default), 4 << 20);                // no bound: room for bursts
   EXPECT_EQ(receive_buffer_for(1.0, kernel_default), 4 << 20);              // and never more
+}
+
+// IPv4 answers leave with DF and no path MTU discovery; IPv6 has no such option to set.
+TEST(NtpServer, DontFragmentIsSetOnIpv4SocketsOnly) {
+  const int v4 = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(v4, 0);
+  int mode = -1;
+  socklen_t length = sizeof mode;
+  ASSERT_EQ(getsockopt(v4, IPPROTO_IP, IP_MTU_DISCOVER, &mode, &length), 0);
+  EXPECT_NE(mode, IP_PMTUDISC_PROBE);  // not the kernel's default: the call below makes it so
+  ASSERT_TRUE(set_dont_fragment(v4, AF_INET));
+  ASSERT_EQ(getsockopt(v4, IPPROTO_IP, IP_MTU_DISCOVER, &mode, &length), 0);
+  EXPECT_EQ(mode, IP_PMTUDISC_PROBE);
+  ::close(v4);
+  const int v6 = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  if (v6 >= 0) {
+    EXPECT_TRUE(set_dont_fragment(v6, AF_INET6));
+    ::close(v6);
+  }
 }
 
 }  // namespace

@@ -108,6 +108,57 @@ TEST(PacketTimestamps, LoopbackGivesKernelRxAndTxStampsMatchedById) {
   EXPECT_FALSE(empty->has_value());
 }
 
+// The server's way (daemon/ntp_server.cpp): the stamps of a batch of sends in one call, in send
+// order, and a short count once the queue is empty.
+TEST(PacketTimestamps, ReadTxStampsTakesABatchInOneCall) {
+  Fd server(socket(AF_INET, SOCK_DGRAM, 0));
+  Fd client(socket(AF_INET, SOCK_DGRAM, 0));
+  auto addr = loopback(0);
+  ASSERT_EQ(bind(server.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(server.fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ASSERT_TRUE(enable_timestamping(client.fd, false));
+  ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+  const timespec before = realtime_now();
+  constexpr std::uint32_t kSent = 5;
+  for (std::uint32_t i = 0; i < kSent; ++i) {
+    const std::uint8_t payload[48] = {static_cast<std::uint8_t>(i)};
+    ASSERT_EQ(send(client.fd, payload, sizeof payload, 0), 48);
+  }
+  ASSERT_TRUE(wait_readable(client.fd, 0));  // POLLERR
+  std::vector<TxStamp> out(8);
+  auto batch = read_tx_stamps(client.fd, out);
+  ASSERT_TRUE(batch) << batch.error().message;
+  // Loopback stamps each send within the send call: all five are queued already.
+  ASSERT_EQ(batch->read, kSent);
+  ASSERT_EQ(batch->stamps, kSent);
+  for (std::uint32_t i = 0; i < kSent; ++i) {
+    EXPECT_EQ(out[i].id, i);  // OPT_ID counts from 0 since timestamping was enabled
+    EXPECT_EQ(out[i].stamp.source, StampSource::kKernel);
+    EXPECT_GE(seconds_between(before, out[i].stamp.time), 0.0);
+    EXPECT_LT(seconds_between(before, out[i].stamp.time), 1.0);
+  }
+  auto empty = read_tx_stamps(client.fd, out);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->read, 0u);
+  EXPECT_EQ(empty->stamps, 0u);
+
+  // Never more than asked: the rest stays queued for the next call.
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    const std::uint8_t payload[48] = {};
+    ASSERT_EQ(send(client.fd, payload, sizeof payload, 0), 48);
+  }
+  auto two = read_tx_stamps(client.fd, std::span<TxStamp>(out).first(2));
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->stamps, 2u);
+  EXPECT_EQ(out[0].id, kSent);
+  auto rest = read_tx_stamps(client.fd, out);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->stamps, 1u);
+  EXPECT_EQ(out[0].id, kSent + 2);
+}
+
 TEST(PacketTimestamps, GarbageControlBufferYieldsNoStamps) {
   std::vector<std::uint8_t> control(64, 0xff);
   auto stamps = parse_control_stamps(control);

@@ -20,6 +20,7 @@
 #include "junk.hpp"
 #include "ke_load.hpp"
 #include "ntp_load.hpp"
+#include "ntpperf_key.hpp"
 #include "nts/nts_packet.hpp"
 #include "nts/ntp_responder.hpp"
 #include "request_set.hpp"
@@ -683,6 +684,18 @@ TEST(Hold, TrickleAndGarbageExcludeEachOther) {
   options.garbage = 1;
   EXPECT_FALSE(run_hold(options));
 }
+
+// ntpperf seals with what -S gives it: the C2S key (not S2C) and the first cookie, in hex.
+TEST(NtpperfKey, IsC2sKeyAndFirstCookieInHex) {
+  const KeClientResult ke = ke_result(0x1a, 2);  // C2S 0x1a…, S2C 0x1b…, cookies 0x40…, 0x41…
+  std::string expected;
+  for (int i = 0; i < 32; ++i) expected += "1A";
+  expected += ",";
+  for (int i = 0; i < 64; ++i) expected += "40";
+  EXPECT_EQ(ntpperf_nts_argument(ke), expected);
+}
+
+TEST(NtpperfKey, EmptyWithoutCookie) { EXPECT_EQ(ntpperf_nts_argument(ke_result(0x11, 0)), ""); }
 
 }  // namespace
 }  // namespace kairos

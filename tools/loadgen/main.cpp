@@ -15,6 +15,7 @@
 #include "hold_load.hpp"
 #include "ke_load.hpp"
 #include "ntp_load.hpp"
+#include "ntpperf_key.hpp"
 #include "request_set.hpp"
 
 namespace kairos {
@@ -52,6 +53,12 @@ struct KeCommand {
   double timeout = 5.0;
   std::vector<std::string> bind;
   bool json = false;
+};
+
+struct CookieCommand {
+  std::string server;
+  std::string ca;
+  std::vector<std::uint16_t> aeads{15};
 };
 
 struct HoldCommand {
@@ -246,6 +253,24 @@ int run_ke(const KeCommand& cmd) {
   return r.completed > 0 ? 0 : 1;
 }
 
+// One NTS-KE exchange; prints ntpperf's -S argument (C2S key and a cookie, in hex).
+int run_cookie(const CookieCommand& cmd) {
+  auto target = split_host_port(cmd.server, kNtsKeDefaultPort);
+  if (!target) return usage_error(target.error().message);
+  auto result = fetch_nts_ke(fetch_options(target->first, target->second, cmd.ca, cmd.aeads, 5.0));
+  if (!result) {
+    std::fprintf(stderr, "kairos-loadgen: NTS-KE with %s failed: %s\n", cmd.server.c_str(), result.error().message.c_str());
+    return 1;
+  }
+  const std::string argument = ntpperf_nts_argument(*result);
+  if (argument.empty()) {
+    std::fprintf(stderr, "kairos-loadgen: NTS-KE with %s gave no cookie\n", cmd.server.c_str());
+    return 1;
+  }
+  std::printf("%s\n", argument.c_str());
+  return 0;
+}
+
 // Each held connection is a descriptor here: the soft limit goes up to the hard one.
 void raise_descriptor_limit() {
   rlimit limit{};
@@ -349,6 +374,12 @@ int main(int argc, char** argv) {
   k->add_option("--bind", ke.bind, "Source addresses, used round-robin over the exchanges")->delimiter(',');
   k->add_flag("--json", ke.json, "Print a JSON object");
 
+  kairos::CookieCommand cookie;
+  auto* c = app.add_subcommand("cookie", "One NTS-KE exchange; prints C2SKEY,COOKIE in hex (ntpperf's -S)");
+  c->add_option("--server", cookie.server, "NTS-KE server HOST:PORT")->required();
+  c->add_option("--ca", cookie.ca, "CA certificate(s) trusted (PEM)")->required()->check(CLI::ExistingFile);
+  c->add_option("--aead", cookie.aeads, "AEAD algorithms to offer, in order (ntpperf knows 15 only)")->delimiter(',');
+
   kairos::HoldCommand hold;
   auto* h = app.add_subcommand("hold", "Connections held open against an NTS-KE server (connection flood, slowloris)");
   h->add_option("--server", hold.server, "NTS-KE server HOST:PORT")->required();
@@ -364,5 +395,6 @@ int main(int argc, char** argv) {
   if (n->parsed()) return kairos::run_ntp(ntp);
   if (k->parsed()) return kairos::run_ke(ke);
   if (h->parsed()) return kairos::run_hold_command(hold);
+  if (c->parsed()) return kairos::run_cookie(cookie);
   return 2;
 }
