@@ -123,7 +123,6 @@ struct ClockGraph::Refclock {
   std::optional<double> last_offset;
   std::optional<double> last_window;
   std::optional<double> last_time;  // elapsed() of the last reading used
-  std::optional<GuardState> logged_guard;
 };
 
 ClockGraph::ClockGraph(const DaemonConfig& config, EventLoop& loop, std::unique_ptr<ClockDevice> real_system,
@@ -353,6 +352,8 @@ std::size_t ClockGraph::register_source(const std::string& name, const SourceOpt
   source_loop_warned_.push_back(false);
   source_removed_.push_back(false);
   source_refclock_.push_back(refclock);
+  source_logged_guard_.push_back(std::nullopt);
+  source_labels_.push_back(name);
   for (auto& node : nodes_) {
     if (!node->ntp || !node->discipline) continue;
     node->source_index.push_back(node->discipline->add_source(options));
@@ -377,6 +378,7 @@ Result<void> ClockGraph::add_refclock(const RefclockConfig& config, PhcOpener op
                                               .require_agreement = config.require_agreement},
                                 true);
   source_strata_[ref->source] = 0;
+  source_labels_[ref->source] = "refclock " + config.name;
   source_refids_[ref->source] = 0x50484330;  // "PHC0", as chrony names a PHC refclock
   spdlog::info("refclock {}: {} ({}), read by cross-timestamps every {} s as a source of the system clock; never "
                "adjusted{}",
@@ -460,30 +462,29 @@ void ClockGraph::refclock_tick(Refclock& ref) {
 void ClockGraph::note_guards() {
   const Node& sys = system();
   if (!sys.discipline) return;
-  for (auto& ref : refclocks_) {
-    if (ref->source >= sys.source_index.size()) continue;
-    const SourceStatus s = sys.discipline->source_status(sys.source_index[ref->source]);
-    if (!s.has_sample || ref->logged_guard == s.guard) continue;
-    const std::optional<GuardState> before = ref->logged_guard;
-    ref->logged_guard = s.guard;
+  for (std::size_t i = 0; i < source_names_.size(); ++i) {
+    if (!source_options_[i].guarded || source_removed_[i] || i >= sys.source_index.size()) continue;
+    const SourceStatus s = sys.discipline->source_status(sys.source_index[i]);
+    if (!s.has_sample || source_logged_guard_[i] == s.guard) continue;
+    const std::optional<GuardState> before = source_logged_guard_[i];
+    source_logged_guard_[i] = s.guard;
     const double by = s.disagreement.value_or(0);
+    const std::string& who = source_labels_[i];
     switch (s.guard) {
       case GuardState::kDisagrees:
-        spdlog::error("refclock {}: disagrees with authenticated (NTS) time by {:+.9f} s: not selectable, the system "
+        spdlog::error("{}: disagrees with authenticated (NTS) time by {:+.9f} s: not selectable, the system "
                       "clock falls back to the NTS sources (alarm)",
-                      ref->config.name, by);
+                      who, by);
         break;
       case GuardState::kAgrees:
-        spdlog::info("refclock {}: {} authenticated (NTS) time ({:+.9f} s apart): selectable", ref->config.name,
+        spdlog::info("{}: {} authenticated (NTS) time ({:+.9f} s apart): selectable", who,
                      before == GuardState::kDisagrees ? "agrees again with" : "confirmed by", by);
         break;
       case GuardState::kUnconfirmed:
-        spdlog::warn("refclock {}: require-agreement, and no authenticated (NTS) time to confirm it yet: not used",
-                     ref->config.name);
+        spdlog::warn("{}: require-agreement, and no authenticated (NTS) time to confirm it yet: not used", who);
         break;
       case GuardState::kNoAuthority:
-        spdlog::info("refclock {}: no authenticated (NTS) time to check it against: used as without NTS",
-                     ref->config.name);
+        spdlog::info("{}: no authenticated (NTS) time to check it against: used as without NTS", who);
         break;
     }
   }
@@ -510,6 +511,52 @@ std::vector<RefclockStatus> ClockGraph::refclock_statuses() const {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::size_t ClockGraph::add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid) {
+  SourceOptions guarded = options;
+  guarded.name = name;
+  guarded.guarded = true;
+  // A source of the system clock alone (its stamps are the system clock's), as a refclock is.
+  const std::size_t source = register_source(name, guarded, true);
+  source_strata_[source] = 0;
+  source_refids_[source] = refid;
+  return source;
+}
+
+void ClockGraph::on_system_measurement(std::size_t source, Measurement m) {
+  if (source >= source_names_.size() || source_removed_[source]) return;
+  Node& sys = system();
+  if (!sys.ntp || !sys.discipline) {
+    ++unused_samples_;
+    if (!source_unused_warned_[source]) {
+      source_unused_warned_[source] = true;
+      spdlog::warn("{}: the system clock follows a PHC: its own sources are not used", source_names_[source]);
+    }
+    return;
+  }
+  const double now = elapsed();
+  // The model steers the corrected clock; the stamps read the real one.
+  m.offset -= sys.correction(m.time);
+  sys.discipline->on_measurement(sys.source_index[source], m, now);
+  sys.last_measurement = now;
+  rearm_timer(sys);
+  note_state(sys);
+  note_guards();
+}
+
+std::optional<SourceStatus> ClockGraph::system_source_status(std::size_t source) const {
+  const Node& sys = system();
+  if (source >= source_names_.size() || !sys.discipline || source >= sys.source_index.size()) return std::nullopt;
+  SourceStatus s = sys.discipline->source_status(sys.source_index[source]);
+  s.name = source_names_[source];
+  return s;
+}
+
+std::optional<int> ClockGraph::tai_utc_now() const {
+  const std::int64_t utc = realtime_now().tv_sec;
+  if (!leap_list_ || leap_list_->expired(utc)) return std::nullopt;
+  return leap_list_->tai_utc_at(utc);
 }
 
 void ClockGraph::remove_source(std::size_t source) {

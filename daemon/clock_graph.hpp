@@ -123,6 +123,18 @@ class ClockGraph {
   Result<void> add_refclock(const RefclockConfig& config, PhcOpener open);
   std::vector<RefclockStatus> refclock_statuses() const;
 
+  // A source of the system clock that measures it elsewhere (a [[ptp]] port, daemon/ptp_source):
+  // unauthenticated and precise, so NTS guards it (clock/agreement_guard.hpp); a primary
+  // reference with `refid` to our clients. Returns its index for on_system_measurement.
+  std::size_t add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid);
+  // A measurement of such a source against the system clock as the kernel keeps it (kernel
+  // stamps): the observe-only correction is applied here, as for NTP samples.
+  void on_system_measurement(std::size_t source, Measurement m);
+  // Its part in the system clock's selection (the NTS guard's verdict included).
+  std::optional<SourceStatus> system_source_status(std::size_t source) const;
+  // TAI - UTC now by the leap-seconds list; nullopt without one or past its expiry.
+  std::optional<int> tai_utc_now() const;
+
   // An NTP source (of every clock NTP disciplines); returns its index for on_sample.
   std::size_t add_source(const std::string& name);
   // The source is gone (SIGHUP without it): no clock counts it in selection any more and its
@@ -223,6 +235,8 @@ class ClockGraph {
   std::vector<bool> source_loop_warned_;
   std::vector<bool> source_removed_;
   std::vector<bool> source_refclock_;
+  std::vector<std::optional<GuardState>> source_logged_guard_;  // each guarded source's verdict, logged once
+  std::vector<std::string> source_labels_;  // how the logs name it ("refclock NAME", a PTP port's name)
   std::vector<std::unique_ptr<Refclock>> refclocks_;
   std::size_t unused_samples_ = 0;
   std::size_t loop_samples_ = 0;

@@ -1,5 +1,6 @@
 #include "daemon/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -497,6 +498,67 @@ void read_refclock(const toml::table& t, DaemonConfig& config, Problems& problem
   config.refclocks.push_back(std::move(ref));
 }
 
+void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
+  PtpConfig ptp;
+  ptp.line = t.source().begin.line;
+  reject_unknown_keys(t, {"name", "interface", "domain", "unicast-masters", "timescale", "max-error", "prefer",
+                          "require-agreement"},
+                      "[[ptp]]", problems);
+  if (auto v = get<std::string>(t, "interface", "a string (a NIC name)", problems)) {
+    if (v->empty() || v->size() > 15 || v->find_first_of("/ \t\n:") != std::string::npos) {
+      problems.add(t.get("interface"), "'interface' is a NIC name of 1 to 15 characters, like \"eth0\"");
+    } else {
+      ptp.interface = *v;
+    }
+  } else if (!t.get("interface")) {
+    problems.add(ptp.line, "[[ptp]] needs 'interface = \"eth0\"' (the NIC the PTP port runs on)");
+  }
+  if (auto v = read_int(t, "domain", 0, 255, problems)) ptp.domain = static_cast<int>(*v);
+  if (const toml::node* masters = t.get("unicast-masters")) {
+    const toml::array* list = masters->as_array();
+    if (!list) {
+      problems.add(masters, "'unicast-masters' must be an array of IPv4 addresses");
+    } else {
+      for (const toml::node& node : *list) {
+        auto text = node.value_exact<std::string>();
+        in_addr address{};
+        if (!text || inet_pton(AF_INET, text->c_str(), &address) != 1) {
+          problems.add(&node, "'unicast-masters' holds IPv4 addresses, like \"192.0.2.1\"");
+        } else {
+          ptp.unicast_masters.push_back(*text);
+        }
+      }
+    }
+  }
+  if (auto v = get<std::string>(t, "timescale", "a string", problems)) {
+    if (*v == "auto" || *v == "tai" || *v == "utc") {
+      ptp.timescale = *v;
+    } else {
+      problems.add(t.get("timescale"),
+                   "'timescale' is \"auto\" (the master's PTP timescale flag decides), \"tai\" or \"utc\"");
+    }
+  }
+  if (auto v = read_number(t, "max-error", 0, 1, problems)) ptp.max_error = *v;
+  if (auto v = get<bool>(t, "prefer", "true or false", problems)) ptp.prefer = *v;
+  if (auto v = get<bool>(t, "require-agreement", "true or false", problems)) ptp.require_agreement = *v;
+  if (auto v = get<std::string>(t, "name", "a string", problems)) {
+    if (v->empty()) {
+      problems.add(t.get("name"), "'name' must not be empty");
+    } else {
+      ptp.name = *v;
+    }
+  }
+  if (ptp.name.empty()) ptp.name = "ptp:" + ptp.interface;
+  for (const auto& other : config.ptp) {
+    if (other.name == ptp.name) problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' is configured twice (give each a 'name')");
+    if (other.interface == ptp.interface && other.domain == ptp.domain && !ptp.interface.empty()) {
+      problems.add(ptp.line, "[[ptp]] on " + ptp.interface + " in domain " + std::to_string(ptp.domain) +
+                                 " is configured twice: one port per NIC and domain (they would share ports 319/320)");
+    }
+  }
+  config.ptp.push_back(std::move(ptp));
+}
+
 // [clock.system]
 void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) {
   reject_unknown_keys(t, {"system"}, "[clock]", problems);
@@ -683,7 +745,7 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
 
   DaemonConfig config;
   reject_unknown_keys(root,
-                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "refclock", "clock",
+                      {"daemon", "logging", "source", "server", "nts-ke-server", "interface", "refclock", "ptp", "clock",
                        "control", "shm", "metrics", "evidence"},
                       "the top level", problems);
   read_section(root, "daemon", read_daemon, config, problems);
@@ -732,6 +794,19 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       for (const toml::node& node : *list) read_refclock(*node.as_table(), config, problems);
     }
   }
+  if (const toml::node* ports = root.get("ptp")) {
+    const toml::array* list = ports->as_array();
+    if (!list || !list->is_array_of_tables()) {
+      problems.add(ports, "PTP ports are written as [[ptp]] tables");
+    } else {
+      for (const toml::node& node : *list) read_ptp(*node.as_table(), config, problems);
+    }
+  }
+  if (config.system_clock.follow && !config.ptp.empty()) {
+    problems.add(config.ptp.front().line,
+                 "[[ptp]] is a source of the system clock, which follows a PHC ([clock.system] follow): use one or "
+                 "the other");
+  }
   if (config.system_clock.follow && !config.refclocks.empty()) {
     problems.add(config.refclocks.front().line,
                  "[[refclock]] is a source of the system clock, which follows a PHC ([clock.system] follow): use "
@@ -747,8 +822,8 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       for (const toml::node& node : *list) read_source(*node.as_table(), config, problems);
     }
   }
-  if (config.sources.empty() && config.refclocks.empty() && !config.server && problems.empty()) {
-    problems.add(std::size_t{0}, "nothing to do: no [[source]], no [[refclock]] and no [server] configured");
+  if (config.sources.empty() && config.refclocks.empty() && config.ptp.empty() && !config.server && problems.empty()) {
+    problems.add(std::size_t{0}, "nothing to do: no [[source]], no [[refclock]], no [[ptp]] and no [server] configured");
   }
   // Only NTS sources can confirm a reference (clock/agreement_guard.hpp).
   const bool any_nts = std::any_of(config.sources.begin(), config.sources.end(), [](const SourceConfig& c) { return c.nts; });
@@ -759,6 +834,18 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
     }
     for (const SourceConfig& c : config.sources) {
       if (source_name(c) == ref.name) problems.add(ref.line, "[[refclock]] '" + ref.name + "' has a [[source]]'s name");
+    }
+  }
+  for (const PtpConfig& ptp : config.ptp) {
+    if (ptp.require_agreement && !any_nts) {
+      problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' has require-agreement, but no [[source]] uses NTS: "
+                             "nothing could ever confirm it");
+    }
+    for (const SourceConfig& c : config.sources) {
+      if (source_name(c) == ptp.name) problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' has a [[source]]'s name");
+    }
+    for (const RefclockConfig& ref : config.refclocks) {
+      if (ref.name == ptp.name) problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' has a [[refclock]]'s name");
     }
   }
   if (config.ke_server && config.server) {

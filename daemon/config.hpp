@@ -129,6 +129,21 @@ struct RefclockConfig {
 };
 inline constexpr int kMaxRefclockPoll = 10;
 
+// [[ptp]]: a PTP port (IEEE 1588, slave only, E2E, UDPv4) on one NIC, a source of the system
+// clock with kernel software stamps. Like a refclock it is unauthenticated and precise: NTS
+// sources guard it (clock/agreement_guard.hpp).
+struct PtpConfig {
+  std::string name;                          // as shown; default "ptp:<interface>"
+  std::string interface;                     // the NIC (multicast is joined there)
+  int domain = 0;                            // domainNumber, 0..255
+  std::vector<std::string> unicast_masters;  // IPv4 addresses: unicast negotiation; empty: multicast
+  std::string timescale = "auto";            // "auto" (the master's PTP timescale flag), "tai", "utc"
+  double max_error = 1e-6;                   // s the master may be off by the operator's account
+  bool prefer = true;                        // while selectable it steers, NTP sources only vote
+  bool require_agreement = false;            // never used before the NTS sources have confirmed it once
+  std::size_t line = 0;
+};
+
 // [clock.system]: how the system clock is disciplined.
 struct SystemClockConfig {
   std::optional<std::string> follow;  // an [[interface]] whose PHC it follows; else NTP directly
@@ -200,6 +215,7 @@ struct DaemonConfig {
   std::optional<KeServerConfig> ke_server;
   std::vector<InterfaceConfig> interfaces;
   std::vector<RefclockConfig> refclocks;
+  std::vector<PtpConfig> ptp;
   SystemClockConfig system_clock;
   ControlConfig control;
   ShmConfig shm;

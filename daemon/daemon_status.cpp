@@ -1,5 +1,7 @@
 #include "daemon/daemon_status.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -108,6 +110,30 @@ json source_json(const SourceSnapshot& s) {
               {"counters", counters_json(s.counters)},
               {"guard", guard}};
   if (s.refclock) out["problem"] = s.problem.empty() ? json(nullptr) : json(s.problem);
+  if (s.ptp) {
+    const PtpSnapshot& p = *s.ptp;
+    out["address"] = s.address;
+    out["mode"] = "ptp";
+    out["ptp"] = json{{"interface", p.interface},
+                      {"domain", p.domain},
+                      {"port_state", p.port_state},
+                      {"master", p.master.empty() ? json(nullptr) : json(p.master)},
+                      {"grandmaster", p.grandmaster.empty() ? json(nullptr) : json(p.grandmaster)},
+                      {"steps_removed", p.steps_removed},
+                      {"clock_class", p.clock_class},
+                      {"timescale", p.timescale},
+                      {"utc_offset", p.utc_offset},
+                      {"foreign_masters", p.foreign_masters},
+                      {"measurements", p.port.measurements},
+                      {"announce_timeouts", p.port.announce_timeouts},
+                      {"master_changes", p.port.master_changes},
+                      {"malformed", p.port.malformed},
+                      {"lost_follow_ups", p.port.lost_follow_ups},
+                      {"lost_delay_resps", p.port.lost_delay_resps},
+                      {"no_utc_offset", p.source.no_utc_offset},
+                      {"utc_offset_mismatch", p.source.utc_offset_mismatch},
+                      {"daemon_stamps", p.source.daemon_stamps}};
+  }
   return out;
 }
 
@@ -202,6 +228,54 @@ void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refc
                               .rejected = r.source.guard_rejected,
                               .episodes = r.source.guard_episodes};
     }
+    status.sources.push_back(std::move(s));
+  }
+}
+
+std::string ptp_identity_text(const ClockIdentity& c) {
+  return fmt::format("{:02x}{:02x}{:02x}.{:02x}{:02x}.{:02x}{:02x}{:02x}", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
+}
+
+std::string ptp_identity_text(const PortIdentity& port) { return ptp_identity_text(port.clock) + "-" + std::to_string(port.port); }
+
+void add_ptp_sources(DaemonStatus& status, const std::vector<std::pair<const PtpSource*, SourceStatus>>& ports,
+                     double elapsed, std::chrono::steady_clock::time_point now) {
+  for (const auto& [source, model] : ports) {
+    const PtpPort& port = source->port();
+    SourceSnapshot s;
+    s.name = source->name();
+    s.selected = model.selected;
+    s.state = model.state;
+    PtpSnapshot p;
+    p.interface = source->options().interface;
+    p.domain = source->options().domain;
+    p.port_state = to_string(port.state());
+    p.foreign_masters = port.foreign_masters().size();
+    p.port = port.counters();
+    p.source = source->counters();
+    p.utc_offset = source->utc_offset_used();
+    if (const auto master = port.master()) {
+      s.address = master->address;
+      p.master = ptp_identity_text(master->port);
+      p.grandmaster = ptp_identity_text(master->grandmaster);
+      p.steps_removed = master->steps_removed;
+      p.clock_class = master->quality.clock_class;
+      p.timescale = master->ptp_timescale ? "PTP" : "ARB";
+    }
+    // Reachable while it follows a master that gives measurements.
+    s.reach = port.state() == PtpPortState::kSlave ? 0xff : 0;
+    s.counters.samples = source->counters().measurements;
+    if (const auto& last = source->last()) {
+      s.last = LastSample{.offset = last->offset, .delay = last->delay, .when = now, .stratum = 0, .reference = "PTP"};
+      s.last_age = std::max(0.0, elapsed - last->time);
+    }
+    if (model.guarded) {
+      s.guard = GuardSnapshot{.state = model.guard,
+                              .disagreement = model.disagreement,
+                              .rejected = model.guard_rejected,
+                              .episodes = model.guard_episodes};
+    }
+    s.ptp = std::move(p);
     status.sources.push_back(std::move(s));
   }
 }

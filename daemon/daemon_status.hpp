@@ -13,6 +13,7 @@
 #include "daemon/association.hpp"
 #include "daemon/clock_graph.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/ptp_source.hpp"
 
 namespace kairos {
 
@@ -25,6 +26,22 @@ struct GuardSnapshot {
   std::size_t rejected = 0;            // its samples refused while it disagreed
   std::size_t episodes = 0;            // times it began to disagree
   bool alarm() const { return state == GuardState::kDisagrees; }
+};
+
+// A [[ptp]] port (mode "ptp"): its state and the master it follows (nts/ptp_port.hpp).
+struct PtpSnapshot {
+  std::string interface;
+  int domain = 0;
+  std::string port_state;       // listening, uncalibrated, slave, faulty
+  std::string master;           // the master's port identity, "" without one
+  std::string grandmaster;      // its grandmaster's clock identity
+  int steps_removed = 0;
+  int clock_class = 0;
+  std::string timescale;        // the master's: "PTP" (TAI) or "ARB"
+  int utc_offset = 0;           // TAI - UTC taken off its time (0 for ARB)
+  std::size_t foreign_masters = 0;
+  PtpPortCounters port;
+  PtpSourceCounters source;
 };
 
 struct SourceSnapshot {
@@ -44,7 +61,8 @@ struct SourceSnapshot {
   bool refclock = false;
   std::string device;
   std::string problem;
-  std::optional<GuardSnapshot> guard;  // guarded sources only (refclocks)
+  std::optional<GuardSnapshot> guard;  // guarded sources only (refclocks, PTP ports)
+  std::optional<PtpSnapshot> ptp;      // [[ptp]] ports only
 };
 
 struct ServerSnapshot {
@@ -92,6 +110,13 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
 // The [[refclock]]s as sources, after the associations.
 void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refclocks,
                    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+// The [[ptp]] ports as sources, each with its part in the system clock's selection.
+// `elapsed`: the model's time axis now (ClockGraph::elapsed), which the measurements carry.
+void add_ptp_sources(DaemonStatus& status, const std::vector<std::pair<const PtpSource*, SourceStatus>>& ports,
+                     double elapsed, std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+// A clock or port identity as PTP tools print it: "001122.fffe.334455-1".
+std::string ptp_identity_text(const ClockIdentity& clock);
+std::string ptp_identity_text(const PortIdentity& port);
 // Whether any guarded source disagrees with the authenticated time now (the alarm to page on).
 bool guard_alarm(const DaemonStatus& status);
 

@@ -35,6 +35,7 @@
 #include "daemon/metrics_text.hpp"
 #include "daemon/nts_state_file.hpp"
 #include "daemon/privileges.hpp"
+#include "daemon/ptp_source.hpp"
 #include "daemon/realtime_watch.hpp"
 #include "daemon/reload.hpp"
 #include "daemon/resolver.hpp"
@@ -241,8 +242,9 @@ int main(int argc, char** argv) {
                      config_path.c_str(), ref.line, ref.name.c_str());
       }
     }
-    std::printf("%s: ok (%zu sources%s%s%s)\n", config_path.c_str(), config->sources.size(),
+    std::printf("%s: ok (%zu sources%s%s%s%s)\n", config_path.c_str(), config->sources.size(),
                 config->refclocks.empty() ? "" : fmt::format(", {} refclocks", config->refclocks.size()).c_str(),
+                config->ptp.empty() ? "" : fmt::format(", {} PTP ports", config->ptp.size()).c_str(),
                 config->server ? ", NTP server" : "", config->ke_server ? ", NTS-KE server" : "");
     return 0;
   }
@@ -450,11 +452,51 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<Resolver> resolver;    // started after the privilege drop; outlives the sources
   std::list<Association> associations;  // stable addresses: timers capture `this`
+  // [[ptp]]: PTP ports (daemon/ptp_source.hpp), each a guarded source of the system clock. Their
+  // sockets (ports 319 and 320) are opened here, before the privileges go; they start below.
+  std::vector<std::unique_ptr<PtpSource>> ptp_ports;
+  std::vector<std::size_t> ptp_graph_ids;
+  for (const PtpConfig& c : config->ptp) {
+    const std::size_t index = clocks.add_guarded_source(
+        c.name, SourceOptions{.name = c.name, .preferred = c.prefer, .require_agreement = c.require_agreement},
+        0x50545000);  // "PTP", as chrony's PTP refclocks are named
+    const double max_error = c.max_error;
+    auto opened = PtpSource::open(
+        *loop,
+        PtpSourceOptions{.name = c.name,
+                         .interface = c.interface,
+                         .domain = static_cast<std::uint8_t>(c.domain),
+                         .unicast_masters = c.unicast_masters,
+                         .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto)},
+        [&clocks] { return clocks.elapsed(); },
+        [&clocks, &publish_system, index, max_error](const PtpSource&, const Measurement& m) {
+          // What the master itself may be off by (its grandmaster, the path) on top of the exchange.
+          Measurement with = m;
+          with.root_dispersion += max_error;
+          clocks.on_system_measurement(index, with);
+          publish_system();
+        },
+        [&clocks] { return clocks.tai_utc_now(); });
+    if (!opened) {
+      spdlog::critical("{}", opened.error().message);
+      return 1;
+    }
+    ptp_graph_ids.push_back(index);
+    ptp_ports.push_back(std::move(*opened));
+  }
+  auto ptp_statuses = [&] {
+    std::vector<std::pair<const PtpSource*, SourceStatus>> out;
+    for (std::size_t i = 0; i < ptp_ports.size(); ++i) {
+      out.emplace_back(ptp_ports[i].get(), clocks.system_source_status(ptp_graph_ids[i]).value_or(SourceStatus{}));
+    }
+    return out;
+  };
   // The control socket is made before the privileges go: its directory is usually root's.
   // One snapshot of the daemon for the control socket and the metrics page alike.
   auto snapshot = [&] {
     DaemonStatus status = collect_status(clocks.system_status(), associations, service.get());
     add_refclocks(status, clocks.refclock_statuses());
+    add_ptp_sources(status, ptp_statuses(), clocks.elapsed());
     status.clocks = clocks.clock_statuses();
     status.leap = clocks.leap_status();
     if (tiers) {
@@ -518,6 +560,7 @@ int main(int argc, char** argv) {
     }
     resolver = std::move(*started);
   }
+  for (auto& port : ptp_ports) port->start();
   // Every source, at start and added by SIGHUP: its graph index in `graph_ids`, in the order of
   // `associations`; an NTS source takes its saved keys and cookies if any and saves new ones.
   std::vector<std::size_t> graph_ids;

@@ -119,6 +119,35 @@ void compare_refclocks(Differences& d, const std::vector<RefclockConfig>& before
   }
 }
 
+// PTP ports by `name`, as refclocks: made at start only (ports 319/320 are bound before the
+// privileges go).
+void compare_ptp(Differences& d, const std::vector<PtpConfig>& before, const std::vector<PtpConfig>& after) {
+  auto find = [](const std::vector<PtpConfig>& list, const std::string& name) -> const PtpConfig* {
+    for (const PtpConfig& p : list) {
+      if (p.name == name) return &p;
+    }
+    return nullptr;
+  };
+  for (const PtpConfig& a : before) {
+    const std::string section = "ptp." + a.name;
+    const PtpConfig* b = find(after, a.name);
+    if (!b) {
+      d.add(section);
+      continue;
+    }
+    d.compare(section + ".interface", a.interface, b->interface);
+    d.compare(section + ".domain", a.domain, b->domain);
+    d.compare(section + ".unicast-masters", a.unicast_masters, b->unicast_masters);
+    d.compare(section + ".timescale", a.timescale, b->timescale);
+    d.compare(section + ".max-error", a.max_error, b->max_error);
+    d.compare(section + ".prefer", a.prefer, b->prefer);
+    d.compare(section + ".require-agreement", a.require_agreement, b->require_agreement);
+  }
+  for (const PtpConfig& b : after) {
+    if (!find(before, b.name)) d.add("ptp." + b.name);
+  }
+}
+
 std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig& b) {
   Differences d;
   d.compare("daemon.steer", a.steer, b.steer);
@@ -130,6 +159,7 @@ std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig&
   compare_ke_server(d, a.ke_server, b.ke_server);
   compare_interfaces(d, a.interfaces, b.interfaces);
   compare_refclocks(d, a.refclocks, b.refclocks);
+  compare_ptp(d, a.ptp, b.ptp);
   d.compare("clock.system.follow", a.system_clock.follow, b.system_clock.follow);
   d.compare("clock.system.step", a.system_clock.step, b.system_clock.step);
   d.compare("clock.system.step-threshold", a.system_clock.step_threshold, b.system_clock.step_threshold);

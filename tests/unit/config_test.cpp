@@ -955,5 +955,52 @@ TEST(Config, FollowWithoutDisciplinePointsToRefclock) {
   EXPECT_NE(config.error().message.find("[[refclock]] interface = \"eth0\""), std::string::npos) << config.error().message;
 }
 
+TEST(Config, PtpPortIsReadWithItsDefaults) {
+  auto config = parse_config("[[source]]\naddress = \"nts.example\"\n[[ptp]]\ninterface = \"eth0\"\n"
+                             "[[ptp]]\ninterface = \"eth1\"\ndomain = 24\nunicast-masters = [\"192.0.2.1\", \"192.0.2.2\"]\n"
+                             "timescale = \"tai\"\nname = \"gm\"\nmax-error = 5e-6\nprefer = false\nrequire-agreement = true\n",
+                             "c");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->ptp.size(), 2u);
+  const PtpConfig& a = config->ptp[0];
+  EXPECT_EQ(a.interface, "eth0");
+  EXPECT_EQ(a.name, "ptp:eth0");
+  EXPECT_EQ(a.domain, 0);
+  EXPECT_TRUE(a.unicast_masters.empty());  // multicast, the default profile
+  EXPECT_EQ(a.timescale, "auto");
+  EXPECT_DOUBLE_EQ(a.max_error, 1e-6);
+  EXPECT_TRUE(a.prefer);
+  EXPECT_FALSE(a.require_agreement);
+  const PtpConfig& b = config->ptp[1];
+  EXPECT_EQ(b.name, "gm");
+  EXPECT_EQ(b.domain, 24);
+  EXPECT_EQ(b.unicast_masters, (std::vector<std::string>{"192.0.2.1", "192.0.2.2"}));
+  EXPECT_EQ(b.timescale, "tai");
+  EXPECT_DOUBLE_EQ(b.max_error, 5e-6);
+  EXPECT_FALSE(b.prefer);
+  EXPECT_TRUE(b.require_agreement);
+  // A PTP port alone is something to do.
+  EXPECT_TRUE(parse_config("[[ptp]]\ninterface = \"eth0\"\n", "c"));
+}
+
+TEST(Config, PtpProblemsNameTheirLine) {
+  auto expect_problem = [](const std::string& text, const std::string& what) {
+    auto config = parse_config(text, "p.toml");
+    ASSERT_FALSE(config) << text;
+    EXPECT_NE(config.error().message.find(what), std::string::npos) << config.error().message;
+  };
+  expect_problem("[[ptp]]\ndomain = 1\n", "p.toml:1: [[ptp]] needs 'interface");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ndomain = 256\n", "p.toml:3: 'domain'");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = [\"gm.example\"]\n", "p.toml:3: 'unicast-masters' holds IPv4");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = \"192.0.2.1\"\n", "p.toml:3: 'unicast-masters' must be an array");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntimescale = \"gps\"\n", "p.toml:3: 'timescale' is");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nmax-error = 2\n", "p.toml:3: 'max-error'");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"l2\"\n", "unknown key 'transport' in [[ptp]]");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\n[[ptp]]\ninterface = \"eth0\"\nname = \"other\"\n",
+                 "one port per NIC and domain");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nrequire-agreement = true\n", "nothing could ever confirm it");
+  expect_problem("ptp = 1\n", "PTP ports are written as [[ptp]] tables");
+}
+
 }  // namespace
 }  // namespace kairos

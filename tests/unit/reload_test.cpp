@@ -215,5 +215,14 @@ TEST(PlanReload, RefclockChangesNeedARestart) {
   EXPECT_THAT(plan_reload(parse(kTwoSources + gm), parse(kTwoSources + gm)).restart_needed, IsEmpty());
 }
 
+TEST(PlanReload, PtpPortChangesNeedARestart) {
+  const std::string port = "[[ptp]]\ninterface = \"eth0\"\n";
+  EXPECT_THAT(plan_reload(parse(kTwoSources), parse(kTwoSources + port)).restart_needed, ElementsAre("ptp.ptp:eth0"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources)).restart_needed, ElementsAre("ptp.ptp:eth0"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources + port + "domain = 4\n")).restart_needed,
+              ElementsAre("ptp.ptp:eth0.domain"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources + port)).restart_needed, IsEmpty());
+}
+
 }  // namespace
 }  // namespace kairos

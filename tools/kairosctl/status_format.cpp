@@ -167,6 +167,8 @@ std::string format_sources(const json& answer) {
     std::string nts = "plain";
     if (text(field(s, "mode")) == "refclock") {
       nts = "refclock";
+    } else if (text(field(s, "mode")) == "ptp") {
+      nts = "ptp " + text(field(field(s, "ptp"), "port_state"));
     } else if (text(field(s, "mode")) == "nts") {
       const bool keys = field(s, "has_keys").is_boolean() && field(s, "has_keys").get<bool>();
       nts = keys ? fmt::format("keys, {} cookies", count(field(s, "cookies"))) : "no keys";
@@ -205,6 +207,25 @@ std::string format_sources(const json& answer) {
       }
     }
     if (field(s, "problem").is_string()) notes += fmt::format("{}: {}\n", text(field(s, "name")), text(field(s, "problem")));
+    // A PTP port: the master it follows, as pmc would name it.
+    const json& ptp = field(s, "ptp");
+    if (ptp.is_object()) {
+      if (field(ptp, "master").is_string()) {
+        notes += fmt::format("{}: {} on {} domain {}: master {}, grandmaster {} (class {}, {} steps removed), {} "
+                             "timescale{}\n",
+                             text(field(s, "name")), text(field(ptp, "port_state")), text(field(ptp, "interface")),
+                             count(field(ptp, "domain")), text(field(ptp, "master")), text(field(ptp, "grandmaster")),
+                             count(field(ptp, "clock_class")), count(field(ptp, "steps_removed")),
+                             text(field(ptp, "timescale")),
+                             count(field(ptp, "utc_offset")) != 0
+                                 ? fmt::format(" (TAI - UTC {} s taken off)", count(field(ptp, "utc_offset")))
+                                 : std::string());
+      } else {
+        notes += fmt::format("{}: {} on {} domain {}: no master ({} foreign masters heard)\n", text(field(s, "name")),
+                             text(field(ptp, "port_state")), text(field(ptp, "interface")), count(field(ptp, "domain")),
+                             count(field(ptp, "foreign_masters")));
+      }
+    }
   }
   return table(rows) + notes +
          "S: * steers the clock, + selected (voted; a preferred source steers), - not selected, N noselect,\n"

@@ -1,0 +1,275 @@
+#include "daemon/ptp_source.hpp"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "hwts/ioctl_socket.hpp"
+#include "nts/ptp_sample.hpp"
+
+namespace kairos {
+namespace {
+
+PtpTimestamp to_ptp(const timespec& t) {
+  return PtpTimestamp{static_cast<std::uint64_t>(std::max<time_t>(t.tv_sec, 0)), static_cast<std::uint32_t>(t.tv_nsec)};
+}
+
+StampKind kind_of(StampSource source) {
+  switch (source) {
+    case StampSource::kHardware: return StampKind::kHardware;
+    case StampSource::kKernel: return StampKind::kKernel;
+    case StampSource::kDaemon: return StampKind::kDaemon;
+  }
+  return StampKind::kDaemon;
+}
+
+std::optional<SocketAddress> ipv4_address(const std::string& text, std::uint16_t port) {
+  SocketAddress out;
+  auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
+  if (inet_pton(AF_INET, text.c_str(), &sin->sin_addr) != 1) return std::nullopt;
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(port);
+  out.length = sizeof(sockaddr_in);
+  return out;
+}
+
+// The address without its port: the port keeps a master's address as text, and replies to it on
+// whichever of the two ports the message needs.
+std::string host_of(const SocketAddress& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address.get())->sin_addr, text, sizeof text);
+  } else if (address.family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address.get())->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<PtpTimescale> parse_ptp_timescale(const std::string& text) {
+  if (text == "auto") return PtpTimescale::kAuto;
+  if (text == "tai") return PtpTimescale::kTai;
+  if (text == "utc") return PtpTimescale::kUtc;
+  return fail("timescale must be \"auto\", \"tai\" or \"utc\", not \"" + text + "\"");
+}
+
+const char* to_string(PtpTimescale timescale) {
+  switch (timescale) {
+    case PtpTimescale::kAuto: return "auto";
+    case PtpTimescale::kTai: return "tai";
+    case PtpTimescale::kUtc: return "utc";
+  }
+  return "?";
+}
+
+PortIdentity ptp_identity_for(const std::string& interface) {
+  PortIdentity identity;
+  identity.port = 1;
+  std::array<std::uint8_t, 6> mac{};
+  if (!interface.empty()) {
+    const int fd = open_ioctl_socket();
+    if (fd >= 0) {
+      ifreq request{};
+      std::strncpy(request.ifr_name, interface.c_str(), IFNAMSIZ - 1);
+      if (ioctl(fd, SIOCGIFHWADDR, &request) == 0) std::memcpy(mac.data(), request.ifr_hwaddr.sa_data, mac.size());
+      close(fd);
+    }
+  }
+  if (std::all_of(mac.begin(), mac.end(), [](std::uint8_t b) { return b == 0; })) {
+    std::random_device random;
+    for (auto& b : identity.clock) b = static_cast<std::uint8_t>(random());
+    return identity;
+  }
+  identity.clock = {mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
+  return identity;
+}
+
+Result<std::unique_ptr<PtpSource>> PtpSource::open(EventLoop& loop, PtpSourceOptions options, std::function<double()> now,
+                                                   MeasurementCallback on_measurement, TaiOffset tai_offset) {
+  if (options.name.empty()) options.name = "ptp:" + (options.interface.empty() ? std::string("any") : options.interface);
+  PtpSocketOptions socket_options;
+  socket_options.interface = options.interface;
+  socket_options.event_port = options.event_port;
+  socket_options.general_port = options.general_port;
+  socket_options.multicast = options.unicast_masters.empty();
+  socket_options.loop = options.loop;
+  auto socket = PtpSocket::open(socket_options);
+  if (!socket) return fail(options.name + ": " + socket.error().message);
+  for (const auto& master : options.unicast_masters) {
+    if (!ipv4_address(master, 0)) return fail(options.name + ": unicast master \"" + master + "\" is not an IPv4 address");
+  }
+  const PortIdentity identity = ptp_identity_for(options.interface);
+  return std::unique_ptr<PtpSource>(new PtpSource(loop, std::move(options), std::move(*socket), identity, std::move(now),
+                                                  std::move(on_measurement), std::move(tai_offset)));
+}
+
+PtpSource::PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket, PortIdentity identity,
+                     std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset)
+    : loop_(loop),
+      options_(std::move(options)),
+      socket_(std::move(socket)),
+      port_([&] {
+        PtpPortConfig config;
+        config.identity = identity;
+        config.domain = options_.domain;
+        config.unicast_masters = options_.unicast_masters;
+        config.random_seed = std::random_device{}();
+        return config;
+      }()),
+      now_(std::move(now)),
+      on_measurement_(std::move(on_measurement)),
+      tai_offset_(std::move(tai_offset)) {}
+
+PtpSource::~PtpSource() {
+  loop_.unwatch(socket_.fd(PtpChannel::kEvent));
+  loop_.unwatch(socket_.fd(PtpChannel::kGeneral));
+  for (auto& timer : timers_) {
+    if (timer) loop_.cancel_timer(*timer);
+  }
+}
+
+void PtpSource::start() {
+  loop_.watch(socket_.fd(PtpChannel::kEvent), POLLIN, [this](short) { readable(PtpChannel::kEvent); });
+  loop_.watch(socket_.fd(PtpChannel::kGeneral), POLLIN, [this](short) { readable(PtpChannel::kGeneral); });
+  execute(port_.start(now_()));
+}
+
+void PtpSource::readable(PtpChannel channel) {
+  std::array<std::uint8_t, 1500> buffer{};
+  for (int i = 0; i < 64; ++i) {  // bounded: one flooding master cannot hold the loop
+    auto datagram = socket_.receive(channel, buffer);
+    if (!datagram) {
+      ++counters_.io_errors;
+      spdlog::debug("{}: {}", options_.name, datagram.error().message);
+      return;
+    }
+    if (!*datagram) return;
+    const PtpDatagram& d = **datagram;
+    std::optional<PtpTimestamp> rx;
+    if (channel == PtpChannel::kEvent) {
+      // Only the system clock's stamps are used: kernel ones, else the time read now.
+      PacketStamp stamp{realtime_now(), StampSource::kDaemon};
+      if (d.stamps.software) {
+        stamp = {*d.stamps.software, StampSource::kKernel};
+      } else {
+        ++counters_.daemon_stamps;
+      }
+      rx = to_ptp(stamp.time);
+      if (d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync)) {
+        rx_kind_ = kind_of(stamp.source);
+      }
+    }
+    execute(port_.on_message(ByteView(buffer.data(), d.length), rx, host_of(d.from), now_()));
+  }
+}
+
+void PtpSource::execute(PtpActions actions) {
+  for (auto& action : actions) {
+    if (auto* s = std::get_if<PtpSend>(&action)) {
+      send(*s);
+    } else if (auto* t = std::get_if<PtpArmTimer>(&action)) {
+      arm(*t);
+    } else if (auto* m = std::get_if<PtpMeasurement>(&action)) {
+      measured(*m);
+    } else if (auto* c = std::get_if<PtpStateChange>(&action)) {
+      spdlog::info("{}: {} -> {} ({})", options_.name, to_string(c->from), to_string(c->to), c->reason);
+    }
+  }
+}
+
+void PtpSource::send(const PtpSend& message) {
+  const PtpChannel channel = message.event ? PtpChannel::kEvent : PtpChannel::kGeneral;
+  SocketAddress to = socket_.multicast_destination(channel);
+  if (!message.address.empty()) {
+    // A master listens on the standard ports (ours, unless a test moved them).
+    auto address = ipv4_address(message.address, socket_.port(channel));
+    if (!address) {
+      ++counters_.io_errors;
+      return;
+    }
+    to = *address;
+  }
+  const timespec before = realtime_now();
+  auto id = socket_.send(channel, message.bytes, to);
+  if (!id) {
+    ++counters_.io_errors;
+    spdlog::debug("{}: {}", options_.name, id.error().message);
+    return;
+  }
+  if (!message.event) return;
+  // The kernel queues a software TX stamp during the send itself: take it now (an interposing
+  // simulator stamps the error queue when it is read, so later would be wrong there).
+  const TxStamps tx = socket_.take_tx_stamps(*id);
+  PacketStamp stamp{before, StampSource::kDaemon};
+  if (tx.software) {
+    stamp = {*tx.software, StampSource::kKernel};
+  } else {
+    ++counters_.daemon_stamps;
+  }
+  tx_kind_ = kind_of(stamp.source);
+  execute(port_.on_tx_timestamp(message.sequence_id, to_ptp(stamp.time), now_()));
+}
+
+void PtpSource::arm(const PtpArmTimer& timer) {
+  auto& slot = timers_[static_cast<std::size_t>(timer.timer)];
+  if (slot) loop_.cancel_timer(*slot);
+  slot.reset();
+  if (!timer.at) return;
+  const double after = std::max(0.0, *timer.at - now_());
+  const PtpTimer kind = timer.timer;
+  const double at = *timer.at;
+  slot = loop_.add_timer(std::chrono::ceil<EventLoop::Clock::duration>(std::chrono::duration<double>(after)),
+                         [this, kind, at] {
+                           timers_[static_cast<std::size_t>(kind)].reset();
+                           // Fired for its deadline: the port must see it reached.
+                           execute(port_.on_timer(kind, std::max(now_(), at)));
+                         });
+}
+
+std::optional<int> PtpSource::utc_offset(const PtpMasterInfo& master) {
+  if (options_.timescale == PtpTimescale::kUtc) return 0;
+  if (options_.timescale == PtpTimescale::kAuto && !master.ptp_timescale) return 0;
+  const std::optional<int> list = tai_offset_ ? tai_offset_() : std::nullopt;
+  if (master.current_utc_offset_valid) {
+    if (list && *list != master.current_utc_offset) {
+      // The list is IERS's, checked by its hash; a grandmaster's setting is an operator's.
+      ++counters_.utc_offset_mismatch;
+      if (!warned_mismatch_) {
+        spdlog::warn("{}: the master announces TAI - UTC = {} s, the leap-seconds list says {} s: using the list",
+                     options_.name, master.current_utc_offset, *list);
+        warned_mismatch_ = true;
+      }
+      return list;
+    }
+    return master.current_utc_offset;
+  }
+  if (list) return list;
+  ++counters_.no_utc_offset;
+  if (!warned_no_offset_) {
+    spdlog::warn("{}: the master keeps TAI and neither it nor a leap-seconds list gives TAI - UTC: not used",
+                 options_.name);
+    warned_no_offset_ = true;
+  }
+  return std::nullopt;
+}
+
+void PtpSource::measured(const PtpMeasurement& measurement) {
+  const std::optional<int> offset = utc_offset(measurement.master);
+  if (!offset) return;
+  Measurement m = to_measurement(measurement, stamp_precision(tx_kind_, rx_kind_));
+  m.offset -= *offset;
+  utc_offset_used_ = *offset;
+  last_ = m;
+  ++counters_.measurements;
+  if (on_measurement_) on_measurement_(*this, m);
+}
+
+}  // namespace kairos
