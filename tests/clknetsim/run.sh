@@ -6,7 +6,7 @@
 #   CLKNETSIM=/path/to/clknetsim tests/clknetsim/run.sh [--seeds N] [--duration S] [--build DIR]
 #       [--keep] [--check] [SCENARIO...]
 #
-# Scenarios: lan wan wan-adaptive nts server hw-follow hw-direct server-hw (default: all); seeds 1..N (default 5); S
+# Scenarios: lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast (default: all); seeds 1..N (default 5); S
 # simulated seconds (default 14400); statistics after 1800 s. Prints one Markdown table per
 # scenario and comparison. Exit status: 0 when every simulation ran (whatever its numbers), 1 when
 # one could not run, 77 when

@@ -287,4 +287,55 @@ scenario_expected_to_fail() {
   return 1
 }
 
-ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw)
+# PTP (issue 23): node 1 Debian's ptp4l as the grandmaster (software stamps, its clock perfect);
+# node 2 kairosd's [[ptp]] port and node 3 ptp4l -s (slave only, software stamps, steering the
+# system clock with its PI servo), both on eth0 with the lan's delays; Sync every 2^LOG_SYNC s,
+# Delay_Req every second.
+ptp4l_conf() {
+  local n=$1 log_sync=$2
+  shift 2
+  {
+    echo "[global]"
+    echo "logSyncInterval $log_sync"
+    echo "logMinDelayReqInterval 0"
+    echo "uds_address $CNS_DIR/ptp4l.$n.sock"
+    printf '%s\n' "$@"
+  } >"$CNS_DIR/ptp4l.$n.conf"
+}
+
+sim_ptp4l() {
+  local n=$1
+  shift
+  cns_node "$n" "ptp4l.$n.log" "$@" "$PTP4L" -S -4 -i eth0 -m -f "$CNS_DIR/ptp4l.$n.conf"
+}
+
+ptp_scenario() {
+  local dir=$1 log_sync=$2 title=$3
+  local cache=${KAIROS_CACHE:-/var/cache/kairos}/linuxptp
+  fetch_linuxptp "$cache" || return 1
+  PTP4L=$cache/root/usr/sbin/ptp4l
+  CNS_COLUMNS=1
+  CNS_COMPARE=("client|node 2 kairosd and node 3 ptp4l, PTP slaves of node 1's ptp4l, software stamps, $title|kairosd|2|$dir/tracking.2.log|ptp4l|3")
+  client_clock 2 3
+  cns_link "$LAN_DELAY" 1 2 3
+  ptp4l_conf 1 "$log_sync" "priority1 1"
+  kairos_conf 2 '[[ptp]]' 'interface = "eth0"'
+  ptp4l_conf 3 "$log_sync" "slaveOnly 1"
+  sim_ptp4l 1
+  sim_kairosd 2
+  sim_ptp4l 3
+}
+
+scenario_ptp() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_scenario "$dir" 0 "Sync every 1 s" || return 1
+  cns_run 3 "$duration"
+}
+
+scenario_ptp_fast() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_scenario "$dir" -3 "Sync every 1/8 s" || return 1
+  cns_run 3 "$duration"
+}
+
+ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast)
