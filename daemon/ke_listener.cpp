@@ -419,6 +419,7 @@ void KeListener::close_connection(int fd, bool evicted) {
   loop_.unwatch(fd);
   by_age_.erase(c.serial);
   connections_.erase(it);  // closes the socket
+  if (on_closed_) on_closed_();
 }
 
 }  // namespace kairos

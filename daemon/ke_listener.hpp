@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,9 @@ class KeListener {
   void use_credentials(SslCtxPtr ctx);
 
   const KeListenerCounters& counters() const { return counters_; }
+  // Called after each connection is closed and counted (a worker publishes its counters then, so
+  // a status query right after an exchange sees it).
+  void on_closed(std::function<void()> callback) { on_closed_ = std::move(callback); }
   std::size_t connection_count() const { return connections_.size(); }
   // The addresses the listeners are bound to.
   std::vector<SocketAddress> local_addresses() const;
@@ -163,6 +167,7 @@ class KeListener {
   EventLoop::TimerId pause_timer_ = 0;
   EventLoop::Clock::time_point last_pause_warning_{};
   KeListenerCounters counters_;
+  std::function<void()> on_closed_;
 };
 
 }  // namespace kairos

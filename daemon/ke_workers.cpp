@@ -169,6 +169,9 @@ Result<std::unique_ptr<KeWorkers>> KeWorkers::start(const KeServerConfig& config
     worker->wake = UniqueFd(wake);
     Worker* w = worker.get();
     w->loop->watch(wake, POLLIN, [w](short) { w->on_wake(); });
+    // At once after each connection (a status query right after an exchange sees it), and every
+    // kPublishEvery for what is in flight.
+    w->listener->on_closed([w] { w->publish(); });
     w->loop->add_repeating(kPublishEvery, [w] { w->publish(); });
     ke->workers_.push_back(std::move(worker));
   }

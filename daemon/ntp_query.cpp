@@ -96,16 +96,7 @@ TxStamps NtpClientSocket::take_tx_stamps(std::uint32_t id) {
     if (auto tx = read_tx_stamp(fd()); tx && *tx) found.merge(**tx);
     return found;
   }
-  for (int i = 0; i < 64; ++i) {
-    auto tx = read_tx_stamp(fd());
-    if (!tx) continue;  // not a timestamp (an ICMP error): skip
-    if (!*tx) break;
-    if ((*tx)->id != id) continue;  // an earlier datagram's, come late: dropped
-    found.merge(**tx);
-    // Ours is whole: what may follow is not ours (nothing later was sent).
-    if (found.software && (found.hardware || !hardware_stamps_)) break;
-  }
-  return found;
+  return kairos::take_tx_stamps(fd(), id, hardware_stamps_);
 }
 
 std::expected<PendingNtpExchange, NtpExchangeError> PendingNtpExchange::start(const SocketAddress& server,

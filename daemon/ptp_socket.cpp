@@ -132,16 +132,7 @@ Result<std::optional<PtpDatagram>> PtpSocket::receive(PtpChannel channel, std::s
 }
 
 TxStamps PtpSocket::take_tx_stamps(std::uint32_t id) {
-  TxStamps found;
-  for (int i = 0; i < 64; ++i) {
-    auto tx = read_tx_stamp(event_.get());
-    if (!tx) continue;  // not a timestamp (an ICMP error): skip
-    if (!*tx) break;
-    if ((*tx)->id != id) continue;  // an earlier datagram's, come late: dropped
-    found.merge(**tx);
-    if (found.software && (found.hardware || !hardware_stamps_)) break;
-  }
-  return found;
+  return kairos::take_tx_stamps(event_.get(), id, hardware_stamps_);
 }
 
 }  // namespace kairos

@@ -90,62 +90,55 @@ void compare_interfaces(Differences& d, const std::vector<InterfaceConfig>& befo
   }
 }
 
-// Refclocks by `name`, as interfaces: read at start only (the PHC is opened before the privileges go).
-void compare_refclocks(Differences& d, const std::vector<RefclockConfig>& before,
-                       const std::vector<RefclockConfig>& after) {
-  auto find = [](const std::vector<RefclockConfig>& list, const std::string& name) -> const RefclockConfig* {
-    for (const RefclockConfig& r : list) {
-      if (r.name == name) return &r;
+// Sections made only at start, matched by `name` (refclocks and PTP ports: their devices and
+// ports are opened before the privileges go): one added or removed is KIND.NAME, a changed key
+// KIND.NAME.KEY (`fields` compares the keys of one pair).
+template <class Config, class Fields>
+void compare_named(Differences& d, const std::string& kind, const std::vector<Config>& before,
+                   const std::vector<Config>& after, Fields fields) {
+  auto find = [](const std::vector<Config>& list, const std::string& name) -> const Config* {
+    for (const Config& c : list) {
+      if (c.name == name) return &c;
     }
     return nullptr;
   };
-  for (const RefclockConfig& a : before) {
-    const std::string section = "refclock." + a.name;
-    const RefclockConfig* b = find(after, a.name);
-    if (!b) {
-      d.add(section);
-      continue;
+  for (const Config& a : before) {
+    const Config* b = find(after, a.name);
+    if (b) {
+      fields(kind + "." + a.name, a, *b);
+    } else {
+      d.add(kind + "." + a.name);
     }
-    d.compare(section + ".phc", a.phc, b->phc);
-    d.compare(section + ".interface", a.interface, b->interface);
-    d.compare(section + ".timescale", a.tai, b->tai);
-    d.compare(section + ".poll", a.poll, b->poll);
-    d.compare(section + ".max-error", a.max_error, b->max_error);
-    d.compare(section + ".prefer", a.prefer, b->prefer);
-    d.compare(section + ".require-agreement", a.require_agreement, b->require_agreement);
   }
-  for (const RefclockConfig& b : after) {
-    if (!find(before, b.name)) d.add("refclock." + b.name);
+  for (const Config& b : after) {
+    if (!find(before, b.name)) d.add(kind + "." + b.name);
   }
 }
 
-// PTP ports by `name`, as refclocks: made at start only (ports 319/320 are bound before the
-// privileges go).
+void compare_refclocks(Differences& d, const std::vector<RefclockConfig>& before,
+                       const std::vector<RefclockConfig>& after) {
+  compare_named(d, "refclock", before, after,
+                [&d](const std::string& section, const RefclockConfig& a, const RefclockConfig& b) {
+                  d.compare(section + ".phc", a.phc, b.phc);
+                  d.compare(section + ".interface", a.interface, b.interface);
+                  d.compare(section + ".timescale", a.tai, b.tai);
+                  d.compare(section + ".poll", a.poll, b.poll);
+                  d.compare(section + ".max-error", a.max_error, b.max_error);
+                  d.compare(section + ".prefer", a.prefer, b.prefer);
+                  d.compare(section + ".require-agreement", a.require_agreement, b.require_agreement);
+                });
+}
+
 void compare_ptp(Differences& d, const std::vector<PtpConfig>& before, const std::vector<PtpConfig>& after) {
-  auto find = [](const std::vector<PtpConfig>& list, const std::string& name) -> const PtpConfig* {
-    for (const PtpConfig& p : list) {
-      if (p.name == name) return &p;
-    }
-    return nullptr;
-  };
-  for (const PtpConfig& a : before) {
-    const std::string section = "ptp." + a.name;
-    const PtpConfig* b = find(after, a.name);
-    if (!b) {
-      d.add(section);
-      continue;
-    }
-    d.compare(section + ".interface", a.interface, b->interface);
-    d.compare(section + ".domain", a.domain, b->domain);
-    d.compare(section + ".unicast-masters", a.unicast_masters, b->unicast_masters);
-    d.compare(section + ".timescale", a.timescale, b->timescale);
-    d.compare(section + ".max-error", a.max_error, b->max_error);
-    d.compare(section + ".prefer", a.prefer, b->prefer);
-    d.compare(section + ".require-agreement", a.require_agreement, b->require_agreement);
-  }
-  for (const PtpConfig& b : after) {
-    if (!find(before, b.name)) d.add("ptp." + b.name);
-  }
+  compare_named(d, "ptp", before, after, [&d](const std::string& section, const PtpConfig& a, const PtpConfig& b) {
+    d.compare(section + ".interface", a.interface, b.interface);
+    d.compare(section + ".domain", a.domain, b.domain);
+    d.compare(section + ".unicast-masters", a.unicast_masters, b.unicast_masters);
+    d.compare(section + ".timescale", a.timescale, b.timescale);
+    d.compare(section + ".max-error", a.max_error, b.max_error);
+    d.compare(section + ".prefer", a.prefer, b.prefer);
+    d.compare(section + ".require-agreement", a.require_agreement, b.require_agreement);
+  });
 }
 
 std::vector<std::string> restart_keys(const DaemonConfig& a, const DaemonConfig& b) {

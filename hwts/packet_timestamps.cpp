@@ -215,4 +215,17 @@ timespec realtime_now() {
 
 NtpTimestamp realtime_ntp_now() { return NtpTimestamp::from_timespec(realtime_now()); }
 
+TxStamps take_tx_stamps(int fd, std::uint32_t id, bool hardware) {
+  TxStamps found;
+  for (int i = 0; i < 64; ++i) {
+    auto tx = read_tx_stamp(fd);
+    if (!tx) continue;  // not a timestamp (an ICMP error): skip
+    if (!*tx) break;
+    if ((*tx)->id != id) continue;  // an earlier datagram's, come late: dropped
+    found.merge(**tx);
+    if (found.software && (found.hardware || !hardware)) break;
+  }
+  return found;
+}
+
 }  // namespace kairos

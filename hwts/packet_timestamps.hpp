@@ -103,6 +103,21 @@ struct TxStampBatch {
 };
 Result<TxStampBatch> read_tx_stamps(int fd, std::span<TxStamp> out);
 
+// Every transmit stamp the error queue gave for one request.
+struct TxStamps {
+  std::optional<timespec> software;
+  std::optional<timespec> hardware;
+  void merge(const TxStamp& tx) {
+    if (tx.software) software = tx.software;
+    if (tx.hardware) hardware = tx.hardware;
+  }
+};
+
+// Reads the error queue for the stamps of datagram `id` (OPT_ID): earlier datagrams' stamps, come
+// late, are dropped on the way; stops once ours is whole (its software stamp, and its hardware one
+// when `hardware` stamps were asked for), for nothing sent later is ours. Bounded: 64 reads.
+TxStamps take_tx_stamps(int fd, std::uint32_t id, bool hardware);
+
 timespec realtime_now();
 NtpTimestamp realtime_ntp_now();
 

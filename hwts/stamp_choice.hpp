@@ -13,16 +13,6 @@
 
 namespace kairos {
 
-// Every transmit stamp the error queue gave for one request.
-struct TxStamps {
-  std::optional<timespec> software;
-  std::optional<timespec> hardware;
-  void merge(const TxStamp& tx) {
-    if (tx.software) software = tx.software;
-    if (tx.hardware) hardware = tx.hardware;
-  }
-};
-
 struct ExchangeStamps {
   timespec t1{};
   StampSource t1_source = StampSource::kDaemon;

@@ -216,6 +216,21 @@ TEST_F(KeListenerTest, FetchGetsCookiesThatOpenWithTheRing) {
   EXPECT_EQ(c.handshakes_failed + c.error_records + c.aborted + c.timed_out, 0u);
 }
 
+// The hook NTS-KE workers publish their counters from: it runs once the connection is closed and
+// counted, so a status query right after an exchange already sees it (kairosctl server, and the
+// hardening tests that count NTS-KEs).
+TEST_F(KeListenerTest, ClosedConnectionsAreCountedBeforeTheHookRuns) {
+  auto listener = start(15415, 11123);
+  ASSERT_TRUE(listener);
+  std::vector<std::uint64_t> responses_seen;
+  KeListener* raw = listener.get();
+  raw->on_closed([&] { responses_seen.push_back(raw->counters().responses); });
+  auto result = fetch(*listener, fetch_options(15415, pki.ca_file()));
+  ASSERT_TRUE(result) << result.error().message;
+  ASSERT_EQ(responses_seen.size(), 1u);
+  EXPECT_EQ(responses_seen[0], 1u);
+}
+
 TEST_F(KeListenerTest, ListensOnIpv4AndIpv6Loopback) {
   config.listen = {loopback(15401), "[::1]:15401"};
   auto listener = KeListener::create(config, loop, ring, std::nullopt);
