@@ -132,6 +132,11 @@ Result<std::optional<PtpDatagram>> PtpSocket::receive(PtpChannel channel, std::s
 }
 
 TxStamps PtpSocket::take_tx_stamps(std::uint32_t id) {
+  if (options_.portable) {
+    TxStamps found;
+    if (auto tx = read_tx_stamp(event_.get()); tx && *tx) found.merge(**tx);
+    return found;
+  }
   return kairos::take_tx_stamps(event_.get(), id, hardware_stamps_);
 }
 

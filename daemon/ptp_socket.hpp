@@ -29,6 +29,10 @@ struct PtpSocketOptions {
   bool hardware = false;  // ask for NIC stamps; a kernel that refuses gets software ones
   // Receive our own multicast (IP_MULTICAST_LOOP): for tests with two ports on one host only.
   bool loop = false;
+  // An interposing simulator (clknetsim, daemon/event_loop.hpp): it numbers transmit stamps its
+  // own way and its read of an empty error queue takes the next datagram instead, which may be
+  // another socket's. The error queue is then read exactly once after each event send.
+  bool portable = false;
 };
 
 struct PtpDatagram {

@@ -101,6 +101,7 @@ Result<std::unique_ptr<PtpSource>> PtpSource::open(EventLoop& loop, PtpSourceOpt
   socket_options.general_port = options.general_port;
   socket_options.multicast = options.unicast_masters.empty();
   socket_options.loop = options.loop;
+  socket_options.portable = loop.portable();
   auto socket = PtpSocket::open(socket_options);
   if (!socket) return fail(options.name + ": " + socket.error().message);
   for (const auto& master : options.unicast_masters) {
@@ -144,7 +145,10 @@ void PtpSource::start() {
 
 void PtpSource::readable(PtpChannel channel) {
   std::array<std::uint8_t, 1500> buffer{};
-  for (int i = 0; i < 64; ++i) {  // bounded: one flooding master cannot hold the loop
+  // Bounded: one flooding master cannot hold the loop. An interposing simulator answers a read
+  // with the node's next datagram whichever socket it is for: one read per readiness there.
+  const int reads = loop_.portable() ? 1 : 64;
+  for (int i = 0; i < reads; ++i) {
     auto datagram = socket_.receive(channel, buffer);
     if (!datagram) {
       ++counters_.io_errors;

@@ -342,7 +342,16 @@ void PtpPort::complete_delay(double now) {
   const double sum_ns = static_cast<double>(*t2_minus_t1) + static_cast<double>(*t4_minus_t3);
   const double mean = sum_ns * 1e-9 / 2 - (scaled_ns_to_seconds(exchange.sync.correction) +
                                            scaled_ns_to_seconds(exchange.correction)) / 2;
-  path_delay_ = PathDelay{mean, *exchange.t3, *exchange.t4, exchange.correction, now};
+  // The path's delay changes slowly; one exchange's stamps carry its queueing and stamping noise.
+  // The median of the last few (as linuxptp's moving-median delay filter) keeps that noise, and
+  // an outlier, out of every offset until the next exchange.
+  recent_delays_.push_back(mean);
+  if (recent_delays_.size() > kDelayWindow) recent_delays_.pop_front();
+  std::vector<double> sorted(recent_delays_.begin(), recent_delays_.end());
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  path_delay_ = PathDelay{median, *exchange.t3, *exchange.t4, exchange.correction, now};
 }
 
 void PtpPort::send_delay_req(double now, PtpActions& out) {
@@ -403,6 +412,7 @@ void PtpPort::reset_exchanges() {
   last_sync_.reset();
   pending_delay_.reset();
   path_delay_.reset();
+  recent_delays_.clear();
   log_min_delay_req_interval_ = unicast() ? config_.unicast_log_delay_resp : config_.log_min_delay_req_interval;
 }
 

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -223,7 +224,9 @@ class PtpPort {
   std::optional<SyncHalf> pending_sync_;       // a two-step Sync awaiting its Follow_Up, or the reverse
   std::optional<SyncHalf> last_sync_;          // the last complete Sync
   std::optional<DelayExchange> pending_delay_;
-  std::optional<PathDelay> path_delay_;
+  std::optional<PathDelay> path_delay_;  // its mean: the median of recent_delays_
+  static constexpr std::size_t kDelayWindow = 9;
+  std::deque<double> recent_delays_;      // the last exchanges' mean path delays (s)
   std::int8_t log_min_delay_req_interval_;
   std::uint16_t next_delay_req_sequence_ = 0;
   std::uint16_t next_signaling_sequence_ = 0;

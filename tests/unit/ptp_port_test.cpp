@@ -240,6 +240,28 @@ TEST(PtpPort, TwoStepMasterGivesOffsetAndDelayAndSlave) {
   EXPECT_EQ(m->master.quality.clock_class, 6);
 }
 
+// One delay exchange whose Delay_Req was queued 200 µs does not move the offsets after it: the
+// path delay is the median of the recent exchanges'.
+TEST(PtpPort, AQueuedDelayRequestDoesNotMoveTheOffset) {
+  Bench bench;
+  ASSERT_TRUE(bench.first_measurement(true));
+  std::uint16_t sequence = 2;
+  for (int i = 0; i < 4; ++i) {  // more exchanges on the steady path
+    bench.delay_exchange();
+    bench.advance(0.1);
+    bench.two_step(sequence++);
+  }
+  const std::int64_t steady = bench.path.delay_ns;
+  bench.path.delay_ns = steady + 200'000;  // only for the next Delay_Req (t4 comes 200 µs late)
+  bench.delay_exchange();
+  bench.path.delay_ns = steady;
+  bench.advance(0.1);
+  auto measurements = all<PtpMeasurement>(bench.two_step(sequence++));
+  ASSERT_EQ(measurements.size(), 1u);
+  EXPECT_NEAR(measurements[0].mean_path_delay, 50e-6, 1e-12);
+  EXPECT_NEAR(measurements[0].offset, 3e-6, 1e-12);
+}
+
 TEST(PtpPort, OneStepMasterGivesTheSameMeasurement) {
   Bench bench;
   bench.path.offset_ns = -250'000;
