@@ -325,6 +325,7 @@ void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   m.offset = -static_cast<double>(*t2_minus_t1) * 1e-9 + scaled_ns_to_seconds(sync.correction) + path_delay_->mean;
   m.delay = 2 * path_delay_->mean;
   m.delay_age = now - path_delay_->time;
+  m.delay_spread = path_delay_->spread;
   m.master = *master_info_;
   ++counters_.measurements;
   out.push_back(std::move(m));
@@ -351,7 +352,17 @@ void PtpPort::complete_delay(double now) {
   std::sort(sorted.begin(), sorted.end());
   const std::size_t n = sorted.size();
   const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  path_delay_ = PathDelay{median, *exchange.t3, *exchange.t4, exchange.correction, now};
+  double spread = 0;
+  if (n >= 2) {
+    double sum = 0, sum2 = 0;
+    for (double d : sorted) {
+      sum += d;
+      sum2 += d * d;
+    }
+    const double variance = std::max(0.0, (sum2 - sum * sum / static_cast<double>(n)) / static_cast<double>(n - 1));
+    spread = std::sqrt(2 * variance);
+  }
+  path_delay_ = PathDelay{median, spread, *exchange.t3, *exchange.t4, exchange.correction, now};
 }
 
 void PtpPort::send_delay_req(double now, PtpActions& out) {

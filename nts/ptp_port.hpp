@@ -100,6 +100,10 @@ struct PtpMeasurement {
   double offset = 0;                  // master minus us (s), NTP's sign: t1 + c1 + delay − t2
   double delay = 0;                   // round trip, 2 × mean path delay (s)
   double delay_age = 0;               // s between the delay exchange and this Sync
+  // sd of one direction's delay (s), from the spread of the recent delay exchanges: a Sync's own
+  // one-way delay is never measured, so its queueing is noise the offset carries unseen. Each
+  // exchange's mean path delay averages two one-way delays, hence √2 × their sd.
+  double delay_spread = 0;
   PtpMasterInfo master;
 };
 
@@ -184,6 +188,7 @@ class PtpPort {
   };
   struct PathDelay {
     double mean = 0;  // s
+    double spread = 0;  // sd of one way's delay (s), PtpMeasurement::delay_spread
     PtpTimestamp t3, t4;
     std::int64_t correction = 0;
     double time = 0;

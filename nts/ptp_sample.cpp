@@ -1,5 +1,7 @@
 #include "nts/ptp_sample.hpp"
 
+#include <cmath>
+
 namespace kairos {
 
 std::optional<double> clock_accuracy_seconds(std::uint8_t code) {
@@ -23,7 +25,8 @@ Measurement to_measurement(const PtpMeasurement& measurement, double stamp_preci
   m.delay = measurement.delay;
   m.root_delay = 0;
   m.root_dispersion = clock_accuracy_seconds(measurement.master.quality.clock_accuracy).value_or(0.0);
-  m.precision = stamp_precision;
+  // Our stamps' error, and the Sync's unseen one-way queueing (ptp_port.hpp: delay_spread).
+  m.precision = std::hypot(stamp_precision, measurement.delay_spread);
   m.leap = to_leap(measurement.master);
   return m;
 }

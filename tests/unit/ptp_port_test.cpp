@@ -262,6 +262,22 @@ TEST(PtpPort, AQueuedDelayRequestDoesNotMoveTheOffset) {
   EXPECT_NEAR(measurements[0].offset, 3e-6, 1e-12);
 }
 
+// A Delay_Req that takes 54 µs instead of 50: that exchange's mean path delay is 52 µs (its Sync
+// half took 50), the two exchanges' sd is √2 µs, and one direction's √2 times that: 2 µs.
+TEST(PtpPort, TheDelayExchangesSpreadIsTheSyncsUnseenNoise) {
+  Bench bench;
+  auto first = bench.first_measurement(true);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->delay_spread, 0);  // one exchange: nothing to measure a spread by
+  bench.path.delay_ns = 54'000;
+  bench.delay_exchange();
+  bench.path.delay_ns = 50'000;
+  bench.advance(0.1);
+  auto measurements = all<PtpMeasurement>(bench.two_step(2));
+  ASSERT_EQ(measurements.size(), 1u);
+  EXPECT_NEAR(measurements[0].delay_spread, 2e-6, 1e-12);
+}
+
 TEST(PtpPort, OneStepMasterGivesTheSameMeasurement) {
   Bench bench;
   bench.path.offset_ns = -250'000;

@@ -40,5 +40,13 @@ TEST(PtpSample, MeasurementCarriesOffsetDelayLeapAndAccuracy) {
   EXPECT_EQ(m.root_dispersion, 0);
 }
 
+// A Sync's own queueing is never measured: the spread of the delay exchanges stands for it.
+TEST(PtpSample, PrecisionAddsTheDelaySpreadToTheStamps) {
+  PtpMeasurement ptp;
+  ptp.delay = 100e-6;
+  ptp.delay_spread = 4e-6;
+  EXPECT_DOUBLE_EQ(to_measurement(ptp, 3e-6).precision, 5e-6);
+}
+
 }  // namespace
 }  // namespace kairos
