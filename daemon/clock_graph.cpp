@@ -447,16 +447,21 @@ void ClockGraph::refclock_tick(Refclock& ref) {
   note("");
   // What the PHC's own time may be off by (ptp4l's path and grandmaster): on top of the window.
   m.root_dispersion = ref.config.max_error;
-  // The model steers the corrected clock; the cross-timestamp read the real one.
-  m.offset -= sys.correction(now);
-  ref.last_offset = m.offset;
+  ref.last_offset = feed_system(ref.source, m, now);
   ref.last_window = cross->window;
   ref.last_time = now;
-  sys.discipline->on_measurement(sys.source_index[ref.source], m, now);
+}
+
+double ClockGraph::feed_system(std::size_t source, Measurement m, double now) {
+  Node& sys = system();
+  // The model steers the corrected clock; the stamps and cross-timestamps read the real one.
+  m.offset -= sys.correction(now);
+  sys.discipline->on_measurement(sys.source_index[source], m, now);
   sys.last_measurement = now;
   rearm_timer(sys);
   note_state(sys);
   note_guards();
+  return m.offset;
 }
 
 void ClockGraph::note_guards() {
@@ -535,14 +540,7 @@ void ClockGraph::on_system_measurement(std::size_t source, Measurement m) {
     }
     return;
   }
-  const double now = elapsed();
-  // The model steers the corrected clock; the stamps read the real one.
-  m.offset -= sys.correction(m.time);
-  sys.discipline->on_measurement(sys.source_index[source], m, now);
-  sys.last_measurement = now;
-  rearm_timer(sys);
-  note_state(sys);
-  note_guards();
+  feed_system(source, m, elapsed());
 }
 
 std::optional<SourceStatus> ClockGraph::system_source_status(std::size_t source) const {

@@ -202,6 +202,9 @@ class ClockGraph {
   // A source of every NTP-disciplined clock (a refclock's only of the system clock).
   std::size_t register_source(const std::string& name, const SourceOptions& options, bool refclock);
   void refclock_tick(Refclock& ref);
+  // A sample of a source of the system clock alone (a refclock, a PTP port) into its model, read
+  // on the real clock: the observe-only correction is taken off. Returns the corrected offset.
+  double feed_system(std::size_t source, Measurement m, double now);
   // Logs each refclock's NTS verdict once per change.
   void note_guards();
   void note_state(Node& node);

@@ -204,6 +204,18 @@ DaemonStatus collect_status(ClockStatus system, const std::list<Association>& as
   return status;
 }
 
+namespace {
+
+// What the NTS sources say of a guarded source, as its model's status has it.
+GuardSnapshot guard_snapshot(const SourceStatus& model) {
+  return GuardSnapshot{.state = model.guard,
+                       .disagreement = model.disagreement,
+                       .rejected = model.guard_rejected,
+                       .episodes = model.guard_episodes};
+}
+
+}  // namespace
+
 void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refclocks,
                    std::chrono::steady_clock::time_point now) {
   for (const RefclockStatus& r : refclocks) {
@@ -223,10 +235,7 @@ void add_refclocks(DaemonStatus& status, const std::vector<RefclockStatus>& refc
       s.last_age = r.last_age.value_or(0);
     }
     if (r.source.guarded) {
-      s.guard = GuardSnapshot{.state = r.source.guard,
-                              .disagreement = r.source.disagreement,
-                              .rejected = r.source.guard_rejected,
-                              .episodes = r.source.guard_episodes};
+      s.guard = guard_snapshot(r.source);
     }
     status.sources.push_back(std::move(s));
   }
@@ -270,10 +279,7 @@ void add_ptp_sources(DaemonStatus& status, const std::vector<std::pair<const Ptp
       s.last_age = std::max(0.0, elapsed - last->time);
     }
     if (model.guarded) {
-      s.guard = GuardSnapshot{.state = model.guard,
-                              .disagreement = model.disagreement,
-                              .rejected = model.guard_rejected,
-                              .episodes = model.guard_episodes};
+      s.guard = guard_snapshot(model);
     }
     s.ptp = std::move(p);
     status.sources.push_back(std::move(s));

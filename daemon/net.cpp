@@ -23,17 +23,22 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) close(fd_);
 }
 
-std::string SocketAddress::to_string() const {
+std::string SocketAddress::host() const {
   char host[INET6_ADDRSTRLEN] = "?";
   if (family() == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, host, sizeof host);
+  } else if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, host, sizeof host);
+  }
+  return host;
+}
+
+std::string SocketAddress::to_string() const {
+  if (family() == AF_INET) {
+    return host() + ":" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port));
   }
   if (family() == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+    return "[" + host() + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port));
   }
   return "unknown address";
 }

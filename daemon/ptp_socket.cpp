@@ -20,22 +20,6 @@ Result<void> set_option(int fd, int level, int name, const void* value, socklen_
   return {};
 }
 
-SocketAddress ipv4(in_addr address, std::uint16_t port) {
-  SocketAddress out;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
-  sin->sin_family = AF_INET;
-  sin->sin_addr = address;
-  sin->sin_port = htons(port);
-  out.length = sizeof(sockaddr_in);
-  return out;
-}
-
-in_addr group() {
-  in_addr address{};
-  inet_pton(AF_INET, kPrimaryGroup, &address);
-  return address;
-}
-
 // One of the two sockets: bound to the port (on the NIC), in the group when multicast.
 Result<UniqueFd> open_channel(const PtpSocketOptions& options, std::uint16_t port, int ifindex) {
   auto fd = open_socket(AF_INET, SOCK_DGRAM);
@@ -49,11 +33,11 @@ Result<UniqueFd> open_channel(const PtpSocketOptions& options, std::uint16_t por
       return std::unexpected(ok.error());
     }
   }
-  const SocketAddress any = ipv4(in_addr{htonl(INADDR_ANY)}, port);
+  const SocketAddress any = *ipv4_address("0.0.0.0", port);
   if (bind(fd->get(), any.get(), any.length) != 0) return fail("bind " + where + ": " + std::strerror(errno));
   if (options.multicast) {
     ip_mreqn membership{};
-    membership.imr_multiaddr = group();
+    inet_pton(AF_INET, kPrimaryGroup, &membership.imr_multiaddr);
     membership.imr_ifindex = ifindex;
     if (auto ok = set_option(fd->get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &membership, sizeof membership,
                              ("join " + std::string(kPrimaryGroup) + " for " + where).c_str());
@@ -87,6 +71,16 @@ std::uint16_t local_port(int fd) {
 
 }  // namespace
 
+std::optional<SocketAddress> ipv4_address(const std::string& text, std::uint16_t port) {
+  SocketAddress out;
+  auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
+  if (inet_pton(AF_INET, text.c_str(), &sin->sin_addr) != 1) return std::nullopt;
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(port);
+  out.length = sizeof(sockaddr_in);
+  return out;
+}
+
 Result<PtpSocket> PtpSocket::open(const PtpSocketOptions& options) {
   int ifindex = 0;
   if (!options.interface.empty()) {
@@ -108,7 +102,7 @@ Result<PtpSocket> PtpSocket::open(const PtpSocketOptions& options) {
 }
 
 SocketAddress PtpSocket::multicast_destination(PtpChannel channel) const {
-  return ipv4(group(), port(channel));
+  return *ipv4_address(kPrimaryGroup, port(channel));
 }
 
 Result<std::uint32_t> PtpSocket::send(PtpChannel channel, std::span<const std::uint8_t> bytes, const SocketAddress& to) {

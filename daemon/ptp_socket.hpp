@@ -42,6 +42,9 @@ struct PtpDatagram {
   ControlStamps stamps;  // kernel RX stamps (event channel only)
 };
 
+// A numeric IPv4 address and port ("192.0.2.1"), nullopt for anything else.
+std::optional<SocketAddress> ipv4_address(const std::string& text, std::uint16_t port);
+
 class PtpSocket {
  public:
   static Result<PtpSocket> open(const PtpSocketOptions& options);

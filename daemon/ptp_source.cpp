@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "daemon/clock_graph.hpp"
 #include "hwts/ioctl_socket.hpp"
 #include "nts/ptp_sample.hpp"
 
@@ -19,37 +20,6 @@ namespace {
 
 PtpTimestamp to_ptp(const timespec& t) {
   return PtpTimestamp{static_cast<std::uint64_t>(std::max<time_t>(t.tv_sec, 0)), static_cast<std::uint32_t>(t.tv_nsec)};
-}
-
-StampKind kind_of(StampSource source) {
-  switch (source) {
-    case StampSource::kHardware: return StampKind::kHardware;
-    case StampSource::kKernel: return StampKind::kKernel;
-    case StampSource::kDaemon: return StampKind::kDaemon;
-  }
-  return StampKind::kDaemon;
-}
-
-std::optional<SocketAddress> ipv4_address(const std::string& text, std::uint16_t port) {
-  SocketAddress out;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
-  if (inet_pton(AF_INET, text.c_str(), &sin->sin_addr) != 1) return std::nullopt;
-  sin->sin_family = AF_INET;
-  sin->sin_port = htons(port);
-  out.length = sizeof(sockaddr_in);
-  return out;
-}
-
-// The address without its port: the port keeps a master's address as text, and replies to it on
-// whichever of the two ports the message needs.
-std::string host_of(const SocketAddress& address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address.get())->sin_addr, text, sizeof text);
-  } else if (address.family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address.get())->sin6_addr, text, sizeof text);
-  }
-  return text;
 }
 
 }  // namespace
@@ -168,10 +138,10 @@ void PtpSource::readable(PtpChannel channel) {
       }
       rx = to_ptp(stamp.time);
       if (d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync)) {
-        rx_kind_ = kind_of(stamp.source);
+        rx_source_ = stamp.source;
       }
     }
-    execute(port_.on_message(ByteView(buffer.data(), d.length), rx, host_of(d.from), now_()));
+    execute(port_.on_message(ByteView(buffer.data(), d.length), rx, d.from.host(), now_()));
   }
 }
 
@@ -218,7 +188,7 @@ void PtpSource::send(const PtpSend& message) {
   } else {
     ++counters_.daemon_stamps;
   }
-  tx_kind_ = kind_of(stamp.source);
+  tx_source_ = stamp.source;
   execute(port_.on_tx_timestamp(message.sequence_id, to_ptp(stamp.time), now_()));
 }
 
@@ -268,7 +238,7 @@ std::optional<int> PtpSource::utc_offset(const PtpMasterInfo& master) {
 void PtpSource::measured(const PtpMeasurement& measurement) {
   const std::optional<int> offset = utc_offset(measurement.master);
   if (!offset) return;
-  Measurement m = to_measurement(measurement, stamp_precision(tx_kind_, rx_kind_));
+  Measurement m = to_measurement(measurement, stamp_precision(tx_source_, rx_source_));
   m.offset -= *offset;
   utc_offset_used_ = *offset;
   last_ = m;

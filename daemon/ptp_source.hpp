@@ -91,9 +91,9 @@ class PtpSource {
   TaiOffset tai_offset_;
   std::array<std::optional<EventLoop::TimerId>, kPtpTimerCount> timers_{};
   // Who stamped the last Sync's arrival and the last Delay_Req's departure: the measurement's
-  // precision comes from them (clock/measurement.hpp).
-  StampKind rx_kind_ = StampKind::kDaemon;
-  StampKind tx_kind_ = StampKind::kDaemon;
+  // precision comes from them (stamp_precision, as for NTP samples).
+  StampSource rx_source_ = StampSource::kDaemon;
+  StampSource tx_source_ = StampSource::kDaemon;
   PtpSourceCounters counters_;
   std::optional<Measurement> last_;
   int utc_offset_used_ = 0;

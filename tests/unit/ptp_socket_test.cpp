@@ -95,7 +95,6 @@ TEST(PtpSocket, EventDatagramsCarryKernelStampsBothWays) {
 TEST(PtpSocket, GeneralDatagramsUseTheirOwnPortAndNoStamp) {
   PtpSocket a = open_unicast();
   PtpSocket b = open_unicast();
-  const std::uint16_t b_port = b.port(PtpChannel::kEvent);
   const std::array<std::uint8_t, 64> announce{0x0b, 0x02};
   auto id = a.send(PtpChannel::kGeneral, announce, loopback(b.port(PtpChannel::kGeneral)));
   ASSERT_TRUE(id.has_value());
