@@ -401,6 +401,10 @@ TEST(NtpServer, MaxWaitZeroAnswersHoweverLate) {
   config.max_wait = 0;
   auto server = NtpServer::start(config, local_clock_state(1, realtime_ntp_now(), -20), nullptr, &loop);
   ASSERT_TRUE(server) << server.error().message;
+  // The wait is measured from the kernel's RX stamp, and the kernel turns RX stamping on a moment
+  // after the first socket asks (net_enable_timestamp defers it to a work queue): on a host with
+  // no other stamping socket, a request sent at once can arrive unstamped.
+  std::this_thread::sleep_for(50ms);
   UniqueFd client = open_socket(AF_INET, SOCK_DGRAM).value();
   const SocketAddress to = loopback(13717);
   auto held = NtpClientExchange::plain(system_random());
