@@ -48,6 +48,10 @@ const char* to_string(PtpTimescale timescale) {
   return "?";
 }
 
+double ptp_stamp_correction(const StampCorrection& correction, bool receive) {
+  return receive ? correction.rx_compensation : correction.tx_compensation;
+}
+
 PortIdentity ptp_identity_for(const std::string& interface) {
   PortIdentity identity;
   identity.port = 1;
@@ -154,7 +158,8 @@ void PtpSource::readable(PtpChannel channel) {
     std::optional<PtpTimestamp> rx;
     if (channel == PtpChannel::kEvent) {
       const bool sync = d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync);
-      const double correction = phc_ifindex_ ? correction_of(options_.hardware, phc_ifindex_).rx(d.length, false) : 0.0;
+      const double correction =
+          phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), true) : 0.0;
       const auto stamp = event_stamp(d.stamps.software, d.stamps.hardware, correction, realtime_now());
       if (stamp) {
         rx = to_ptp(stamp->time);
@@ -205,7 +210,7 @@ void PtpSource::send(const PtpSend& message) {
   // simulator stamps the error queue when it is read, so later would be wrong there).
   TxStamps tx = socket_.take_tx_stamps(*id);
   if (phc_ifindex_ && !tx.hardware && !loop_.portable()) wait_for_hardware_tx(*id, tx);
-  const double correction = phc_ifindex_ ? correction_of(options_.hardware, phc_ifindex_).tx() : 0.0;
+  const double correction = phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), false) : 0.0;
   const auto stamp = event_stamp(tx.software, tx.hardware, correction, before);
   if (!stamp) {
     // No t3 in the PHC's time: this delay exchange is lost, the next one will do.
