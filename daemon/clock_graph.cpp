@@ -469,8 +469,10 @@ void ClockGraph::note_guards() {
   const Node& sys = system();
   if (!sys.discipline) return;
   for (std::size_t i = 0; i < source_names_.size(); ++i) {
-    if (!source_options_[i].guarded || source_removed_[i] || i >= sys.source_index.size()) continue;
-    const SourceStatus s = sys.discipline->source_status(sys.source_index[i]);
+    // A hardware-stamped PTP port is judged in its PHC's model, by the NTS sources stamped there.
+    const Node& node = source_node_[i] ? *source_node_[i] : sys;
+    if (!source_options_[i].guarded || source_removed_[i] || !node.discipline || i >= node.source_index.size()) continue;
+    const SourceStatus s = node.discipline->source_status(node.source_index[i]);
     if (!s.has_sample || source_logged_guard_[i] == s.guard) continue;
     const std::optional<GuardState> before = source_logged_guard_[i];
     source_logged_guard_[i] = s.guard;
@@ -573,6 +575,7 @@ void ClockGraph::on_system_measurement(std::size_t source, Measurement m, int ph
   check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
+  note_guards();
 }
 
 std::optional<SourceStatus> ClockGraph::system_source_status(std::size_t source) const {

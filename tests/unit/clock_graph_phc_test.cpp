@@ -326,6 +326,29 @@ TEST_F(ClockGraphPtpTest, HardwareStampedPtpTakesTheDirectPathToTheSystemClock) 
   EXPECT_LE(graph->unused_samples(), 2u);  // before two cross-timestamps made the line
 }
 
+// NTS guards a hardware-stamped port in the PHC's model: a grandmaster 1 ms off, against an NTS
+// source stamped by the same NIC, is not selectable, and the PHC keeps the NTS source's time.
+TEST_F(ClockGraphPtpTest, ALyingHardwareStampedPortIsDroppedInThePhcsModel) {
+  config.sources.push_back(SourceConfig{.address = "server", .nts = true});
+  make(/*steer=*/true, /*system_follows=*/true);
+  add_port(/*hardware=*/true);
+  for (double next = 1; next <= 900; next += 1) {
+    t = next;
+    graph->run_due_timers();
+    graph->on_cross_tick();
+    t = std::max(t, sim->cursor());
+    if (std::fmod(next, 16.0) == 0) graph->on_sample(source, sample(/*hardware=*/true));
+    Measurement lie = ptp(/*hardware=*/true);
+    lie.offset += 1e-3;
+    graph->on_system_measurement(port, lie, kIfindex);
+  }
+  const auto status = graph->system_source_status(port);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->guard, GuardState::kDisagrees);
+  EXPECT_FALSE(status->selected);
+  EXPECT_LT(std::abs(phc.offset_at(t)), 20e-6);
+}
+
 // Kernel-stamped PTP is of the system clock, which here follows the PHC: counted, never used.
 TEST_F(ClockGraphPtpTest, SoftwareStampedPtpIsUnusedWhileTheSystemClockFollowsThePhc) {
   make(/*steer=*/false, /*system_follows=*/true);
