@@ -7,7 +7,7 @@
 #       [--keep] [--check] [SCENARIO...]
 #
 # Scenarios: lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast ptp-hw
-# ptp-hw-fast (default: all); seeds 1..N (default 5); S
+# ptp-hw-fast ptp-hw-direct (default: all); seeds 1..N (default 5); S
 # simulated seconds (default 14400); statistics after 1800 s. Prints one Markdown table per
 # scenario and comparison. Exit status: 0 when every simulation ran (whatever its numbers), 1 when
 # one could not run, 77 when

@@ -355,12 +355,18 @@ scenario_ptp_fast() {
 # currentUtcOffset 37: kairosd takes it as UTC (timescale = "utc") and phc2sys with -O 0.
 # Judged: the system clocks (node 4 against node 3) and the PHCs (node 4's clock 2 against node 2).
 ptp_hw_scenario() {
-  local dir=$1 log_sync=$2 title=$3
+  local dir=$1 log_sync=$2 title=$3 direct=${4:-0}
   use_linuxptp || return 1
   CNS_COLUMNS=2
   CNS_COMPARE=(
     "client|system clocks: node 4 kairosd (PTP disciplines its PHC, the system clock follows) and node 3 phc2sys (following node 2 ptp4l's PHC), hardware stamps, $title|kairosd|4|$dir/tracking.4.log|ptp4l+phc2sys|3"
     "phc|PHCs: node 4 kairosd's and node 2 ptp4l's, hardware stamps, $title|kairosd|4/2|-|ptp4l|2/1")
+  local -a phc=('discipline-phc = true' '[clock.system]' 'follow = "eth0"')
+  if ((direct)); then
+    # The direct path: the PHC only read, PTP's samples made system time through its line.
+    CNS_COMPARE=("client|system clocks: node 4 kairosd (direct path: PTP's hardware stamps made system time through the PHC's line, the PHC only read) and node 3 phc2sys (following node 2 ptp4l's PHC), $title|kairosd|4|$dir/tracking.4.log|ptp4l+phc2sys|3")
+    phc=()
+  fi
   client_clock 2 3 4
   {
     echo "node4_offset2 = 0.01"
@@ -372,8 +378,7 @@ ptp_hw_scenario() {
   ptp4l_conf 1 "$log_sync" "priority1 1"
   ptp4l_conf 2 "$log_sync" "slaveOnly 1"
   kairos_conf 4 '[[ptp]]' 'interface = "eth0"' 'timescale = "utc"' \
-    '[[interface]]' 'name = "eth0"' 'hw-timestamping = "on"' 'discipline-phc = true' \
-    '[clock.system]' 'follow = "eth0"'
+    '[[interface]]' 'name = "eth0"' 'hw-timestamping = "on"' "${phc[@]}"
   # Every node has two clocks (-c 2); on nodes 1-3 the second is an idle /dev/ptp5. On the ptp4l
   # nodes eth0's PHC is the node's main clock and stamps are read on it (CLKNETSIM_TIMESTAMPING=1);
   # kairosd's are read on its own PHC (hw_env's 2), as exactly.
@@ -397,4 +402,10 @@ scenario_ptp_hw_fast() {
   cns_run 4 "$duration" -c 2
 }
 
-ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast ptp-hw ptp-hw-fast)
+scenario_ptp_hw_direct() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_hw_scenario "$dir" -3 "Sync every 1/8 s" 1 || return 1
+  cns_run 4 "$duration" -c 2
+}
+
+ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast ptp-hw ptp-hw-fast ptp-hw-direct)
