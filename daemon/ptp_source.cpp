@@ -296,6 +296,9 @@ void PtpSource::measured(const PtpMeasurement& measurement) {
   if (!offset) return;
   Measurement m = to_measurement(measurement, stamp_precision(tx_source_, rx_source_));
   m.offset -= *offset;
+  if (measurement.master.ptp_timescale && measurement.master.current_utc_offset_valid) {
+    m.tai_utc = measurement.master.current_utc_offset;
+  }
   utc_offset_used_ = *offset;
   last_ = m;
   ++counters_.measurements;

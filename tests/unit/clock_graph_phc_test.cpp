@@ -271,6 +271,7 @@ TEST_F(ClockGraphPhcTest, AForeignStepStartsTheDirectPathsLineAgain) {
 struct ClockGraphPtpTest : ClockGraphPhcTest {
   std::size_t port = 0;
   std::mt19937 random{7};
+  std::optional<int> tai_utc;  // what the master announces
 
   void add_port(bool hardware) {
     port = graph->add_guarded_source("ptp:eth0", SourceOptions{.name = "ptp:eth0", .preferred = true}, 0x50545000,
@@ -284,6 +285,7 @@ struct ClockGraphPtpTest : ClockGraphPhcTest {
     m.delay = 2e-6;
     m.precision = 30e-9;
     m.root_dispersion = 1e-6;
+    m.tai_utc = tai_utc;
     return m;
   }
   void run_ptp(double until, bool hardware) {
@@ -347,6 +349,17 @@ TEST_F(ClockGraphPtpTest, ALyingHardwareStampedPortIsDroppedInThePhcsModel) {
   EXPECT_EQ(status->guard, GuardState::kDisagrees);
   EXPECT_FALSE(status->selected);
   EXPECT_LT(std::abs(phc.offset_at(t)), 20e-6);
+}
+
+// Issue 23 item 2: with no leap-seconds list, the kernel's TAI offset is the PTP master's
+// currentUtcOffset; the system clock keeps UTC and CLOCK_TAI is right.
+TEST_F(ClockGraphPtpTest, TheMastersUtcOffsetSetsTheKernelsTaiOffsetWithoutAList) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  add_port(/*hardware=*/true);
+  tai_utc = 37;
+  run_ptp(60, /*hardware=*/true);
+  ASSERT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_EQ(system->tai_offset(), 37);
 }
 
 // Kernel-stamped PTP is of the system clock, which here follows the PHC: counted, never used.
