@@ -815,6 +815,10 @@ void ClockGraph::cross_tick(Node& phc) {
     if (!phc.discipline->synchronized() || !f->discipline) continue;
     Measurement m = to_measurement(*cross, now);
     m.offset += phc.correction(now) - f->correction(now);
+    // The PHC is read exactly, but it is itself off true time by what its model does not know:
+    // to its follower that is noise of the reading, which it should average, not copy.
+    const double leader_sd = phc.discipline->error(now).sd;
+    if (std::isfinite(leader_sd)) m.precision = std::hypot(m.precision, leader_sd);
     f->discipline->on_measurement(0, m, now);
     f->last_measurement = now;
     rearm_timer(*f);

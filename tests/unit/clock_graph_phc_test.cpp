@@ -116,6 +116,19 @@ TEST_F(ClockGraphPhcTest, SteeringBringsThePhcAndTheSystemClockToTrueTime) {
   EXPECT_NEAR(*system->frequency(), 30e-6, 0.5e-6);
 }
 
+// The PHC is read exactly, but it is itself off true time by what its model does not know: the
+// follower takes that as noise of its reading (to average it, not copy it), so its measurement's
+// sd is at least the leader's.
+TEST_F(ClockGraphPhcTest, TheFollowerCountsTheLeadersOwnErrorAsNoiseOfItsReading) {
+  make(/*steer=*/false, /*system_follows=*/true);
+  run(1200);
+  const ClockStatus p = phc_status();
+  ASSERT_TRUE(std::isfinite(p.estimate_error));
+  const ClockStatus s = graph->system_status();
+  ASSERT_EQ(s.sources.size(), 1u);
+  EXPECT_GE(s.sources[0].measurement_sd, 0.9 * p.estimate_error);
+}
+
 TEST_F(ClockGraphPhcTest, SystemSamplesAreUnusedWhileTheSystemClockFollowsThePhc) {
   make(/*steer=*/false, /*system_follows=*/true);
   t = 16;
