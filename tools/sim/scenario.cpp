@@ -230,10 +230,12 @@ void read_clock(const toml::table& t, Scenario& s, Problems& problems) {
 
 void read_client(const toml::table& t, Scenario& s, Problems& problems) {
   const TableReader r(t, "[client]", problems);
-  r.allow_only({"poll", "initial-burst", "burst-interval", "timestamping", "timestamp-precision", "interleaved", "step",
-                "step-threshold", "max-slew"});
+  r.allow_only({"poll", "max-poll", "initial-burst", "burst-interval", "timestamping", "timestamp-precision",
+                "interleaved", "step", "step-threshold", "max-slew"});
   ClientModel& c = s.client;
   r.number("poll", c.poll, kPositive);
+  r.number("max-poll", c.max_poll, kPositive);
+  if (c.max_poll && *c.max_poll < c.poll) problems.add(r.node("max-poll"), "'max-poll' in [client] is shorter than 'poll'");
   r.integer("initial-burst", c.initial_burst, 0, 64);
   r.number("burst-interval", c.burst_interval, kNonNegative);
   r.choice<Timestamping>("timestamping", c.timestamping,
@@ -270,10 +272,21 @@ void read_delay(const TableReader& server, std::string_view key, DelayModel& out
   r.number("spike-jitter", out.spike_mean, kNonNegative);
 }
 
+void read_interval(const TableReader& server, std::string_view key, std::optional<Interval>& out) {
+  const toml::table* t = server.table(key);
+  if (!t) return;
+  const TableReader r(*t, quoted(key) + " in [[server]]", server.problems());
+  r.allow_only({"start", "duration"});
+  Interval interval;
+  r.number("start", interval.start, kNonNegative);
+  r.number("duration", interval.duration, kNonNegative);
+  out = interval;
+}
+
 void read_server(const toml::table& t, Scenario& s, Problems& problems) {
   const TableReader r(t, "[[server]]", problems);
   r.allow_only({"up", "down", "loss", "offset", "step-at", "step-by", "processing", "root-delay", "root-dispersion",
-                "trust", "require", "count"});
+                "trust", "require", "count", "nts", "new-keys-at", "ke-down", "rate-kiss"});
   ServerModel server;
   read_delay(r, "up", server.up);
   read_delay(r, "down", server.down);
@@ -287,6 +300,13 @@ void read_server(const toml::table& t, Scenario& s, Problems& problems) {
   r.number("root-dispersion", server.root_dispersion, kNonNegative);
   r.boolean("trust", server.trusted);
   r.boolean("require", server.required);
+  r.boolean("nts", server.nts);
+  r.number("new-keys-at", server.new_keys_at, kNonNegative);
+  read_interval(r, "ke-down", server.ke_down);
+  read_interval(r, "rate-kiss", server.rate_kiss);
+  for (const char* key : {"new-keys-at", "ke-down"}) {
+    if (r.node(key) && !server.nts) problems.add(r.node(key), quoted(key) + " needs 'nts = true' in [[server]]");
+  }
   const auto count = r.integer("count", 1, kMaxServerCount).value_or(1);
   for (std::int64_t i = 0; i < count; ++i) s.servers.push_back(server);
 }
@@ -321,13 +341,17 @@ void read_foreign_step(const toml::table& t, Scenario& s, Problems& problems) {
 }
 
 void read_expectations(const TableReader& r, Expectations& out) {
-  r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "max-error-coverage"});
+  r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "max-error-coverage",
+                "max-naks", "max-nts-ke", "max-kisses"});
   r.number("rms-offset", out.rms_offset, kNonNegative);
   r.number("max-offset", out.max_offset, kNonNegative);
   r.number("sd-offset", out.sd_offset, kNonNegative);
   r.number("time-to-sync", out.time_to_sync, kNonNegative);
   r.number("bound-coverage", out.bound_coverage, kProbability);
   r.number("max-error-coverage", out.max_error_coverage, kProbability);
+  r.number("max-naks", out.max_naks, kNonNegative);
+  r.number("max-nts-ke", out.max_nts_ke, kNonNegative);
+  r.number("max-kisses", out.max_kisses, kNonNegative);
 }
 
 // A [section] that must be a single table.
