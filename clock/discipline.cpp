@@ -408,6 +408,16 @@ void Discipline::set_leap_seconds_list(std::optional<LeapSecondsList> list) {
   update_leap();
 }
 
+std::optional<int> Discipline::announced_tai_utc() const {
+  std::optional<int> agreed;
+  for (const Source& s : sources_) {
+    if (!s.combined() || s.retired || !s.last || !s.last->tai_utc) continue;
+    if (agreed && *agreed != *s.last->tai_utc) return std::nullopt;
+    agreed = s.last->tai_utc;
+  }
+  return agreed;
+}
+
 void Discipline::update_leap() {
   const Result<timespec> reading = device_.now();
   const LeapSecondsList* list = reading && leap_list_ && !leap_list_->expired(reading->tv_sec) ? &*leap_list_ : nullptr;
@@ -432,11 +442,10 @@ void Discipline::update_leap() {
       armed_event_.reset();
     }
   }
-  if (list) {
-    // At start and after each leap: the kernel's CLOCK_TAI follows the list.
-    const std::optional<int> tai = list->tai_utc_at(reading->tv_sec);
-    if (tai && tai != applied_tai_ && device_.set_tai_offset(*tai)) applied_tai_ = tai;
-  }
+  // At start and after each leap: the kernel's CLOCK_TAI follows the list, or without a valid
+  // one what the sources that steer announce (PTP masters' currentUtcOffset) when they agree.
+  const std::optional<int> tai = list ? list->tai_utc_at(reading->tv_sec) : announced_tai_utc();
+  if (tai && tai != applied_tai_ && device_.set_tai_offset(*tai)) applied_tai_ = tai;
 }
 
 SourceStatus Discipline::source_status(std::size_t id) const {

@@ -164,12 +164,14 @@ class Discipline : public ClockServo {
   // A leap-seconds.list (nullopt: none). While it has not expired by the clock's reading, the
   // leap armed is the list's, on the last day of its month, whatever the sources say; its TAI -
   // UTC is set on the device (ObservedClock keeps it to itself). Expired or absent: the sources'
-  // vote decides, and the TAI offset is left as it is.
+  // vote decides, and the TAI offset is what the sources that steer announce (a PTP master's
+  // currentUtcOffset) when they agree, else left as it is.
   void set_leap_seconds_list(std::optional<LeapSecondsList> list);
   const std::optional<LeapSecondsList>& leap_seconds_list() const { return leap_list_; }
   // The leap the sources announce this month that the list does not have (kNone: they agree).
   Leap outvoted_leap() const { return outvoted_; }
-  // TAI - UTC as last set on the device; nullopt before (or without a list).
+  // TAI - UTC as last set on the device; nullopt before (or with neither a list nor a source
+  // announcing it).
   std::optional<int> tai_offset() const { return applied_tai_; }
   // The leap second last armed (kept after the kernel applied it, dropped if disarmed before
   // its midnight): what a smearing server smears around.
@@ -218,6 +220,8 @@ class Discipline : public ClockServo {
   // Arms or disarms the device's leap second (the list's, else the sources'), and sets its TAI
   // offset from the list.
   void update_leap();
+  // TAI - UTC as the sources that steer announce it, when they all agree; else nullopt.
+  std::optional<int> announced_tai_utc() const;
   // The largest |frequency| this clock may be set to: the device's and max_frequency.
   double frequency_limit() const;
 

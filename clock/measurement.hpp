@@ -2,6 +2,7 @@
 // What the clock model consumes: one offset measurement of a clock against a reference, already
 // reduced from timestamps (an NTP exchange, or a cross-timestamp of two local clocks).
 #include <cmath>
+#include <optional>
 
 #include "clock/leap.hpp"
 
@@ -15,6 +16,9 @@ struct Measurement {
   double root_dispersion = 0;
   double precision = 0;  // sd of the timestamps' own error, both ends together (s)
   Leap leap = Leap::kNone;
+  // TAI - UTC the reference announces (a PTP master's currentUtcOffset), if it does: the
+  // kernel's TAI offset comes from it while no leap-seconds list is valid.
+  std::optional<int> tai_utc;
 };
 
 // Who read a timestamp, which decides how precise it is. The daemon names the kind its stamps

@@ -37,7 +37,8 @@ std::optional<Observation> SourceFilter::add(const Measurement& m) {
                      .offset = -m.offset,
                      .variance = variance,
                      .distance = m.delay / 2 + m.root_delay / 2 + m.root_dispersion + m.precision,
-                     .leap = m.leap};
+                     .leap = m.leap,
+                     .tai_utc = m.tai_utc};
 }
 
 }  // namespace kairos

@@ -20,6 +20,7 @@ struct Observation {
   double variance = 0;  // of `offset`
   double distance = 0;  // half-width of the interval that must contain the truth (s)
   Leap leap = Leap::kNone;
+  std::optional<int> tai_utc;  // Measurement::tai_utc
 };
 
 class SourceFilter {

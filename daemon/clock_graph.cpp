@@ -354,6 +354,7 @@ std::size_t ClockGraph::register_source(const std::string& name, const SourceOpt
   source_refclock_.push_back(refclock);
   source_logged_guard_.push_back(std::nullopt);
   source_labels_.push_back(name);
+  source_node_.push_back(nullptr);
   for (auto& node : nodes_) {
     if (!node->ntp || !node->discipline) continue;
     node->source_index.push_back(node->discipline->add_source(options));
@@ -468,8 +469,10 @@ void ClockGraph::note_guards() {
   const Node& sys = system();
   if (!sys.discipline) return;
   for (std::size_t i = 0; i < source_names_.size(); ++i) {
-    if (!source_options_[i].guarded || source_removed_[i] || i >= sys.source_index.size()) continue;
-    const SourceStatus s = sys.discipline->source_status(sys.source_index[i]);
+    // A hardware-stamped PTP port is judged in its PHC's model, by the NTS sources stamped there.
+    const Node& node = source_node_[i] ? *source_node_[i] : sys;
+    if (!source_options_[i].guarded || source_removed_[i] || !node.discipline || i >= node.source_index.size()) continue;
+    const SourceStatus s = node.discipline->source_status(node.source_index[i]);
     if (!s.has_sample || source_logged_guard_[i] == s.guard) continue;
     const std::optional<GuardState> before = source_logged_guard_[i];
     source_logged_guard_[i] = s.guard;
@@ -518,35 +521,68 @@ std::vector<RefclockStatus> ClockGraph::refclock_statuses() const {
   return out;
 }
 
-std::size_t ClockGraph::add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid) {
+std::size_t ClockGraph::add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid,
+                                           bool hardware) {
   SourceOptions guarded = options;
   guarded.name = name;
   guarded.guarded = true;
-  // A source of the system clock alone (its stamps are the system clock's), as a refclock is.
-  const std::size_t source = register_source(name, guarded, true);
+  // Software stamps are the system clock's: a source of it alone, as a refclock is. Hardware
+  // stamps are a PHC's: a source of every clock NTP-stamped samples may reach, as an NTP source.
+  const std::size_t source = register_source(name, guarded, !hardware);
   source_strata_[source] = 0;
   source_refids_[source] = refid;
   return source;
 }
 
-void ClockGraph::on_system_measurement(std::size_t source, Measurement m) {
+void ClockGraph::on_system_measurement(std::size_t source, Measurement m, int phc_ifindex) {
   if (source >= source_names_.size() || source_removed_[source]) return;
-  Node& sys = system();
-  if (!sys.ntp || !sys.discipline) {
+  const double now = elapsed();
+  Node* node = &system();
+  // Stamps in a PHC's time: that PHC's model when it is disciplined, else the system clock's
+  // through the PHC's line (the direct path), as on_sample routes hardware-stamped NTP.
+  std::optional<TimescaleMap::Estimate> through;
+  if (phc_ifindex != 0) {
+    node = phc_by_ifindex(phc_ifindex);
+    if (node && node->convert) {
+      through = node->map ? node->map->at(m.time) : std::nullopt;
+      node = through && !node->lost ? &system() : nullptr;
+    }
+  }
+  if (!node || !node->ntp || !node->discipline || node->lost) {
     ++unused_samples_;
     if (!source_unused_warned_[source]) {
       source_unused_warned_[source] = true;
-      spdlog::warn("{}: the system clock follows a PHC: its own sources are not used", source_names_[source]);
+      spdlog::warn("{}: its measurements are used by no clock ({}); further ones are counted, not logged",
+                   source_names_[source],
+                   phc_ifindex ? "in PHC time: that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
+                               : "the system clock follows a PHC: its own sources are not used");
     }
     return;
   }
-  feed_system(source, m, elapsed());
+  if (through) {
+    // Master minus PHC, plus PHC minus system: master minus system.
+    m.offset += through->offset;
+    m.precision = std::hypot(m.precision, through->sd);
+  }
+  source_node_[source] = node;
+  if (node == &system()) {
+    feed_system(source, m, now);
+    return;
+  }
+  m.offset -= node->correction(now);
+  node->discipline->on_measurement(node->source_index[source], m, now);
+  node->last_measurement = now;
+  check_refusals(*node);
+  rearm_timer(*node);
+  note_state(*node);
+  note_guards();
 }
 
 std::optional<SourceStatus> ClockGraph::system_source_status(std::size_t source) const {
-  const Node& sys = system();
-  if (source >= source_names_.size() || !sys.discipline || source >= sys.source_index.size()) return std::nullopt;
-  SourceStatus s = sys.discipline->source_status(sys.source_index[source]);
+  if (source >= source_names_.size()) return std::nullopt;
+  const Node& node = source_node_[source] ? *source_node_[source] : system();
+  if (!node.discipline || source >= node.source_index.size()) return std::nullopt;
+  SourceStatus s = node.discipline->source_status(node.source_index[source]);
   s.name = source_names_[source];
   return s;
 }

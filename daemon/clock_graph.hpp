@@ -123,14 +123,20 @@ class ClockGraph {
   Result<void> add_refclock(const RefclockConfig& config, PhcOpener open);
   std::vector<RefclockStatus> refclock_statuses() const;
 
-  // A source of the system clock that measures it elsewhere (a [[ptp]] port, daemon/ptp_source):
-  // unauthenticated and precise, so NTS guards it (clock/agreement_guard.hpp); a primary
-  // reference with `refid` to our clients. Returns its index for on_system_measurement.
-  std::size_t add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid);
-  // A measurement of such a source against the system clock as the kernel keeps it (kernel
-  // stamps): the observe-only correction is applied here, as for NTP samples.
-  void on_system_measurement(std::size_t source, Measurement m);
-  // Its part in the system clock's selection (the NTS guard's verdict included).
+  // A source that measures a clock against a master elsewhere (a [[ptp]] port,
+  // daemon/ptp_source): unauthenticated and precise, so NTS guards it
+  // (clock/agreement_guard.hpp); a primary reference with `refid` to our clients. With software
+  // stamps a source of the system clock alone; with `hardware` stamps (a PHC's time) a source of
+  // every clock NTP disciplines, as an NTP source. Returns its index for on_system_measurement.
+  std::size_t add_guarded_source(const std::string& name, const SourceOptions& options, std::uint32_t refid,
+                                 bool hardware = false);
+  // A measurement of such a source, master minus our stamps: kernel stamps on the system clock
+  // (`phc_ifindex` 0), or that NIC's hardware stamps in its PHC's time. The latter go to the PHC's
+  // model when it is disciplined, else through its line to the system clock's (the direct path).
+  // The observe-only correction is applied here, as for NTP samples.
+  void on_system_measurement(std::size_t source, Measurement m, int phc_ifindex = 0);
+  // Its part in the selection of the clock its last measurement went to (the system clock before
+  // any), the NTS guard's verdict included.
   std::optional<SourceStatus> system_source_status(std::size_t source) const;
   // TAI - UTC now by the leap-seconds list; nullopt without one or past its expiry.
   std::optional<int> tai_utc_now() const;
@@ -239,6 +245,7 @@ class ClockGraph {
   std::vector<bool> source_removed_;
   std::vector<bool> source_refclock_;
   std::vector<std::optional<GuardState>> source_logged_guard_;  // each guarded source's verdict, logged once
+  std::vector<const Node*> source_node_;    // the clock its last measurement went to (guarded sources)
   std::vector<std::string> source_labels_;  // how the logs name it ("refclock NAME", a PTP port's name)
   std::vector<std::unique_ptr<Refclock>> refclocks_;
   std::size_t unused_samples_ = 0;

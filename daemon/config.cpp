@@ -802,10 +802,18 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
       for (const toml::node& node : *list) read_ptp(*node.as_table(), config, problems);
     }
   }
-  if (config.system_clock.follow && !config.ptp.empty()) {
-    problems.add(config.ptp.front().line,
-                 "[[ptp]] is a source of the system clock, which follows a PHC ([clock.system] follow): use one or "
-                 "the other");
+  // A port with kernel stamps measures the system clock, which then takes no sources of its own;
+  // with the NIC's stamps it measures that PHC, which kairosd disciplines (ptp4l + phc2sys's roles).
+  for (const PtpConfig& port : config.ptp) {
+    if (!config.system_clock.follow) break;
+    const auto nic = std::find_if(config.interfaces.begin(), config.interfaces.end(),
+                                  [&](const InterfaceConfig& i) { return i.name == port.interface; });
+    if (nic == config.interfaces.end() || !nic->discipline_phc || nic->hw_timestamping == HwTimestampingMode::kOff) {
+      problems.add(port.line, "[[ptp]] on " + (port.interface.empty() ? std::string("no interface") : port.interface) +
+                                  ": the system clock follows a PHC ([clock.system] follow), so the port must discipline "
+                                  "its NIC's PHC with hardware stamps: an [[interface]] of that name with "
+                                  "discipline-phc = true");
+    }
   }
   if (config.system_clock.follow && !config.refclocks.empty()) {
     problems.add(config.refclocks.front().line,

@@ -457,23 +457,23 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<PtpSource>> ptp_ports;
   std::vector<std::size_t> ptp_graph_ids;
   for (const PtpConfig& c : config->ptp) {
-    const std::size_t index = clocks.add_guarded_source(
-        c.name, SourceOptions{.name = c.name, .preferred = c.prefer, .require_agreement = c.require_agreement},
-        0x50545000);  // "PTP", as chrony's PTP refclocks are named
     const double max_error = c.max_error;
+    // The port's place in the clock graph, known once its sockets say whose stamps it gets.
+    auto index = std::make_shared<std::size_t>(0);
     auto opened = PtpSource::open(
         *loop,
         PtpSourceOptions{.name = c.name,
                          .interface = c.interface,
                          .domain = static_cast<std::uint8_t>(c.domain),
                          .unicast_masters = c.unicast_masters,
-                         .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto)},
+                         .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto),
+                         .hardware = hardware},
         [&clocks] { return clocks.elapsed(); },
-        [&clocks, &publish_system, index, max_error](const PtpSource&, const Measurement& m) {
+        [&clocks, &publish_system, index, max_error](const PtpSource&, const Measurement& m, int phc_ifindex) {
           // What the master itself may be off by (its grandmaster, the path) on top of the exchange.
           Measurement with = m;
           with.root_dispersion += max_error;
-          clocks.on_system_measurement(index, with);
+          clocks.on_system_measurement(*index, with, phc_ifindex);
           publish_system();
         },
         [&clocks] { return clocks.tai_utc_now(); });
@@ -481,7 +481,11 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", opened.error().message);
       return 1;
     }
-    ptp_graph_ids.push_back(index);
+    *index = clocks.add_guarded_source(
+        c.name, SourceOptions{.name = c.name, .preferred = c.prefer, .require_agreement = c.require_agreement},
+        0x50545000,  // "PTP", as chrony's PTP refclocks are named
+        (*opened)->phc_ifindex() != 0);
+    ptp_graph_ids.push_back(*index);
     ptp_ports.push_back(std::move(*opened));
   }
   auto ptp_statuses = [&] {

@@ -7,7 +7,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 
@@ -17,6 +20,11 @@
 
 namespace kairos {
 namespace {
+
+// A NIC's corrections (link speed, the operator's compensations); none once it is not used.
+StampCorrection correction_of(const HardwareInterfaces& hardware, int ifindex) {
+  return hardware ? hardware(ifindex).value_or(StampCorrection{}) : StampCorrection{};
+}
 
 PtpTimestamp to_ptp(const timespec& t) {
   return PtpTimestamp{static_cast<std::uint64_t>(std::max<time_t>(t.tv_sec, 0)), static_cast<std::uint32_t>(t.tv_nsec)};
@@ -38,6 +46,10 @@ const char* to_string(PtpTimescale timescale) {
     case PtpTimescale::kUtc: return "utc";
   }
   return "?";
+}
+
+double ptp_stamp_correction(const StampCorrection& correction, bool receive) {
+  return receive ? correction.rx_compensation : correction.tx_compensation;
 }
 
 PortIdentity ptp_identity_for(const std::string& interface) {
@@ -72,18 +84,33 @@ Result<std::unique_ptr<PtpSource>> PtpSource::open(EventLoop& loop, PtpSourceOpt
   socket_options.multicast = options.unicast_masters.empty();
   socket_options.loop = options.loop;
   socket_options.portable = loop.portable();
+  // Hardware stamps where kairosd uses the NIC's (an [[interface]] disciplining its PHC or on the
+  // direct path), as NTP sources get them.
+  const int ifindex = options.interface.empty() ? 0 : interface_index(options.interface);
+  socket_options.hardware = ifindex != 0 && options.hardware && options.hardware(ifindex).has_value();
   auto socket = PtpSocket::open(socket_options);
   if (!socket) return fail(options.name + ": " + socket.error().message);
+  int phc_ifindex = 0;
+  if (socket_options.hardware) {
+    if (socket->hardware_stamps()) {
+      phc_ifindex = ifindex;
+      spdlog::info("{}: hardware timestamps: its measurements are of {}'s PHC", options.name, options.interface);
+    } else {
+      spdlog::warn("{}: {} refuses hardware timestamps on PTP's event messages: kernel stamps (the system clock)",
+                   options.name, options.interface);
+    }
+  }
   for (const auto& master : options.unicast_masters) {
     if (!ipv4_address(master, 0)) return fail(options.name + ": unicast master \"" + master + "\" is not an IPv4 address");
   }
   const PortIdentity identity = ptp_identity_for(options.interface);
   return std::unique_ptr<PtpSource>(new PtpSource(loop, std::move(options), std::move(*socket), identity, std::move(now),
-                                                  std::move(on_measurement), std::move(tai_offset)));
+                                                  std::move(on_measurement), std::move(tai_offset), phc_ifindex));
 }
 
 PtpSource::PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket, PortIdentity identity,
-                     std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset)
+                     std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset,
+                     int phc_ifindex)
     : loop_(loop),
       options_(std::move(options)),
       socket_(std::move(socket)),
@@ -97,7 +124,8 @@ PtpSource::PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket
       }()),
       now_(std::move(now)),
       on_measurement_(std::move(on_measurement)),
-      tai_offset_(std::move(tai_offset)) {}
+      tai_offset_(std::move(tai_offset)),
+      phc_ifindex_(phc_ifindex) {}
 
 PtpSource::~PtpSource() {
   loop_.unwatch(socket_.fd(PtpChannel::kEvent));
@@ -129,16 +157,15 @@ void PtpSource::readable(PtpChannel channel) {
     const PtpDatagram& d = **datagram;
     std::optional<PtpTimestamp> rx;
     if (channel == PtpChannel::kEvent) {
-      // Only the system clock's stamps are used: kernel ones, else the time read now.
-      PacketStamp stamp{realtime_now(), StampSource::kDaemon};
-      if (d.stamps.software) {
-        stamp = {*d.stamps.software, StampSource::kKernel};
-      } else {
-        ++counters_.daemon_stamps;
-      }
-      rx = to_ptp(stamp.time);
-      if (d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync)) {
-        rx_source_ = stamp.source;
+      const bool sync = d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync);
+      const double correction =
+          phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), true) : 0.0;
+      const auto stamp = event_stamp(d.stamps.software, d.stamps.hardware, correction, realtime_now());
+      if (stamp) {
+        rx = to_ptp(stamp->time);
+        if (sync) rx_source_ = stamp->source;
+      } else if (sync) {
+        ++counters_.missing_hardware;
       }
     }
     execute(port_.on_message(ByteView(buffer.data(), d.length), rx, d.from.host(), now_()));
@@ -181,15 +208,44 @@ void PtpSource::send(const PtpSend& message) {
   if (!message.event) return;
   // The kernel queues a software TX stamp during the send itself: take it now (an interposing
   // simulator stamps the error queue when it is read, so later would be wrong there).
-  const TxStamps tx = socket_.take_tx_stamps(*id);
-  PacketStamp stamp{before, StampSource::kDaemon};
-  if (tx.software) {
-    stamp = {*tx.software, StampSource::kKernel};
-  } else {
-    ++counters_.daemon_stamps;
+  TxStamps tx = socket_.take_tx_stamps(*id);
+  if (phc_ifindex_ && !tx.hardware && !loop_.portable()) wait_for_hardware_tx(*id, tx);
+  const double correction = phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), false) : 0.0;
+  const auto stamp = event_stamp(tx.software, tx.hardware, correction, before);
+  if (!stamp) {
+    // No t3 in the PHC's time: this delay exchange is lost, the next one will do.
+    ++counters_.missing_hardware;
+    return;
   }
-  tx_source_ = stamp.source;
-  execute(port_.on_tx_timestamp(message.sequence_id, to_ptp(stamp.time), now_()));
+  tx_source_ = stamp->source;
+  execute(port_.on_tx_timestamp(message.sequence_id, to_ptp(stamp->time), now_()));
+}
+
+std::optional<PacketStamp> PtpSource::event_stamp(const std::optional<timespec>& software,
+                                                  const std::optional<timespec>& hardware, double hardware_correction,
+                                                  const timespec& fallback) {
+  if (phc_ifindex_) {
+    if (!hardware) return std::nullopt;
+    return PacketStamp{add_seconds(*hardware, hardware_correction), StampSource::kHardware};
+  }
+  if (software) return PacketStamp{*software, StampSource::kKernel};
+  ++counters_.daemon_stamps;
+  return PacketStamp{fallback, StampSource::kDaemon};
+}
+
+void PtpSource::wait_for_hardware_tx(std::uint32_t id, TxStamps& tx) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  while (!tx.hardware) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{socket_.fd(PtpChannel::kEvent), 0, 0};
+    const timespec wait{0, static_cast<long>(left.count()) * 1000};
+    if (ppoll(&p, 1, &wait, nullptr) <= 0 || !(p.revents & POLLERR)) return;
+    const TxStamps more = socket_.take_tx_stamps(id);
+    if (!more.software && !more.hardware) return;  // something else on the error queue
+    if (more.software) tx.software = more.software;
+    if (more.hardware) tx.hardware = more.hardware;
+  }
 }
 
 void PtpSource::arm(const PtpArmTimer& timer) {
@@ -240,10 +296,13 @@ void PtpSource::measured(const PtpMeasurement& measurement) {
   if (!offset) return;
   Measurement m = to_measurement(measurement, stamp_precision(tx_source_, rx_source_));
   m.offset -= *offset;
+  if (measurement.master.ptp_timescale && measurement.master.current_utc_offset_valid) {
+    m.tai_utc = measurement.master.current_utc_offset;
+  }
   utc_offset_used_ = *offset;
   last_ = m;
   ++counters_.measurements;
-  if (on_measurement_) on_measurement_(*this, m);
+  if (on_measurement_) on_measurement_(*this, m, phc_ifindex_);
 }
 
 }  // namespace kairos

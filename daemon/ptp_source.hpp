@@ -2,8 +2,11 @@
 // A PTP source: the IO shell around the sans-IO port (nts/ptp_port.hpp). It owns the port's two
 // sockets (daemon/ptp_socket.hpp) and its timers on the event loop, turns what arrives into the
 // port's events and carries out the port's actions; each measurement goes to the clock model in
-// UTC. Software (kernel) stamps, on the system clock: a PTP source is a source of the system
-// clock, as an NTP one is.
+// UTC. Kernel (software) stamps are the system clock's. On an [[interface]] whose hardware stamps
+// kairosd uses (`hardware`), Sync arrivals and Delay_Req departures are stamped by the NIC in its
+// PHC's time, as NTP's are: the measurement is then of that PHC (the clock graph disciplines it,
+// or carries it to the system clock through the PHC's line). Only hardware pairs are used then:
+// a message the NIC did not stamp is not mixed with the system clock's time.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -35,6 +38,9 @@ struct PtpSourceOptions {
   std::uint16_t event_port = kPtpEventPort;  // other ports for tests only
   std::uint16_t general_port = kPtpGeneralPort;
   bool loop = false;  // receive our own multicast (tests with master and port on one host)
+  // The interfaces whose hardware stamps are used, with their corrections (as NTP sources get
+  // them); empty or refusing `interface`: kernel stamps.
+  HardwareInterfaces hardware;
 };
 
 // Why a measurement was not given to the model.
@@ -43,13 +49,15 @@ struct PtpSourceCounters {
   std::uint64_t no_utc_offset = 0;         // a TAI master, and TAI − UTC unknown
   std::uint64_t utc_offset_mismatch = 0;   // the master's currentUtcOffset disagrees with the list
   std::uint64_t daemon_stamps = 0;         // a stamp the kernel did not give, read in user space
+  std::uint64_t missing_hardware = 0;      // hardware mode: a Sync or Delay_Req the NIC did not stamp
   std::uint64_t io_errors = 0;
 };
 
 class PtpSource {
  public:
-  // The measurement in UTC, on the model's time axis (`now`, monotonic seconds).
-  using MeasurementCallback = std::function<void(const PtpSource&, const Measurement&)>;
+  // The measurement in UTC, on the model's time axis (`now`, monotonic seconds): master minus the
+  // system clock (`phc_ifindex` 0), or minus that NIC's PHC (hardware stamps).
+  using MeasurementCallback = std::function<void(const PtpSource&, const Measurement&, int phc_ifindex)>;
   // TAI − UTC as the leap-seconds list gives it now, if it is known and valid.
   using TaiOffset = std::function<std::optional<int>()>;
 
@@ -66,6 +74,8 @@ class PtpSource {
   const PtpSourceOptions& options() const { return options_; }
   const PtpPort& port() const { return port_; }
   const PtpSourceCounters& counters() const { return counters_; }
+  // The NIC whose PHC stamps this port's event messages; 0: kernel stamps on the system clock.
+  int phc_ifindex() const { return phc_ifindex_; }
   // The last measurement given to the model (UTC offset, master − us), if any.
   const std::optional<Measurement>& last() const { return last_; }
   // TAI − UTC the last measurement was corrected by (0 for UTC/ARB masters).
@@ -73,7 +83,14 @@ class PtpSource {
 
  private:
   PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket, PortIdentity identity,
-            std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset);
+            std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset, int phc_ifindex);
+  // The stamp of an event message: the NIC's (corrected) in hardware mode, nullopt when it gave
+  // none; else the kernel's, or `fallback` read by the daemon.
+  std::optional<PacketStamp> event_stamp(const std::optional<timespec>& software, const std::optional<timespec>& hardware,
+                                         double hardware_correction, const timespec& fallback);
+  // Hardware mode on a kernel: a NIC queues its transmit stamp after the frame left; waits for
+  // it (at most 1 ms), as an NTP exchange does.
+  void wait_for_hardware_tx(std::uint32_t id, TxStamps& tx);
   void readable(PtpChannel channel);
   void execute(PtpActions actions);
   void send(const PtpSend& send);
@@ -97,9 +114,17 @@ class PtpSource {
   PtpSourceCounters counters_;
   std::optional<Measurement> last_;
   int utc_offset_used_ = 0;
+  int phc_ifindex_ = 0;
   bool warned_no_offset_ = false;
   bool warned_mismatch_ = false;
 };
+
+// What a NIC's hardware stamp of a PTP event message is corrected by: only the operator's
+// compensation of the NIC's fixed delays. IEEE 1588 stamps every event message where its frame
+// starts, at the master as here, and Sync and Delay_Req are frames of one length: the trailer
+// correction NTP's stamps take (hwts/stamp_correction.hpp) would make the path look asymmetric by
+// half a frame's time on the wire (clknetsim showed it: a 3.6 ns bias at 100 Gb/s).
+double ptp_stamp_correction(const StampCorrection& correction, bool receive);
 
 // The port's clock identity from the NIC's MAC (EUI-48 → EUI-64 with FF FE in the middle, as
 // IEEE 1588-2019 §7.5.2.2.2 allows); a NIC without one (loopback) gets a random identity.

@@ -309,6 +309,19 @@ void PtpPort::on_signaling(const PtpMessage& message, const std::string& from, d
 
 void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   last_sync_ = sync;
+  // A clock stepped between two Syncs (ours at start, or the master's) is no rate: the span
+  // starts again after it. No clock is steered faster than kMaxRate.
+  if (!recent_syncs_.empty()) {
+    const SyncHalf& before = recent_syncs_.back();
+    const auto master_span = difference_ns(sync.t1, before.t1);
+    const auto our_span = difference_ns(sync.t2, before.t2);
+    if (!master_span || !our_span || *master_span <= 0 ||
+        std::abs(static_cast<double>(*our_span - *master_span)) > kMaxRate * static_cast<double>(*master_span)) {
+      recent_syncs_.clear();
+    }
+  }
+  recent_syncs_.push_back(sync);
+  if (recent_syncs_.size() > kRateSyncs) recent_syncs_.pop_front();
   if (!path_delay_) return;
   auto t2_minus_t1 = difference_ns(sync.t2, sync.t1);
   if (!t2_minus_t1) return;  // centuries apart: nothing to measure
@@ -332,6 +345,19 @@ void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   set_state(PtpPortState::kSlave, "measuring", out);
 }
 
+double PtpPort::rate() const {
+  if (recent_syncs_.size() < 2) return 0;
+  const SyncHalf& a = recent_syncs_.front();
+  const SyncHalf& b = recent_syncs_.back();
+  const auto master_span = difference_ns(b.t1, a.t1);
+  const auto our_span = difference_ns(b.t2, a.t2);
+  if (!master_span || !our_span || *master_span <= 0) return 0;
+  // (t2 − t1 − c) is the path delay plus our offset: its change over the span is our drift.
+  const double moved = static_cast<double>(*our_span - *master_span) -
+                       (scaled_ns_to_seconds(b.correction) - scaled_ns_to_seconds(a.correction)) * 1e9;
+  return moved / static_cast<double>(*master_span);
+}
+
 void PtpPort::complete_delay(double now) {
   const DelayExchange exchange = *pending_delay_;
   pending_delay_.reset();
@@ -340,7 +366,15 @@ void PtpPort::complete_delay(double now) {
   if (!t2_minus_t1 || !t4_minus_t3) return;
   // meanPathDelay = ((t2 − t1 − c1) + (t4 − t3 − c2)) / 2 (§11.3.2), from the Sync that went just
   // before the Delay_Req, so our clock's offset cancels between the two halves.
-  const double sum_ns = static_cast<double>(*t2_minus_t1) + static_cast<double>(*t4_minus_t3);
+  // Our clock need not run at the master's rate (a PHC on the direct path is never steered): our
+  // offset then moves by rate × (the master's time from the Sync's departure to the Delay_Req's)
+  // between the two halves, which would go into the path delay by half (10 ppm and half a
+  // second: 2.5 µs). That span is t3 − t2 plus the path delay in our time, over 1 + rate.
+  const auto t3_minus_t2 = difference_ns(*exchange.t3, exchange.sync.t2);
+  const double uncorrected_ns = static_cast<double>(*t2_minus_t1) + static_cast<double>(*t4_minus_t3);
+  const double r = rate();
+  const double drift_ns = t3_minus_t2 ? r * (static_cast<double>(*t3_minus_t2) + uncorrected_ns / 2) / (1 + r) : 0.0;
+  const double sum_ns = uncorrected_ns + drift_ns;
   const double mean = sum_ns * 1e-9 / 2 - (scaled_ns_to_seconds(exchange.sync.correction) +
                                            scaled_ns_to_seconds(exchange.correction)) / 2;
   // The path's delay changes slowly; one exchange's stamps carry its queueing and stamping noise.
@@ -424,6 +458,7 @@ void PtpPort::reset_exchanges() {
   pending_delay_.reset();
   path_delay_.reset();
   recent_delays_.clear();
+  recent_syncs_.clear();
   log_min_delay_req_interval_ = unicast() ? config_.unicast_log_delay_resp : config_.log_min_delay_req_interval;
 }
 

@@ -232,6 +232,14 @@ class PtpPort {
   std::optional<PathDelay> path_delay_;  // its mean: the median of recent_delays_
   static constexpr std::size_t kDelayWindow = 9;
   std::deque<double> recent_delays_;      // the last exchanges' mean path delays (s)
+  // The last Syncs, for our clock's rate against the master's over their span: enough of them
+  // that the Syncs' queueing (ns over seconds) leaves the rate's share of a path delay far
+  // under a nanosecond.
+  static constexpr std::size_t kRateSyncs = 16;
+  static constexpr double kMaxRate = 1e-3;  // beyond any clock's frequency and slew together
+  std::deque<SyncHalf> recent_syncs_;
+  // Our clock's rate minus the master's (s/s) over recent_syncs_; 0 until two.
+  double rate() const;
   std::int8_t log_min_delay_req_interval_;
   std::uint16_t next_delay_req_sequence_ = 0;
   std::uint16_t next_signaling_sequence_ = 0;

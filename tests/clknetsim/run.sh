@@ -6,7 +6,8 @@
 #   CLKNETSIM=/path/to/clknetsim tests/clknetsim/run.sh [--seeds N] [--duration S] [--build DIR]
 #       [--keep] [--check] [SCENARIO...]
 #
-# Scenarios: lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast (default: all); seeds 1..N (default 5); S
+# Scenarios: lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast ptp-hw
+# ptp-hw-fast ptp-hw-direct (default: all); seeds 1..N (default 5); S
 # simulated seconds (default 14400); statistics after 1800 s. Prints one Markdown table per
 # scenario and comparison. Exit status: 0 when every simulation ran (whatever its numbers), 1 when
 # one could not run, 77 when
@@ -109,8 +110,11 @@ for scenario in "${scenarios[@]}"; do
       IFS='|' read -r name title a_name a_node a_track b_name b_node <<<"$cmp"
       a= b=
       if [[ -z $error ]]; then
-        col_a=$(( (a_node - 1) * CNS_COLUMNS + 1 ))
-        col_b=$(( (b_node - 1) * CNS_COLUMNS + 1 ))
+        # A node is N (its system clock) or N/C (its Cth clock: 2 is a separate PHC).
+        col_a=$(( (${a_node%/*} - 1) * CNS_COLUMNS + ${a_node#*/} ))
+        col_b=$(( (${b_node%/*} - 1) * CNS_COLUMNS + ${b_node#*/} ))
+        [[ $a_node == */* ]] || col_a=$(( (a_node - 1) * CNS_COLUMNS + 1 ))
+        [[ $b_node == */* ]] || col_b=$(( (b_node - 1) * CNS_COLUMNS + 1 ))
         track=()
         [[ $a_track != - ]] && track=(--tracking "$a_track" --start-date "$CLKNETSIM_START_DATE")
         if ! a=$(python3 "$here/analyze.py" node --offsets "$dir/log.offset" --column "$col_a" \
@@ -124,14 +128,14 @@ for scenario in "${scenarios[@]}"; do
       fi
       # Which timestamps kairosd's samples had ("stamps TX/RX" in its log), most frequent first.
       stamps=
-      if [[ -e $dir/kairosd.$a_node.log ]]; then
-        stamps=$(grep -o 'stamps [a-z]*/[a-z]*' "$dir/kairosd.$a_node.log" | sort | uniq -c |
+      if [[ -e $dir/kairosd.${a_node%/*}.log ]]; then
+        stamps=$(grep -o 'stamps [a-z]*/[a-z]*' "$dir/kairosd.${a_node%/*}.log" | sort | uniq -c |
                  sort -rn | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $3, $1 }')
       fi
       # How often each daemon sent a packet (clknetsim's statistics): the cost of its accuracy.
       intervals=
       if [[ -e $dir/stats ]]; then
-        intervals=$(awk -v a="$a_node" -v b="$b_node" '/^-+ Node / { n = $3 }
+        intervals=$(awk -v a="${a_node%/*}" -v b="${b_node%/*}" '/^-+ Node / { n = $3 }
           /^Mean outgoing packet interval:/ { v[n] = $NF } END { if ((a in v) && (b in v)) print v[a], v[b] }' "$dir/stats")
       fi
       python3 - "$scenario" "$seed" "$name" "$title" "$a_name" "$b_name" "$error" "${a:-null}" "${b:-null}" "$stamps" "$intervals" >>"$results" <<'PY'

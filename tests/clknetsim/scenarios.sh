@@ -303,17 +303,23 @@ ptp4l_conf() {
   } >"$CNS_DIR/ptp4l.$n.conf"
 }
 
+# sim_ptp4l N [VAR=VALUE...]: software stamps; PTP4L_STAMPS="" for the NIC's (hardware).
 sim_ptp4l() {
   local n=$1
   shift
-  cns_node "$n" "ptp4l.$n.log" "$@" "$PTP4L" -S -4 -i eth0 -m -f "$CNS_DIR/ptp4l.$n.conf"
+  cns_node "$n" "ptp4l.$n.log" "$@" "$PTP4L" ${PTP4L_STAMPS--S} -4 -i eth0 -m -f "$CNS_DIR/ptp4l.$n.conf"
+}
+
+use_linuxptp() {
+  local cache=${KAIROS_CACHE:-/var/cache/kairos}/linuxptp
+  fetch_linuxptp "$cache" || return 1
+  PTP4L=$cache/root/usr/sbin/ptp4l
+  PHC2SYS=$cache/root/usr/sbin/phc2sys
 }
 
 ptp_scenario() {
   local dir=$1 log_sync=$2 title=$3
-  local cache=${KAIROS_CACHE:-/var/cache/kairos}/linuxptp
-  fetch_linuxptp "$cache" || return 1
-  PTP4L=$cache/root/usr/sbin/ptp4l
+  use_linuxptp || return 1
   CNS_COLUMNS=1
   CNS_COMPARE=("client|node 2 kairosd and node 3 ptp4l, PTP slaves of node 1's ptp4l, software stamps, $title|kairosd|2|$dir/tracking.2.log|ptp4l|3")
   client_clock 2 3
@@ -338,4 +344,68 @@ scenario_ptp_fast() {
   cns_run 3 "$duration"
 }
 
-ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast)
+# PTP with hardware stamps against ptp4l + phc2sys (issue 23 item 2), on hw_env's NICs. clknetsim
+# runs one process per node, so ptp4l + phc2sys take two nodes, as clknetsim's own
+# ptp4l-phc2sys example does: node 2's ptp4l disciplines its NIC's PHC, which is node 2's only
+# clock; node 3's phc2sys reads that clock as its PHC (refclock_base, CLKNETSIM_PHC_SWAP: the
+# PHC's reading has hw_env's delay and jitter, as kairosd's cross-timestamps do) and steers node
+# 3's system clock. Node 4 kairosd has a PHC of its own (CLKNETSIM_CLOCKS=REALTIME,eth0): its
+# [[ptp]] port disciplines it and the system clock follows it. Node 1 ptp4l is the grandmaster
+# on its perfect clock. Its time is UTC, which it announces as the PTP timescale with
+# currentUtcOffset 37: kairosd takes it as UTC (timescale = "utc") and phc2sys with -O 0.
+# Judged: the system clocks (node 4 against node 3) and the PHCs (node 4's clock 2 against node 2).
+ptp_hw_scenario() {
+  local dir=$1 log_sync=$2 title=$3 direct=${4:-0}
+  use_linuxptp || return 1
+  CNS_COLUMNS=2
+  CNS_COMPARE=(
+    "client|system clocks: node 4 kairosd (PTP disciplines its PHC, the system clock follows) and node 3 phc2sys (following node 2 ptp4l's PHC), hardware stamps, $title|kairosd|4|$dir/tracking.4.log|ptp4l+phc2sys|3"
+    "phc|PHCs: node 4 kairosd's and node 2 ptp4l's, hardware stamps, $title|kairosd|4/2|-|ptp4l|2/1")
+  local -a phc=('discipline-phc = true' '[clock.system]' 'follow = "eth0"')
+  if ((direct)); then
+    # The direct path: the PHC only read, PTP's samples made system time through its line.
+    CNS_COMPARE=("client|system clocks: node 4 kairosd (direct path: PTP's hardware stamps made system time through the PHC's line, the PHC only read) and node 3 phc2sys (following node 2 ptp4l's PHC), $title|kairosd|4|$dir/tracking.4.log|ptp4l+phc2sys|3")
+    phc=()
+  fi
+  client_clock 2 3 4
+  {
+    echo "node4_offset2 = 0.01"
+    echo "node4_freq2 = $CLIENT_FREQ"
+    echo "node3_refclock = (* 1e-9 (normal))"
+    echo "node3_refclock_base = node2"
+  } >>"$CNS_DIR/conf"
+  cns_link "$HW_DELAY" 1 2 4
+  ptp4l_conf 1 "$log_sync" "priority1 1"
+  ptp4l_conf 2 "$log_sync" "slaveOnly 1"
+  kairos_conf 4 '[[ptp]]' 'interface = "eth0"' 'timescale = "utc"' \
+    '[[interface]]' 'name = "eth0"' 'hw-timestamping = "on"' "${phc[@]}"
+  # Every node has two clocks (-c 2); on nodes 1-3 the second is an idle /dev/ptp5. On the ptp4l
+  # nodes eth0's PHC is the node's main clock and stamps are read on it (CLKNETSIM_TIMESTAMPING=1);
+  # kairosd's are read on its own PHC (hw_env's 2), as exactly.
+  local -a idle=(CLKNETSIM_CLOCKS=REALTIME,ptp5)
+  PTP4L_STAMPS= sim_ptp4l 1 "${hw_env[@]}" "${idle[@]}" CLKNETSIM_TIMESTAMPING=1
+  PTP4L_STAMPS= sim_ptp4l 2 "${hw_env[@]}" "${idle[@]}" CLKNETSIM_TIMESTAMPING=1
+  cns_node 3 "phc2sys.3.log" "${hw_env[@]}" "${idle[@]}" CLKNETSIM_PHC_SWAP=1 \
+    "$PHC2SYS" -s /dev/ptp1 -c CLOCK_REALTIME -O 0 -m
+  sim_kairosd 4 "${hw_env[@]}" CLKNETSIM_CLOCKS=REALTIME,eth0
+}
+
+scenario_ptp_hw() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_hw_scenario "$dir" 0 "Sync every 1 s" || return 1
+  cns_run 4 "$duration" -c 2
+}
+
+scenario_ptp_hw_fast() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_hw_scenario "$dir" -3 "Sync every 1/8 s" || return 1
+  cns_run 4 "$duration" -c 2
+}
+
+scenario_ptp_hw_direct() {
+  local dir=$1 seed=$2 duration=$3
+  ptp_hw_scenario "$dir" -3 "Sync every 1/8 s" 1 || return 1
+  cns_run 4 "$duration" -c 2
+}
+
+ALL_SCENARIOS=(lan wan wan-adaptive nts server hw-follow hw-direct server-hw ptp ptp-fast ptp-hw ptp-hw-fast ptp-hw-direct)

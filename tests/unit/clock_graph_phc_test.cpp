@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "clock/sim_clock.hpp"
 #include "daemon/clock_graph.hpp"
@@ -263,6 +264,111 @@ TEST_F(ClockGraphPhcTest, AForeignStepStartsTheDirectPathsLineAgain) {
   graph->on_sample(source, sample(/*hardware=*/true));
   const ClockStatus s = graph->system_status();
   EXPECT_NEAR(s.offset, -system->offset_at(t), 2e-6);
+}
+
+// PTP with hardware stamps (issue 23 item 2): a [[ptp]] port's measurements in the PHC's time,
+// every second from a perfect grandmaster with 20 ns of stamp noise, as ptp_source gives them.
+struct ClockGraphPtpTest : ClockGraphPhcTest {
+  std::size_t port = 0;
+  std::mt19937 random{7};
+  std::optional<int> tai_utc;  // what the master announces
+
+  void add_port(bool hardware) {
+    port = graph->add_guarded_source("ptp:eth0", SourceOptions{.name = "ptp:eth0", .preferred = true}, 0x50545000,
+                                     hardware);
+  }
+  Measurement ptp(bool hardware) {
+    std::normal_distribution<double> noise(0, 20e-9);
+    Measurement m;
+    m.time = t;
+    m.offset = -(hardware ? phc : *system).offset_at(t) + noise(random);
+    m.delay = 2e-6;
+    m.precision = 30e-9;
+    m.root_dispersion = 1e-6;
+    m.tai_utc = tai_utc;
+    return m;
+  }
+  void run_ptp(double until, bool hardware) {
+    for (double next = std::floor(t) + 1; next <= until; next += 1) {
+      t = next;
+      graph->run_due_timers();
+      graph->on_cross_tick();
+      t = std::max(t, sim->cursor());
+      graph->on_system_measurement(port, ptp(hardware), hardware ? kIfindex : 0);
+    }
+  }
+};
+
+// ptp4l + phc2sys's roles in one model: PTP disciplines the NIC's PHC, the system clock follows.
+TEST_F(ClockGraphPtpTest, HardwareStampedPtpDisciplinesThePhcAndTheSystemClockFollows) {
+  make(/*steer=*/true, /*system_follows=*/true);
+  add_port(/*hardware=*/true);
+  run_ptp(600, /*hardware=*/true);
+  EXPECT_EQ(graph->unused_samples(), 0u);
+  EXPECT_EQ(phc_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(phc.offset_at(t)), 0.2e-6);
+  EXPECT_NEAR(*phc.frequency(), -20e-6, 0.05e-6);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(system->offset_at(t)), 5e-6);
+  // The port's status is its part in the PHC's selection: selected there.
+  const auto status = graph->system_source_status(port);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->has_sample);
+  EXPECT_TRUE(status->selected);
+}
+
+// No PHC disciplined: the NIC's stamps reach the system clock through the PHC's line.
+TEST_F(ClockGraphPtpTest, HardwareStampedPtpTakesTheDirectPathToTheSystemClock) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  add_port(/*hardware=*/true);
+  run_ptp(600, /*hardware=*/true);
+  EXPECT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_LT(std::abs(system->offset_at(t)), 1e-6);
+  EXPECT_EQ(*phc.frequency(), 0.0);  // only read
+  EXPECT_LE(graph->unused_samples(), 2u);  // before two cross-timestamps made the line
+}
+
+// NTS guards a hardware-stamped port in the PHC's model: a grandmaster 1 ms off, against an NTS
+// source stamped by the same NIC, is not selectable, and the PHC keeps the NTS source's time.
+TEST_F(ClockGraphPtpTest, ALyingHardwareStampedPortIsDroppedInThePhcsModel) {
+  config.sources.push_back(SourceConfig{.address = "server", .nts = true});
+  make(/*steer=*/true, /*system_follows=*/true);
+  add_port(/*hardware=*/true);
+  for (double next = 1; next <= 900; next += 1) {
+    t = next;
+    graph->run_due_timers();
+    graph->on_cross_tick();
+    t = std::max(t, sim->cursor());
+    if (std::fmod(next, 16.0) == 0) graph->on_sample(source, sample(/*hardware=*/true));
+    Measurement lie = ptp(/*hardware=*/true);
+    lie.offset += 1e-3;
+    graph->on_system_measurement(port, lie, kIfindex);
+  }
+  const auto status = graph->system_source_status(port);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->guard, GuardState::kDisagrees);
+  EXPECT_FALSE(status->selected);
+  EXPECT_LT(std::abs(phc.offset_at(t)), 20e-6);
+}
+
+// Issue 23 item 2: with no leap-seconds list, the kernel's TAI offset is the PTP master's
+// currentUtcOffset; the system clock keeps UTC and CLOCK_TAI is right.
+TEST_F(ClockGraphPtpTest, TheMastersUtcOffsetSetsTheKernelsTaiOffsetWithoutAList) {
+  make(/*steer=*/true, /*system_follows=*/false, /*phc_follows_system=*/false, /*direct=*/true);
+  add_port(/*hardware=*/true);
+  tai_utc = 37;
+  run_ptp(60, /*hardware=*/true);
+  ASSERT_EQ(graph->system_status().state, DisciplineState::kSynchronized);
+  EXPECT_EQ(system->tai_offset(), 37);
+}
+
+// Kernel-stamped PTP is of the system clock, which here follows the PHC: counted, never used.
+TEST_F(ClockGraphPtpTest, SoftwareStampedPtpIsUnusedWhileTheSystemClockFollowsThePhc) {
+  make(/*steer=*/false, /*system_follows=*/true);
+  add_port(/*hardware=*/false);
+  t = 1;
+  graph->on_system_measurement(port, ptp(/*hardware=*/false), 0);
+  EXPECT_EQ(graph->unused_samples(), 1u);
 }
 
 }  // namespace

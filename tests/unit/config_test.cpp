@@ -1002,5 +1002,26 @@ TEST(Config, PtpProblemsNameTheirLine) {
   expect_problem("ptp = 1\n", "PTP ports are written as [[ptp]] tables");
 }
 
+// Issue 23 item 2: with the system clock following a PHC, a PTP port is a source of that PHC, so
+// it must stamp on its NIC in hardware and discipline it (ptp4l + phc2sys's roles); kernel stamps
+// would measure the system clock, which takes no sources then.
+TEST(Config, PtpBesideAFollowedPhcMustDisciplineItsNicsPhc) {
+  const std::string nic = "[[interface]]\nname = \"eth0\"\nhw-timestamping = \"on\"\ndiscipline-phc = true\n"
+                          "[clock.system]\nfollow = \"eth0\"\n";
+  auto ok = parse_config(nic + "[[ptp]]\ninterface = \"eth0\"\n", "f.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto other = parse_config(nic + "[[ptp]]\ninterface = \"eth1\"\n", "f.toml");
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("f.toml:7: [[ptp]] on eth1: the system clock follows a PHC"), std::string::npos)
+      << other.error().message;
+  auto software = parse_config(
+      "[[interface]]\nname = \"eth0\"\nhw-timestamping = \"off\"\n[clock.system]\nfollow = \"eth1\"\n"
+      "[[interface]]\nname = \"eth1\"\ndiscipline-phc = true\n[[ptp]]\ninterface = \"eth0\"\n",
+      "f.toml");
+  ASSERT_FALSE(software);
+  EXPECT_NE(software.error().message.find("[[ptp]] on eth0: the system clock follows"), std::string::npos)
+      << software.error().message;
+}
+
 }  // namespace
 }  // namespace kairos

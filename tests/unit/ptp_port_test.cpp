@@ -114,6 +114,7 @@ PtpPortConfig config() {
 // add `residence` to Sync and Delay_Req and say so in the correction fields.
 struct Path {
   std::int64_t offset_ns = 3'000;
+  double drift = 0;  // our clock's rate minus the master's: the offset falls by it over time
   std::int64_t delay_ns = 50'000;
   std::int64_t sync_residence_ns = 0;
   std::int64_t req_residence_ns = 0;
@@ -145,8 +146,12 @@ struct Bench {
     advance(2);
     announce(master);
   }
+  // The master ahead of us by this much now (our clock drifts by path.drift).
+  std::int64_t offset_now() const {
+    return path.offset_ns - static_cast<std::int64_t>(std::llround(path.drift * static_cast<double>(master_ns - kEpochNs)));
+  }
   // Our receive time of a Sync the master sends now.
-  PtpTimestamp rx_of_sync() const { return ts(master_ns + path.delay_ns + path.sync_residence_ns - path.offset_ns); }
+  PtpTimestamp rx_of_sync() const { return ts(master_ns + path.delay_ns + path.sync_residence_ns - offset_now()); }
   PtpActions two_step(std::uint16_t sequence) {
     deliver(master.sync(sequence, true, 0, path.sync_residence_ns / 2), rx_of_sync());
     PtpActions out = deliver(master.follow_up(sequence, master_ns, path.sync_residence_ns - path.sync_residence_ns / 2));
@@ -163,7 +168,7 @@ struct Bench {
     auto sends = all<PtpSend>(port.on_timer(PtpTimer::kDelayRequest, now));
     if (sends.empty()) return std::nullopt;
     const PtpSend req = sends[0];
-    const PtpTimestamp t3 = ts(master_ns - path.offset_ns);
+    const PtpTimestamp t3 = ts(master_ns - offset_now());
     const std::int64_t t4 = master_ns + path.delay_ns + path.req_residence_ns;
     const Buffer resp = master.delay_resp(req.sequence_id, t4, requesting, path.req_residence_ns);
     if (resp_before_tx) {
@@ -260,6 +265,32 @@ TEST(PtpPort, AQueuedDelayRequestDoesNotMoveTheOffset) {
   ASSERT_EQ(measurements.size(), 1u);
   EXPECT_NEAR(measurements[0].mean_path_delay, 50e-6, 1e-12);
   EXPECT_NEAR(measurements[0].offset, 3e-6, 1e-12);
+}
+
+// Our clock 100 ppm fast against the master (a PHC on the direct path is never steered), a
+// Delay_Req about half a second after each Sync: our offset moves some 50 µs between the exchange's halves,
+// which would put some 25 µs into the path delay (the Delay_Reqs go 0.5-1.5 s apart). The rate over the recent Syncs takes it out; a step
+// of our clock between two Syncs restarts that span instead of faking a rate.
+TEST(PtpPort, OurClocksRateIsTakenOutOfThePathDelay) {
+  Bench bench;
+  bench.path.drift = 100e-6;
+  bench.qualify();
+  std::uint16_t sequence = 0;
+  std::optional<PtpMeasurement> last;
+  // A Sync every second; the Delay_Reqs when the port's timer says, between them.
+  auto second = [&] {
+    const double next = bench.now + 1;
+    for (auto& m : all<PtpMeasurement>(bench.two_step(sequence++))) last = m;
+    const auto deadline = bench.port.timer_deadline(PtpTimer::kDelayRequest);
+    if (deadline && *deadline < next) bench.delay_exchange();
+    bench.advance(next - bench.now);
+  };
+  for (int i = 0; i < 20; ++i) second();
+  ASSERT_TRUE(last);
+  EXPECT_NEAR(last->mean_path_delay, 50e-6, 1.5e-9);  // the stamps are whole nanoseconds
+  bench.path.offset_ns += 20'000'000;  // we are stepped 20 ms back
+  for (int i = 0; i < 20; ++i) second();
+  EXPECT_NEAR(last->mean_path_delay, 50e-6, 1.5e-9);  // the stamps are whole nanoseconds
 }
 
 // A Delay_Req that takes 54 µs instead of 50: that exchange's mean path delay is 52 µs (its Sync
