@@ -40,6 +40,8 @@ class Association {
   ~Association();
 
   void start();
+  // Somebody else set the system clock (RealtimeWatch): poll now (SourceCore::clock_stepped).
+  void clock_stepped() { run(core_.clock_stepped(EventLoop::Clock::now())); }
   // Hardware stamps in a PTP virtual clock's time ([[interface]] phc-vclock): every socket of
   // this source is bound to that NIC. Call before start().
   void bind_stamps(PhcBinding binding) { bind_ = std::move(binding); }

@@ -419,8 +419,11 @@ int main(int argc, char** argv) {
   if (config->evidence) tiers = std::make_unique<TierWatch>(config->evidence->tiers);
   // Under journald each breach and return is also an entry of its own message id, for alerting.
   if (tiers && config->logging.target == "journald") tiers->on_event(journal_tier_event);
+  // The sources poll again at once after a foreign step (set once they exist, below).
+  std::function<void()> sources_poll_now;
   auto realtime_watch = RealtimeWatch::start(*loop, [&] {
     clocks.on_realtime_set();
+    if (sources_poll_now) sources_poll_now();
     publish_system();
     if (evidence) evidence->note_foreign_step(realtime_ms(), clocks.system_status().name);
   });
@@ -452,6 +455,9 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<Resolver> resolver;    // started after the privilege drop; outlives the sources
   std::list<Association> associations;  // stable addresses: timers capture `this`
+  sources_poll_now = [&associations] {
+    for (Association& a : associations) a.clock_stepped();
+  };
   // [[ptp]]: PTP ports (daemon/ptp_source.hpp), each a guarded source of the system clock. Their
   // sockets (ports 319 and 320) are opened here, before the privileges go; they start below.
   std::vector<std::unique_ptr<PtpSource>> ptp_ports;

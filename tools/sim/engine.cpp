@@ -129,11 +129,12 @@ class World {
     }
     if (phc_) at(0.5, [this] { cross_timestamp(); });
     if (sc_.foreign_step) {
-      // The daemon learns of the step at once (timerfd cancel-on-set) and tells the model; its
-      // associations poll on as scheduled (daemon/main.cpp's RealtimeWatch).
+      // The daemon learns of the step at once (timerfd cancel-on-set), tells the model, and its
+      // sources poll again at once (daemon/main.cpp's RealtimeWatch, SourceCore::clock_stepped).
       at(sc_.foreign_step->at, [this] {
         (void)system_.step(sc_.foreign_step->by);
         output().on_clock_stepped(now_);
+        for (std::size_t i = 0; i < servers_.size(); ++i) execute(i, servers_[i].core->clock_stepped(core_time(now_)));
       });
     }
     while (!queue_.empty()) {
