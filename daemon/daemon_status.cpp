@@ -115,6 +115,7 @@ json source_json(const SourceSnapshot& s) {
     out["address"] = s.address;
     out["mode"] = "ptp";
     out["ptp"] = json{{"interface", p.interface},
+                      {"transport", p.transport},
                       {"domain", p.domain},
                       {"port_state", p.port_state},
                       {"master", p.master.empty() ? json(nullptr) : json(p.master)},
@@ -257,6 +258,7 @@ void add_ptp_sources(DaemonStatus& status, const std::vector<std::pair<const Ptp
     s.state = model.state;
     PtpSnapshot p;
     p.interface = source->options().interface;
+    p.transport = to_string(source->options().transport);
     p.domain = source->options().domain;
     p.port_state = to_string(port.state());
     p.foreign_masters = port.foreign_masters().size();

@@ -467,7 +467,8 @@ int main(int argc, char** argv) {
                          .interface = c.interface,
                          .domain = static_cast<std::uint8_t>(c.domain),
                          .unicast_masters = c.unicast_masters,
-                         .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto)},
+                         .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto),
+                         .transport = parse_ptp_transport(c.transport).value_or(PtpTransport::kUdpV4)},
         [&clocks] { return clocks.elapsed(); },
         [&clocks, &publish_system, index, max_error](const PtpSource&, const Measurement& m) {
           // What the master itself may be off by (its grandmaster, the path) on top of the exchange.
