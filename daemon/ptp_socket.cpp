@@ -208,10 +208,27 @@ Result<std::uint32_t> PtpSocket::send(PtpChannel channel, std::span<const std::u
   return next_id_++;
 }
 
+namespace {
+
+// A frame a unicast Ethernet port does not take: one to a group. A UDP port that joined no group
+// never sees such datagrams, but a packet socket gets every frame of its ethertype the NIC takes
+// in (another socket joined the group there, or it has no multicast filter, as veth), and a
+// master's multicast stream mixed into its unicast one would be taken as one stream.
+bool unwanted_frame(const ReceivedPacket& packet, bool multicast) {
+  if (multicast || packet.from.ss_family != AF_PACKET) return false;
+  return reinterpret_cast<const sockaddr_ll*>(&packet.from)->sll_pkttype != PACKET_HOST;
+}
+
+}  // namespace
+
 Result<std::optional<PtpDatagram>> PtpSocket::receive(PtpChannel channel, std::span<std::uint8_t> buffer) {
   auto packet = receive_packet(fd(channel), buffer);
+  // Bounded: the loop's poll comes back for what is left.
+  for (int skipped = 0; packet && *packet && unwanted_frame(**packet, options_.multicast) && skipped < 64; ++skipped) {
+    packet = receive_packet(fd(channel), buffer);
+  }
   if (!packet) return std::unexpected(packet.error());
-  if (!*packet) return std::optional<PtpDatagram>();
+  if (!*packet || unwanted_frame(**packet, options_.multicast)) return std::optional<PtpDatagram>();
   PtpDatagram datagram;
   datagram.channel = one_socket() ? channel_of(buffer.first((*packet)->length)) : channel;
   datagram.length = (*packet)->length;

@@ -249,6 +249,31 @@ TEST(PtpSocket, EthernetCarriesBothChannelsOnOneStampedSocket) {
 
 }
 
+// A unicast port's socket joins no group, but lo (as veth) hands it every frame of the ethertype:
+// frames to the group are not its, frames to its MAC are.
+TEST(PtpSocket, UnicastEthernetTakesFramesToItsMacOnly) {
+  auto a = open_ethernet_on_lo();
+  if (!a) GTEST_SKIP() << "AF_PACKET needs CAP_NET_RAW";
+  PtpSocketOptions options;
+  options.transport = PtpTransport::kL2;
+  options.interface = "lo";
+  options.multicast = false;
+  auto b = PtpSocket::open(options);
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  std::array<std::uint8_t, 1500> buffer{};
+  const std::array<std::uint8_t, 44> to_group{0x00, 0x02, 0x00, 0x2c, 0x01};
+  ASSERT_TRUE(a->send(PtpChannel::kEvent, to_group, a->multicast_destination(PtpChannel::kEvent)));
+  const std::array<std::uint8_t, 44> to_us{0x00, 0x02, 0x00, 0x2c, 0x02};
+  // lo's MAC is all zeros.
+  ASSERT_TRUE(a->send(PtpChannel::kEvent, to_us, *a->unicast_destination("00:00:00:00:00:00", PtpChannel::kEvent)));
+  auto got = wait_receive(*b, PtpChannel::kEvent, buffer);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(buffer[4], 0x02);  // the one to its MAC; the group's was passed over
+  auto none = b->receive(PtpChannel::kEvent, buffer);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+}
+
 TEST(PtpSocket, EthernetNeedsAnInterfaceAndSendsToAMastersMac) {
   PtpSocketOptions options;
   options.transport = PtpTransport::kL2;
