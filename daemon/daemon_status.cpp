@@ -128,6 +128,7 @@ json source_json(const SourceSnapshot& s) {
                       {"measurements", p.port.measurements},
                       {"announce_timeouts", p.port.announce_timeouts},
                       {"master_changes", p.port.master_changes},
+                      {"unicast_grants", p.port.grants},
                       {"malformed", p.port.malformed},
                       {"lost_follow_ups", p.port.lost_follow_ups},
                       {"lost_delay_resps", p.port.lost_delay_resps},

@@ -3,7 +3,8 @@
 # against Debian's ptp4l (issue 23): two network namespaces joined by a veth pair,
 #   kt-m<N>: ptp4l -S -6, then ptp4l -S -2, as the grandmaster, as nobody (with CAP_NET_RAW only
 #            for -2's packet socket);
-#   kt-s<N>: kairosd --no-steer with one [[ptp]] port, transport = "udpv6", then "l2".
+#   kt-s<N>: kairosd --no-steer with one [[ptp]] port, transport = "udpv6", then "l2", then "l2"
+#            with ptp4l's MAC as its unicast master (unicast negotiation, ptp4l unicast_listen).
 # Both keep the one kernel clock, so the true offset is 0: kairosd must follow ptp4l as SLAVE over
 # that transport only (ptp4l speaks no other), select it and report offsets of microseconds.
 # Needs root (namespaces); nothing is steered.
@@ -85,10 +86,18 @@ wait_for() {
   return 1
 }
 
-# run_transport TRANSPORT PTP4L_FLAG ADDRESS_CHECK: ptp4l as grandmaster over the transport,
-# kairosd's port over the same; ADDRESS_CHECK is a Python expression over the master's address.
+# run_transport TRANSPORT PTP4L_FLAG ADDRESS_CHECK [UNICAST_MASTER]: ptp4l as grandmaster over the
+# transport, kairosd's port over the same; ADDRESS_CHECK is a Python expression over the master's
+# address. With UNICAST_MASTER, kairosd negotiates unicast with ptp4l at that address instead.
 run_transport() {
-  local transport=$1 flag=$2 address_check=$3
+  local transport=$1 flag=$2 address_check=$3 unicast=${4:-}
+  # 16 of ptp4l's 8 Syncs a second; unicast Syncs are asked for once a second: 4 of those.
+  local mode=multicast masters= samples=16
+  if [[ -n $unicast ]]; then
+    mode=unicast
+    masters="unicast-masters = [\"$unicast\"]"
+    samples=4
+  fi
   local -a ptp4l_launcher=("${LAUNCHER[@]}") kairosd_launcher=("${LAUNCHER[@]}")
   if [[ $transport == l2 ]]; then
     ptp4l_launcher=("${raw_launcher[@]}")
@@ -103,6 +112,7 @@ priority1 100
 logSyncInterval -3
 logAnnounceInterval -2
 udp6_scope 0x02
+unicast_listen 1
 uds_address $work/ptp4l-$transport.sock
 CONF
   ip netns exec "$master" "${ptp4l_launcher[@]}" "$build/linuxptp/root/usr/sbin/ptp4l" -S "$flag" -i eth0 -m \
@@ -113,6 +123,7 @@ CONF
 [[ptp]]
 interface = "eth0"
 transport = "$transport"
+$masters
 [control]
 socket = "$work/client.sock"
 [shm]
@@ -124,8 +135,13 @@ CONF
     --no-steer --foreground 2>"$work/client-$transport.log" &
   client_pid=$!
 
-  wait_for 20 'p["ptp"]["port_state"] == "SLAVE" and p["counters"]["samples"] >= 16' ||
+  wait_for 20 "p['ptp']['port_state'] == 'SLAVE' and p['counters']['samples'] >= $samples" ||
     fail "$transport: kairosd did not follow ptp4l: $(ptp_field 'p' || true)"
+  if [[ -n $unicast ]]; then
+    # Announce, Sync and Delay_Resp granted by ptp4l: the port is on the unicast streams.
+    wait_for 10 'p["ptp"]["unicast_grants"] >= 3' ||
+      fail "$transport: no unicast grants from ptp4l: $(ptp_field 'p["ptp"]' || true)"
+  fi
   [[ $(ptp_field "p['ptp']['transport'] == '$transport' and $address_check") == True ]] ||
     fail "$transport: the port's transport or master address: $(ptp_field 'p["ptp"]["transport"], p["address"]' || true)"
   wait_for 20 'p["selected"] and s["system"]["state"] == "synchronized" and abs(s["system"]["offset"]) < 1e-3' ||
@@ -139,7 +155,7 @@ CONF
   offset=$(ptp_field 'p["last_sample"]["offset"]')
   python3 -c "import sys; sys.exit(0 if abs(float('$offset')) < 1e-3 else 1)" ||
     fail "$transport: offset $offset s from ptp4l on one clock"
-  echo "$transport: kairosd follows ptp4l $(ptp_field 'p["ptp"]["master"]') at $(ptp_field 'p["address"]')," \
+  echo "$transport $mode: kairosd follows ptp4l $(ptp_field 'p["ptp"]["master"]') at $(ptp_field 'p["address"]')," \
     "selected, last offset $(python3 -c "print(f'{float(\"$offset\") * 1e6:.1f}')") µs," \
     "$(ptp_field 'p["counters"]["samples"]') samples, $(ptp_field 'p["ptp"]["daemon_stamps"]') stamps not the kernel's"
   stop_pid "$client_pid"
@@ -150,4 +166,8 @@ CONF
 
 run_transport udpv6 -6 'p["address"].startswith("fe80:")'
 run_transport l2 -2 'len(p["address"]) == 17 and p["address"].count(":") == 5'
-echo "PASS: kairosd follows ptp4l over UDPv6 and over Ethernet"
+# Unicast negotiation with ptp4l by its MAC, written in capitals with '-' as an operator might:
+# the port must still know the answers as its master's.
+mac=$(ip -n "$master" -br link show eth0 | awk '{print $3}')
+run_transport l2 -2 "p['address'] == '$mac'" "$(tr 'a-f:' 'A-F-' <<<"$mac")"
+echo "PASS: kairosd follows ptp4l over UDPv6 and over Ethernet, multicast and unicast"
