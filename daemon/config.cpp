@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "daemon/net.hpp"
+#include "daemon/ptp_address.hpp"
 #include "daemon/state_file.hpp"
 #include "nts/ke_message.hpp"
 
@@ -501,8 +502,8 @@ void read_refclock(const toml::table& t, DaemonConfig& config, Problems& problem
 void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
   PtpConfig ptp;
   ptp.line = t.source().begin.line;
-  reject_unknown_keys(t, {"name", "interface", "domain", "unicast-masters", "timescale", "max-error", "prefer",
-                          "require-agreement"},
+  reject_unknown_keys(t, {"name", "interface", "domain", "transport", "unicast-masters", "timescale", "max-error",
+                          "prefer", "require-agreement"},
                       "[[ptp]]", problems);
   if (auto v = get<std::string>(t, "interface", "a string (a NIC name)", problems)) {
     if (v->empty() || v->size() > 15 || v->find_first_of("/ \t\n:") != std::string::npos) {
@@ -514,16 +515,28 @@ void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
     problems.add(ptp.line, "[[ptp]] needs 'interface = \"eth0\"' (the NIC the PTP port runs on)");
   }
   if (auto v = read_int(t, "domain", 0, 255, problems)) ptp.domain = static_cast<int>(*v);
+  PtpTransport transport = PtpTransport::kUdpV4;
+  if (auto v = get<std::string>(t, "transport", "a string", problems)) {
+    if (auto parsed = parse_ptp_transport(*v)) {
+      transport = *parsed;
+      ptp.transport = *v;
+    } else {
+      problems.add(t.get("transport"),
+                   "'transport' is \"udpv4\" (UDP over IPv4), \"udpv6\" (UDP over IPv6) or \"l2\" (IEEE 802.3 "
+                   "Ethernet)");
+    }
+  }
   if (const toml::node* masters = t.get("unicast-masters")) {
     const toml::array* list = masters->as_array();
     if (!list) {
-      problems.add(masters, "'unicast-masters' must be an array of IPv4 addresses");
+      problems.add(masters, std::string("'unicast-masters' must be an array of addresses, each ") +
+                                address_kind(transport));
     } else {
       for (const toml::node& node : *list) {
         auto text = node.value_exact<std::string>();
-        in_addr address{};
-        if (!text || inet_pton(AF_INET, text->c_str(), &address) != 1) {
-          problems.add(&node, "'unicast-masters' holds IPv4 addresses, like \"192.0.2.1\"");
+        if (!text || !canonical_ptp_address(transport, *text)) {
+          problems.add(&node, std::string("'unicast-masters' over transport \"") + to_string(transport) +
+                                  "\" holds addresses, each " + address_kind(transport));
         } else {
           ptp.unicast_masters.push_back(*text);
         }
@@ -551,9 +564,12 @@ void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
   if (ptp.name.empty()) ptp.name = "ptp:" + ptp.interface;
   for (const auto& other : config.ptp) {
     if (other.name == ptp.name) problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' is configured twice (give each a 'name')");
-    if (other.interface == ptp.interface && other.domain == ptp.domain && !ptp.interface.empty()) {
-      problems.add(ptp.line, "[[ptp]] on " + ptp.interface + " in domain " + std::to_string(ptp.domain) +
-                                 " is configured twice: one port per NIC and domain (they would share ports 319/320)");
+    if (other.interface == ptp.interface && other.domain == ptp.domain && other.transport == ptp.transport &&
+        !ptp.interface.empty()) {
+      problems.add(ptp.line, "[[ptp]] on " + ptp.interface + " in domain " + std::to_string(ptp.domain) + " over " +
+                                 ptp.transport +
+                                 " is configured twice: one port per NIC, domain and transport (they would share "
+                                 "its ports)");
     }
   }
   config.ptp.push_back(std::move(ptp));

@@ -473,6 +473,7 @@ int main(int argc, char** argv) {
                          .domain = static_cast<std::uint8_t>(c.domain),
                          .unicast_masters = c.unicast_masters,
                          .timescale = parse_ptp_timescale(c.timescale).value_or(PtpTimescale::kAuto),
+                         .transport = parse_ptp_transport(c.transport).value_or(PtpTransport::kUdpV4),
                          .hardware = hardware},
         [&clocks] { return clocks.elapsed(); },
         [&clocks, &publish_system, index, max_error](const PtpSource&, const Measurement& m, int phc_ifindex) {
