@@ -11,7 +11,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "daemon/state_file.hpp"
 #include "nts/ke_message.hpp"
 

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "daemon/clock_graph.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 namespace kairos {
 namespace {
