@@ -127,7 +127,7 @@ std::optional<double> read_seconds(const toml::table& t, std::string_view key, d
   const toml::node* node = t.get(key);
   if (!node) return std::nullopt;
   std::optional<double> v = toml_number(*node);
-  if (!v || !(*v > 0) || *v > high) {
+  if (!v || !NumberRange{.low = 0, .high = high, .low_open = true}.contains(*v)) {
     problems.add(node, "'" + std::string(key) + "' must be a number of seconds above 0 and at most " +
                            fmt::format("{:g}", high));
     return std::nullopt;
@@ -275,7 +275,7 @@ void read_max_wait(const toml::table& t, NtpServerConfig& server, TomlProblems& 
   const toml::node* node = t.get("max-wait");
   if (!node) return;
   std::optional<double> v = toml_number(*node);
-  if (!v || !(*v >= 0) || *v > 1) {
+  if (!v || !NumberRange{.low = 0, .high = 1}.contains(*v)) {
     problems.add(node, "'max-wait' must be a number of seconds from 0 (never drop) to 1");
     return;
   }
@@ -344,7 +344,7 @@ std::optional<double> read_number(const toml::table& t, std::string_view key, do
   const toml::node* node = t.get(key);
   if (!node) return std::nullopt;
   std::optional<double> v = toml_number(*node);
-  if (!v || !(*v >= low && *v <= high)) {
+  if (!v || !NumberRange{.low = low, .high = high}.contains(*v)) {
     problems.add(node, fmt::format("'{}' must be a number between {:g} and {:g}", key, low, high));
     return std::nullopt;
   }
@@ -664,7 +664,7 @@ void read_evidence(const toml::table& t, DaemonConfig& config, TomlProblems& pro
     if (list) {
       for (const toml::node& item : *list) {
         std::optional<double> v = toml_number(item);
-        if (!v || !(*v >= 1e-9 && *v <= 1000) || (!tiers.empty() && *v <= tiers.back())) {
+        if (!v || !NumberRange{.low = 1e-9, .high = 1000}.contains(*v) || (!tiers.empty() && *v <= tiers.back())) {
           ok = false;
           break;
         }
