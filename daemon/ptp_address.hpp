@@ -9,7 +9,7 @@
 #include <string>
 
 #include "clock/result.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "clock/result.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "daemon/ptp_address.hpp"
 #include "hwts/packet_timestamps.hpp"
 #include "hwts/stamp_choice.hpp"

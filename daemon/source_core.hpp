@@ -26,8 +26,8 @@
 
 #include "daemon/address_choice.hpp"
 #include "daemon/config.hpp"
-#include "daemon/net.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/net.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
 #include "hwts/stamp_choice.hpp"
 #include "nts/ke_client.hpp"

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "nts/cookie.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_responder.hpp"

@@ -18,7 +18,7 @@
 #include "clock/discipline.hpp"
 #include "clock/sim_clock.hpp"
 #include "daemon/clock_graph.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
 #include "daemon/source_core.hpp"
 #include "hwts/cross_timestamp.hpp"

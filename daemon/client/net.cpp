@@ -1,4 +1,4 @@
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 #include <poll.h>
 #include <netinet/in.h>

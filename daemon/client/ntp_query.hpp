@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "hwts/packet_timestamps.hpp"
 #include "hwts/stamp_choice.hpp"
 #include "nts/ntp_client.hpp"
