@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 

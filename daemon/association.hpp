@@ -14,8 +14,8 @@
 #include "daemon/address_choice.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
-#include "daemon/ke_fetch.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ke_fetch.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
 #include "daemon/resolver.hpp"
 #include "daemon/source_core.hpp"
@@ -40,6 +40,8 @@ class Association {
   ~Association();
 
   void start();
+  // Somebody else set the system clock (RealtimeWatch): poll now (SourceCore::clock_stepped).
+  void clock_stepped() { run(core_.clock_stepped(EventLoop::Clock::now())); }
   // Hardware stamps in a PTP virtual clock's time ([[interface]] phc-vclock): every socket of
   // this source is bound to that NIC. Call before start().
   void bind_stamps(PhcBinding binding) { bind_ = std::move(binding); }

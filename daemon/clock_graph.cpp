@@ -664,11 +664,7 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   check_refusals(*node);
   rearm_timer(*node);
   note_state(*node);
-  return PollFeedback{.residual = status.residual,
-                      .predicted_sd = status.predicted_sd,
-                      .measurement_sd = status.measurement_sd,
-                      .excess_delay = status.last_delay - status.min_delay,
-                      .selected = status.selected};
+  return poll_feedback(status);
 }
 
 void ClockGraph::check_refusals(Node& node) {

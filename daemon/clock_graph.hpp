@@ -21,7 +21,7 @@
 #include "clock/observed_clock.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
 #include "daemon/tier_watch.hpp"
 #include "hwts/phc_device.hpp"

@@ -7,49 +7,20 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
+#include "daemon/ptp_address.hpp"
 #include "daemon/state_file.hpp"
+#include "daemon/toml_check.hpp"
 #include "nts/ke_message.hpp"
 
 namespace kairos {
 namespace {
 
-// Collects problems as "origin:line: message" so one run reports all of them.
-class Problems {
- public:
-  explicit Problems(std::string_view origin) : origin_(origin) {}
-  void add(const toml::node* node, const std::string& message) {
-    std::size_t line = node ? node->source().begin.line : 0;
-    add(line, message);
-  }
-  void add(std::size_t line, const std::string& message) {
-    list_.push_back(origin_ + ":" + std::to_string(line) + ": " + message);
-  }
-  bool empty() const { return list_.empty(); }
-  std::string joined() const {
-    std::string out;
-    for (const auto& p : list_) out += (out.empty() ? "" : "\n") + p;
-    return out;
-  }
-
- private:
-  std::string origin_;
-  std::vector<std::string> list_;
-};
-
-void reject_unknown_keys(const toml::table& table, const std::set<std::string_view>& known, const std::string& where,
-                         Problems& problems) {
-  for (const auto& [key, value] : table) {
-    if (!known.contains(key.str())) problems.add(&value, "unknown key '" + std::string(key.str()) + "' in " + where);
-  }
-}
-
 template <class T>
-std::optional<T> get(const toml::table& table, std::string_view key, const char* type_name, Problems& problems) {
+std::optional<T> get(const toml::table& table, std::string_view key, const char* type_name, TomlProblems& problems) {
   const toml::node* node = table.get(key);
   if (!node) return std::nullopt;
   if (auto value = node->value_exact<T>()) return *value;
@@ -57,7 +28,7 @@ std::optional<T> get(const toml::table& table, std::string_view key, const char*
   return std::nullopt;
 }
 
-void read_daemon(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_daemon(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"steer", "state-dir", "user", "seccomp"}, "[daemon]", problems);
   if (auto v = get<bool>(t, "steer", "true or false", problems)) config.steer = *v;
   if (auto v = get<std::string>(t, "user", "a string (a user name)", problems)) {
@@ -79,7 +50,7 @@ void read_daemon(const toml::table& t, DaemonConfig& config, Problems& problems)
   }
 }
 
-void read_logging(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_logging(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"target", "level", "tracking"}, "[logging]", problems);
   if (auto v = get<std::string>(t, "tracking", "a string", problems)) {
     if (v->empty() || v->front() != '/') {
@@ -104,7 +75,7 @@ void read_logging(const toml::table& t, DaemonConfig& config, Problems& problems
   }
 }
 
-std::optional<int> read_poll(const toml::table& t, std::string_view key, Problems& problems) {
+std::optional<int> read_poll(const toml::table& t, std::string_view key, TomlProblems& problems) {
   auto v = get<std::int64_t>(t, key, "an integer", problems);
   if (!v) return std::nullopt;
   if (*v < kMinPollLimit || *v > kMaxPollLimit) {
@@ -115,7 +86,7 @@ std::optional<int> read_poll(const toml::table& t, std::string_view key, Problem
   return static_cast<int>(*v);
 }
 
-std::optional<std::vector<std::uint16_t>> read_aeads(const toml::table& t, Problems& problems) {
+std::optional<std::vector<std::uint16_t>> read_aeads(const toml::table& t, TomlProblems& problems) {
   const toml::node* node = t.get("aead");
   if (!node) return std::nullopt;
   const toml::array* list = node->as_array();
@@ -141,7 +112,7 @@ std::optional<std::vector<std::uint16_t>> read_aeads(const toml::table& t, Probl
 
 // An integer in [low, high], or nothing (with a problem when present but wrong).
 std::optional<std::int64_t> read_int(const toml::table& t, std::string_view key, std::int64_t low, std::int64_t high,
-                                     Problems& problems) {
+                                     TomlProblems& problems) {
   auto v = get<std::int64_t>(t, key, "an integer", problems);
   if (!v) return std::nullopt;
   if (*v < low || *v > high) {
@@ -153,13 +124,11 @@ std::optional<std::int64_t> read_int(const toml::table& t, std::string_view key,
 }
 
 // Seconds as an integer or a float, in (0, high].
-std::optional<double> read_seconds(const toml::table& t, std::string_view key, double high, Problems& problems) {
+std::optional<double> read_seconds(const toml::table& t, std::string_view key, double high, TomlProblems& problems) {
   const toml::node* node = t.get(key);
   if (!node) return std::nullopt;
-  std::optional<double> v;
-  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
-  if (auto f = node->value_exact<double>()) v = *f;
-  if (!v || !(*v > 0) || *v > high) {
+  std::optional<double> v = toml_number(*node);
+  if (!v || !NumberRange{.low = 0, .high = high, .low_open = true}.contains(*v)) {
     problems.add(node, "'" + std::string(key) + "' must be a number of seconds above 0 and at most " +
                            fmt::format("{:g}", high));
     return std::nullopt;
@@ -167,7 +136,7 @@ std::optional<double> read_seconds(const toml::table& t, std::string_view key, d
   return v;
 }
 
-std::optional<std::string> read_path(const toml::table& t, std::string_view key, Problems& problems) {
+std::optional<std::string> read_path(const toml::table& t, std::string_view key, TomlProblems& problems) {
   auto v = get<std::string>(t, key, "a string", problems);
   if (v && v->empty()) {
     problems.add(t.get(key), "'" + std::string(key) + "' must not be empty");
@@ -177,7 +146,7 @@ std::optional<std::string> read_path(const toml::table& t, std::string_view key,
 }
 
 // listen = ["host:port", "[v6]:port"]: every entry needs an explicit port.
-std::optional<std::vector<std::string>> read_listen(const toml::table& t, Problems& problems) {
+std::optional<std::vector<std::string>> read_listen(const toml::table& t, TomlProblems& problems) {
   const toml::node* node = t.get("listen");
   if (!node) return std::nullopt;
   const toml::array* list = node->as_array();
@@ -199,7 +168,7 @@ std::optional<std::vector<std::string>> read_listen(const toml::table& t, Proble
 }
 
 // rate-limit = false | { interval = seconds, burst = n, clients = n }
-void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, Problems& problems) {
+void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, TomlProblems& problems) {
   const toml::node* node = t.get("rate-limit");
   if (!node) return;
   if (auto flag = node->value_exact<bool>()) {
@@ -224,14 +193,14 @@ void read_rate_limit(const toml::table& t, std::optional<RateLimitConfig>& out, 
 }
 
 std::optional<double> read_number(const toml::table& t, std::string_view key, double low, double high,
-                                  Problems& problems);
+                                  TomlProblems& problems);
 
 // max-distance (s): a microsecond is a hardware reference next door; beyond 16 s a source is
 // unsynchronized by NTP's own measure (MAXDISP).
 constexpr double kMinMaxDistance = 1e-6;
 constexpr double kMaxMaxDistance = 16;
 
-void read_source(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_source(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   SourceConfig source;
   source.line = t.source().begin.line;
   reject_unknown_keys(t, {"address", "pool", "max-sources", "nts", "ca", "aead", "minpoll", "maxpoll", "iburst",
@@ -295,7 +264,7 @@ void read_source(const toml::table& t, DaemonConfig& config, Problems& problems)
   }
 }
 
-void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& problems) {
+void read_key_schedule(const toml::table& t, KeyRingConfig& keys, TomlProblems& problems) {
   if (auto v = read_int(t, "key-rotation-interval", kMinRotationInterval, kMaxRotationInterval, problems)) {
     keys.rotation_interval = static_cast<std::uint32_t>(*v);
   }
@@ -303,20 +272,18 @@ void read_key_schedule(const toml::table& t, KeyRingConfig& keys, Problems& prob
 }
 
 // Seconds from 0 (the bound off) to 1: answers later than that are worth nothing to any client.
-void read_max_wait(const toml::table& t, NtpServerConfig& server, Problems& problems) {
+void read_max_wait(const toml::table& t, NtpServerConfig& server, TomlProblems& problems) {
   const toml::node* node = t.get("max-wait");
   if (!node) return;
-  std::optional<double> v;
-  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
-  if (auto f = node->value_exact<double>()) v = *f;
-  if (!v || !(*v >= 0) || *v > 1) {
+  std::optional<double> v = toml_number(*node);
+  if (!v || !NumberRange{.low = 0, .high = 1}.contains(*v)) {
     problems.add(node, "'max-wait' must be a number of seconds from 0 (never drop) to 1");
     return;
   }
   server.max_wait = *v;
 }
 
-void read_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_server(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   NtpServerConfig server;
   server.line = t.source().begin.line;
   reject_unknown_keys(t, {"listen", "workers", "local-stratum", "rate-limit", "key-seed", "key-rotation-interval", "old-keys",
@@ -340,7 +307,7 @@ void read_server(const toml::table& t, DaemonConfig& config, Problems& problems)
   config.server = std::move(server);
 }
 
-void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_ke_server(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   KeServerConfig ke;
   ke.line = t.source().begin.line;
   reject_unknown_keys(t,
@@ -374,20 +341,18 @@ void read_ke_server(const toml::table& t, DaemonConfig& config, Problems& proble
 
 // A number (integer or float) in [low, high].
 std::optional<double> read_number(const toml::table& t, std::string_view key, double low, double high,
-                                  Problems& problems) {
+                                  TomlProblems& problems) {
   const toml::node* node = t.get(key);
   if (!node) return std::nullopt;
-  std::optional<double> v;
-  if (auto i = node->value_exact<std::int64_t>()) v = static_cast<double>(*i);
-  if (auto f = node->value_exact<double>()) v = *f;
-  if (!v || !(*v >= low && *v <= high)) {
+  std::optional<double> v = toml_number(*node);
+  if (!v || !NumberRange{.low = low, .high = high}.contains(*v)) {
     problems.add(node, fmt::format("'{}' must be a number between {:g} and {:g}", key, low, high));
     return std::nullopt;
   }
   return v;
 }
 
-void read_interface(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_interface(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   InterfaceConfig iface;
   iface.line = t.source().begin.line;
   reject_unknown_keys(t, {"name", "hw-timestamping", "discipline-phc", "phc-follows-system", "rx-compensation",
@@ -447,7 +412,7 @@ void read_interface(const toml::table& t, DaemonConfig& config, Problems& proble
   config.interfaces.push_back(std::move(iface));
 }
 
-void read_refclock(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_refclock(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   RefclockConfig ref;
   ref.line = t.source().begin.line;
   reject_unknown_keys(t, {"name", "phc", "interface", "timescale", "poll", "max-error", "prefer", "require-agreement"},
@@ -498,11 +463,11 @@ void read_refclock(const toml::table& t, DaemonConfig& config, Problems& problem
   config.refclocks.push_back(std::move(ref));
 }
 
-void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_ptp(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   PtpConfig ptp;
   ptp.line = t.source().begin.line;
-  reject_unknown_keys(t, {"name", "interface", "domain", "unicast-masters", "timescale", "max-error", "prefer",
-                          "require-agreement"},
+  reject_unknown_keys(t, {"name", "interface", "domain", "transport", "unicast-masters", "timescale", "max-error",
+                          "prefer", "require-agreement"},
                       "[[ptp]]", problems);
   if (auto v = get<std::string>(t, "interface", "a string (a NIC name)", problems)) {
     if (v->empty() || v->size() > 15 || v->find_first_of("/ \t\n:") != std::string::npos) {
@@ -514,16 +479,28 @@ void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
     problems.add(ptp.line, "[[ptp]] needs 'interface = \"eth0\"' (the NIC the PTP port runs on)");
   }
   if (auto v = read_int(t, "domain", 0, 255, problems)) ptp.domain = static_cast<int>(*v);
+  PtpTransport transport = PtpTransport::kUdpV4;
+  if (auto v = get<std::string>(t, "transport", "a string", problems)) {
+    if (auto parsed = parse_ptp_transport(*v)) {
+      transport = *parsed;
+      ptp.transport = *v;
+    } else {
+      problems.add(t.get("transport"),
+                   "'transport' is \"udpv4\" (UDP over IPv4), \"udpv6\" (UDP over IPv6) or \"l2\" (IEEE 802.3 "
+                   "Ethernet)");
+    }
+  }
   if (const toml::node* masters = t.get("unicast-masters")) {
     const toml::array* list = masters->as_array();
     if (!list) {
-      problems.add(masters, "'unicast-masters' must be an array of IPv4 addresses");
+      problems.add(masters, std::string("'unicast-masters' must be an array of addresses, each ") +
+                                address_kind(transport));
     } else {
       for (const toml::node& node : *list) {
         auto text = node.value_exact<std::string>();
-        in_addr address{};
-        if (!text || inet_pton(AF_INET, text->c_str(), &address) != 1) {
-          problems.add(&node, "'unicast-masters' holds IPv4 addresses, like \"192.0.2.1\"");
+        if (!text || !canonical_ptp_address(transport, *text)) {
+          problems.add(&node, std::string("'unicast-masters' over transport \"") + to_string(transport) +
+                                  "\" holds addresses, each " + address_kind(transport));
         } else {
           ptp.unicast_masters.push_back(*text);
         }
@@ -551,16 +528,19 @@ void read_ptp(const toml::table& t, DaemonConfig& config, Problems& problems) {
   if (ptp.name.empty()) ptp.name = "ptp:" + ptp.interface;
   for (const auto& other : config.ptp) {
     if (other.name == ptp.name) problems.add(ptp.line, "[[ptp]] '" + ptp.name + "' is configured twice (give each a 'name')");
-    if (other.interface == ptp.interface && other.domain == ptp.domain && !ptp.interface.empty()) {
-      problems.add(ptp.line, "[[ptp]] on " + ptp.interface + " in domain " + std::to_string(ptp.domain) +
-                                 " is configured twice: one port per NIC and domain (they would share ports 319/320)");
+    if (other.interface == ptp.interface && other.domain == ptp.domain && other.transport == ptp.transport &&
+        !ptp.interface.empty()) {
+      problems.add(ptp.line, "[[ptp]] on " + ptp.interface + " in domain " + std::to_string(ptp.domain) + " over " +
+                                 ptp.transport +
+                                 " is configured twice: one port per NIC, domain and transport (they would share "
+                                 "its ports)");
     }
   }
   config.ptp.push_back(std::move(ptp));
 }
 
 // [clock.system]
-void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_clock(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"system"}, "[clock]", problems);
   const toml::node* node = t.get("system");
   if (!node) return;
@@ -599,7 +579,7 @@ void read_clock(const toml::table& t, DaemonConfig& config, Problems& problems) 
 }
 
 // [control]
-void read_control(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_control(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   ControlConfig& c = config.control;
   c.line = t.source().begin.line;
   reject_unknown_keys(t, {"enabled", "socket", "group", "mode"}, "[control]", problems);
@@ -637,7 +617,7 @@ void read_control(const toml::table& t, DaemonConfig& config, Problems& problems
 }
 
 // [shm]
-void read_shm(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_shm(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"enabled", "path", "max-drift"}, "[shm]", problems);
   ShmConfig& c = config.shm;
   if (auto v = get<bool>(t, "enabled", "true or false", problems)) c.enabled = *v;
@@ -652,7 +632,7 @@ void read_shm(const toml::table& t, DaemonConfig& config, Problems& problems) {
 }
 
 // [metrics]
-void read_metrics(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_metrics(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"listen"}, "[metrics]", problems);
   MetricsConfig m;
   m.line = t.source().begin.line;
@@ -672,7 +652,7 @@ void read_metrics(const toml::table& t, DaemonConfig& config, Problems& problems
 }
 
 // [evidence]
-void read_evidence(const toml::table& t, DaemonConfig& config, Problems& problems) {
+void read_evidence(const toml::table& t, DaemonConfig& config, TomlProblems& problems) {
   reject_unknown_keys(t, {"enabled", "path", "interval", "retain-days", "tiers"}, "[evidence]", problems);
   EvidenceConfig e;
   e.line = t.source().begin.line;
@@ -699,10 +679,8 @@ void read_evidence(const toml::table& t, DaemonConfig& config, Problems& problem
     bool ok = list != nullptr;
     if (list) {
       for (const toml::node& item : *list) {
-        std::optional<double> v;
-        if (auto i = item.value_exact<std::int64_t>()) v = static_cast<double>(*i);
-        if (auto f = item.value_exact<double>()) v = *f;
-        if (!v || !(*v >= 1e-9 && *v <= 1000) || (!tiers.empty() && *v <= tiers.back())) {
+        std::optional<double> v = toml_number(item);
+        if (!v || !NumberRange{.low = 1e-9, .high = 1000}.contains(*v) || (!tiers.empty() && *v <= tiers.back())) {
           ok = false;
           break;
         }
@@ -721,7 +699,7 @@ void read_evidence(const toml::table& t, DaemonConfig& config, Problems& problem
 // A [section] that must be a table; calls read when it is.
 template <class Reader>
 void read_section(const toml::table& root, std::string_view name, Reader read, DaemonConfig& config,
-                  Problems& problems) {
+                  TomlProblems& problems) {
   const toml::node* node = root.get(name);
   if (!node) return;
   if (const toml::table* t = node->as_table()) {
@@ -734,14 +712,10 @@ void read_section(const toml::table& root, std::string_view name, Reader read, D
 }  // namespace
 
 Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin) {
-  Problems problems(origin);
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    problems.add(e.source().begin.line, std::string(e.description()));
-    return fail(problems.joined());
-  }
+  TomlProblems problems(origin, TomlProblems::Style::kCompiler);
+  std::optional<toml::table> parsed = parse_toml(text, origin, problems);
+  if (!parsed) return fail(problems.text());
+  const toml::table& root = *parsed;
 
   DaemonConfig config;
   reject_unknown_keys(root,
@@ -871,7 +845,7 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view origin
                  "[nts-ke-server] without a local [server] needs 'ntp-server' (and usually 'key-seed') "
                  "naming the NTP servers that share its keys");
   }
-  if (!problems.empty()) return fail(problems.joined());
+  if (!problems.empty()) return fail(problems.text());
   return config;
 }
 

@@ -136,7 +136,8 @@ struct PtpConfig {
   std::string name;                          // as shown; default "ptp:<interface>"
   std::string interface;                     // the NIC (multicast is joined there)
   int domain = 0;                            // domainNumber, 0..255
-  std::vector<std::string> unicast_masters;  // IPv4 addresses: unicast negotiation; empty: multicast
+  std::string transport = "udpv4";           // "udpv4", "udpv6" or "l2" (IEEE 1588 Annex C, D, E)
+  std::vector<std::string> unicast_masters;  // the transport's addresses: unicast negotiation; empty: multicast
   std::string timescale = "auto";            // "auto" (the master's PTP timescale flag), "tai", "utc"
   double max_error = 1e-6;                   // s the master may be off by the operator's account
   bool prefer = true;                        // while selectable it steers, NTP sources only vote

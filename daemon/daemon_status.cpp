@@ -115,6 +115,7 @@ json source_json(const SourceSnapshot& s) {
     out["address"] = s.address;
     out["mode"] = "ptp";
     out["ptp"] = json{{"interface", p.interface},
+                      {"transport", p.transport},
                       {"domain", p.domain},
                       {"port_state", p.port_state},
                       {"master", p.master.empty() ? json(nullptr) : json(p.master)},
@@ -127,6 +128,7 @@ json source_json(const SourceSnapshot& s) {
                       {"measurements", p.port.measurements},
                       {"announce_timeouts", p.port.announce_timeouts},
                       {"master_changes", p.port.master_changes},
+                      {"unicast_grants", p.port.grants},
                       {"malformed", p.port.malformed},
                       {"lost_follow_ups", p.port.lost_follow_ups},
                       {"lost_delay_resps", p.port.lost_delay_resps},
@@ -257,6 +259,7 @@ void add_ptp_sources(DaemonStatus& status, const std::vector<std::pair<const Ptp
     s.state = model.state;
     PtpSnapshot p;
     p.interface = source->options().interface;
+    p.transport = to_string(source->options().transport);
     p.domain = source->options().domain;
     p.port_state = to_string(port.state());
     p.foreign_masters = port.foreign_masters().size();

@@ -31,6 +31,7 @@ struct GuardSnapshot {
 // A [[ptp]] port (mode "ptp"): its state and the master it follows (nts/ptp_port.hpp).
 struct PtpSnapshot {
   std::string interface;
+  std::string transport;        // udpv4, udpv6, l2
   int domain = 0;
   std::string port_state;       // listening, uncalibrated, slave, faulty
   std::string master;           // the master's port identity, "" without one

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "clock/result.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 

@@ -39,7 +39,7 @@ Result<std::unique_ptr<Interfaces>> Interfaces::start(const DaemonConfig& config
     spdlog::warn("interfaces: link events unavailable ({}); a NIC that resets or returns is not set up again",
                  links.error().message);
   }
-  self->schedule_check();
+  self->check_timer_ = loop.add_repeating(kForeignCheckInterval, [s = self.get()] { s->check_foreign_changes(); });
   return self;
 }
 
@@ -125,14 +125,6 @@ void Interfaces::restore() {
     if (!s.nic) continue;
     if (auto ok = s.nic->restore(); !ok) spdlog::error("interface {}: {}", s.config.name, ok.error().message);
   }
-}
-
-void Interfaces::schedule_check() {
-  check_timer_ = loop_.add_timer(kForeignCheckInterval, [this] {
-    check_timer_.reset();
-    check_foreign_changes();
-    schedule_check();
-  });
 }
 
 void Interfaces::check_foreign_changes() {

@@ -60,7 +60,6 @@ class Interfaces {
   Interfaces(EventLoop& loop, NicIoctl ioctl, std::string sysfs) : loop_(loop), ioctl_(std::move(ioctl)), sysfs_(std::move(sysfs)) {}
   // Queries and configures one interface; fatal problems only as errors.
   Result<void> set_up(InterfaceState& state);
-  void schedule_check();
 
   EventLoop& loop_;
   NicIoctl ioctl_;

@@ -30,7 +30,7 @@
 #include "clock/result.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "nts/ke_server.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/rate_limiter.hpp"

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 namespace {

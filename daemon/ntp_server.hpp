@@ -23,7 +23,7 @@
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/latency_histogram.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "daemon/server_stamps.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/ntp_responder.hpp"

@@ -1,9 +1,19 @@
 #include "daemon/poll_control.hpp"
 
+#include "clock/discipline.hpp"
+
 #include <algorithm>
 #include <cmath>
 
 namespace kairos {
+
+PollFeedback poll_feedback(const SourceStatus& status) {
+  return PollFeedback{.residual = status.residual,
+                      .predicted_sd = status.predicted_sd,
+                      .measurement_sd = status.measurement_sd,
+                      .excess_delay = status.last_delay - status.min_delay,
+                      .selected = status.selected};
+}
 
 PollControl::PollControl(int minpoll, int maxpoll)
     : minpoll_(minpoll), maxpoll_(std::max(minpoll, maxpoll)), poll_(minpoll) {}

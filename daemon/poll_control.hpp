@@ -22,6 +22,8 @@
 
 namespace kairos {
 
+struct SourceStatus;  // clock/discipline.hpp
+
 // What the model said of one sample (daemon/clock_graph.cpp builds it from the discipline).
 struct PollFeedback {
   double residual = 0;        // the sample's offset minus the model's prediction (s)
@@ -32,6 +34,10 @@ struct PollFeedback {
   // that is left out again and again is replaced: daemon/address_choice.hpp).
   bool selected = true;
 };
+
+// What the model's view of a source after its sample says to the poll: kairosd's clock graph and
+// kairos-sim both answer a delivered sample with it.
+PollFeedback poll_feedback(const SourceStatus& status);
 
 class PollControl {
  public:

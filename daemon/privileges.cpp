@@ -12,7 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "daemon/seccomp_filter.hpp"
 
 namespace kairos {

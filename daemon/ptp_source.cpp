@@ -77,7 +77,17 @@ PortIdentity ptp_identity_for(const std::string& interface) {
 Result<std::unique_ptr<PtpSource>> PtpSource::open(EventLoop& loop, PtpSourceOptions options, std::function<double()> now,
                                                    MeasurementCallback on_measurement, TaiOffset tai_offset) {
   if (options.name.empty()) options.name = "ptp:" + (options.interface.empty() ? std::string("any") : options.interface);
+  // The port matches masters to senders by their text: the configured one spelled as the
+  // kernel's sender addresses are.
+  for (auto& master : options.unicast_masters) {
+    auto canonical = canonical_ptp_address(options.transport, master);
+    if (!canonical) {
+      return fail(options.name + ": unicast master \"" + master + "\" is not " + address_kind(options.transport));
+    }
+    master = *canonical;
+  }
   PtpSocketOptions socket_options;
+  socket_options.transport = options.transport;
   socket_options.interface = options.interface;
   socket_options.event_port = options.event_port;
   socket_options.general_port = options.general_port;
@@ -99,9 +109,6 @@ Result<std::unique_ptr<PtpSource>> PtpSource::open(EventLoop& loop, PtpSourceOpt
       spdlog::warn("{}: {} refuses hardware timestamps on PTP's event messages: kernel stamps (the system clock)",
                    options.name, options.interface);
     }
-  }
-  for (const auto& master : options.unicast_masters) {
-    if (!ipv4_address(master, 0)) return fail(options.name + ": unicast master \"" + master + "\" is not an IPv4 address");
   }
   const PortIdentity identity = ptp_identity_for(options.interface);
   return std::unique_ptr<PtpSource>(new PtpSource(loop, std::move(options), std::move(*socket), identity, std::move(now),
@@ -129,7 +136,7 @@ PtpSource::PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket
 
 PtpSource::~PtpSource() {
   loop_.unwatch(socket_.fd(PtpChannel::kEvent));
-  loop_.unwatch(socket_.fd(PtpChannel::kGeneral));
+  if (!socket_.one_socket()) loop_.unwatch(socket_.fd(PtpChannel::kGeneral));
   for (auto& timer : timers_) {
     if (timer) loop_.cancel_timer(*timer);
   }
@@ -137,7 +144,11 @@ PtpSource::~PtpSource() {
 
 void PtpSource::start() {
   loop_.watch(socket_.fd(PtpChannel::kEvent), POLLIN, [this](short) { readable(PtpChannel::kEvent); });
-  loop_.watch(socket_.fd(PtpChannel::kGeneral), POLLIN, [this](short) { readable(PtpChannel::kGeneral); });
+  // Over Ethernet one socket carries both: what it reads is taken as the event channel's, and the
+  // general messages' receive stamps are ignored by the port.
+  if (!socket_.one_socket()) {
+    loop_.watch(socket_.fd(PtpChannel::kGeneral), POLLIN, [this](short) { readable(PtpChannel::kGeneral); });
+  }
   execute(port_.start(now_()));
 }
 
@@ -191,7 +202,7 @@ void PtpSource::send(const PtpSend& message) {
   SocketAddress to = socket_.multicast_destination(channel);
   if (!message.address.empty()) {
     // A master listens on the standard ports (ours, unless a test moved them).
-    auto address = ipv4_address(message.address, socket_.port(channel));
+    auto address = socket_.unicast_destination(message.address, channel);
     if (!address) {
       ++counters_.io_errors;
       return;

@@ -33,8 +33,9 @@ struct PtpSourceOptions {
   std::string name;       // as the sources list shows it ("ptp:eth0" when empty)
   std::string interface;  // the NIC the port runs on (multicast: required)
   std::uint8_t domain = 0;
-  std::vector<std::string> unicast_masters;  // IPv4 addresses; empty: multicast
+  std::vector<std::string> unicast_masters;  // addresses of the transport; empty: multicast
   PtpTimescale timescale = PtpTimescale::kAuto;
+  PtpTransport transport = PtpTransport::kUdpV4;
   std::uint16_t event_port = kPtpEventPort;  // other ports for tests only
   std::uint16_t general_port = kPtpGeneralPort;
   bool loop = false;  // receive our own multicast (tests with master and port on one host)

@@ -133,6 +133,7 @@ void compare_ptp(Differences& d, const std::vector<PtpConfig>& before, const std
   compare_named(d, "ptp", before, after, [&d](const std::string& section, const PtpConfig& a, const PtpConfig& b) {
     d.compare(section + ".interface", a.interface, b.interface);
     d.compare(section + ".domain", a.domain, b.domain);
+    d.compare(section + ".transport", a.transport, b.transport);
     d.compare(section + ".unicast-masters", a.unicast_masters, b.unicast_masters);
     d.compare(section + ".timescale", a.timescale, b.timescale);
     d.compare(section + ".max-error", a.max_error, b.max_error);

@@ -1,6 +1,6 @@
 #pragma once
 // What a SIGHUP changes: the running configuration against the file as it is now. Pure, so the
-// decision is tested without a daemon; kairosd (daemon/main.cpp) carries it out.
+// decision is tested without a daemon; kairosd (daemon/reloader.hpp) carries it out.
 //
 // Live: [[source]] entries come and go (an unchanged one keeps its association, keys and
 // samples; a changed one is removed and added again), the [logging] level, and the NTS-KE

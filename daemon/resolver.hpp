@@ -15,7 +15,7 @@
 
 #include "clock/result.hpp"
 #include "daemon/event_loop.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 

@@ -17,7 +17,8 @@ SystemdNotifier::SystemdNotifier(EventLoop& loop) : loop_(loop) {
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
     watchdog_ = std::chrono::microseconds(usec);
     spdlog::info("systemd watchdog: {} ms, petted every {} ms", usec / 1000, usec / 2000);
-    schedule_watchdog();
+    // Half the interval: one late loop turn must not be taken for a hung daemon.
+    timer_ = loop_.add_repeating(*watchdog_ / 2, [this] { notify("WATCHDOG=1"); });
   }
 }
 
@@ -41,15 +42,6 @@ void SystemdNotifier::stopping() { notify("STOPPING=1"); }
 void SystemdNotifier::notify(const std::string& message) {
   if (!active_) return;
   if (int r = sd_notify(0, message.c_str()); r < 0) spdlog::warn("sd_notify: error {}", -r);
-}
-
-void SystemdNotifier::schedule_watchdog() {
-  // Half the interval: one late loop turn must not be taken for a hung daemon.
-  timer_ = loop_.add_timer(*watchdog_ / 2, [this] {
-    timer_.reset();
-    notify("WATCHDOG=1");
-    schedule_watchdog();
-  });
 }
 
 }  // namespace kairos

@@ -28,7 +28,6 @@ class SystemdNotifier {
 
  private:
   void notify(const std::string& message);
-  void schedule_watchdog();
 
   EventLoop& loop_;
   bool active_ = false;

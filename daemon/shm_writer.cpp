@@ -12,7 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "daemon/kairos_shm_layout.h"
 
 namespace kairos {

@@ -72,6 +72,14 @@ SourceActions SourceCore::timer_fired(Time now) {
   return out;
 }
 
+SourceActions SourceCore::clock_stepped(Time now) {
+  SourceActions out;
+  if (next_step_ != Step::kExchange) return out;
+  burst_left_ = config_.iburst ? kBurstCount : 1;
+  schedule(now, std::chrono::steady_clock::duration::zero(), Step::kExchange, out);
+  return out;
+}
+
 SourceActions SourceCore::resolved(Time now, Result<std::vector<SocketAddress>> addresses) {
   SourceActions out;
   const Lookup purpose = lookup_;
@@ -168,6 +176,7 @@ void SourceCore::forget_interleaved(SourceActions& out) {
   if (config_.xleave) emit(out, source_action::CloseSocket{});
   kept_socket_.reset();
   last_exchange_.reset();
+  last_exchange_time_.reset();
   last_request_id_.reset();
   exchanges_since_valid_ = 0;
 }
@@ -353,7 +362,14 @@ SourceActions SourceCore::exchange_finished(Time now, NtpExchangeOutcome outcome
     ++counters_.samples;
     counters_.rejected += outcome->rejected;
     if (config_.xleave) {
+      // An interleaved sample is the previous exchange's: dated by the time since it on the
+      // monotonic axis, not by the difference of its stamps, which a step of our clock (ours at
+      // start, or anybody's) in between would put into it.
+      if (outcome->sample.interleaved && last_exchange_time_) {
+        outcome->sample.age = std::chrono::duration<double>(now - *last_exchange_time_).count();
+      }
       last_exchange_ = outcome->sample.next;
+      last_exchange_time_ = now;
       exchanges_since_valid_ = 0;
       if (outcome->sample.interleaved) ++counters_.interleaved;
       if (outcome->sample.interleaved != answered_interleaved_) {

@@ -26,8 +26,8 @@
 
 #include "daemon/address_choice.hpp"
 #include "daemon/config.hpp"
-#include "daemon/net.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/net.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/poll_control.hpp"
 #include "hwts/stamp_choice.hpp"
 #include "nts/ke_client.hpp"
@@ -143,6 +143,10 @@ class SourceCore {
   // Events.
   SourceActions start(Time now);
   SourceActions timer_fired(Time now);
+  // Somebody else set the system clock: its offset is unknown until measured again, so a source
+  // waiting for its next poll polls now, in a burst as at start (with iburst), instead of after
+  // a poll that may last 17 minutes. An exchange or NTS-KE in flight ends as it would.
+  SourceActions clock_stepped(Time now);
   SourceActions resolved(Time now, Result<std::vector<SocketAddress>> addresses);
   SourceActions ke_finished(Time now, Result<KeClientResult> result);
   // SendRequest, step two: the request, interleaved on the last valid exchange if there is one.
@@ -247,6 +251,7 @@ class SourceCore {
   std::optional<SocketAddress> kept_socket_;
   std::optional<SocketAddress> sending_to_;  // the request in flight's server
   std::optional<InterleavedState> last_exchange_;
+  std::optional<Time> last_exchange_time_;  // when it finished (the event's time)
   std::optional<std::uint32_t> last_request_id_;  // set while last_exchange_.t1 is a daemon stamp
   int exchanges_since_valid_ = 0;
   bool answered_interleaved_ = false;

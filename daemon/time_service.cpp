@@ -77,7 +77,7 @@ Result<std::unique_ptr<TimeService>> TimeService::start(const DaemonConfig& conf
   }
   if (service->keys_) service->schedule_rotation();
   if (service->ntp_) {
-    service->clock_timer_ = loop.add_timer(kClockStateRefresh, [s = service.get()] { s->refresh_clock_state(); });
+    service->clock_timer_ = loop.add_repeating(kClockStateRefresh, [s = service.get()] { s->refresh_clock_state(); });
   }
   return service;
 }
@@ -105,8 +105,10 @@ void TimeService::schedule_rotation() {
 
 void TimeService::clock_updated() {
   if (!ntp_) return;
+  // Published now, and the next refresh a whole period from now.
   loop_.cancel_timer(clock_timer_);
   refresh_clock_state();
+  clock_timer_ = loop_.add_repeating(kClockStateRefresh, [this] { refresh_clock_state(); });
 }
 
 void TimeService::refresh_clock_state() {
@@ -118,7 +120,6 @@ void TimeService::refresh_clock_state() {
     if (state->reference_time.is_zero()) state->reference_time = now;
   }
   ntp_->publish_clock_state(state ? *state : local_clock_state(config_.server->local_stratum, now, precision_));
-  clock_timer_ = loop_.add_timer(kClockStateRefresh, [this] { refresh_clock_state(); });
 }
 
 void TimeService::reload() {

@@ -1,6 +1,7 @@
 #include "hwts/packet_timestamps.hpp"
 
 #include <linux/errqueue.h>
+#include <linux/if_packet.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -58,7 +59,9 @@ ControlStamps parse_control_stamps(std::span<const std::uint8_t> control) {
       if (nonzero(ts.ts[0])) out.software = ts.ts[0];
       if (nonzero(ts.ts[2])) out.hardware = ts.ts[2];
     } else if (((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-                (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) &&
+                (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR) ||
+                // A packet socket's (PTP over Ethernet) transmit stamps come under its own level.
+                (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_TX_TIMESTAMP)) &&
                data_length >= sizeof(sock_extended_err)) {
       sock_extended_err err;
       std::memcpy(&err, CMSG_DATA(c), sizeof err);

@@ -1,5 +1,5 @@
 #pragma once
-// Kernel packet timestamps on UDP sockets (SO_TIMESTAMPING, Documentation/networking/
+// Kernel packet timestamps on UDP (and packet) sockets (SO_TIMESTAMPING, Documentation/networking/
 // timestamping.rst): receive stamps arrive as SCM_TIMESTAMPING control messages, transmit stamps
 // on the socket's error queue tagged with the OPT_ID counter of the packet they belong to.
 #include <linux/net_tstamp.h>

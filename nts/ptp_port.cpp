@@ -185,11 +185,21 @@ PtpActions PtpPort::on_fault(const std::string& reason, double now) {
 // ---- messages ----
 
 void PtpPort::on_announce(const PtpMessage& message, const std::string& from, double now, PtpActions& out) {
-  if (unicast() && unicast_master(from) == nullptr) {
-    ++counters_.not_from_master;  // a unicast slave listens to its configured masters only
-    return;
+  PtpHeader header = message.header;
+  if (unicast()) {
+    const UnicastMaster* master = unicast_master(from);
+    if (master == nullptr) {
+      ++counters_.not_from_master;  // a unicast slave listens to its configured masters only
+      return;
+    }
+    // A unicast master sends Announce at the period it granted (§16.1), while the header's
+    // logMessageInterval is its portDS.logAnnounceInterval (Table 42), its multicast rate: ptp4l
+    // says 0.25 s and sends every 2 s. The qualification window and the receipt timeout are
+    // counted in the granted period, or such a master is never qualified.
+    const UnicastGrant& grant = master->grants[*stream_index(PtpMessageType::kAnnounce)];
+    if (grant.granted_until > now) header.log_interval = grant.log_interval;
   }
-  if (!foreign_.on_announce(message.header, *message.announce, from, now)) return;
+  if (!foreign_.on_announce(header, *message.announce, from, now)) return;
   if (master_ && message.header.source == *master_) {
     master_info_ = master_info(*foreign_.find(*master_));
     arm_announce_receipt(out);
@@ -285,6 +295,7 @@ void PtpPort::on_signaling(const PtpMessage& message, const std::string& from, d
       if (tlv.duration > 0) {
         ++counters_.grants;
         grant.granted_until = now + tlv.duration;
+        grant.log_interval = tlv.log_interval;
         // Renew at half the duration: a lost request or two still leaves time before it ends.
         grant.due = now + tlv.duration / 2.0;
         grant.backoff = config_.unicast_retry_min;

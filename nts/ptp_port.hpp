@@ -138,6 +138,7 @@ struct UnicastGrant {
   bool wanted = false;        // Announce always; Sync and Delay_Resp from the chosen master only
   double due = 0;             // when the next request goes out
   double granted_until = 0;   // 0: not granted
+  std::int8_t log_interval = 0;  // the granted logInterMessagePeriod
   double backoff = 0;         // s before a retry after a denial or silence
 };
 struct UnicastMaster {

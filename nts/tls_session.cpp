@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -60,6 +61,13 @@ Result<SslCtxPtr> make_tls_client_context(const TlsClientOptions& options) {
   return ctx;
 }
 
+namespace {
+
+// What every server context gets once its certificate and key are in.
+Result<SslCtxPtr> finish_server_context(SslCtxPtr ctx);
+
+}  // namespace
+
 Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const std::string& key_file) {
   auto ctx = new_context(TLS_server_method());
   if (!ctx) return ctx;
@@ -72,18 +80,58 @@ Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const s
   if (SSL_CTX_check_private_key(ctx->get()) != 1) {
     return fail("private key " + key_file + " does not match certificate " + chain_file);
   }
-  SSL_CTX_set_alpn_select_cb(ctx->get(), select_alpn, nullptr);
+  return finish_server_context(std::move(*ctx));
+}
+
+Result<SslCtxPtr> make_tls_server_context_from_pem(const std::string& chain_pem, const std::string& key_pem) {
+  auto ctx = new_context(TLS_server_method());
+  if (!ctx) return ctx;
+  std::unique_ptr<BIO, decltype(&BIO_free)> chain(BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size())),
+                                                  BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
+                                                BIO_free);
+  if (!chain || !key) return fail("cannot create TLS buffers");
+  // The leaf first, then whatever chain follows it.
+  X509* leaf = PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr);
+  if (!leaf || SSL_CTX_use_certificate(ctx->get(), leaf) != 1) {
+    X509_free(leaf);
+    return fail(openssl_error("cannot load the certificate"));
+  }
+  X509_free(leaf);
+  while (X509* extra = PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr)) {
+    if (SSL_CTX_add0_chain_cert(ctx->get(), extra) != 1) {
+      X509_free(extra);
+      return fail(openssl_error("cannot load the certificate chain"));
+    }
+  }
+  ERR_clear_error();  // the end of the chain reads as an error
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr);
+  if (!pkey || SSL_CTX_use_PrivateKey(ctx->get(), pkey) != 1) {
+    EVP_PKEY_free(pkey);
+    return fail(openssl_error("cannot load the private key"));
+  }
+  EVP_PKEY_free(pkey);
+  if (SSL_CTX_check_private_key(ctx->get()) != 1) return fail("the private key does not match the certificate");
+  return finish_server_context(std::move(*ctx));
+}
+
+namespace {
+
+Result<SslCtxPtr> finish_server_context(SslCtxPtr ctx) {
+  SSL_CTX_set_alpn_select_cb(ctx.get(), select_alpn, nullptr);
   // Key exchange groups named, cheapest first: X25519 costs a fraction of P-256, and OpenSSL's
   // default list also accepts X448, P-384, P-521 and the FFDHE groups, each far dearer for a
   // server to compute when a client asks for it. Every TLS 1.3 client offers X25519 or P-256
   // (RFC 8446 §9.1: P-256 is mandatory, X25519 should be offered).
-  if (SSL_CTX_set1_groups_list(ctx->get(), kServerGroups) != 1) return fail(openssl_error("cannot set TLS groups"));
+  if (SSL_CTX_set1_groups_list(ctx.get(), kServerGroups) != 1) return fail(openssl_error("cannot set TLS groups"));
   // An NTS-KE connection is one request and one answer, and clients do not resume sessions:
   // TLS 1.3 session tickets would cost an encryption and a record per handshake for nothing.
-  SSL_CTX_set_num_tickets(ctx->get(), 0);
-  SSL_CTX_set_session_cache_mode(ctx->get(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx.get(), 0);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   return ctx;
 }
+
+}  // namespace
 
 TlsSession::TlsSession(std::unique_ptr<SSL, SslDeleter> ssl) : ssl_(std::move(ssl)) {}
 

@@ -32,6 +32,8 @@ struct TlsClientOptions {
 Result<SslCtxPtr> make_tls_client_context(const TlsClientOptions& options);
 // A server context from a PEM certificate chain and private key: TLS 1.3 only, ALPN ntske/1.
 Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const std::string& key_file);
+// The same from PEM text in memory (kairos-sim's throwaway certificate: no files).
+Result<SslCtxPtr> make_tls_server_context_from_pem(const std::string& chain_pem, const std::string& key_pem);
 
 class TlsSession {
  public:

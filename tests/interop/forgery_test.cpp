@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/ke_fetch.hpp"
-#include "daemon/net.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ke_fetch.hpp"
+#include "daemon/client/net.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 using namespace kairos;
 using Buffer = std::vector<std::uint8_t>;

@@ -9,7 +9,7 @@
 #include <list>
 #include <vector>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos::relay {
 

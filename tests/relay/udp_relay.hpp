@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "impairments.hpp"
 
 namespace kairos::relay {

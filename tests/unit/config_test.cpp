@@ -983,6 +983,41 @@ TEST(Config, PtpPortIsReadWithItsDefaults) {
   EXPECT_TRUE(parse_config("[[ptp]]\ninterface = \"eth0\"\n", "c"));
 }
 
+// Issue 23: PTP over UDPv6 (Annex D) and Ethernet (Annex E); each transport's unicast masters are
+// its own kind of address, and two transports may share a NIC and domain.
+TEST(Config, PtpTransportIsReadAndItsMastersChecked) {
+  auto config = parse_config("[[ptp]]\ninterface = \"eth0\"\n"
+                             "[[ptp]]\ninterface = \"eth0\"\nname = \"v6\"\ntransport = \"udpv6\"\n"
+                             "unicast-masters = [\"2001:db8::1\", \"fe80::2\"]\n"
+                             "[[ptp]]\ninterface = \"eth0\"\nname = \"l2\"\ntransport = \"l2\"\n"
+                             "unicast-masters = [\"02:00:5E:10:00:01\", \"02-00-5e-10-00-02\"]\n",
+                             "c");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->ptp.size(), 3u);
+  EXPECT_EQ(config->ptp[0].transport, "udpv4");
+  EXPECT_EQ(config->ptp[1].transport, "udpv6");
+  EXPECT_EQ(config->ptp[1].unicast_masters, (std::vector<std::string>{"2001:db8::1", "fe80::2"}));
+  EXPECT_EQ(config->ptp[2].transport, "l2");
+  EXPECT_EQ(config->ptp[2].unicast_masters.size(), 2u);
+
+  auto expect_problem = [](const std::string& text, const std::string& what) {
+    auto bad = parse_config(text, "t.toml");
+    ASSERT_FALSE(bad) << text;
+    EXPECT_NE(bad.error().message.find(what), std::string::npos) << bad.error().message;
+  };
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"udpv6\"\nunicast-masters = [\"192.0.2.1\"]\n",
+                 "t.toml:4: 'unicast-masters' over transport \"udpv6\" holds addresses, each an IPv6 address");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = [\"2001:db8::1\"]\n",
+                 "t.toml:3: 'unicast-masters' over transport \"udpv4\" holds addresses, each an IPv4 address");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"l2\"\nunicast-masters = [\"02:00:5e:10:00\"]\n",
+                 "t.toml:4: 'unicast-masters' over transport \"l2\" holds addresses, each a MAC address");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"l2\"\nunicast-masters = [\"192.0.2.1\"]\n",
+                 "each a MAC address");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"l2\"\n[[ptp]]\ninterface = \"eth0\"\n"
+                 "transport = \"l2\"\nname = \"other\"\n",
+                 "t.toml:4: [[ptp]] on eth0 in domain 0 over l2 is configured twice");
+}
+
 TEST(Config, PtpProblemsNameTheirLine) {
   auto expect_problem = [](const std::string& text, const std::string& what) {
     auto config = parse_config(text, "p.toml");
@@ -991,13 +1026,15 @@ TEST(Config, PtpProblemsNameTheirLine) {
   };
   expect_problem("[[ptp]]\ndomain = 1\n", "p.toml:1: [[ptp]] needs 'interface");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\ndomain = 256\n", "p.toml:3: 'domain'");
-  expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = [\"gm.example\"]\n", "p.toml:3: 'unicast-masters' holds IPv4");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = [\"gm.example\"]\n",
+                 "p.toml:3: 'unicast-masters' over transport \"udpv4\" holds addresses, each an IPv4 address");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\nunicast-masters = \"192.0.2.1\"\n", "p.toml:3: 'unicast-masters' must be an array");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\ntimescale = \"gps\"\n", "p.toml:3: 'timescale' is");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\nmax-error = 2\n", "p.toml:3: 'max-error'");
-  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"l2\"\n", "unknown key 'transport' in [[ptp]]");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = \"udp\"\n", "p.toml:3: 'transport' is \"udpv4\"");
+  expect_problem("[[ptp]]\ninterface = \"eth0\"\ntransport = 4\n", "p.toml:3: 'transport'");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\n[[ptp]]\ninterface = \"eth0\"\nname = \"other\"\n",
-                 "one port per NIC and domain");
+                 "one port per NIC, domain and transport");
   expect_problem("[[ptp]]\ninterface = \"eth0\"\nrequire-agreement = true\n", "nothing could ever confirm it");
   expect_problem("ptp = 1\n", "PTP ports are written as [[ptp]] tables");
 }

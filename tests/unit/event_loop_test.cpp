@@ -5,9 +5,10 @@
 #include <signal.h>
 
 #include <cstring>
+#include <thread>
 
 #include "daemon/clock_graph.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 namespace kairos {
 namespace {
@@ -49,6 +50,28 @@ TEST(EventLoop, RepeatingTimerLateByManyPeriodsRunsOnceThenKeepsItsPeriod) {
   // Not 1 + 6 catch-up runs: after the stall, one period to the next tick.
   EXPECT_GE(ticks, 2);
   EXPECT_LE(ticks, 3);
+}
+
+// Each tick is due a whole number of periods after the first: the time the callbacks take is not
+// added to the period (re-arming "period from now" inside the callback would drift by it).
+TEST(EventLoop, RepeatingTimerDoesNotDriftByItsCallbacksTime) {
+  EventLoop loop = EventLoop::create().value();
+  constexpr int kTicks = 10;
+  int ticks = 0;
+  const auto start = EventLoop::Clock::now();
+  EventLoop::Clock::time_point last;
+  loop.add_repeating(20ms, [&] {
+    last = EventLoop::Clock::now();
+    std::this_thread::sleep_for(10ms);  // half the period spent in the callback
+    if (++ticks == kTicks) loop.stop();
+  });
+  const auto guard = loop.add_timer(5s, [&] { loop.stop(); });
+  ASSERT_TRUE(loop.run());
+  loop.cancel_timer(guard);
+  ASSERT_EQ(ticks, kTicks);
+  // Due at 200 ms; drifting by the callbacks' 10 ms a tick it would come at 290 ms or later.
+  EXPECT_GE(last - start, 200ms);
+  EXPECT_LT(last - start, 260ms);
 }
 
 TEST(EventLoop, PortableModeDeliversSignalsThroughAHandler) {

@@ -7,7 +7,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "control_client.hpp"
+#include "daemon/client/control_client.hpp"
 #include "daemon/control_server.hpp"
 #include "test_util.hpp"
 

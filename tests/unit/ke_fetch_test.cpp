@@ -1,4 +1,4 @@
-#include "daemon/ke_fetch.hpp"
+#include "daemon/client/ke_fetch.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/ke_fetch.hpp"
+#include "daemon/client/ke_fetch.hpp"
 #include "nts/cookie.hpp"
 #include "test_certs.hpp"
 

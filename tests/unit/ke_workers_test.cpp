@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/ke_fetch.hpp"
+#include "daemon/client/ke_fetch.hpp"
 #include "nts/cookie.hpp"
 #include "test_certs.hpp"
 

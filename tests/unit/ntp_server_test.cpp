@@ -9,7 +9,7 @@
 #include <array>
 #include <thread>
 
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 #include "daemon/time_service.hpp"
 #include "nts/cookie.hpp"
 #include "nts/ntp_client.hpp"

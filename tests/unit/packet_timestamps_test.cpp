@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/errqueue.h>
+#include <linux/if_packet.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 namespace kairos {
@@ -197,6 +201,35 @@ TEST(PacketTimestamps, HardwareStampIsPreferred) {
   EXPECT_EQ(stamps.best()->source, StampSource::kHardware);
   EXPECT_EQ(stamps.best()->time.tv_sec, 200);
   EXPECT_EQ(stamps.software->tv_sec, 100);
+}
+
+// A packet socket (PTP over Ethernet) gives its transmit stamps' ids under SOL_PACKET, not
+// SOL_IP: the id must be read there too, or no Delay_Req sent over Ethernet finds its stamp.
+TEST(PacketTimestamps, APacketSocketsTxStampIdIsRead) {
+  alignas(cmsghdr) std::uint8_t buf[CMSG_SPACE(sizeof(timespec) * 3) + CMSG_SPACE(sizeof(sock_extended_err))] = {};
+  msghdr msg{};
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof buf;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_len = CMSG_LEN(sizeof(timespec) * 3);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SO_TIMESTAMPING;
+  const timespec ts[3] = {{300, 3}, {0, 0}, {0, 0}};
+  std::memcpy(CMSG_DATA(c), ts, sizeof ts);
+  c = CMSG_NXTHDR(&msg, c);
+  c->cmsg_len = CMSG_LEN(sizeof(sock_extended_err));
+  c->cmsg_level = SOL_PACKET;
+  c->cmsg_type = PACKET_TX_TIMESTAMP;
+  sock_extended_err err{};
+  err.ee_errno = ENOMSG;
+  err.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
+  err.ee_data = 41;
+  std::memcpy(CMSG_DATA(c), &err, sizeof err);
+  const ControlStamps stamps = parse_control_stamps({buf, sizeof buf});
+  ASSERT_TRUE(stamps.tx_id.has_value());
+  EXPECT_EQ(*stamps.tx_id, 41u);
+  ASSERT_TRUE(stamps.software.has_value());
+  EXPECT_EQ(stamps.software->tv_sec, 300);
 }
 
 

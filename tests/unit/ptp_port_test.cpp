@@ -29,6 +29,7 @@ struct FakeMaster {
   std::uint8_t domain = 0;
   std::uint16_t announce_sequence = 0;
   std::int16_t utc_offset = 37;
+  std::int8_t announce_log_interval = 1;  // every 2 s
 
   Buffer write(const PtpMessage& message) const {
     Buffer out(256);
@@ -51,7 +52,7 @@ struct FakeMaster {
     PtpMessage m;
     m.header = header(PtpMessageType::kAnnounce, announce_sequence++,
                       ptp_flag::kCurrentUtcOffsetValid | ptp_flag::kPtpTimescale | ptp_flag::kLeap61);
-    m.header.log_interval = 1;  // every 2 s
+    m.header.log_interval = announce_log_interval;
     PtpAnnounce a;
     a.current_utc_offset = utc_offset;
     a.priority1 = priority1;
@@ -698,6 +699,21 @@ TEST(PtpPortUnicast, ChosenMasterIsAskedForSyncAndDelayResp) {
   EXPECT_EQ(req->address, bench.master.address);
   EXPECT_TRUE(parse_ptp_message(req->bytes)->header.flag(ptp_flag::kUnicast));
   EXPECT_EQ(all<PtpMeasurement>(bench.two_step(1)).size(), 1u);
+}
+
+// ptp4l grants Announce every 2 s and writes its multicast logAnnounceInterval (0.25 s) in them:
+// counted in the header's interval, two Announces never fall in one window of 4 × 0.25 s.
+TEST(PtpPortUnicast, AnnouncesAreCountedInTheGrantedPeriod) {
+  FakeMaster m = master_a();
+  m.announce_log_interval = -2;
+  Bench bench(unicast_config(), m);
+  bench.port.start(bench.now);
+  bench.deliver(bench.master.signaling({grant(PtpMessageType::kAnnounce, 60, 1)}));
+  bench.qualify();  // two Announces 2 s apart
+  EXPECT_EQ(bench.port.state(), PtpPortState::kUncalibrated);
+  // And the master is lost after 3 granted periods without one, not 3 × 0.25 s.
+  ASSERT_TRUE(bench.port.timer_deadline(PtpTimer::kAnnounceReceipt));
+  EXPECT_DOUBLE_EQ(*bench.port.timer_deadline(PtpTimer::kAnnounceReceipt), bench.now + 6);
 }
 
 TEST(PtpPortUnicast, DenialIsRetriedWithDoublingBackoff) {

@@ -221,6 +221,8 @@ TEST(PlanReload, PtpPortChangesNeedARestart) {
   EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources)).restart_needed, ElementsAre("ptp.ptp:eth0"));
   EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources + port + "domain = 4\n")).restart_needed,
               ElementsAre("ptp.ptp:eth0.domain"));
+  EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources + port + "transport = \"l2\"\n")).restart_needed,
+              ElementsAre("ptp.ptp:eth0.transport"));
   EXPECT_THAT(plan_reload(parse(kTwoSources + port), parse(kTwoSources + port)).restart_needed, IsEmpty());
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "test_util.hpp"
 
 namespace kairos {

@@ -657,6 +657,44 @@ TEST(SourceCore, InterleavedRequestsNameTheLastValidExchange) {
   EXPECT_EQ(d.core.counters().samples, 2u);
 }
 
+// The interleaved sample is the previous exchange's, dated by the time since it on the
+// monotonic axis: a step of the clock in between (here 100 s in the stamps' difference) must not
+// date it 100 s off.
+TEST(SourceCore, AnInterleavedSampleIsDatedOnTheMonotonicAxis) {
+  Driver d(xleave());
+  begin_plain(d);
+  d.send();
+  d.finish(answer());
+  const Time previous = d.now;  // when the first exchange finished
+  d.fire();
+  d.send();
+  NtpExchangeOutcome stepped = interleaved_answer();
+  stepped->sample.age = 164.0;  // what the stamps say across a 100 s step
+  d.finish(std::move(stepped));
+  ASSERT_EQ(d.delivered.size(), 2u);
+  EXPECT_NEAR(d.delivered[1].sample.age, std::chrono::duration<double>(d.now - previous).count(), 1e-9);
+  EXPECT_NEAR(d.delivered[1].sample.age, 64.0, 7.0);  // one poll (64 s, randomised)
+}
+
+// Somebody set the clock: a source waiting for its next poll polls at once, in a burst.
+TEST(SourceCore, AForeignStepMakesAWaitingSourcePollAtOnce) {
+  SourceConfig config = plain(10, 10);
+  config.iburst = true;
+  Driver d(config);
+  begin_plain(d);
+  d.poll(answer());
+  for (int i = 0; i < 3; ++i) d.poll_next(answer());  // the start's burst, then the 1024 s poll
+  ASSERT_GT(d.timer_in(), 900.0);
+  d.take(d.core.clock_stepped(d.now));
+  EXPECT_EQ(d.timer_in(), 0.0);
+  d.poll_next(answer());
+  EXPECT_LE(d.timer_in(), 2.5);  // the burst's spacing, not the poll
+  // In the middle of an exchange nothing changes: it ends as it would.
+  d.fire();
+  d.send();
+  EXPECT_EQ(count<source_action::ArmTimer>(d.core.clock_stepped(d.now)), 0);
+}
+
 TEST(SourceCore, ALateTransmitStampImprovesTheNamedExchange) {
   Driver d(xleave());
   begin_plain(d);

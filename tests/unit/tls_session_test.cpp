@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -76,6 +78,31 @@ TEST_F(TlsSessionTest, HandshakeExchangesDataAndExportsMatchingKeys) {
 
 // Issue 25: the evidence log names an NTS-KE server by its certificate's SHA-256, the fingerprint
 // `openssl x509 -fingerprint -sha256` prints (compared with the tool, not with our own code).
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// kairos-sim's NTS-KE server has its certificate in memory only (tools/sim/sim_nts.cpp).
+TEST_F(TlsSessionTest, ServerContextFromPemTextHandshakesLikeOneFromFiles) {
+  auto sctx = make_tls_server_context_from_pem(file_text(pki.path("server.crt")), file_text(pki.path("server.key")));
+  ASSERT_TRUE(sctx) << sctx.error().message;
+  auto cctx = client_ctx("localhost");
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx->get()).value();
+  auto ok = connect(client, server);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_FALSE(client.peer_certificate_sha256().empty());
+}
+
+TEST_F(TlsSessionTest, ServerContextFromPemTextRefusesAKeyThatIsNotThere) {
+  EXPECT_FALSE(make_tls_server_context_from_pem(file_text(pki.path("server.crt")), "not a key"));
+  EXPECT_FALSE(make_tls_server_context_from_pem("not a certificate", file_text(pki.path("server.key"))));
+  pki.issue("other", "DNS:localhost");
+  EXPECT_FALSE(make_tls_server_context_from_pem(file_text(pki.path("server.crt")), file_text(pki.path("other.key"))))
+      << "a key that does not match the certificate";
+}
+
 TEST_F(TlsSessionTest, PeerCertificateFingerprintIsOpensslsSha256) {
   auto sctx = server_ctx();
   auto cctx = client_ctx("localhost");

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "control_client.hpp"
+#include "daemon/client/control_client.hpp"
 #include "status_format.hpp"
 
 namespace kairos {

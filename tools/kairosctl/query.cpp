@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "daemon/ke_fetch.hpp"
-#include "daemon/net.hpp"
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ke_fetch.hpp"
+#include "daemon/client/net.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 namespace kairos {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "clock/result.hpp"
-#include "daemon/ke_fetch.hpp"
+#include "daemon/client/ke_fetch.hpp"
 
 namespace kairos {
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "hold_load.hpp"
 #include "junk.hpp"
 #include "ke_load.hpp"

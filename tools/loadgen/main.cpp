@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/ke_fetch.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/ke_fetch.hpp"
+#include "daemon/client/net.hpp"
 #include "hold_load.hpp"
 #include "ke_load.hpp"
 #include "ntp_load.hpp"

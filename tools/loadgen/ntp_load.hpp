@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "clock/result.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "junk.hpp"
 #include "request_set.hpp"
 

@@ -6,7 +6,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "control_client.hpp"
+#include "daemon/client/control_client.hpp"
 #include "report.hpp"
 
 int main(int argc, char** argv) {

@@ -1,22 +1,35 @@
 #include "engine.hpp"
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
 #include <queue>
 #include <random>
+#include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "clock/discipline.hpp"
 #include "clock/sim_clock.hpp"
+#include "daemon/clock_graph.hpp"
+#include "daemon/client/ntp_query.hpp"
+#include "daemon/poll_control.hpp"
+#include "daemon/source_core.hpp"
 #include "hwts/cross_timestamp.hpp"
 #include "hwts/phc_device.hpp"
 #include "hwts/sim_phc.hpp"
+#include "nts/key_ring.hpp"
 #include "nts/ntp_client.hpp"
-#include "nts/sample_measurement.hpp"
 #include "nts/ntp_responder.hpp"
+#include "nts/sample_measurement.hpp"
 #include "pi_servo.hpp"
+#include "sim_nts.hpp"
 
 namespace kairos::sim {
 namespace {
@@ -30,6 +43,29 @@ struct Event {
   std::function<void()> action;
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
 };
+
+// The association core runs on a steady clock's time points; the simulation's true time is
+// seconds from the start, on that clock's axis from its zero.
+SourceCore::Time core_time(double t) {
+  return SourceCore::Time(std::chrono::duration_cast<SourceCore::Time::duration>(std::chrono::duration<double>(t)));
+}
+double sim_time(SourceCore::Time t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+double seconds_of(std::chrono::milliseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// kairosd's polls are powers of two: the scenario's seconds, rounded to one.
+int poll_exponent(double seconds) { return static_cast<int>(std::lround(std::log2(seconds))); }
+
+// Server i's name (its certificate names it too) and its address, 192.0.2.(i + 1) (TEST-NET-1).
+std::string server_name(std::size_t i) { return "server" + std::to_string(i) + ".sim"; }
+SocketAddress server_address(std::size_t i, std::uint16_t port) {
+  SocketAddress a;
+  auto& v4 = reinterpret_cast<sockaddr_in&>(a.storage);
+  v4.sin_family = AF_INET;
+  v4.sin_port = htons(port);
+  v4.sin_addr.s_addr = htonl(0xC0000200u + static_cast<std::uint32_t>(i + 1));
+  a.length = sizeof(sockaddr_in);
+  return a;
+}
 
 kairos::StepMode to_step_mode(sim::StepMode mode) {
   switch (mode) {
@@ -57,14 +93,18 @@ class World {
     }
     ClockDevice& disciplined = phc_ ? *phc_clock_ : static_cast<ClockDevice&>(system_);
     servo_ = make_servo(disciplined);
+    std::vector<std::string> nts_names;
     for (std::size_t i = 0; i < sc_.servers.size(); ++i) {
+      const ServerModel& model = sc_.servers[i];
       servo_->add_source(SourceOptions{.name = "server" + std::to_string(i),
-                                       .trusted = sc_.servers[i].trusted,
-                                       .required = sc_.servers[i].required});
-      servers_.emplace_back(NtpResponder([this, i] { return server_transmit_stamp(i); }, random_fill()));
-      // Like a kairosd server with `interleaved` on: one responder, and its table, for all polls.
-      if (interleaved()) servers_.back().responder.enable_interleaved();
+                                       .trusted = model.trusted,
+                                       .required = model.required});
+      servers_.emplace_back(std::make_unique<SourceCore>(source_config(i), random_fill()));
+      start_server(i);
+      if (model.nts) nts_names.push_back(server_name(i));
     }
+    // Cannot fail but for a broken OpenSSL: value() says so.
+    if (!nts_names.empty()) nts_ke_.emplace(SimNtsKe::create(nts_names).value());
     if (phc_) {
       follower_ = make_servo(system_);
       follower_->add_source(SourceOptions{.name = "phc"});
@@ -82,22 +122,19 @@ class World {
       at(t, [this, t, &on_second] { second(t, on_second); });
     }
     for (std::size_t i = 0; i < servers_.size(); ++i) {
-      servers_[i].burst_left = sc_.client.initial_burst;
-      at(0.001 * static_cast<double>(i + 1), [this, i] { poll(i, 0); });
+      at(0.001 * static_cast<double>(i + 1), [this, i] { execute(i, servers_[i].core->start(core_time(now_))); });
+      // A restart with new cookie keys (and an empty interleaved table): the cookies handed out
+      // before no longer open.
+      if (const auto& t = sc_.servers[i].new_keys_at) at(*t, [this, i] { start_server(i); });
     }
     if (phc_) at(0.5, [this] { cross_timestamp(); });
     if (sc_.foreign_step) {
+      // The daemon learns of the step at once (timerfd cancel-on-set), tells the model, and its
+      // sources poll again at once (daemon/main.cpp's RealtimeWatch, SourceCore::clock_stepped).
       at(sc_.foreign_step->at, [this] {
         (void)system_.step(sc_.foreign_step->by);
         output().on_clock_stepped(now_);
-        // The daemon learns of the step at once (timerfd cancel-on-set) and polls again.
-        if (!phc_) {
-          for (std::size_t i = 0; i < servers_.size(); ++i) {
-            servers_[i].burst_left = sc_.client.initial_burst;
-            const std::uint64_t generation = ++servers_[i].generation;
-            at(now_ + 0.001 * static_cast<double>(i + 1), [this, i, generation] { poll(i, generation); });
-          }
-        }
+        for (std::size_t i = 0; i < servers_.size(); ++i) execute(i, servers_[i].core->clock_stepped(core_time(now_)));
       });
     }
     while (!queue_.empty()) {
@@ -110,22 +147,21 @@ class World {
   }
 
  private:
-  // The client's last valid exchange with a server, for its next interleaved request.
-  struct LastExchange {
-    InterleavedState state;
-    double time = 0;  // true time its response arrived: when the exchange was measured
-  };
-
+  // One configured source: kairosd's association core on the client side, and the simulated
+  // server it talks to.
   struct Server {
-    explicit Server(NtpResponder r) : responder(std::move(r)) {}
+    explicit Server(std::unique_ptr<SourceCore> c) : core(std::move(c)) {}
 
-    NtpResponder responder;
-    int burst_left = 0;
-    std::uint64_t generation = 0;  // a new poll schedule replaces the old one
-    // Client side, interleaved only (as daemon/association.cpp keeps it).
-    std::optional<LastExchange> last;
-    int polls_since_valid = 0;
-    // Server side: when the server reads its clock for the T3 of the answer being built.
+    // Client side: the core decides; the engine executes its actions (as daemon/association.cpp).
+    std::unique_ptr<SourceCore> core;
+    std::uint64_t timer = 0;     // the armed timer's generation: a new ArmTimer replaces the old
+    std::uint64_t exchange = 0;  // the exchange in flight's generation
+    bool in_flight = false;
+    ResponseCheck check;         // what the exchange in flight made of its responses so far
+    // Server side: its responder and, with NTS, its cookie keys; both new after a restart.
+    std::optional<NtpResponder> responder;
+    std::optional<KeyRing> ring;
+    // When the server reads its clock for the T3 of the answer being built.
     double transmit_read = 0;
   };
 
@@ -177,10 +213,6 @@ class World {
   double exponential(double mean) { return mean > 0 ? std::exponential_distribution<double>(1.0 / mean)(rng_) : 0; }
   double normal(double sd) { return sd > 0 ? std::normal_distribution<double>(0, sd)(rng_) : 0; }
   bool chance(double p) { return p > 0 && uniform(0, 1) < p; }
-  // Software timestamps are the kernel's (SO_TIMESTAMPING), hardware ones the NIC's.
-  StampKind stamp_kind() const {
-    return sc_.client.timestamping == Timestamping::kHardware ? StampKind::kHardware : StampKind::kKernel;
-  }
   double stamp_noise() {
     const double p = sc_.client.timestamp_precision;
     return p > 0 ? uniform(-p / 2, p / 2) : 0;
@@ -264,6 +296,14 @@ class World {
     r.max_error = e.max_error;
     if (phc_) r.phc_offset = phc_->reading_at(t) + phc_->leaps() - t;
     r.synchronized = output().synchronized();
+    for (const Server& s : servers_) {
+      const AssociationCounters& c = s.core->counters();
+      r.samples += c.samples;
+      r.naks += c.naks;
+      r.nts_ke_ok += c.ke_ok;
+      r.nts_ke_failed += c.ke_failed;
+      r.kisses += c.kisses;
+    }
     on_second(r);
   }
 
@@ -280,81 +320,196 @@ class World {
     }
   }
 
-  void poll(std::size_t i, std::uint64_t generation) {
-    Server& server = servers_[i];
-    if (generation != server.generation) return;
-    const double interval = server.burst_left > 0 ? sc_.client.burst_interval : sc_.client.poll;
-    if (server.burst_left > 0) --server.burst_left;
-    at(now_ + interval, [this, i, generation] { poll(i, generation); });
+  SourceConfig source_config(std::size_t i) const {
+    const ServerModel& model = sc_.servers[i];
+    SourceConfig c;
+    c.address = server_name(i);
+    c.nts = model.nts;
+    c.minpoll = poll_exponent(sc_.client.poll);
+    c.maxpoll = std::max(c.minpoll, poll_exponent(sc_.client.max_poll.value_or(sc_.client.poll)));
+    c.iburst = sc_.client.initial_burst > 0;
+    c.xleave = interleaved();
+    c.trust = model.trusted;
+    c.require = model.required;
+    return c;
+  }
+
+  // The server (re)starts: a fresh responder and, with NTS, a fresh key ring.
+  void start_server(std::size_t i) {
+    Server& s = servers_[i];
+    s.responder.emplace([this, i] { return server_transmit_stamp(i); }, random_fill());
+    // Like a kairosd server with `interleaved` on: one responder, and its table, for all polls.
+    if (interleaved()) s.responder->enable_interleaved();
+    if (sc_.servers[i].nts) {
+      std::array<std::uint8_t, kMinSeedLength> seed{};
+      random_fill()(seed);
+      const auto now = static_cast<std::uint64_t>(epoch_ + static_cast<std::int64_t>(now_));
+      s.ring.emplace(KeyRing::from_seed(Seed::create(seed).value(), KeyRingConfig{}, now).value());
+    }
+  }
+
+  // The shell of the association core, as daemon/association.cpp is kairosd's: each action is
+  // executed on simulated time, and the answers go back to the core.
+  void execute(std::size_t i, SourceActions actions) {
+    for (SourceAction& action : actions) {
+      std::visit(
+          [this, i](auto& a) {
+            using A = std::decay_t<decltype(a)>;
+            SourceCore& core = *servers_[i].core;
+            if constexpr (std::is_same_v<A, source_action::Resolve>) {
+              // Every name is the server's own, looked up at once.
+              execute(i, core.resolved(core_time(now_), std::vector<SocketAddress>{server_address(i, a.port)}));
+            } else if constexpr (std::is_same_v<A, source_action::StartKe>) {
+              start_ke(i, a);
+            } else if constexpr (std::is_same_v<A, source_action::SendRequest>) {
+              send(i, a);
+            } else if constexpr (std::is_same_v<A, source_action::ArmTimer>) {
+              arm(i, a.at);
+            } else if constexpr (std::is_same_v<A, source_action::Deliver>) {
+              deliver(i, a.result);
+            }
+            // CloseSocket: the simulated server knows its client by address, not by socket.
+            // Log: not shown; the counters tell what happened.
+          },
+          action);
+    }
+  }
+
+  void arm(std::size_t i, SourceCore::Time when) {
+    const std::uint64_t mine = ++servers_[i].timer;
+    at(std::max(sim_time(when), now_), [this, i, mine] {
+      if (mine != servers_[i].timer) return;
+      execute(i, servers_[i].core->timer_fired(core_time(now_)));
+    });
+  }
+
+  // NTS-KE with the simulated server: the real sessions over memory (sim_nts.hpp), their answer
+  // after the three round trips TCP, TLS 1.3 and the request take; or, while the server's NTS-KE
+  // is unreachable, a failure when the core's timeout ends the attempt.
+  void start_ke(std::size_t i, const source_action::StartKe& start) {
+    const ServerModel& model = sc_.servers[i];
+    Server& s = servers_[i];
+    if (!model.nts || !s.ring || (model.ke_down && model.ke_down->contains(now_))) {
+      at(now_ + seconds_of(start.timeout), [this, i] {
+        execute(i, servers_[i].core->ke_finished(core_time(now_), fail("NTS-KE connection timed out")));
+      });
+      return;
+    }
+    auto result = nts_ke_->exchange(KeClientOptions{.server_name = start.host, .aeads = s.core->config().aeads}, *s.ring);
+    const double round_trip = model.up.base + model.down.base;
+    at(now_ + 3 * round_trip, [this, i, result = std::move(result)] {
+      execute(i, servers_[i].core->ke_finished(core_time(now_), result));
+    });
+  }
+
+  void send(std::size_t i, const source_action::SendRequest& request) {
+    Server& s = servers_[i];
+    // The simulated stamps are there as the request leaves: no late transmit stamp to read.
+    auto made = s.core->make_request(TxStamps{}, std::nullopt);
+    if (!made) {
+      execute(i, s.core->request_failed(core_time(now_), made.error().message));
+      return;
+    }
+    auto exchange = std::make_shared<NtpClientExchange>(std::move(*made));
+    const std::uint64_t id = ++s.exchange;
+    s.in_flight = true;
+    s.check = ResponseCheck();
+    s.core->request_sent(core_time(now_));
+    const auto timeout = request.timeout;
+    at(now_ + seconds_of(timeout), [this, i, id, timeout] {
+      Server& server = servers_[i];
+      if (id != server.exchange || !server.in_flight) return;
+      finish(i, std::unexpected(server.check.timed_out(server_address(i, kNtpDefaultPort).to_string(), timeout)), true);
+    });
 
     const ServerModel& model = sc_.servers[i];
     SimClock& local = phc_ ? *phc_ : system_;
     const double send = now_;
-    // With hardware timestamping this is the NIC's stamp of the request's departure, which the
-    // daemon also puts into the interleaved state (the "t1 improvement") when it arrives in time.
+    // With hardware timestamping this is the NIC's stamp of the request's departure.
     const timespec t1 = sim_unix_time(epoch_, local.reading_at(send) + stamp_noise());
-    // Interleaved: name the last valid exchange, unless too many requests went unanswered since.
-    std::optional<LastExchange> previous;
-    if (interleaved()) {
-      if (server.polls_since_valid >= kMaxInterleavedGap) server.last.reset();
-      ++server.polls_since_valid;
-      previous = server.last;
-    }
-    auto exchange = std::make_shared<NtpClientExchange>(
-        NtpClientExchange::plain(random_fill(), previous ? &previous->state : nullptr));
     if (lost(model, send)) return;
     const double arrive = send + delay(model.up);
-    at(arrive, [this, i, t1, exchange, arrive, previous] {
+    at(arrive, [this, i, id, t1, exchange, arrive] {
       const ServerModel& m = sc_.servers[i];
-      Server& s = servers_[i];
+      Server& server = servers_[i];
       const double depart = arrive + m.processing;
       const NtpTimestamp rx = NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, arrive) + stamp_noise()));
       // A server without TX stamps: `processing` is its T3 - T2, the clock read as the answer
       // leaves. An interleaved server writes T3 as it builds the answer, `processing` before it
       // reaches the wire; only the later (interleaved) answer carries the true departure.
-      s.transmit_read = interleaved() ? arrive : depart;
+      server.transmit_read = interleaved() ? arrive : depart;
       ServerClockState state;
       state.leap = server_leap(arrive);
       state.stratum = 1;
       state.precision = -30;
       state.root_delay = NtpShort::from_duration(Duration::from_seconds(m.root_delay));
       state.root_dispersion = NtpShort::from_duration(Duration::from_seconds(m.root_dispersion));
-      s.responder.set_clock_state(state);
+      server.responder->set_clock_state(state);
+      const RateDecision rate = m.rate_kiss && m.rate_kiss->contains(arrive) ? RateDecision::kKiss : RateDecision::kAllow;
       std::vector<std::uint8_t> out(exchange->request().size());
-      const Response response = s.responder.respond(exchange->request(), rx, ClientAddress{}, RateDecision::kAllow, nullptr, out);
-      if (response.kind != ResponseKind::kPlain) return;
+      const Response response = server.responder->respond(exchange->request(), rx, ClientAddress{}, rate,
+                                                     server.ring ? &*server.ring : nullptr, out);
+      if (response.kind == ResponseKind::kDropped) return;
       out.resize(response.length);
       // The hardware stamp of the response's departure, as the server's error queue reports it
       // after the packet left: a later interleaved request gets it as T3.
       if (response.transmit_handle) {
         const NtpTimestamp hardware =
             NtpTimestamp::from_timespec(sim_unix_time(epoch_, server_time(i, depart) + stamp_noise()));
-        (void)s.responder.note_transmit(response.transmit_handle, hardware);
+        (void)server.responder->note_transmit(response.transmit_handle, hardware);
       }
       if (lost(m, depart)) return;
       const double back = depart + delay(m.down);
-      at(back, [this, i, t1, exchange, out = std::move(out), back, previous] {
-        receive(i, *exchange, out, t1, back, previous);
-      });
+      at(back, [this, i, id, t1, exchange, out = std::move(out)] { receive(i, id, *exchange, out, t1); });
     });
   }
 
-  void receive(std::size_t i, const NtpClientExchange& exchange, const std::vector<std::uint8_t>& response,
-               const timespec& t1, double time, const std::optional<LastExchange>& previous) {
+  // A datagram from the server, checked as kairosd's PendingNtpExchange checks it (ResponseCheck):
+  // a NAK or a forgery leaves the exchange waiting for a valid answer until its deadline.
+  void receive(std::size_t i, std::uint64_t id, const NtpClientExchange& exchange, const std::vector<std::uint8_t>& response,
+               const timespec& t1) {
+    Server& s = servers_[i];
+    if (id != s.exchange || !s.in_flight) return;  // after the deadline: the socket is gone
     SimClock& local = phc_ ? *phc_ : system_;
-    const timespec t4 = sim_unix_time(epoch_, local.reading_at(time) + stamp_noise());
-    auto sample = exchange.handle_response(response, t1, t4, nullptr);
-    if (!sample) return;
-    if (interleaved()) {
-      servers_[i].last = LastExchange{.state = sample->next, .time = time};
-      servers_[i].polls_since_valid = 0;
+    const timespec t4 = sim_unix_time(epoch_, local.reading_at(now_) + stamp_noise());
+    auto checked = s.check.on_response(exchange, response, t1, t4, s.core->session());
+    if (!checked) return;
+    if (!*checked) {
+      finish(i, std::unexpected(checked->error()), false);
+      return;
     }
-    // An interleaved answer completes the previous exchange: its offset is from then. The
-    // precision is what kairosd would claim for stamps of this kind, never the simulated noise.
-    const double taken = sample->interleaved && previous ? previous->time : time;
-    const Measurement m = to_measurement(*sample, taken, stamp_precision(stamp_kind(), stamp_kind()));
-    servo_->on_measurement(i, m, time);
+    NtpExchangeResult result;
+    result.sample = **checked;
+    // Software timestamps are the kernel's (SO_TIMESTAMPING), hardware ones the NIC's.
+    const StampSource source =
+        sc_.client.timestamping == Timestamping::kHardware ? StampSource::kHardware : StampSource::kKernel;
+    result.t1_source = source;
+    result.t4_source = source;
+    result.request_length = exchange.request().size();
+    result.response_length = response.size();
+    result.rejected = s.check.rejected();
+    finish(i, std::move(result), false);
+  }
+
+  void finish(std::size_t i, NtpExchangeOutcome outcome, bool timed_out) {
+    Server& s = servers_[i];
+    s.in_flight = false;
+    const ExchangeEnd end{.timed_out = timed_out, .request_id = static_cast<std::uint32_t>(s.exchange), .have_tx_stamp = true};
+    execute(i, s.core->exchange_finished(core_time(now_), std::move(outcome), end));
+  }
+
+  // The sample to the model as kairosd's clock graph gives it (ClockGraph::on_sample): dated by
+  // its age (an interleaved answer completes the previous exchange), with the precision kairosd
+  // claims for stamps of this kind, never the simulated noise; the model's view of it goes back
+  // to the core for the poll.
+  void deliver(std::size_t i, const NtpExchangeResult& result) {
+    const double taken = now_ - std::clamp(result.sample.age, 0.0, now_);
+    const Measurement m = to_measurement(result.sample, taken, stamp_precision(result.t1_source, result.t4_source));
+    servo_->on_measurement(i, m, now_);
     schedule_timer(*servo_, servo_timer_);
+    std::optional<PollFeedback> feedback;
+    if (const auto* model = dynamic_cast<const Discipline*>(servo_.get())) feedback = poll_feedback(model->source_status(i));
+    execute(i, servers_[i].core->sample_feedback(core_time(now_), feedback));
   }
 
   // PHC against the system clock through PhcDevice on SimPhc: system, PHC, system readings (the
@@ -387,6 +542,7 @@ class World {
   std::unique_ptr<ClockServo> servo_;
   std::unique_ptr<ClockServo> follower_;
   std::vector<Server> servers_;
+  std::optional<SimNtsKe> nts_ke_;
   std::uint64_t servo_timer_ = 0;
   std::uint64_t follower_timer_ = 0;
   std::array<double, 4> flicker_{};  // the flicker model's processes (see OscillatorModel)

@@ -1,6 +1,8 @@
 #pragma once
-// Runs a scenario: simulated oscillators, network and servers around the real exchange,
-// model and steering code. Deterministic for a seed.
+// Runs a scenario: simulated oscillators, network and servers around kairosd's own association
+// core (daemon/source_core), NTP and NTS exchanges, model and steering code; the engine is the
+// core's shell on simulated time, as daemon/association.cpp is on the event loop. Deterministic
+// for a seed.
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -142,15 +142,23 @@ void print_summary(const Scenario& s, const Options& o, const Metrics& m) {
   std::printf("4 sd        covers %.3f %% of seconds, median width %s (%.2f x rms)\n", m.bound_coverage * 100,
               seconds_text(m.bound_median_width).c_str(), bound_width_ratio(m));
   if (s.phc) std::printf("phc         rms offset %s\n", seconds_text(m.rms_phc_offset).c_str());
+  // What the association core did (daemon/source_core.hpp's counters, all sources).
+  std::printf("association %.0f samples, %.0f NAKs, %.0f NTS-KEs (%.0f failed), %.0f kisses\n", m.samples, m.naks,
+              m.nts_ke, m.nts_ke_failed, m.kisses);
 }
 
 Result<void> write_csv(const std::string& path, const std::vector<Record>& records) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) return fail("cannot write " + path + ": " + std::strerror(errno));
-  std::fprintf(f, "time,offset,freq_error,bound_low,bound_high,max_error,phc_offset,synchronized\n");
+  std::fprintf(f,
+               "time,offset,freq_error,bound_low,bound_high,max_error,phc_offset,synchronized,samples,naks,nts_ke_ok,"
+               "nts_ke_failed,kisses\n");
   for (const Record& r : records) {
-    std::fprintf(f, "%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%d\n", r.time, r.offset, r.freq_error, r.bound_low,
-                 r.bound_high, r.max_error, r.phc_offset, r.synchronized ? 1 : 0);
+    std::fprintf(f, "%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%.12g,%d,%llu,%llu,%llu,%llu,%llu\n", r.time, r.offset,
+                 r.freq_error, r.bound_low, r.bound_high, r.max_error, r.phc_offset, r.synchronized ? 1 : 0,
+                 static_cast<unsigned long long>(r.samples), static_cast<unsigned long long>(r.naks),
+                 static_cast<unsigned long long>(r.nts_ke_ok), static_cast<unsigned long long>(r.nts_ke_failed),
+                 static_cast<unsigned long long>(r.kisses));
   }
   const bool ok = std::ferror(f) == 0;
   if (std::fclose(f) != 0 || !ok) return fail("cannot write " + path);
@@ -405,6 +413,10 @@ const Column kColumns[] = {
      false, count_text},
     {"4sd cover", "bound_coverage", [](const Metrics& m) { return m.bound_coverage; }, &Expectations::bound_coverage,
      true, coverage_text},
+    // The association core's counts over the run: NTS NAKs, NTS-KE attempts, kisses.
+    {"NAKs", "naks", [](const Metrics& m) { return m.naks; }, &Expectations::max_naks, false, count_text},
+    {"NTS-KEs", "nts_ke", [](const Metrics& m) { return m.nts_ke; }, &Expectations::max_nts_ke, false, count_text},
+    {"kisses", "kisses", [](const Metrics& m) { return m.kisses; }, &Expectations::max_kisses, false, count_text},
 };
 
 bool met(const Column& c, double value, double target) { return c.higher_is_better ? value >= target : value <= target; }

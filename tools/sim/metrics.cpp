@@ -62,6 +62,14 @@ Metrics summarize(const std::vector<Record>& records, double settle) {
       max_errors.push_back(r.max_error);
     }
   }
+  if (!records.empty()) {
+    const Record& last = records.back();
+    m.samples = static_cast<double>(last.samples);
+    m.naks = static_cast<double>(last.naks);
+    m.nts_ke = static_cast<double>(last.nts_ke_ok + last.nts_ke_failed);
+    m.nts_ke_failed = static_cast<double>(last.nts_ke_failed);
+    m.kisses = static_cast<double>(last.kisses);
+  }
   if (m.seconds == 0) return m;
   const auto n = static_cast<double>(m.seconds);
   m.mean_offset = sum / n;
@@ -98,13 +106,18 @@ Metrics average(std::span<const Metrics> runs) {
     m.rms_phc_offset += r.rms_phc_offset;
     m.max_error_coverage += r.max_error_coverage;
     m.max_error_median += r.max_error_median;
+    m.samples += r.samples;
+    m.naks += r.naks;
+    m.nts_ke += r.nts_ke;
+    m.nts_ke_failed += r.nts_ke_failed;
+    m.kisses += r.kisses;
     unbounded += static_cast<double>(r.unbounded);
     seconds += static_cast<double>(r.seconds);
   }
   const auto n = static_cast<double>(runs.size());
   for (double* field : {&m.rms_offset, &m.max_offset, &m.mean_offset, &m.sd_offset, &m.rms_freq_error, &m.time_to_sync,
                         &m.bound_coverage, &m.bound_median_width, &m.rms_phc_offset, &m.max_error_coverage,
-                        &m.max_error_median}) {
+                        &m.max_error_median, &m.samples, &m.naks, &m.nts_ke, &m.nts_ke_failed, &m.kisses}) {
     *field /= n;
   }
   m.seconds = static_cast<std::size_t>(std::llround(seconds / n));
@@ -140,6 +153,11 @@ std::string to_json(const Metrics& metrics, const std::string& scenario, unsigne
     out["max_error_median"] = nullptr;
   }
   out["unbounded_seconds"] = metrics.unbounded;
+  out["samples"] = metrics.samples;
+  out["naks"] = metrics.naks;
+  out["nts_ke"] = metrics.nts_ke;
+  out["nts_ke_failed"] = metrics.nts_ke_failed;
+  out["kisses"] = metrics.kisses;
   return out.dump(2);
 }
 

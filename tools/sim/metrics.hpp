@@ -2,6 +2,7 @@
 // What one simulated run measured. The engine reports one Record per second of true time; the
 // Metrics summarise them after the settling time.
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +20,12 @@ struct Record {
   double max_error = 0;
   double phc_offset = 0;  // PHC minus true time; 0 without a PHC
   bool synchronized = false;
+  // What the association core did so far, summed over the sources (counts since the start).
+  std::uint64_t samples = 0;
+  std::uint64_t naks = 0;           // NTS NAKs
+  std::uint64_t nts_ke_ok = 0;      // NTS-KEs that gave keys and cookies
+  std::uint64_t nts_ke_failed = 0;  // NTS-KEs that failed (server unreachable, refused)
+  std::uint64_t kisses = 0;         // RATE, DENY and RSTR kisses
 };
 
 struct Metrics {
@@ -43,6 +50,12 @@ struct Metrics {
   std::size_t unbounded = 0;     // seconds with an infinite maximum error
   double rms_phc_offset = 0;     // 0 without a PHC
   std::size_t seconds = 0;       // records after settling
+  // The association's counters over the whole run (settling included), from the last record.
+  double samples = 0;
+  double naks = 0;
+  double nts_ke = 0;         // NTS-KE attempts, ok or failed
+  double nts_ke_failed = 0;
+  double kisses = 0;
 };
 
 Metrics summarize(const std::vector<Record>& records, double settle);

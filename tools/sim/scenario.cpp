@@ -10,29 +10,22 @@
 #include <limits>
 #include <toml++/toml.h>
 
+#include "daemon/toml_check.hpp"
+
 namespace kairos::sim {
 namespace {
 
-constexpr double kInfinity = std::numeric_limits<double>::infinity();
 // Far more servers than any scenario needs; keeps a hostile count from allocating gigabytes.
 constexpr std::int64_t kMaxServerCount = 64;
 constexpr std::size_t kMaxFileBytes = 1 << 20;
 
-// The interval a number must fall in, and how to say so.
-struct Limits {
-  double low = -kInfinity;
-  double high = kInfinity;
-  bool low_open = false;  // low itself is not allowed
-  const char* phrase = "a finite number";
-};
-
-constexpr Limits kAnyFinite{};
-constexpr Limits kNonNegative{.low = 0, .phrase = "a number >= 0"};
-constexpr Limits kPositive{.low = 0, .low_open = true, .phrase = "a number > 0"};
-constexpr Limits kProbability{.low = 0, .high = 1, .phrase = "a probability in [0, 1]"};
+constexpr NumberRange kAnyFinite{};
+constexpr NumberRange kNonNegative{.low = 0, .phrase = "a number >= 0"};
+constexpr NumberRange kPositive{.low = 0, .low_open = true, .phrase = "a number > 0"};
+constexpr NumberRange kProbability{.low = 0, .high = 1, .phrase = "a probability in [0, 1]"};
 // Beyond 1 % a rate error is no oscillator a time daemon meets, and the servo's slew limit
 // could never follow it.
-constexpr Limits kRate{.low = -0.01, .high = 0.01, .phrase = "a rate between -0.01 and 0.01"};
+constexpr NumberRange kRate{.low = -0.01, .high = 0.01, .phrase = "a rate between -0.01 and 0.01"};
 
 std::string number_text(double value) {
   char buffer[32];
@@ -42,75 +35,36 @@ std::string number_text(double value) {
 
 std::string quoted(std::string_view key) { return "'" + std::string(key) + "'"; }
 
-// Collects problems as "SOURCE: line N: message" so one parse reports all of them, in the
-// order of the file (line-less ones, about the whole scenario, last).
-class Problems {
- public:
-  explicit Problems(std::string_view source) : source_(source) {}
-
-  void add(const toml::node* node, const std::string& message) {
-    add(node ? node->source().begin.line : 0, message);
-  }
-  void add(std::size_t line, const std::string& message) { list_.emplace_back(line, message); }
-  bool empty() const { return list_.empty(); }
-  std::string text() const {
-    auto sorted = list_;
-    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-      return (a.first == 0 ? SIZE_MAX : a.first) < (b.first == 0 ? SIZE_MAX : b.first);
-    });
-    std::string out;
-    for (const auto& [line, message] : sorted) {
-      out += (out.empty() ? "" : "\n") + source_ + ": ";
-      if (line > 0) out += "line " + std::to_string(line) + ": ";
-      out += message;
-    }
-    return out;
-  }
-
- private:
-  std::string source_;
-  std::vector<std::pair<std::size_t, std::string>> list_;
-};
-
 // Reads one TOML table's keys into a struct, checking each value on the way.
 class TableReader {
  public:
-  TableReader(const toml::table& table, std::string where, Problems& problems)
+  TableReader(const toml::table& table, std::string where, TomlProblems& problems)
       : table_(table), where_(std::move(where)), problems_(problems) {}
 
   void allow_only(std::initializer_list<std::string_view> known) const {
-    for (const auto& [key, value] : table_) {
-      bool found = false;
-      for (std::string_view k : known) found = found || k == key.str();
-      if (found) continue;
-      const char* what = value.is_table() ? "table" : "key";
-      problems_.add(&value, std::string("unknown ") + what + " " + quoted(key.str()) + " in " + where_);
-    }
+    reject_unknown_keys(table_, known, where_, problems_, UnknownTables::kAsTables);
   }
 
   const toml::node* node(std::string_view key) const { return table_.get(key); }
   const std::string& where() const { return where_; }
-  Problems& problems() const { return problems_; }
+  TomlProblems& problems() const { return problems_; }
 
   // A number (integers accepted: `poll = 16`) within limits.
-  void number(std::string_view key, double& out, const Limits& limits) const {
+  void number(std::string_view key, double& out, const NumberRange& limits) const {
     if (auto v = number(key, limits)) out = *v;
   }
-  void number(std::string_view key, std::optional<double>& out, const Limits& limits) const {
+  void number(std::string_view key, std::optional<double>& out, const NumberRange& limits) const {
     if (auto v = number(key, limits)) out = *v;
   }
-  std::optional<double> number(std::string_view key, const Limits& limits) const {
+  std::optional<double> number(std::string_view key, const NumberRange& limits) const {
     const toml::node* n = table_.get(key);
     if (!n) return std::nullopt;
-    std::optional<double> value;
-    if (auto i = n->value_exact<std::int64_t>()) value = static_cast<double>(*i);
-    if (auto f = n->value_exact<double>()) value = *f;
+    std::optional<double> value = toml_number(*n);
     if (!value) {
       problems_.add(n, quoted(key) + " in " + where_ + " must be a number");
       return std::nullopt;
     }
-    const bool below = limits.low_open ? !(*value > limits.low) : !(*value >= limits.low);
-    if (!std::isfinite(*value) || below || !(*value <= limits.high)) {
+    if (!limits.contains(*value)) {
       problems_.add(n, quoted(key) + " in " + where_ + " must be " + limits.phrase + " (not " + number_text(*value) + ")");
       return std::nullopt;
     }
@@ -197,7 +151,7 @@ class TableReader {
  private:
   const toml::table& table_;
   std::string where_;
-  Problems& problems_;
+  TomlProblems& problems_;
 };
 
 void read_oscillator(const TableReader& r, OscillatorModel& out) {
@@ -206,7 +160,7 @@ void read_oscillator(const TableReader& r, OscillatorModel& out) {
   r.number("initial-offset", out.initial_offset, kAnyFinite);
 }
 
-void read_clock(const toml::table& t, Scenario& s, Problems& problems) {
+void read_clock(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[clock]", problems);
   r.allow_only({"frequency", "random-walk", "initial-offset", "temperature-steps", "square-wave", "ramp", "flicker"});
   read_oscillator(r, s.clock);
@@ -228,12 +182,14 @@ void read_clock(const toml::table& t, Scenario& s, Problems& problems) {
   }
 }
 
-void read_client(const toml::table& t, Scenario& s, Problems& problems) {
+void read_client(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[client]", problems);
-  r.allow_only({"poll", "initial-burst", "burst-interval", "timestamping", "timestamp-precision", "interleaved", "step",
-                "step-threshold", "max-slew"});
+  r.allow_only({"poll", "max-poll", "initial-burst", "burst-interval", "timestamping", "timestamp-precision",
+                "interleaved", "step", "step-threshold", "max-slew"});
   ClientModel& c = s.client;
   r.number("poll", c.poll, kPositive);
+  r.number("max-poll", c.max_poll, kPositive);
+  if (c.max_poll && *c.max_poll < c.poll) problems.add(r.node("max-poll"), "'max-poll' in [client] is shorter than 'poll'");
   r.integer("initial-burst", c.initial_burst, 0, 64);
   r.number("burst-interval", c.burst_interval, kNonNegative);
   r.choice<Timestamping>("timestamping", c.timestamping,
@@ -246,7 +202,7 @@ void read_client(const toml::table& t, Scenario& s, Problems& problems) {
   r.number("max-slew", c.max_slew, kNonNegative);
 }
 
-void read_phc(const toml::table& t, Scenario& s, Problems& problems) {
+void read_phc(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[phc]", problems);
   r.allow_only({"frequency", "random-walk", "initial-offset", "readout-delay", "readout-jitter", "readings", "interval"});
   PhcModel phc;
@@ -270,10 +226,21 @@ void read_delay(const TableReader& server, std::string_view key, DelayModel& out
   r.number("spike-jitter", out.spike_mean, kNonNegative);
 }
 
-void read_server(const toml::table& t, Scenario& s, Problems& problems) {
+void read_interval(const TableReader& server, std::string_view key, std::optional<Interval>& out) {
+  const toml::table* t = server.table(key);
+  if (!t) return;
+  const TableReader r(*t, quoted(key) + " in [[server]]", server.problems());
+  r.allow_only({"start", "duration"});
+  Interval interval;
+  r.number("start", interval.start, kNonNegative);
+  r.number("duration", interval.duration, kNonNegative);
+  out = interval;
+}
+
+void read_server(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[[server]]", problems);
   r.allow_only({"up", "down", "loss", "offset", "step-at", "step-by", "processing", "root-delay", "root-dispersion",
-                "trust", "require", "count"});
+                "trust", "require", "count", "nts", "new-keys-at", "ke-down", "rate-kiss"});
   ServerModel server;
   read_delay(r, "up", server.up);
   read_delay(r, "down", server.down);
@@ -287,11 +254,18 @@ void read_server(const toml::table& t, Scenario& s, Problems& problems) {
   r.number("root-dispersion", server.root_dispersion, kNonNegative);
   r.boolean("trust", server.trusted);
   r.boolean("require", server.required);
+  r.boolean("nts", server.nts);
+  r.number("new-keys-at", server.new_keys_at, kNonNegative);
+  read_interval(r, "ke-down", server.ke_down);
+  read_interval(r, "rate-kiss", server.rate_kiss);
+  for (const char* key : {"new-keys-at", "ke-down"}) {
+    if (r.node(key) && !server.nts) problems.add(r.node(key), quoted(key) + " needs 'nts = true' in [[server]]");
+  }
   const auto count = r.integer("count", 1, kMaxServerCount).value_or(1);
   for (std::int64_t i = 0; i < count; ++i) s.servers.push_back(server);
 }
 
-void read_loss_burst(const toml::table& t, Scenario& s, Problems& problems) {
+void read_loss_burst(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[[loss-burst]]", problems);
   r.allow_only({"start", "duration", "probability"});
   LossBurst burst;
@@ -301,7 +275,7 @@ void read_loss_burst(const toml::table& t, Scenario& s, Problems& problems) {
   s.loss_bursts.push_back(burst);
 }
 
-void read_leap(const toml::table& t, Scenario& s, Problems& problems) {
+void read_leap(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[leap]", problems);
   r.allow_only({"at", "insert", "announce"});
   LeapEvent leap;
@@ -311,7 +285,7 @@ void read_leap(const toml::table& t, Scenario& s, Problems& problems) {
   s.leap = leap;
 }
 
-void read_foreign_step(const toml::table& t, Scenario& s, Problems& problems) {
+void read_foreign_step(const toml::table& t, Scenario& s, TomlProblems& problems) {
   const TableReader r(t, "[foreign-step]", problems);
   r.allow_only({"at", "by"});
   ForeignStep step;
@@ -321,18 +295,22 @@ void read_foreign_step(const toml::table& t, Scenario& s, Problems& problems) {
 }
 
 void read_expectations(const TableReader& r, Expectations& out) {
-  r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "max-error-coverage"});
+  r.allow_only({"rms-offset", "max-offset", "sd-offset", "time-to-sync", "bound-coverage", "max-error-coverage",
+                "max-naks", "max-nts-ke", "max-kisses"});
   r.number("rms-offset", out.rms_offset, kNonNegative);
   r.number("max-offset", out.max_offset, kNonNegative);
   r.number("sd-offset", out.sd_offset, kNonNegative);
   r.number("time-to-sync", out.time_to_sync, kNonNegative);
   r.number("bound-coverage", out.bound_coverage, kProbability);
   r.number("max-error-coverage", out.max_error_coverage, kProbability);
+  r.number("max-naks", out.max_naks, kNonNegative);
+  r.number("max-nts-ke", out.max_nts_ke, kNonNegative);
+  r.number("max-kisses", out.max_kisses, kNonNegative);
 }
 
 // A [section] that must be a single table.
 template <class Reader>
-void read_section(const toml::table& root, std::string_view name, Reader read, Scenario& s, Problems& problems) {
+void read_section(const toml::table& root, std::string_view name, Reader read, Scenario& s, TomlProblems& problems) {
   const toml::node* n = root.get(name);
   if (!n) return;
   if (const toml::table* t = n->as_table()) {
@@ -344,7 +322,7 @@ void read_section(const toml::table& root, std::string_view name, Reader read, S
 
 // A [[section]] that must be an array of tables.
 template <class Reader>
-void read_list(const toml::table& root, std::string_view name, Reader read, Scenario& s, Problems& problems) {
+void read_list(const toml::table& root, std::string_view name, Reader read, Scenario& s, TomlProblems& problems) {
   const toml::node* n = root.get(name);
   if (!n) return;
   const toml::array* list = n->as_array();
@@ -364,7 +342,7 @@ std::string file_stem(std::string_view source) {
   return std::string(source);
 }
 
-void check_whole(const toml::table& root, Scenario& s, std::string_view source, Problems& problems) {
+void check_whole(const toml::table& root, Scenario& s, std::string_view source, TomlProblems& problems) {
   if (const std::string stem = file_stem(source); !stem.empty()) {
     if (s.name.empty()) {
       s.name = stem;
@@ -392,14 +370,10 @@ void check_whole(const toml::table& root, Scenario& s, std::string_view source, 
 }  // namespace
 
 Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view source_name) {
-  Problems problems(source_name);
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, source_name);
-  } catch (const toml::parse_error& e) {
-    problems.add(e.source().begin.line, std::string(e.description()));
-    return fail(problems.text());
-  }
+  TomlProblems problems(source_name, TomlProblems::Style::kProse);
+  std::optional<toml::table> parsed = parse_toml(toml_text, source_name, problems);
+  if (!parsed) return fail(problems.text());
+  const toml::table& root = *parsed;
 
   Scenario s;
   const TableReader top(root, "the top level", problems);
@@ -418,7 +392,7 @@ Result<Scenario> parse_scenario(std::string_view toml_text, std::string_view sou
   read_section(root, "foreign-step", read_foreign_step, s, problems);
   read_section(
       root, "target",
-      [](const toml::table& t, Scenario& sc, Problems& p) { read_expectations(TableReader(t, "[target]", p), sc.target); },
+      [](const toml::table& t, Scenario& sc, TomlProblems& p) { read_expectations(TableReader(t, "[target]", p), sc.target); },
       s, problems);
   check_whole(root, s, source_name, problems);
 

@@ -41,6 +41,13 @@ struct OscillatorModel {
   double flicker = 0;
 };
 
+// A stretch of true time: [start, start + duration).
+struct Interval {
+  double start = 0;
+  double duration = 0;
+  bool contains(double t) const { return t >= start && t < start + duration; }
+};
+
 struct ServerModel {
   DelayModel up;                // client -> server
   DelayModel down;              // server -> client
@@ -53,6 +60,13 @@ struct ServerModel {
   double root_dispersion = 0;
   bool trusted = false;
   bool required = false;
+  // NTS (RFC 8915): the client runs kairosd's NTS-KE client against kairosd's NTS-KE server
+  // (tools/sim/sim_nts.hpp) and every exchange carries the NTS fields, checked by the server's
+  // responder with its key ring.
+  bool nts = false;
+  std::optional<double> new_keys_at;  // the server restarts with new cookie keys: old cookies NAK
+  std::optional<Interval> ke_down;    // NTS-KE unreachable: each attempt times out
+  std::optional<Interval> rate_kiss;  // every request is answered with a RATE kiss
 };
 
 enum class Timestamping { kSoftware, kHardware };
@@ -95,11 +109,21 @@ struct Expectations {
   std::optional<double> time_to_sync;
   std::optional<double> bound_coverage;      // fraction of seconds inside 4 estimate sd
   std::optional<double> max_error_coverage;  // fraction of seconds inside the maximum error
+  // The association's counts over the run (all sources): at most this many.
+  std::optional<double> max_naks;
+  std::optional<double> max_nts_ke;  // NTS-KE attempts, ok or failed
+  std::optional<double> max_kisses;
 };
 
+// The polling is kairosd's association core's (daemon/source_core.hpp): poll and max-poll are
+// its minpoll and maxpoll, as powers of two (rounded), and between them the poll follows the
+// model's feedback and the server's RATE kisses. Its initial burst is fixed (iburst: 4 exchanges
+// 2 s apart): initial-burst = 0 turns it off, any other count turns it on, and burst-interval is
+// not used any more.
 struct ClientModel {
-  double poll = 16;               // seconds between exchanges with each server
-  int initial_burst = 4;          // exchanges at start, burst_interval apart (like iburst)
+  double poll = 16;               // seconds between exchanges with each server (minpoll)
+  std::optional<double> max_poll; // the longest poll (maxpoll); unset: poll
+  int initial_burst = 4;          // > 0: iburst
   double burst_interval = 2;
   Timestamping timestamping = Timestamping::kSoftware;
   double timestamp_precision = 20e-9;  // random error of each local/server timestamp (uniform ±p/2)

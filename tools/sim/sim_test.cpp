@@ -176,6 +176,11 @@ TEST(Scenario, TomlSyntaxErrorNamesItsLine) {
   EXPECT_THAT(error_of("[[server]]\nloss = \n"), HasSubstr("line 2:"));
 }
 
+// The same checks as kairos.toml's (daemon/toml_check.hpp): a syntax error says its column too.
+TEST(Scenario, TomlSyntaxErrorNamesItsColumn) {
+  EXPECT_THAT(error_of("[[server]]\nloss = 0.1.2\n"), HasSubstr("(column "));
+}
+
 TEST(Scenario, EventsAndExpectationsAreRead) {
   auto s = parse_scenario(R"(
 [clock]

@@ -44,7 +44,7 @@ struct SocketAddress {
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   int family() const { return storage.ss_family; }
   std::string to_string() const;  // "1.2.3.4:123" or "[::1]:123"
-  std::string host() const;       // "1.2.3.4" or "::1", without the port
+  std::string host() const;       // "1.2.3.4", "::1" (without the port) or a MAC "02:00:00:00:00:01"
 };
 
 // "host", "host:port", "[v6]:port" → host and port (default_port when absent).

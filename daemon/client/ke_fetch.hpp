@@ -8,7 +8,7 @@
 #include <string>
 
 #include "clock/result.hpp"
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "nts/ke_client.hpp"
 
 namespace kairos {

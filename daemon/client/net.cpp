@@ -1,12 +1,14 @@
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace kairos {
@@ -29,6 +31,16 @@ std::string SocketAddress::host() const {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, host, sizeof host);
   } else if (family() == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, host, sizeof host);
+  } else if (family() == AF_PACKET) {
+    // A PTP master over Ethernet (IEEE 1588 Annex E) is known by its MAC.
+    const auto* sll = reinterpret_cast<const sockaddr_ll*>(&storage);
+    std::string mac;
+    for (std::size_t i = 0; i < sll->sll_halen && i < sizeof sll->sll_addr; ++i) {
+      char pair[4];
+      std::snprintf(pair, sizeof pair, i == 0 ? "%02x" : ":%02x", sll->sll_addr[i]);
+      mac += pair;
+    }
+    return mac;
   }
   return host;
 }
@@ -40,6 +52,7 @@ std::string SocketAddress::to_string() const {
   if (family() == AF_INET6) {
     return "[" + host() + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port));
   }
+  if (family() == AF_PACKET) return host();
   return "unknown address";
 }
 

@@ -1,4 +1,4 @@
-#include "daemon/ntp_query.hpp"
+#include "daemon/client/ntp_query.hpp"
 
 #include <poll.h>
 #include <netinet/in.h>
@@ -161,18 +161,11 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
     if (hardware_ && rx.hardware && !tx_.hardware) wait_for_hardware_tx_stamp();
     const ExchangeStamps stamps = choose_stamps(t1_daemon_, tx_, rx, t4_fallback, (*packet)->length,
                                                 socket_.server().family() == AF_INET6, hardware_);
-    auto sample = exchange_.handle_response({buffer, (*packet)->length}, stamps.t1, stamps.t4, session);
-    if (!sample) {
-      const ResponseProblem p = sample.error().problem;
-      if (ends_exchange(p)) return std::unexpected(NtpExchangeError{p, sample.error().message, result_.rejected});
-      if (p == ResponseProblem::kNtsNak) {
-        nak_seen_ = true;  // counted as a NAK if no authenticated answer comes by the timeout
-        continue;
-      }
-      ++result_.rejected;
-      result_.last_rejection = std::string(to_string(p)) + ": " + sample.error().message;
-      continue;
-    }
+    auto checked = check_.on_response(exchange_, {buffer, (*packet)->length}, stamps.t1, stamps.t4, session);
+    result_.rejected = check_.rejected();
+    if (!checked) continue;
+    if (!*checked) return std::unexpected(checked->error());
+    const NtpSample* sample = &**checked;
     result_.sample = *sample;
     result_.sample.next.phc_ifindex = stamps.phc_ifindex;
     result_.t1_source = stamps.t1_source;
@@ -211,13 +204,32 @@ void PendingNtpExchange::wait_for_hardware_tx_stamp() {
 }
 
 NtpExchangeError PendingNtpExchange::timed_out(std::chrono::milliseconds timeout) const {
-  std::string why = "no valid response from " + socket_.server().to_string() + " within " + std::to_string(timeout.count()) +
-                    " ms";
-  if (result_.rejected) why += " (" + std::to_string(result_.rejected) + " rejected: " + result_.last_rejection + ")";
-  if (nak_seen_) {
-    return NtpExchangeError{ResponseProblem::kNtsNak, "NTS NAK (unauthenticated) and " + why, result_.rejected};
+  return check_.timed_out(socket_.server().to_string(), timeout);
+}
+
+std::optional<std::expected<NtpSample, NtpExchangeError>> ResponseCheck::on_response(const NtpClientExchange& exchange,
+                                                                                     ByteView response,
+                                                                                     const timespec& t1,
+                                                                                     const timespec& t4,
+                                                                                     NtsClientSession* session) {
+  auto sample = exchange.handle_response(response, t1, t4, session);
+  if (sample) return std::move(*sample);
+  const ResponseProblem p = sample.error().problem;
+  if (ends_exchange(p)) return std::unexpected(NtpExchangeError{p, sample.error().message, rejected_});
+  if (p == ResponseProblem::kNtsNak) {
+    nak_seen_ = true;  // counted as a NAK if no authenticated answer comes by the timeout
+    return std::nullopt;
   }
-  return io_error(why, result_.rejected);
+  ++rejected_;
+  last_rejection_ = std::string(to_string(p)) + ": " + sample.error().message;
+  return std::nullopt;
+}
+
+NtpExchangeError ResponseCheck::timed_out(const std::string& server, std::chrono::milliseconds timeout) const {
+  std::string why = "no valid response from " + server + " within " + std::to_string(timeout.count()) + " ms";
+  if (rejected_) why += " (" + std::to_string(rejected_) + " rejected: " + last_rejection_ + ")";
+  if (nak_seen_) return NtpExchangeError{ResponseProblem::kNtsNak, "NTS NAK (unauthenticated) and " + why, rejected_};
+  return io_error(why, rejected_);
 }
 
 Result<UniqueFd> hold_rx_timestamping() {

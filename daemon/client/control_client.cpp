@@ -1,4 +1,4 @@
-#include "control_client.hpp"
+#include "daemon/client/control_client.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 
 namespace kairos {
 namespace {

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/net.hpp"
+#include "daemon/client/net.hpp"
 #include "hwts/packet_timestamps.hpp"
 #include "hwts/stamp_choice.hpp"
 #include "nts/ntp_client.hpp"
@@ -90,8 +90,30 @@ struct NtpExchangeError {
 
 using NtpExchangeOutcome = std::expected<NtpExchangeResult, NtpExchangeError>;
 
-// Responses that fail the checks are counted and skipped (an attacker's packet must not end the
-// wait for the real one), except NAK and kiss codes, which end the exchange.
+// What one exchange makes of the datagrams from its server and of its deadline, sans IO: kairosd's
+// PendingNtpExchange and kairos-sim's simulated network both hand each datagram to it. Responses
+// that fail the checks are counted and skipped (an attacker's packet must not end the wait for the
+// real one), except kiss codes and an unsynchronized server, which end the exchange. An NTS NAK is
+// unauthenticated: it is remembered, the wait goes on for a valid answer, and the timeout reports
+// it (RFC 8915 §5.7).
+class ResponseCheck {
+ public:
+  // nullopt: wait on. Else the sample (the caller completes the result) or the error that ends it.
+  std::optional<std::expected<NtpSample, NtpExchangeError>> on_response(const NtpClientExchange& exchange,
+                                                                        ByteView response, const timespec& t1,
+                                                                        const timespec& t4, NtsClientSession* session);
+  // The deadline passed without an accepted response; `server` names it in the message.
+  NtpExchangeError timed_out(const std::string& server, std::chrono::milliseconds timeout) const;
+  std::size_t rejected() const { return rejected_; }
+
+ private:
+  std::size_t rejected_ = 0;
+  std::string last_rejection_;
+  bool nak_seen_ = false;  // an NTS NAK came; the timeout reports it if nothing valid followed
+};
+
+// Responses that fail the checks are counted and skipped (ResponseCheck), except NAK and kiss
+// codes, which end the exchange.
 class PendingNtpExchange {
  public:
   // Opens the socket and sends the request.
@@ -128,7 +150,7 @@ class PendingNtpExchange {
   timespec t1_daemon_{};
   TxStamps tx_;
   bool have_tx_stamp_ = false;
-  bool nak_seen_ = false;  // an NTS NAK came; the timeout reports it if nothing valid followed
+  ResponseCheck check_;
   NtpExchangeResult result_;
 };
 
