@@ -92,6 +92,11 @@ Result<void> EventLoop::handle_signals(std::vector<int> signals, SignalCallback 
 }
 
 Result<void> EventLoop::arm_timer() {
+  // Already armed for the earliest timer (or disarmed with none): a turn of the loop that added
+  // or cancelled only later timers — an NTS-KE connection's deadline — costs no system call.
+  const std::optional<Clock::time_point> earliest =
+      timers_.empty() ? std::nullopt : std::optional<Clock::time_point>(timers_.begin()->first);
+  if (earliest == armed_) return {};
   itimerspec spec{};
   armed_.reset();
   if (!timers_.empty()) {
@@ -117,6 +122,9 @@ void EventLoop::fire_due_timers() {
   // past and fire again at once, for ever.
   Clock::time_point now = Clock::now();
   if (expired && armed_ && *armed_ > now) now = *armed_;
+  // An expired one-shot timerfd is disarmed: arm_timer must arm it again even for a timer at the
+  // very instant it fired for (one a callback below adds for "then").
+  if (expired) armed_.reset();
   // Take the due timers out first: callbacks may add or cancel timers. A repeating timer is back
   // in the queue before its callback runs, so the callback may cancel it.
   std::vector<TimerCallback> due;

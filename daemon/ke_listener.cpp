@@ -13,6 +13,7 @@
 
 #include "daemon/client_rate.hpp"
 #include "nts/ke_client.hpp"
+#include "nts/ntp_responder.hpp"
 
 namespace kairos {
 namespace {
@@ -105,8 +106,13 @@ Result<std::unique_ptr<KeListener>> KeListener::create(const KeServerConfig& con
       .ntp_server = config.ntp_server,
       .ntp_port = announced_port,
       .max_request = config.max_request,
+      .cookie_nonces = {},
   };
   if (auto ok = check_ke_server_options(options); !ok) return fail("NTS-KE server: " + ok.error().message);
+  // The listener's own nonce stream: a listener serves one thread (a worker, or the loop).
+  auto nonces = counter_mode_random(system_random());
+  if (!nonces) return fail("NTS-KE server: cookie nonces: " + nonces.error().message);
+  options.cookie_nonces = std::move(*nonces);
   if (config.max_connections == 0) return fail("NTS-KE server: max-connections must be at least 1");
   if (!std::isfinite(config.timeout) || config.timeout <= 0 || config.timeout > 3600) {
     return fail("NTS-KE server: timeout must be more than 0 and at most 3600 seconds");
@@ -186,9 +192,13 @@ void KeListener::on_listener_ready(int listen_fd) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     SocketAddress peer;
     peer.length = sizeof peer.storage;
-    // accept and fcntl, not accept4: the calls an interposing simulator serves (event_loop.hpp).
-    const int fd = accept(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
-    if (fd >= 0 && !set_nonblocking_cloexec(fd)) {
+    // accept4 sets both flags in the one call, where accept and fcntl took four per connection;
+    // under an interposing simulator (portable loop) accept and fcntl, the calls it serves.
+    const bool portable = loop_.portable();
+    const int fd = portable ? accept(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length)
+                            : accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && portable && !set_nonblocking_cloexec(fd)) {
       ::close(fd);
       ++counters_.accept_errors;
       continue;

@@ -30,11 +30,11 @@ InterleavedTable::InterleavedTable(std::size_t capacity)
     : entries_(std::clamp<std::size_t>(capacity, 1, kEmpty - 1)) {
   // At most half full, so probe runs stay short and a search always meets an empty slot.
   const std::size_t slots = std::bit_ceil(2 * entries_.size());
-  index_.assign(slots, kEmpty);
+  index_.assign(slots, Slot{});
   index_mask_ = slots - 1;
 }
 
-std::size_t InterleavedTable::home(const ClientAddress& client, NtpTimestamp rx) const {
+std::uint32_t InterleavedTable::hash(const ClientAddress& client, NtpTimestamp rx) {
   // The low bits of a timestamp are clock noise, the high ones change slowly, and an address
   // differs from its neighbours in a few bits: fold everything in, then mix it all.
   std::uint64_t high = 0;
@@ -47,29 +47,29 @@ std::size_t InterleavedTable::home(const ClientAddress& client, NtpTimestamp rx)
   x ^= x >> 33;
   x *= 0xc4ceb9fe1a85ec53ULL;
   x ^= x >> 33;
-  return static_cast<std::size_t>(x) & index_mask_;
+  return static_cast<std::uint32_t>(x);
 }
 
 std::optional<std::size_t> InterleavedTable::find(const ClientAddress& client, NtpTimestamp rx) const {
-  for (std::size_t i = home(client, rx);; i = (i + 1) & index_mask_) {
-    const std::uint32_t e = index_[i];
-    if (e == kEmpty) return std::nullopt;
-    if (entries_[e].rx == rx && entries_[e].client == client) return i;
+  const std::uint32_t h = hash(client, rx);
+  for (std::size_t i = h & index_mask_;; i = (i + 1) & index_mask_) {
+    const Slot& slot = index_[i];
+    if (slot.entry == kEmpty) return std::nullopt;
+    if (slot.hash == h && entries_[slot.entry].rx == rx && entries_[slot.entry].client == client) return i;
   }
 }
 
 // Backward-shift deletion: later members of the probe run move up, so no tombstones pile up.
 void InterleavedTable::erase_index(std::size_t slot) {
   std::size_t hole = slot;
-  index_[hole] = kEmpty;
-  for (std::size_t j = (hole + 1) & index_mask_; index_[j] != kEmpty; j = (j + 1) & index_mask_) {
-    const Entry& moved = entries_[index_[j]];
-    const std::size_t want = home(moved.client, moved.rx);
+  index_[hole] = Slot{};
+  for (std::size_t j = (hole + 1) & index_mask_; index_[j].entry != kEmpty; j = (j + 1) & index_mask_) {
+    const std::size_t want = index_[j].hash & index_mask_;
     // Entry j may fill the hole unless its home lies cyclically in (hole, j].
     const bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
     if (stays) continue;
     index_[hole] = index_[j];
-    index_[j] = kEmpty;
+    index_[j] = Slot{};
     hole = j;
   }
 }
@@ -77,7 +77,7 @@ void InterleavedTable::erase_index(std::size_t slot) {
 void InterleavedTable::forget(std::size_t entry) {
   if (entries_[entry].sequence == 0) return;
   const Entry& e = entries_[entry];
-  if (auto slot = find(e.client, e.rx); slot && index_[*slot] == entry) erase_index(*slot);
+  if (auto slot = find(e.client, e.rx); slot && index_[*slot].entry == entry) erase_index(*slot);
   entries_[entry].sequence = 0;
   --size_;
 }
@@ -99,7 +99,7 @@ std::optional<NtpTimestamp> InterleavedTable::take(const ClientAddress& client, 
   if ((origin.raw() & kReceiveBit) == 0) return std::nullopt;
   const auto slot = find(client, origin);
   if (!slot) return std::nullopt;
-  const std::uint32_t entry = index_[*slot];
+  const std::uint32_t entry = index_[*slot].entry;
   // An NTS client is answered only from an NTS exchange and a plain one only from a plain one:
   // a transmit timestamp never crosses from an unauthenticated exchange into an authenticated one.
   if (entries_[entry].nts != nts) return std::nullopt;
@@ -113,11 +113,12 @@ TransmitHandle InterleavedTable::record(const ClientAddress& client, NtpTimestam
   const auto entry = static_cast<std::uint32_t>((sequence - 1) % entries_.size());
   forget(entry);  // the oldest entry, when the ring has come round
   // Callers make rx unique for the client; stay consistent anyway.
-  if (auto slot = find(client, rx)) forget(index_[*slot]);
+  if (auto slot = find(client, rx)) forget(index_[*slot].entry);
   entries_[entry] = Entry{.sequence = sequence, .client = client, .rx = rx, .tx = transmit_timestamp(tx), .nts = nts};
-  std::size_t i = home(client, rx);
-  while (index_[i] != kEmpty) i = (i + 1) & index_mask_;
-  index_[i] = entry;
+  const std::uint32_t h = hash(client, rx);
+  std::size_t i = h & index_mask_;
+  while (index_[i].entry != kEmpty) i = (i + 1) & index_mask_;
+  index_[i] = Slot{entry, h};
   ++size_;
   return TransmitHandle{sequence};
 }

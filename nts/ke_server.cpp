@@ -19,12 +19,17 @@ constexpr std::size_t kMinRequestLimit = 3 * kKeRecordHeaderLength + 2 + 2;
 // A request is tens of bytes; the limit bounds each connection's buffer.
 constexpr std::size_t kMaxRequestLimit = 64 * 1024;
 
-Result<std::vector<std::vector<std::uint8_t>>> seal_cookies(const NtsKeys& keys, KeyRing& ring) {
+Result<std::vector<std::vector<std::uint8_t>>> seal_cookies(const NtsKeys& keys, KeyRing& ring,
+                                                            const RandomFill& fill_nonces) {
   // A fresh random nonce per cookie (RFC 8915 §6): cookies must not be linkable to each other.
-  // All of them from one RAND_bytes call: OpenSSL's every call checks getpid() for a fork (a
+  // All of them from one call: OpenSSL's every RAND_bytes call checks getpid() for a fork (a
   // system call) and locks its generator, which eight calls per handshake paid eight times.
   std::array<std::uint8_t, kKeServerCookies * kCookieNonceLength> nonces{};
-  if (RAND_bytes(nonces.data(), static_cast<int>(nonces.size())) != 1) return fail("RAND_bytes failed for cookie nonces");
+  if (fill_nonces) {
+    fill_nonces(nonces);
+  } else if (RAND_bytes(nonces.data(), static_cast<int>(nonces.size())) != 1) {
+    return fail("RAND_bytes failed for cookie nonces");
+  }
   std::vector<std::vector<std::uint8_t>> cookies;
   cookies.reserve(kKeServerCookies);
   MasterKey& master = ring.current();
@@ -84,7 +89,7 @@ std::optional<KeAnswer> answer_ke_request(ByteView received, const KeServerOptio
   if (answer.negotiation.agreed()) {
     auto keys = export_keys(*answer.negotiation.next_protocol, *answer.negotiation.aead);
     if (!keys) return error_answer(kKeErrorInternal, "cannot export NTS keys: " + keys.error().message);
-    auto sealed = seal_cookies(*keys, ring);
+    auto sealed = seal_cookies(*keys, ring, options.cookie_nonces);
     if (!sealed) return error_answer(kKeErrorInternal, "cannot seal cookies: " + sealed.error().message);
     cookies = std::move(*sealed);
   }

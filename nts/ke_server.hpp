@@ -17,6 +17,7 @@
 #include "clock/result.hpp"
 #include "nts/bytes.hpp"
 #include "nts/ke_message.hpp"
+#include "nts/ntp_client.hpp"
 #include "nts/key_ring.hpp"
 #include "nts/nts_keys.hpp"
 #include "nts/tls_session.hpp"
@@ -31,6 +32,10 @@ struct KeServerOptions {
   std::optional<std::string> ntp_server;         // NTPv4 Server Negotiation record (§4.1.7)
   std::optional<std::uint16_t> ntp_port;         // NTPv4 Port Negotiation record (§4.1.8)
   std::size_t max_request = 1024;                // bytes of request accepted before refusing it
+  // Fills the cookies' nonces (all eight in one call); empty: RAND_bytes. A server gives each
+  // thread its own counter_mode_random() (nts/ntp_responder.hpp): a RAND_bytes call per handshake
+  // costs a getpid() and the generator's lock.
+  RandomFill cookie_nonces;
 };
 
 // Fails on options the server could not honour: an AEAD we cannot derive keys for, an invalid

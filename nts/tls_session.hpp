@@ -30,7 +30,8 @@ struct TlsClientOptions {
 
 // A client context for NTS-KE: TLS 1.3 only, peer verification on, ALPN ntske/1.
 Result<SslCtxPtr> make_tls_client_context(const TlsClientOptions& options);
-// A server context from a PEM certificate chain and private key: TLS 1.3 only, ALPN ntske/1.
+// A server context from a PEM certificate chain and private key: TLS 1.3 only, ALPN ntske/1,
+// groups X25519 and P-256, ChaCha20-Poly1305 (SHA-256) preferred, no session tickets.
 Result<SslCtxPtr> make_tls_server_context(const std::string& chain_file, const std::string& key_file);
 // The same from PEM text in memory (kairos-sim's throwaway certificate: no files).
 Result<SslCtxPtr> make_tls_server_context_from_pem(const std::string& chain_pem, const std::string& key_pem);
@@ -71,6 +72,10 @@ class TlsSession {
   // The key exchange group agreed ("X25519", "prime256v1", …: OpenSSL's short names); "" before
   // the handshake.
   std::string key_exchange_group() const;
+
+  // The TLS 1.3 cipher suite agreed, by its RFC 8446 name ("TLS_AES_256_GCM_SHA384", …); "" before
+  // the handshake.
+  std::string cipher_suite() const;
 
   // RFC 5705 keying material exporter (RFC 8446 §7.5), used for the NTS keys.
   Result<void> export_key(const std::string& label, ByteView context, std::span<std::uint8_t> out) const;

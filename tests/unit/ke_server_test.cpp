@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -456,6 +457,38 @@ TEST(KeServerAnswer, PartialRequestWaitsForMore) {
   auto answer = answer_ke_request(request, {}, exporter, ring);
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->reply, KeReply::kCookies);
+}
+
+// The listener hands each session its thread's counter-mode stream for the cookie nonces (no
+// RAND_bytes per handshake): all eight come from one call, each cookie carries its own.
+TEST(KeServerAnswer, CookieNoncesComeFromTheGivenSourceInOneCall) {
+  KeyRing ring = KeyRing::from_random({}, kNow).value();
+  const Buffer request = encode_request(request_for({15})).value();
+  const KeKeyExporter exporter = [](std::uint16_t, std::uint16_t aead) {
+    return NtsKeys::create(aead, Buffer(32, 1), Buffer(32, 2));
+  };
+  std::vector<std::size_t> calls;
+  KeServerOptions options;
+  options.cookie_nonces = [&calls](std::span<std::uint8_t> out) {
+    calls.push_back(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(i);
+  };
+  auto answer = answer_ke_request(request, options, exporter, ring);
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->reply, KeReply::kCookies);
+  EXPECT_EQ(calls, (std::vector<std::size_t>{kKeServerCookies * kCookieNonceLength}));
+  std::size_t n = 0;
+  for (const Record& r : records_of(answer->message)) {
+    if (r.type != kKeNewCookie) continue;
+    ASSERT_GE(r.body.size(), kCookieKeyIdLength + kCookieNonceLength);
+    for (std::size_t i = 0; i < kCookieNonceLength; ++i) {
+      EXPECT_EQ(r.body[kCookieKeyIdLength + i], static_cast<std::uint8_t>(n * kCookieNonceLength + i)) << n;
+    }
+    auto opened = open_cookie(r.body, ring);
+    EXPECT_TRUE(opened) << n;
+    ++n;
+  }
+  EXPECT_EQ(n, kKeServerCookies);
 }
 
 TEST(KeServerOptionsCheck, RefusesWhatTheServerCannotHonour) {

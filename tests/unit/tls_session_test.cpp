@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_certs.hpp"
@@ -151,6 +152,59 @@ TEST_F(TlsSessionTest, ServerAgreesOnX25519OrP256Only) {
   auto p384_client = TlsSession::client(p384.get(), "localhost").value();
   auto p384_server = TlsSession::server(sctx.get()).value();
   EXPECT_FALSE(connect(p384_client, p384_server));
+}
+
+// The server picks ChaCha20-Poly1305 (SHA-256: cheaper to hash than SHA-384) over a client's
+// AES-256-GCM-first order, and still accepts the other suites from clients without it.
+TEST_F(TlsSessionTest, ServerPrefersChaCha20AndAcceptsTheOtherSuites) {
+  auto sctx = server_ctx();
+  const std::pair<const char*, const char*> cases[] = {
+      {nullptr, "TLS_CHACHA20_POLY1305_SHA256"},  // OpenSSL's default order: AES-256-GCM first
+      {"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256"},
+      {"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"},
+      {"TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"},
+  };
+  for (const auto& [offered, expected] : cases) {
+    auto cctx = client_ctx("localhost");
+    if (offered) ASSERT_EQ(SSL_CTX_set_ciphersuites(cctx.get(), offered), 1);
+    auto client = TlsSession::client(cctx.get(), "localhost").value();
+    auto server = TlsSession::server(sctx.get()).value();
+    EXPECT_EQ(server.cipher_suite(), "");  // nothing before the handshake
+    auto ok = connect(client, server);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(server.cipher_suite(), expected) << (offered ? offered : "default");
+    EXPECT_EQ(client.cipher_suite(), expected) << (offered ? offered : "default");
+  }
+}
+
+// NTS-KE clients never resume (RFC 8915: one request, one answer, then close), so the server
+// sends no NewSessionTicket: TLS 1.3 would send two by default, each an encryption and a record.
+TEST_F(TlsSessionTest, ServerSendsNoSessionTickets) {
+  auto sctx = server_ctx();
+  auto cctx = client_ctx("localhost");
+  static int tickets = 0;
+  tickets = 0;
+  SSL_CTX_set_session_cache_mode(cctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(cctx.get(), [](SSL*, SSL_SESSION*) {
+    ++tickets;
+    return 0;  // not kept
+  });
+  auto client = TlsSession::client(cctx.get(), "localhost").value();
+  auto server = TlsSession::server(sctx.get()).value();
+  ASSERT_TRUE(connect(client, server));
+  // Tickets follow the server's Finished: the client meets them when it reads what came next.
+  const Buffer answer = {7, 8, 9};
+  ASSERT_TRUE(server.write(answer));
+  server.shutdown();
+  Buffer wire;
+  server.drain(wire);
+  ASSERT_TRUE(client.feed(wire));
+  Buffer got;
+  auto r = client.read(got, 1024);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, TlsSession::Progress::kDone);
+  EXPECT_EQ(got, answer);
+  EXPECT_EQ(tickets, 0);
 }
 
 TEST_F(TlsSessionTest, IpAddressIsCheckedAgainstTheCertificate) {
