@@ -80,21 +80,7 @@ start_kairosd_bench() {
   local dir=$1 ntp_port=$2 ke_port=$3 ke_workers=${4:-1} cpus=${5:-$SERVER_CPU}
   set_launcher
   mkdir -p "$dir/state"
-  cat >"$dir/kairosd.toml" <<CONF
-[daemon]
-state-dir = "$dir/state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-rate-limit = false
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$dir/fullchain.crt"
-private-key = "$dir/server.key"
-rate-limit = false
-workers = $ke_workers
-CONF
+  bench_server_toml "$dir" "$ntp_port" "$ke_port" "$ke_workers"
   [[ $RUN_USER == nobody ]] && chown -R nobody:nogroup "$dir"
   if ! "$kairosd_bin" --config "$dir/kairosd.toml" --check-config >"$dir/check.log" 2>&1; then
     KAIROSD_PID=

@@ -71,21 +71,7 @@ for binary in "${binaries[@]}"; do
   dir=$work/kairosd$i ntp_port=$((17410 + 2 * i)) ke_port=$((17411 + 2 * i))
   mkdir -p "$dir/state"
   cp "$work/pki/"{ca.crt,fullchain.crt,server.key} "$dir/"
-  cat >"$dir/kairosd.toml" <<CONF
-[daemon]
-state-dir = "$dir/state"
-[server]
-listen = ["127.0.0.1:$ntp_port"]
-workers = 1
-local-stratum = 1
-rate-limit = false
-[nts-ke-server]
-listen = ["127.0.0.1:$ke_port"]
-certificate = "$dir/fullchain.crt"
-private-key = "$dir/server.key"
-rate-limit = false
-workers = 1
-CONF
+  bench_server_toml "$dir" "$ntp_port" "$ke_port" 1
   [[ $RUN_USER == nobody ]] && chown -R nobody:nogroup "$dir"
   taskset -c "$SERVER_CPU" "${LAUNCHER[@]}" "$binary" --config "$dir/kairosd.toml" --no-steer --foreground \
     >"$dir/kairosd.log" 2>&1 &

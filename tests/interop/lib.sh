@@ -237,3 +237,49 @@ for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
     value = value[name] if name else value[int(index)]
 print(json.dumps(value))' "$2" <<<"$1"
 }
+
+# The PTP interop tests (ptp_vs_ptp4l.sh, ptp_transports.sh) ask the kairosd under test, through
+# "${kairosctl[@]}" on $work/client.sock, about its PTP port; $client_pid is that kairosd.
+# ptp_field EXPR: a Python expression over `p` (the PTP source's JSON) and `s` (the status JSON).
+ptp_field() {
+  local sources status
+  sources=$("${kairosctl[@]}" sources --json --socket "$work/client.sock" 2>/dev/null) || return 1
+  status=$("${kairosctl[@]}" status --json --socket "$work/client.sock" 2>/dev/null) || return 1
+  python3 -c '
+import json, sys
+sources = json.loads(sys.argv[2]); s = json.loads(sys.argv[3])
+p = [x for x in sources["sources"] if x.get("mode") == "ptp"][0]
+print(eval(sys.argv[1]))' "$1" "$sources" "$status" 2>/dev/null
+}
+# wait_for SECONDS EXPR: until the Python expression is True.
+wait_for() {
+  local seconds=$1 expr=$2 i
+  for i in $(seq 1 $((seconds * 4))); do
+    kill -0 "$client_pid" 2>/dev/null || fail "kairosd exited"
+    [[ $(ptp_field "$expr" || true) == True ]] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+# bench_server_toml DIR NTP_PORT KE_PORT KE_WORKERS: DIR/kairosd.toml for the server benchmarks
+# (scripts/bench_server.sh, scripts/ke_cost.sh): one NTP worker, NTS-KE with DIR's certificate,
+# no rate limits, state in DIR/state.
+bench_server_toml() {
+  local dir=$1 ntp_port=$2 ke_port=$3 ke_workers=$4
+  cat >"$dir/kairosd.toml" <<CONF
+[daemon]
+state-dir = "$dir/state"
+[server]
+listen = ["127.0.0.1:$ntp_port"]
+workers = 1
+local-stratum = 1
+rate-limit = false
+[nts-ke-server]
+listen = ["127.0.0.1:$ke_port"]
+certificate = "$dir/fullchain.crt"
+private-key = "$dir/server.key"
+rate-limit = false
+workers = $ke_workers
+CONF
+}

@@ -64,27 +64,6 @@ for ns in "$master" "$slave"; do
 done
 
 kairosctl=("$build/tools/kairosctl/kairosctl")
-# ptp_field EXPR: a Python expression over `p` (the PTP source's JSON) and `s` (the status JSON).
-ptp_field() {
-  local sources status
-  sources=$("${kairosctl[@]}" sources --json --socket "$work/client.sock" 2>/dev/null) || return 1
-  status=$("${kairosctl[@]}" status --json --socket "$work/client.sock" 2>/dev/null) || return 1
-  python3 -c '
-import json, sys
-sources = json.loads(sys.argv[2]); s = json.loads(sys.argv[3])
-p = [x for x in sources["sources"] if x.get("mode") == "ptp"][0]
-print(eval(sys.argv[1]))' "$1" "$sources" "$status" 2>/dev/null
-}
-# wait_for SECONDS EXPR: until the Python expression is True.
-wait_for() {
-  local seconds=$1 expr=$2 i
-  for i in $(seq 1 $((seconds * 4))); do
-    kill -0 "$client_pid" 2>/dev/null || fail "kairosd exited"
-    [[ $(ptp_field "$expr" || true) == True ]] && return 0
-    sleep 0.25
-  done
-  return 1
-}
 
 # run_transport TRANSPORT PTP4L_FLAG ADDRESS_CHECK [UNICAST_MASTER]: ptp4l as grandmaster over the
 # transport, kairosd's port over the same; ADDRESS_CHECK is a Python expression over the master's
