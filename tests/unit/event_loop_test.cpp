@@ -93,7 +93,9 @@ TEST(EventLoop, TimersFireWhenTheEarliestDeadlineChangesInAnyWay) {
       order.push_back(2);
       const auto late = loop.add_timer(1s, [&] { order.push_back(-1); });
       loop.add_timer(3s, [&] { order.push_back(-2); });
-      loop.add_timer(10ms, [&] {  // earlier than `late`, which the timerfd is armed for
+      // Earlier than `late`, which the timerfd is armed for. `late` by value: this callback runs
+      // after the one it was made in has returned (ASan: stack-use-after-return).
+      loop.add_timer(10ms, [&, late] {
         order.push_back(3);
         loop.cancel_timer(late);  // the armed one: the next is the 3 s timer's, unless re-armed
         loop.add_timer(10ms, [&] {
