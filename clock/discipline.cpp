@@ -316,6 +316,13 @@ void Discipline::on_reference_frequency_change(double time, double delta) {
   if (!kalman_.initialized()) return;
   kalman_.predict(time);
   kalman_.apply_frequency_change(-delta);
+  // Known at once, so followed at once (feedforward): a follower that kept its rate until its
+  // next measurement would part from its leader by delta × the time left, and a PHC steered
+  // eight times a second would shake its follower off by its every correction.
+  if (state_ == DisciplineState::kSynchronized) {
+    const double limit = frequency_limit();
+    change_frequency(time, std::clamp(frequency_ + delta, -limit, limit));
+  }
 }
 
 void Discipline::on_reference_step(double time, double delta) {

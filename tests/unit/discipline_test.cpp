@@ -429,6 +429,42 @@ TEST(Discipline, ReferenceFrequencyChangeKeepsFollowerConsistent) {
   EXPECT_TRUE(follower.sources()[s].selected);
 }
 
+// The leader's rate change is known at once and followed at once: ten seconds after the PHC
+// speeds up by 50 ppm, with no measurement in between, the system clock has not parted from it
+// (it would have by 500 µs keeping its rate until the next cross-timestamp).
+TEST(Discipline, AFollowerFollowsItsLeadersRateChangeAtOnce) {
+  double now = 0;
+  SimClock phc("phc", [&] { return now; }, kEpoch, 0, 0, 500e-6);
+  SimClock system("system", [&] { return now; }, kEpoch, 0.001, 30e-6, 500e-6);
+  Discipline follower(system, {});
+  const std::size_t s = follower.add_source({.name = "phc"});
+  auto advance_to = [&](double t) {
+    while (std::optional<double> when = follower.next_timer()) {
+      if (*when > t) break;
+      now = std::max(now, *when);
+      follower.on_timer(now);
+      if (follower.next_timer() == when) break;
+    }
+    now = t;
+  };
+  for (double t = 1; t <= 120; t += 1) {
+    advance_to(t);
+    Measurement m;
+    m.time = now;
+    m.offset = phc.reading_at(now) - system.reading_at(now);
+    m.delay = 100e-9;
+    m.precision = 10e-9;
+    follower.on_measurement(s, m, now);
+  }
+  advance_to(120.5);
+  ASSERT_EQ(follower.state(), DisciplineState::kSynchronized);
+  ASSERT_TRUE(phc.set_frequency(50e-6));
+  follower.on_reference_frequency_change(now, 50e-6);
+  const double apart = system.reading_at(now) - phc.reading_at(now);
+  advance_to(now + 10);
+  EXPECT_LT(std::abs(system.reading_at(now) - phc.reading_at(now) - apart), 1e-6);
+}
+
 TEST(Discipline, ReferenceStepKeepsFollowerConsistent) {
   World w(0, 0);
   w.jitter = 1e-6;
