@@ -457,12 +457,46 @@ double ClockGraph::feed_system(std::size_t source, Measurement m, double now) {
   Node& sys = system();
   // The model steers the corrected clock; the stamps and cross-timestamps read the real one.
   m.offset -= sys.correction(now);
-  sys.discipline->on_measurement(sys.source_index[source], m, now);
-  sys.last_measurement = now;
-  rearm_timer(sys);
-  note_state(sys);
-  note_guards();
+  take(sys, source, m, now);
   return m.offset;
+}
+
+SourceStatus ClockGraph::take(Node& node, std::size_t source, const Measurement& m, double now) {
+  const std::size_t id = node.source_index[source];
+  node.discipline->on_measurement(id, m, now);
+  node.last_measurement = now;
+  // Read before check_refusals: a PHC found read-only loses its discipline there.
+  const SourceStatus status = node.discipline->source_status(id);
+  if (&node == &system()) note_outvoted_leap();
+  note_guards();
+  check_refusals(node);
+  rearm_timer(node);
+  note_state(node);
+  return status;
+}
+
+ClockGraph::Route ClockGraph::route(std::size_t source, int phc_ifindex, double taken) {
+  Route r;
+  if (phc_ifindex == 0) {
+    r.node = &system();
+  } else {
+    r.node = phc_by_ifindex(phc_ifindex);
+    // The direct path: PHC time made system time by the PHC's fitted line, for the system clock.
+    if (r.node && r.node->convert) {
+      r.through = r.node->map ? r.node->map->at(taken) : std::nullopt;
+      r.node = r.through && !r.node->lost ? &system() : nullptr;
+    }
+  }
+  if (r.node && r.node->ntp && r.node->discipline && !r.node->lost) return r;
+  ++unused_samples_;
+  if (!source_unused_warned_[source]) {
+    source_unused_warned_[source] = true;
+    spdlog::warn("{}: sample {} is used by no clock ({}); further ones are counted, not logged", source_names_[source],
+                 phc_ifindex ? "in PHC time" : "in system time",
+                 phc_ifindex ? "that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
+                             : "the system clock follows a PHC: only hardware-stamped samples count");
+  }
+  return {};
 }
 
 void ClockGraph::note_guards() {
@@ -537,45 +571,17 @@ std::size_t ClockGraph::add_guarded_source(const std::string& name, const Source
 void ClockGraph::on_system_measurement(std::size_t source, Measurement m, int phc_ifindex) {
   if (source >= source_names_.size() || source_removed_[source]) return;
   const double now = elapsed();
-  Node* node = &system();
-  // Stamps in a PHC's time: that PHC's model when it is disciplined, else the system clock's
-  // through the PHC's line (the direct path), as on_sample routes hardware-stamped NTP.
-  std::optional<TimescaleMap::Estimate> through;
-  if (phc_ifindex != 0) {
-    node = phc_by_ifindex(phc_ifindex);
-    if (node && node->convert) {
-      through = node->map ? node->map->at(m.time) : std::nullopt;
-      node = through && !node->lost ? &system() : nullptr;
-    }
-  }
-  if (!node || !node->ntp || !node->discipline || node->lost) {
-    ++unused_samples_;
-    if (!source_unused_warned_[source]) {
-      source_unused_warned_[source] = true;
-      spdlog::warn("{}: its measurements are used by no clock ({}); further ones are counted, not logged",
-                   source_names_[source],
-                   phc_ifindex ? "in PHC time: that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
-                               : "the system clock follows a PHC: its own sources are not used");
-    }
-    return;
-  }
-  if (through) {
+  const Route r = route(source, phc_ifindex, m.time);
+  if (!r.node) return;
+  if (r.through) {
     // Master minus PHC, plus PHC minus system: master minus system.
-    m.offset += through->offset;
-    m.precision = std::hypot(m.precision, through->sd);
+    m.offset += r.through->offset;
+    m.precision = std::hypot(m.precision, r.through->sd);
   }
-  source_node_[source] = node;
-  if (node == &system()) {
-    feed_system(source, m, now);
-    return;
-  }
-  m.offset -= node->correction(now);
-  node->discipline->on_measurement(node->source_index[source], m, now);
-  node->last_measurement = now;
-  check_refusals(*node);
-  rearm_timer(*node);
-  note_state(*node);
-  note_guards();
+  source_node_[source] = r.node;
+  // The model steers the corrected clock; the stamps read the real one.
+  m.offset -= r.node->correction(now);
+  take(*r.node, source, m, now);
 }
 
 std::optional<SourceStatus> ClockGraph::system_source_status(std::size_t source) const {
@@ -608,29 +614,10 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   const double now = elapsed();
   // An interleaved sample describes the previous exchange (RFC 9769): the model dates it then.
   const double taken = now - std::clamp(result.sample.age, 0.0, now);
-  Node* node = nullptr;
-  // The direct path: PHC time made system time by the PHC's fitted line, for the system clock.
-  std::optional<TimescaleMap::Estimate> through;
-  if (result.phc_ifindex != 0) {
-    node = phc_by_ifindex(result.phc_ifindex);
-    if (node && node->convert) {
-      through = node->map ? node->map->at(taken) : std::nullopt;
-      node = through && !node->lost ? &system() : nullptr;
-    }
-  } else if (system().ntp) {
-    node = &system();
-  }
-  if (!node || !node->ntp || !node->discipline || node->lost) {
-    ++unused_samples_;
-    if (!source_unused_warned_[source]) {
-      source_unused_warned_[source] = true;
-      spdlog::warn("{}: sample {} is used by no clock ({}); further ones are counted, not logged",
-                   source_names_[source], result.phc_ifindex ? "in PHC time" : "in system time",
-                   result.phc_ifindex ? "that NIC's PHC is not disciplined, is gone, or has no line to system time yet"
-                                      : "the system clock follows a PHC: only hardware-stamped samples count");
-    }
-    return std::nullopt;
-  }
+  const Route r = route(source, result.phc_ifindex, taken);
+  if (!r.node) return std::nullopt;
+  Node* node = r.node;
+  const std::optional<TimescaleMap::Estimate>& through = r.through;
   // RFC 5905 loop detection: a server whose reference is our own address is synchronized to us;
   // its time is ours, late, and would only feed back.
   if (result.local_reference_id != 0 && result.sample.header.reference_id == result.local_reference_id &&
@@ -652,19 +639,7 @@ std::optional<PollFeedback> ClockGraph::on_sample(std::size_t source, const NtpE
   source_strata_[source] = result.sample.header.stratum;
   // Ours to announce while it is selected: its address, not its own reference (RFC 5905 §7.3).
   source_refids_[source] = result.server_reference_id;
-  const std::size_t id = node->source_index[source];
-  node->discipline->on_measurement(id, m, now);
-  node->last_measurement = now;
-  // Read before check_refusals: a PHC found read-only loses its discipline there.
-  const SourceStatus status = node->discipline->source_status(id);
-  if (node == &system()) {
-    note_outvoted_leap();
-    note_guards();
-  }
-  check_refusals(*node);
-  rearm_timer(*node);
-  note_state(*node);
-  return poll_feedback(status);
+  return poll_feedback(take(*node, source, m, now));
 }
 
 void ClockGraph::check_refusals(Node& node) {

@@ -211,6 +211,17 @@ class ClockGraph {
   // A sample of a source of the system clock alone (a refclock, a PTP port) into its model, read
   // on the real clock: the observe-only correction is taken off. Returns the corrected offset.
   double feed_system(std::size_t source, Measurement m, double now);
+  // Which clock a sample stamped on `phc_ifindex`'s PHC (0: the system clock) is for and, on the
+  // direct path, the PHC's line to system time at `taken`. No node: no clock uses it (counted,
+  // logged once per source).
+  struct Route {
+    Node* node = nullptr;
+    std::optional<TimescaleMap::Estimate> through;
+  };
+  Route route(std::size_t source, int phc_ifindex, double taken);
+  // A measurement into `node`'s model, its observe-only correction taken off: the source's part
+  // in that model, read before a refusal check may take a PHC's model away.
+  SourceStatus take(Node& node, std::size_t source, const Measurement& m, double now);
   // Logs each refclock's NTS verdict once per change.
   void note_guards();
   void note_state(Node& node);
