@@ -220,7 +220,9 @@ void PtpSource::send(const PtpSend& message) {
   // The kernel queues a software TX stamp during the send itself: take it now (an interposing
   // simulator stamps the error queue when it is read, so later would be wrong there).
   TxStamps tx = socket_.take_tx_stamps(*id);
-  if (phc_ifindex_ && !tx.hardware && !loop_.portable()) wait_for_hardware_tx(*id, tx);
+  if (phc_ifindex_ && !tx.hardware && !loop_.portable()) {
+    wait_for_hardware_tx_stamp(socket_.fd(PtpChannel::kEvent), tx, [&] { return socket_.take_tx_stamps(*id); });
+  }
   const double correction = phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), false) : 0.0;
   const auto stamp = event_stamp(tx.software, tx.hardware, correction, before);
   if (!stamp) {
@@ -242,21 +244,6 @@ std::optional<PacketStamp> PtpSource::event_stamp(const std::optional<timespec>&
   if (software) return PacketStamp{*software, StampSource::kKernel};
   ++counters_.daemon_stamps;
   return PacketStamp{fallback, StampSource::kDaemon};
-}
-
-void PtpSource::wait_for_hardware_tx(std::uint32_t id, TxStamps& tx) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-  while (!tx.hardware) {
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
-    pollfd p{socket_.fd(PtpChannel::kEvent), 0, 0};
-    const timespec wait{0, static_cast<long>(left.count()) * 1000};
-    if (ppoll(&p, 1, &wait, nullptr) <= 0 || !(p.revents & POLLERR)) return;
-    const TxStamps more = socket_.take_tx_stamps(id);
-    if (!more.software && !more.hardware) return;  // something else on the error queue
-    if (more.software) tx.software = more.software;
-    if (more.hardware) tx.hardware = more.hardware;
-  }
 }
 
 void PtpSource::arm(const PtpArmTimer& timer) {

@@ -89,9 +89,6 @@ class PtpSource {
   // none; else the kernel's, or `fallback` read by the daemon.
   std::optional<PacketStamp> event_stamp(const std::optional<timespec>& software, const std::optional<timespec>& hardware,
                                          double hardware_correction, const timespec& fallback);
-  // Hardware mode on a kernel: a NIC queues its transmit stamp after the frame left; waits for
-  // it (at most 1 ms), as an NTP exchange does.
-  void wait_for_hardware_tx(std::uint32_t id, TxStamps& tx);
   void readable(PtpChannel channel);
   void execute(PtpActions actions);
   void send(const PtpSend& send);

@@ -1,6 +1,7 @@
 #include "hwts/packet_timestamps.hpp"
 
 #include <linux/errqueue.h>
+#include <poll.h>
 #include <linux/if_packet.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -229,6 +231,21 @@ TxStamps take_tx_stamps(int fd, std::uint32_t id, bool hardware) {
     if (found.software && (found.hardware || !hardware)) break;
   }
   return found;
+}
+
+void wait_for_hardware_tx_stamp(int fd, TxStamps& tx, const std::function<TxStamps()>& take) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  while (!tx.hardware) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{fd, 0, 0};
+    const timespec wait{0, static_cast<long>(left.count()) * 1000};
+    if (ppoll(&p, 1, &wait, nullptr) <= 0 || !(p.revents & POLLERR)) return;
+    const TxStamps more = take();
+    if (!more.software && !more.hardware) return;  // something else on the error queue
+    if (more.software) tx.software = more.software;
+    if (more.hardware) tx.hardware = more.hardware;
+  }
 }
 
 }  // namespace kairos

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <functional>
 #include <ctime>
 #include <optional>
 #include <span>
@@ -117,6 +118,12 @@ struct TxStamps {
 // late, are dropped on the way; stops once ours is whole (its software stamp, and its hardware one
 // when `hardware` stamps were asked for), for nothing sent later is ours. Bounded: 64 reads.
 TxStamps take_tx_stamps(int fd, std::uint32_t id, bool hardware);
+
+// A NIC hands its transmit stamp to the kernel after the frame left, which on a fast path can be
+// after the answer came in: waits until `tx` has a hardware stamp, reading `fd`'s error queue
+// with `take` whenever poll says it holds something, at most 1 ms in all so that a NIC that never
+// stamps costs little. Stops early when the queue holds something else.
+void wait_for_hardware_tx_stamp(int fd, TxStamps& tx, const std::function<TxStamps()>& take);
 
 timespec realtime_now();
 NtpTimestamp realtime_ntp_now();

@@ -158,7 +158,10 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
       if (auto error = take_tx_stamp()) return std::unexpected(*error);
     }
     const ControlStamps& rx = (*packet)->stamps;
-    if (hardware_ && rx.hardware && !tx_.hardware) wait_for_hardware_tx_stamp();
+    // Without the NIC's transmit stamp the exchange uses the system clock's pair.
+    if (hardware_ && rx.hardware && !tx_.hardware) {
+      wait_for_hardware_tx_stamp(fd(), tx_, [this] { return socket_.take_tx_stamps(request_id_); });
+    }
     const ExchangeStamps stamps = choose_stamps(t1_daemon_, tx_, rx, t4_fallback, (*packet)->length,
                                                 socket_.server().family() == AF_INET6, hardware_);
     auto checked = check_.on_response(exchange_, {buffer, (*packet)->length}, stamps.t1, stamps.t4, session);
@@ -181,25 +184,6 @@ std::optional<NtpExchangeOutcome> PendingNtpExchange::on_ready(short revents, Nt
       result_.local_reference_id = reference_id_of(local);
     }
     return result_;
-  }
-}
-
-// A NIC hands its transmit stamp to the kernel after the frame left, which on a fast path can be
-// after the answer came in. The wait is bounded (1 ms) so a NIC that never stamps costs little;
-// without the stamp the exchange uses the system clock's pair.
-void PendingNtpExchange::wait_for_hardware_tx_stamp() {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-  while (!tx_.hardware) {
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
-    pollfd p{fd(), 0, 0};
-    const timespec wait{0, static_cast<long>(left.count()) * 1000};
-    if (ppoll(&p, 1, &wait, nullptr) <= 0) return;
-    if (!(p.revents & POLLERR)) return;
-    const TxStamps stamps = socket_.take_tx_stamps(request_id_);
-    if (stamps.software) tx_.software = stamps.software;
-    if (stamps.hardware) tx_.hardware = stamps.hardware;
-    if (!stamps.software && !stamps.hardware) return;  // something else on the error queue
   }
 }
 

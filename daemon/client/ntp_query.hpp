@@ -141,7 +141,6 @@ class PendingNtpExchange {
   PendingNtpExchange(NtpClientSocket socket, NtpClientExchange exchange, HardwareInterfaces hardware)
       : socket_(std::move(socket)), exchange_(std::move(exchange)), hardware_(std::move(hardware)) {}
   std::optional<NtpExchangeError> take_tx_stamp();
-  void wait_for_hardware_tx_stamp();
 
   NtpClientSocket socket_;
   NtpClientExchange exchange_;
