@@ -323,13 +323,8 @@ void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   // A clock stepped between two Syncs (ours at start, or the master's) is no rate: the span
   // starts again after it. No clock is steered faster than kMaxRate.
   if (!recent_syncs_.empty()) {
-    const SyncHalf& before = recent_syncs_.back();
-    const auto master_span = difference_ns(sync.t1, before.t1);
-    const auto our_span = difference_ns(sync.t2, before.t2);
-    if (!master_span || !our_span || *master_span <= 0 ||
-        std::abs(static_cast<double>(*our_span - *master_span)) > kMaxRate * static_cast<double>(*master_span)) {
-      recent_syncs_.clear();
-    }
+    const std::optional<double> drift = drift_between(recent_syncs_.back(), sync);
+    if (!drift || std::abs(*drift) > kMaxRate) recent_syncs_.clear();
   }
   recent_syncs_.push_back(sync);
   if (recent_syncs_.size() > kRateSyncs) recent_syncs_.pop_front();
@@ -356,17 +351,19 @@ void PtpPort::complete_sync(const SyncHalf& sync, double now, PtpActions& out) {
   set_state(PtpPortState::kSlave, "measuring", out);
 }
 
-double PtpPort::rate() const {
-  if (recent_syncs_.size() < 2) return 0;
-  const SyncHalf& a = recent_syncs_.front();
-  const SyncHalf& b = recent_syncs_.back();
+std::optional<double> PtpPort::drift_between(const SyncHalf& a, const SyncHalf& b) {
   const auto master_span = difference_ns(b.t1, a.t1);
   const auto our_span = difference_ns(b.t2, a.t2);
-  if (!master_span || !our_span || *master_span <= 0) return 0;
+  if (!master_span || !our_span || *master_span <= 0) return std::nullopt;
   // (t2 − t1 − c) is the path delay plus our offset: its change over the span is our drift.
   const double moved = static_cast<double>(*our_span - *master_span) -
                        (scaled_ns_to_seconds(b.correction) - scaled_ns_to_seconds(a.correction)) * 1e9;
   return moved / static_cast<double>(*master_span);
+}
+
+double PtpPort::rate() const {
+  if (recent_syncs_.size() < 2) return 0;
+  return drift_between(recent_syncs_.front(), recent_syncs_.back()).value_or(0);
 }
 
 void PtpPort::complete_delay(double now) {

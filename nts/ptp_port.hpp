@@ -241,6 +241,8 @@ class PtpPort {
   std::deque<SyncHalf> recent_syncs_;
   // Our clock's rate minus the master's (s/s) over recent_syncs_; 0 until two.
   double rate() const;
+  // The same between two Syncs, a before b; nullopt when they span no time.
+  static std::optional<double> drift_between(const SyncHalf& a, const SyncHalf& b);
   std::int8_t log_min_delay_req_interval_;
   std::uint16_t next_delay_req_sequence_ = 0;
   std::uint16_t next_signaling_sequence_ = 0;
