@@ -169,9 +169,7 @@ void PtpSource::readable(PtpChannel channel) {
     std::optional<PtpTimestamp> rx;
     if (channel == PtpChannel::kEvent) {
       const bool sync = d.length > 0 && (buffer[0] & 0x0f) == static_cast<std::uint8_t>(PtpMessageType::kSync);
-      const double correction =
-          phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), true) : 0.0;
-      const auto stamp = event_stamp(d.stamps.software, d.stamps.hardware, correction, realtime_now());
+      const auto stamp = event_stamp(d.stamps.software, d.stamps.hardware, /*receive=*/true, std::nullopt);
       if (stamp) {
         rx = to_ptp(stamp->time);
         if (sync) rx_source_ = stamp->source;
@@ -223,8 +221,7 @@ void PtpSource::send(const PtpSend& message) {
   if (phc_ifindex_ && !tx.hardware && !loop_.portable()) {
     wait_for_hardware_tx_stamp(socket_.fd(PtpChannel::kEvent), tx, [&] { return socket_.take_tx_stamps(*id); });
   }
-  const double correction = phc_ifindex_ ? ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), false) : 0.0;
-  const auto stamp = event_stamp(tx.software, tx.hardware, correction, before);
+  const auto stamp = event_stamp(tx.software, tx.hardware, /*receive=*/false, before);
   if (!stamp) {
     // No t3 in the PHC's time: this delay exchange is lost, the next one will do.
     ++counters_.missing_hardware;
@@ -235,15 +232,16 @@ void PtpSource::send(const PtpSend& message) {
 }
 
 std::optional<PacketStamp> PtpSource::event_stamp(const std::optional<timespec>& software,
-                                                  const std::optional<timespec>& hardware, double hardware_correction,
-                                                  const timespec& fallback) {
+                                                  const std::optional<timespec>& hardware, bool receive,
+                                                  std::optional<timespec> fallback) {
   if (phc_ifindex_) {
     if (!hardware) return std::nullopt;
-    return PacketStamp{add_seconds(*hardware, hardware_correction), StampSource::kHardware};
+    const double correction = ptp_stamp_correction(correction_of(options_.hardware, phc_ifindex_), receive);
+    return PacketStamp{add_seconds(*hardware, correction), StampSource::kHardware};
   }
   if (software) return PacketStamp{*software, StampSource::kKernel};
   ++counters_.daemon_stamps;
-  return PacketStamp{fallback, StampSource::kDaemon};
+  return PacketStamp{fallback.value_or(realtime_now()), StampSource::kDaemon};
 }
 
 void PtpSource::arm(const PtpArmTimer& timer) {

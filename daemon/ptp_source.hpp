@@ -85,10 +85,11 @@ class PtpSource {
  private:
   PtpSource(EventLoop& loop, PtpSourceOptions options, PtpSocket socket, PortIdentity identity,
             std::function<double()> now, MeasurementCallback on_measurement, TaiOffset tai_offset, int phc_ifindex);
-  // The stamp of an event message: the NIC's (corrected) in hardware mode, nullopt when it gave
-  // none; else the kernel's, or `fallback` read by the daemon.
+  // The stamp of an event message (received, or sent): the NIC's, with the interface's
+  // compensation, in hardware mode, nullopt when it gave none; else the kernel's, or the daemon's
+  // reading `fallback` (none: now).
   std::optional<PacketStamp> event_stamp(const std::optional<timespec>& software, const std::optional<timespec>& hardware,
-                                         double hardware_correction, const timespec& fallback);
+                                         bool receive, std::optional<timespec> fallback);
   void readable(PtpChannel channel);
   void execute(PtpActions actions);
   void send(const PtpSend& send);
